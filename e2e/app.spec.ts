@@ -1,0 +1,64 @@
+import { expect, test } from './fixtures';
+
+const PAGES = [
+  { link: 'Tasks', heading: 'Tasks', shot: 'tasks' },
+  { link: 'Live run', heading: 'Live runs', shot: 'live' },
+  { link: 'Compare', heading: 'Compare', shot: 'compare' },
+  { link: 'History', heading: 'History', shot: 'history' },
+];
+
+test('the app opens on the task catalog', async ({ app }) => {
+  const { page } = app;
+  await expect(page).toHaveTitle('DTQL Workbench');
+  await expect(page.getByRole('heading', { name: 'Tasks', level: 1 })).toBeVisible();
+  await expect(page.getByTestId('task-bandit-25g-hard')).toBeVisible();
+  await expect(page.getByTestId('app-info')).toContainText(/served|desktop/);
+});
+
+test('navigation reaches every page, with a screenshot of each', async ({ app }) => {
+  const { page } = app;
+  await app.createRuns({ task: 'bandit-25g-far', algo: 'dtql', seeds: [0], tags: ['screenshot'] });
+  for (const p of PAGES) {
+    await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: p.link }).click();
+    await expect(page.getByRole('heading', { name: p.heading, level: 1 })).toBeVisible();
+    await app.screenshot(p.shot);
+  }
+});
+
+test('a task shows its paper preset for both algorithms', async ({ app }) => {
+  const { page } = app;
+  await page.getByTestId('task-bandit-swiss-far').click();
+  const preset = page.getByTestId('preset-paper');
+  await expect(preset).toBeVisible();
+  await expect(preset.getByRole('row', { name: /^eta/ })).toContainText('5');
+  await expect(preset.getByRole('row', { name: /^trainSteps/ })).toContainText('3500');
+  await app.screenshot('task-detail');
+});
+
+test('History shows the empty state, then runs created through the API, live', async ({ app }) => {
+  const { page } = app;
+  await page.getByRole('link', { name: 'History' }).click();
+  await expect(page.getByTestId('history-empty')).toBeVisible();
+  const [id] = await app.createRuns({ task: 'bandit-25g-hard', algo: 'kl', seeds: [7], name: 'e2e, "quoted" run', tags: ['e2e'] });
+  const row = page.getByTestId(`run-row-${id}`);
+  await expect(row).toBeVisible();
+  await expect(row).toContainText('e2e, "quoted" run');
+  await expect(row).toContainText('queued');
+  await expect(row).toContainText('e2e');
+  await row.getByRole('link').click();
+  await expect(page.getByRole('heading', { level: 1 })).toContainText(`Run ${id}`);
+});
+
+test('Compare shows only the hyperparameters that differ', async ({ app }) => {
+  const { page } = app;
+  const [a] = await app.createRuns({ task: 'bandit-25g-near', algo: 'dtql', seeds: [1] });
+  const [b] = await app.createRuns({ task: 'bandit-25g-near', algo: 'dtql', seeds: [1], overrides: { alpha: 2.5 } });
+  await page.getByRole('link', { name: 'Compare' }).click();
+  await page.getByTestId(`compare-pick-${a}`).check();
+  await page.getByTestId(`compare-pick-${b}`).check();
+  const diff = page.getByTestId('config-diff');
+  await expect(diff).toBeVisible();
+  await expect(diff.getByRole('row')).toHaveCount(2);
+  await expect(diff).toContainText('alpha');
+  await expect(diff).toContainText('2.5');
+});

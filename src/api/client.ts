@@ -1,0 +1,34 @@
+import { describeIssues } from '../core/config';
+import { apiEventSchema, apiMethods, type ApiEvent, type MethodName, type ParamsOf, type ResultOf } from './contract';
+import type { CallReply } from './dispatch';
+import { ApiError } from './errors';
+
+/** Moves one call and the event stream; IPC in Electron, HTTP + WebSocket in a browser. */
+export interface Transport {
+  call(method: MethodName, params: unknown): Promise<CallReply>;
+  subscribe(listener: (event: unknown) => void): () => void;
+}
+
+export type ApiClient = { [M in MethodName]: (params: ParamsOf<M>) => Promise<ResultOf<M>> } & {
+  onEvent(listener: (event: ApiEvent) => void): () => void;
+};
+
+/** Builds the typed client; results and events are validated so a contract drift fails loudly. */
+export function createApiClient(transport: Transport): ApiClient {
+  const client: Record<string, unknown> = {};
+  for (const name of Object.keys(apiMethods) as MethodName[]) {
+    client[name] = async (params: unknown) => {
+      const reply = await transport.call(name, params ?? {});
+      if (!reply.ok) throw new ApiError(reply.error.code, reply.error.message);
+      const parsed = apiMethods[name].result.safeParse(reply.result);
+      if (!parsed.success) throw new ApiError('internal', `unexpected reply from ${name}: ${describeIssues(parsed.error)}`);
+      return parsed.data;
+    };
+  }
+  client.onEvent = (listener: (event: ApiEvent) => void) =>
+    transport.subscribe((raw) => {
+      const parsed = apiEventSchema.safeParse(raw);
+      if (parsed.success) listener(parsed.data);
+    });
+  return client as ApiClient;
+}

@@ -1,0 +1,151 @@
+import { z } from 'zod';
+import { algoSchema, trainConfigSchema } from '../core/config';
+
+/**
+ * The one contract between the UI and the back end. Each method has a params schema, a result
+ * schema and an HTTP route; the IPC transport uses the method name. Both adapters validate params
+ * with the same schema (src/api/dispatch.ts), so the renderer cannot tell the transports apart.
+ */
+
+export const runStatusSchema = z.enum(['queued', 'running', 'paused', 'completed', 'stopped', 'failed', 'diverged', 'interrupted']);
+export type RunStatus = z.infer<typeof runStatusSchema>;
+
+export const runIdSchema = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+
+export const tagSchema = z
+  .string()
+  .trim()
+  .min(1, 'a tag cannot be empty')
+  .max(64, 'a tag has at most 64 characters')
+  .refine((t) => !/[\u0000-\u001f]/.test(t), 'a tag cannot contain control characters');
+
+export const runNameSchema = z
+  .string()
+  .trim()
+  .min(1, 'the name cannot be empty')
+  .max(200, 'the name has at most 200 characters')
+  .refine((t) => !/[\u0000-\u001f]/.test(t), 'the name cannot contain control characters');
+
+export const seedSchema = z.number().int('a seed must be a whole number').min(0, 'a seed must be at least 0').max(2 ** 31 - 1, 'a seed must be below 2^31');
+
+export const runSummarySchema = z.object({
+  id: runIdSchema,
+  name: z.string(),
+  task: z.string(),
+  algo: algoSchema,
+  preset: z.string(),
+  seed: z.number().int(),
+  status: runStatusSchema,
+  error: z.string().nullable(),
+  stepsDone: z.number().int(),
+  stepsTotal: z.number().int(),
+  backend: z.string().nullable(),
+  bestScore: z.number().nullable(),
+  finalScore: z.number().nullable(),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  tags: z.array(z.string()),
+  notes: z.string(),
+  archived: z.boolean(),
+});
+export type RunSummary = z.infer<typeof runSummarySchema>;
+
+export const runDetailSchema = runSummarySchema.extend({
+  config: trainConfigSchema,
+  finalMetrics: z.record(z.string(), z.number()),
+  backendReason: z.string().nullable(),
+  versions: z.record(z.string(), z.string()),
+});
+export type RunDetail = z.infer<typeof runDetailSchema>;
+
+export const presetSchema = z.object({
+  id: z.string(),
+  description: z.string(),
+  configs: z.object({ dtql: trainConfigSchema, kl: trainConfigSchema }),
+  defaultSeed: z.number().int(),
+});
+
+export const taskSchema = z.object({
+  id: z.string(),
+  title: z.string(),
+  family: z.enum(['bandit', 'd4rl']),
+  description: z.string(),
+  obsDim: z.number().int(),
+  actDim: z.number().int(),
+  dataset: z.union([
+    z.object({ kind: z.literal('generated'), generator: z.enum(['bandit-25g', 'bandit-swiss']), size: z.number().int() }),
+    z.object({ kind: z.literal('import'), d4rlName: z.string() }),
+  ]),
+  score: z.object({ refMin: z.number(), refMax: z.number() }).nullable(),
+  rewardShift: z.number(),
+  evaluation: z.enum(['bandit-reward', 'mujoco', 'unavailable']),
+  presets: z.array(presetSchema),
+});
+export type TaskDto = z.infer<typeof taskSchema>;
+
+export const infoSchema = z.object({
+  app: z.literal('dtql-workbench'),
+  version: z.string(),
+  mode: z.enum(['desktop', 'served']),
+  home: z.string(),
+  schemaVersion: z.number().int(),
+  runCount: z.number().int(),
+});
+export type AppInfo = z.infer<typeof infoSchema>;
+
+export const createRunsSchema = z
+  .object({
+    task: z.string().min(1, 'choose a task'),
+    algo: algoSchema,
+    preset: z.string().min(1).default('paper'),
+    seeds: z.array(seedSchema).min(1, 'give at least one seed').max(100, 'at most 100 seeds per start'),
+    name: runNameSchema.optional(),
+    tags: z.array(tagSchema).max(50, 'at most 50 tags').default([]),
+    overrides: trainConfigSchema.partial().default({}),
+  })
+  .strict();
+export type CreateRunsRequest = z.input<typeof createRunsSchema>;
+
+const empty = z.object({}).strict();
+
+type HttpVerb = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+interface MethodSpec<P extends z.ZodType, R extends z.ZodType> {
+  http: readonly [HttpVerb, string];
+  params: P;
+  result: R;
+}
+
+const method = <P extends z.ZodType, R extends z.ZodType>(verb: HttpVerb, path: string, params: P, result: R): MethodSpec<P, R> => ({
+  http: [verb, path] as const,
+  params,
+  result,
+});
+
+export const apiMethods = {
+  getInfo: method('GET', '/api/info', empty, infoSchema),
+  listTasks: method('GET', '/api/tasks', empty, z.array(taskSchema)),
+  listRuns: method('GET', '/api/runs', empty, z.array(runSummarySchema)),
+  getRun: method('GET', '/api/runs/:id', z.object({ id: runIdSchema }).strict(), runDetailSchema),
+  createRuns: method('POST', '/api/runs', createRunsSchema, z.object({ runIds: z.array(runIdSchema) })),
+};
+
+export type ApiMethods = typeof apiMethods;
+export type MethodName = keyof ApiMethods;
+export type ParamsOf<M extends MethodName> = z.input<ApiMethods[M]['params']>;
+export type ParsedParamsOf<M extends MethodName> = z.output<ApiMethods[M]['params']>;
+export type ResultOf<M extends MethodName> = z.output<ApiMethods[M]['result']>;
+
+export const METHOD_NAMES = Object.keys(apiMethods) as MethodName[];
+
+export function isMethodName(name: unknown): name is MethodName {
+  return typeof name === 'string' && Object.hasOwn(apiMethods, name);
+}
+
+/** Live events pushed to every UI (IPC in Electron, the WebSocket in served mode). */
+export const apiEventSchema = z.discriminatedUnion('type', [z.object({ type: z.literal('runs-changed'), runIds: z.array(runIdSchema) })]);
+export type ApiEvent = z.infer<typeof apiEventSchema>;
+
+/** What the back end implements; adapters only validate and route to it. */
+export type ApiHandlers = { [M in MethodName]: (params: ParsedParamsOf<M>) => Promise<ResultOf<M>> | ResultOf<M> };

@@ -1,0 +1,61 @@
+import type { MethodName } from './contract';
+import type { Transport } from './client';
+import type { CallReply } from './dispatch';
+import { encodeCall } from './routes';
+
+/**
+ * HTTP + WebSocket transport for a browser talking to `dtql serve`. The access token, when the
+ * server needs one, goes in the Authorization header; the WebSocket, which cannot carry headers,
+ * relies on the same-origin cookie the server set when the page was opened with the token.
+ */
+export function createHttpTransport(baseUrl: string, token: string | null): Transport {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const listeners = new Set<(event: unknown) => void>();
+  let socket: WebSocket | null = null;
+  let retry: ReturnType<typeof setTimeout> | null = null;
+
+  const connect = (): void => {
+    const url = new URL('/api/events', baseUrl);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    socket = new WebSocket(url);
+    socket.onmessage = (msg) => {
+      let event: unknown;
+      try {
+        event = JSON.parse(String(msg.data));
+      } catch {
+        return;
+      }
+      for (const listener of listeners) listener(event);
+    };
+    socket.onclose = () => {
+      socket = null;
+      if (listeners.size > 0) retry = setTimeout(connect, 1000);
+    };
+  };
+
+  return {
+    async call(name: MethodName, params: unknown): Promise<CallReply> {
+      const { verb, url, body } = encodeCall(name, (params ?? {}) as Record<string, unknown>);
+      const init: RequestInit = { method: verb, headers };
+      if (body !== undefined) init.body = body;
+      const response = await fetch(new URL(url, baseUrl), init);
+      const payload = (await response.json().catch(() => null)) as { error?: { code: string; message: string } } | null;
+      if (response.ok) return { ok: true, result: payload };
+      const error = payload?.error ?? { code: 'internal', message: `HTTP ${response.status}` };
+      return { ok: false, error: error as Extract<CallReply, { ok: false }>['error'] };
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      if (!socket) connect();
+      return () => {
+        listeners.delete(listener);
+        if (listeners.size === 0) {
+          if (retry) clearTimeout(retry);
+          socket?.close();
+          socket = null;
+        }
+      };
+    },
+  };
+}

@@ -1,0 +1,113 @@
+import { z } from 'zod';
+
+/**
+ * The training hyperparameters of one run: one definition shared by the task presets, the
+ * new-run form, the API, the CLI's `--set key=value` and the config JSON stored with each run.
+ * Defaults are the official code's (dtql-implementation-notes.md sections 1, 5, 7).
+ */
+export const trainConfigSchema = z
+  .object({
+    /** Weight of the trust-region (DTQL) or KL (baseline) term in the policy loss. */
+    alpha: z.number().finite().min(0, 'must be at least 0'),
+    /** Weight of the NLL of dataset actions (the "gamma" term, not the discount). */
+    gamma: z.number().finite().min(0, 'must be at least 0'),
+    /** Weight of -min(Q1, Q2) in the policy loss (eta in the toy scripts; 1 on D4RL). */
+    eta: z.number().finite().min(0, 'must be at least 0'),
+    /** IQL expectile of the V loss, strictly between 0 and 1. */
+    expectile: z.number().gt(0, 'must be above 0').lt(1, 'must be below 1'),
+    /** Adam learning rate of the diffusion model and the policy. */
+    lr: z.number().gt(0, 'must be above 0').max(1, 'must be at most 1'),
+    /** Adam learning rate of the critic (hard-coded 3e-4 in the official code, toy: 3e-3). */
+    criticLr: z.number().gt(0, 'must be above 0').max(1, 'must be at most 1'),
+    /** Cosine decay of all learning rates to 0 over the training steps. */
+    lrDecay: z.boolean(),
+    /** Transitions per minibatch, sampled with replacement. */
+    batchSize: z.number().int('must be a whole number').min(1, 'must be at least 1').max(65536, 'must be at most 65536'),
+    /** Steps of behaviour cloning and critic training before joint training starts. */
+    pretrainSteps: z.number().int('must be a whole number').min(0, 'must be at least 0').max(1e8, 'must be at most 100000000'),
+    /** Joint training steps (critic, behaviour cloning and policy per step). */
+    trainSteps: z.number().int('must be a whole number').min(1, 'must be at least 1').max(1e8, 'must be at most 100000000'),
+    /** Evaluate the policy every this many training steps. */
+    evalInterval: z.number().int('must be a whole number').min(1, 'must be at least 1'),
+    /** Episodes per evaluation (10 for gym tasks in the paper). */
+    evalEpisodes: z.number().int('must be a whole number').min(1, 'must be at least 1').max(1000, 'must be at most 1000'),
+    /** Policy samples per state for softmax-over-Q action selection (1024 in the paper). */
+    actionSamples: z.number().int('must be a whole number').min(1, 'must be at least 1').max(65536, 'must be at most 65536'),
+    /** Discount of the Q target r + discount * not_done * V(s'). */
+    discount: z.number().min(0, 'must be at least 0').max(1, 'must be at most 1'),
+    /** Soft target update rate of the critic target. */
+    tau: z.number().gt(0, 'must be above 0').max(1, 'must be at most 1'),
+    /** Width of the score network's hidden layers (256 on D4RL, 128 on the toys). */
+    scoreHidden: z.number().int('must be a whole number').min(1, 'must be at least 1').max(4096, 'must be at most 4096'),
+    /** Size of the score network's sinusoidal time embedding (16 on D4RL, 4 on the toys). */
+    timeEmbedDim: z.number().int('must be a whole number').min(2, 'must be at least 2').max(256, 'must be at most 256').refine((n) => n % 2 === 0, 'must be even'),
+    /** Save a checkpoint every this many steps (and always at the end). */
+    checkpointInterval: z.number().int('must be a whole number').min(1, 'must be at least 1'),
+  })
+  .strict();
+
+export type TrainConfig = z.infer<typeof trainConfigSchema>;
+export type TrainConfigKey = keyof TrainConfig;
+
+export const algoSchema = z.enum(['dtql', 'kl']);
+export type Algo = z.infer<typeof algoSchema>;
+export const ALGO_LABELS: Record<Algo, string> = { dtql: 'Trust region (DTQL)', kl: 'KL (DQL-KL baseline)' };
+
+/** Values every D4RL preset shares (notes section 7). */
+export const D4RL_DEFAULTS: TrainConfig = {
+  alpha: 1,
+  gamma: 0,
+  eta: 1,
+  expectile: 0.7,
+  lr: 3e-4,
+  criticLr: 3e-4,
+  lrDecay: false,
+  batchSize: 256,
+  pretrainSteps: 50_000,
+  trainSteps: 1_000_000,
+  evalInterval: 50_000,
+  evalEpisodes: 10,
+  actionSamples: 1024,
+  discount: 0.99,
+  tau: 0.005,
+  scoreHidden: 256,
+  timeEmbedDim: 16,
+  checkpointInterval: 10_000,
+};
+
+/**
+ * Parses `key=value` overrides (CLI `--set`, form text) against the schema: numbers for numeric
+ * keys, true/false for booleans. Unknown keys and bad values name the key.
+ */
+export function parseConfigOverride(text: string): [TrainConfigKey, number | boolean] {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new Error(`--set expects key=value, got "${text}"`);
+  const key = text.slice(0, eq).trim();
+  const raw = text.slice(eq + 1).trim();
+  const shape = trainConfigSchema.shape as Record<string, z.ZodType>;
+  if (!(key in shape)) throw new Error(`unknown hyperparameter "${key}" (known: ${Object.keys(shape).join(', ')})`);
+  const typedKey = key as TrainConfigKey;
+  if (typeof D4RL_DEFAULTS[typedKey] === 'boolean') {
+    if (raw !== 'true' && raw !== 'false') throw new Error(`${key} must be true or false, got "${raw}"`);
+    return [typedKey, raw === 'true'];
+  }
+  const value = raw === '' ? Number.NaN : Number(raw);
+  if (!Number.isFinite(value)) throw new Error(`${key} must be a number, got "${raw}"`);
+  return [typedKey, value];
+}
+
+/** Validates a full config; the error lists every bad field as "field: reason". */
+export function validateConfig(candidate: unknown): TrainConfig {
+  const parsed = trainConfigSchema.safeParse(candidate);
+  if (!parsed.success) throw new Error(describeIssues(parsed.error));
+  return parsed.data;
+}
+
+export function describeIssues(error: z.ZodError): string {
+  return error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
+}
+
+/** The keys whose values differ between two configs, in schema order. */
+export function configDiff(a: TrainConfig, b: TrainConfig): TrainConfigKey[] {
+  return (Object.keys(trainConfigSchema.shape) as TrainConfigKey[]).filter((k) => a[k] !== b[k]);
+}

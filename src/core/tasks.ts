@@ -1,0 +1,233 @@
+import { D4RL_DEFAULTS, type Algo, type TrainConfig } from './config';
+
+/** How a task's dataset comes to exist. */
+export type DatasetSource =
+  | { kind: 'generated'; generator: 'bandit-25g' | 'bandit-swiss'; size: number }
+  | { kind: 'import'; d4rlName: string };
+
+export type TaskFamily = 'bandit' | 'd4rl';
+
+/** A named set of hyperparameters for each algorithm, plus the seed the official script used. */
+export interface Preset {
+  id: string;
+  description: string;
+  configs: Record<Algo, TrainConfig>;
+  defaultSeed: number;
+}
+
+export interface TaskSpec {
+  id: string;
+  title: string;
+  family: TaskFamily;
+  description: string;
+  obsDim: number;
+  actDim: number;
+  dataset: DatasetSource;
+  /** D4RL reference returns for the 0-100 normalised score; null where the task has none. */
+  score: { refMin: number; refMax: number } | null;
+  /** Reward transform applied to the dataset (antmaze: r - 1, notes section 7). */
+  rewardShift: number;
+  /** Whether a simulator is available here to evaluate policies on this task. */
+  evaluation: 'bandit-reward' | 'mujoco' | 'unavailable';
+  presets: Preset[];
+}
+
+export type BanditReward = 'near' | 'far' | 'hard';
+
+const BANDIT_SIZE = 10_000;
+
+/** The official toy settings (notes section 9): full batch, lr 3e-3 everywhere, hidden 128. */
+function banditPaperConfig(overrides: Partial<TrainConfig>): TrainConfig {
+  return {
+    alpha: 1,
+    gamma: 0,
+    eta: 1,
+    expectile: 0.95,
+    lr: 3e-3,
+    criticLr: 3e-3,
+    lrDecay: false,
+    batchSize: BANDIT_SIZE,
+    pretrainSteps: 0,
+    trainSteps: 3500,
+    evalInterval: 250,
+    evalEpisodes: 1,
+    actionSamples: 1024,
+    discount: 0.99,
+    tau: 0.005,
+    scoreHidden: 128,
+    timeEmbedDim: 4,
+    checkpointInterval: 500,
+    ...overrides,
+  };
+}
+
+interface BanditDef {
+  id: string;
+  data: '25g' | 'swiss';
+  reward: BanditReward;
+  tr: Partial<TrainConfig>;
+  kl: Partial<TrainConfig>;
+  seed: number;
+}
+
+/** run_toy.sh of the official repository: step counts, eta and seeds per configuration. */
+const BANDITS: BanditDef[] = [
+  { id: 'bandit-25g-near', data: '25g', reward: 'near', tr: {}, kl: {}, seed: 0 },
+  { id: 'bandit-25g-far', data: '25g', reward: 'far', tr: {}, kl: { trainSteps: 2000 }, seed: 0 },
+  { id: 'bandit-25g-hard', data: '25g', reward: 'hard', tr: {}, kl: { trainSteps: 2500 }, seed: 2 },
+  { id: 'bandit-swiss-near', data: 'swiss', reward: 'near', tr: {}, kl: { trainSteps: 1500 }, seed: 2 },
+  { id: 'bandit-swiss-far', data: 'swiss', reward: 'far', tr: { eta: 5 }, kl: {}, seed: 2 },
+];
+
+const REWARD_TEXT: Record<BanditReward, string> = {
+  near: 'reward max(|a|) - |a|: best near the origin',
+  far: 'reward |a|: best far from the origin',
+  hard: 'reward |a|, doubled in the top-left mode',
+};
+
+function banditTask(def: BanditDef): TaskSpec {
+  const dataText = def.data === '25g' ? '25 Gaussians on a 5 x 5 grid' : 'Swiss roll';
+  return {
+    id: def.id,
+    title: `2D bandit: ${dataText}, ${def.reward}`,
+    family: 'bandit',
+    description: `${BANDIT_SIZE.toLocaleString('en-US')} actions from ${dataText}; ${REWARD_TEXT[def.reward]}. Constant state 0.`,
+    obsDim: 1,
+    actDim: 2,
+    dataset: { kind: 'generated', generator: def.data === '25g' ? 'bandit-25g' : 'bandit-swiss', size: BANDIT_SIZE },
+    score: null,
+    rewardShift: 0,
+    evaluation: 'bandit-reward',
+    presets: [
+      {
+        id: 'paper',
+        description: 'The official toy script: full batch of 10,000, lr 3e-3, its step counts (hours on a CPU).',
+        // KL pretrains its diffusion model for 500 steps before distilling (--pretrain_diffusion).
+        configs: { dtql: banditPaperConfig(def.tr), kl: banditPaperConfig({ pretrainSteps: 500, ...def.kl }) },
+        defaultSeed: def.seed,
+      },
+    ],
+  };
+}
+
+interface D4rlDef {
+  name: string;
+  lr: number;
+  alpha: number;
+  gamma: number;
+  lrDecay: boolean;
+  epochs: number;
+  batch: number;
+  expectile: number;
+}
+
+/** Table 4 of the paper as the official code sets it (notes section 7). */
+const D4RL_TABLE: D4rlDef[] = [
+  { name: 'halfcheetah-medium-v2', lr: 3e-4, alpha: 1, gamma: 0, lrDecay: false, epochs: 1000, batch: 256, expectile: 0.7 },
+  { name: 'halfcheetah-medium-replay-v2', lr: 3e-4, alpha: 5, gamma: 0, lrDecay: false, epochs: 1000, batch: 256, expectile: 0.7 },
+  { name: 'halfcheetah-medium-expert-v2', lr: 3e-4, alpha: 50, gamma: 0, lrDecay: false, epochs: 1000, batch: 256, expectile: 0.7 },
+  { name: 'hopper-medium-v2', lr: 1e-4, alpha: 5, gamma: 0, lrDecay: true, epochs: 1000, batch: 256, expectile: 0.7 },
+  { name: 'hopper-medium-replay-v2', lr: 3e-4, alpha: 5, gamma: 0, lrDecay: false, epochs: 1000, batch: 256, expectile: 0.7 },
+  { name: 'hopper-medium-expert-v2', lr: 3e-4, alpha: 20, gamma: 0, lrDecay: false, epochs: 1000, batch: 256, expectile: 0.7 },
+  { name: 'walker2d-medium-v2', lr: 3e-4, alpha: 5, gamma: 0, lrDecay: true, epochs: 1000, batch: 256, expectile: 0.7 },
+  { name: 'walker2d-medium-replay-v2', lr: 3e-4, alpha: 5, gamma: 0, lrDecay: true, epochs: 1000, batch: 256, expectile: 0.7 },
+  { name: 'walker2d-medium-expert-v2', lr: 3e-4, alpha: 5, gamma: 0, lrDecay: true, epochs: 1000, batch: 256, expectile: 0.7 },
+  { name: 'antmaze-umaze-v2', lr: 3e-4, alpha: 1, gamma: 1, lrDecay: false, epochs: 500, batch: 2048, expectile: 0.9 },
+  { name: 'antmaze-umaze-diverse-v2', lr: 3e-5, alpha: 1, gamma: 1, lrDecay: true, epochs: 500, batch: 2048, expectile: 0.9 },
+  { name: 'antmaze-medium-play-v2', lr: 3e-4, alpha: 1, gamma: 1, lrDecay: false, epochs: 400, batch: 2048, expectile: 0.9 },
+  { name: 'antmaze-medium-diverse-v2', lr: 3e-4, alpha: 1, gamma: 1, lrDecay: false, epochs: 400, batch: 2048, expectile: 0.9 },
+  { name: 'antmaze-large-play-v2', lr: 3e-4, alpha: 1, gamma: 1, lrDecay: false, epochs: 350, batch: 2048, expectile: 0.9 },
+  { name: 'antmaze-large-diverse-v2', lr: 3e-4, alpha: 0.5, gamma: 1, lrDecay: false, epochs: 300, batch: 2048, expectile: 0.9 },
+  { name: 'pen-human-v1', lr: 3e-5, alpha: 1500, gamma: 0, lrDecay: true, epochs: 300, batch: 256, expectile: 0.9 },
+  { name: 'pen-cloned-v1', lr: 1e-5, alpha: 1500, gamma: 0, lrDecay: false, epochs: 200, batch: 256, expectile: 0.7 },
+  { name: 'kitchen-complete-v0', lr: 1e-4, alpha: 200, gamma: 0, lrDecay: true, epochs: 500, batch: 256, expectile: 0.7 },
+  { name: 'kitchen-partial-v0', lr: 1e-4, alpha: 100, gamma: 0, lrDecay: true, epochs: 1000, batch: 256, expectile: 0.7 },
+  { name: 'kitchen-mixed-v0', lr: 3e-4, alpha: 200, gamma: 0, lrDecay: true, epochs: 500, batch: 256, expectile: 0.7 },
+];
+
+interface DomainFacts {
+  refMin: number;
+  refMax: number;
+  obsDim: number;
+  actDim: number;
+  evalEpisodes: number;
+  evaluation: TaskSpec['evaluation'];
+}
+
+/** D4RL reference scores and sizes (notes section 12); episodes per evaluation (notes section 6). */
+function domainFacts(name: string): DomainFacts {
+  if (name.startsWith('hopper')) return { refMin: -20.272305, refMax: 3234.3, obsDim: 11, actDim: 3, evalEpisodes: 10, evaluation: 'mujoco' };
+  if (name.startsWith('halfcheetah')) return { refMin: -280.178953, refMax: 12135.0, obsDim: 17, actDim: 6, evalEpisodes: 10, evaluation: 'mujoco' };
+  if (name.startsWith('walker2d')) return { refMin: 1.629008, refMax: 4592.3, obsDim: 17, actDim: 6, evalEpisodes: 10, evaluation: 'mujoco' };
+  if (name.startsWith('antmaze')) return { refMin: 0, refMax: 1, obsDim: 29, actDim: 8, evalEpisodes: 100, evaluation: 'unavailable' };
+  if (name.startsWith('pen')) return { refMin: 96.262799, refMax: 3076.8331017826877, obsDim: 45, actDim: 24, evalEpisodes: 100, evaluation: 'unavailable' };
+  if (name.startsWith('kitchen')) return { refMin: 0, refMax: 4, obsDim: 60, actDim: 9, evalEpisodes: 100, evaluation: 'unavailable' };
+  throw new Error(`no D4RL facts for ${name}`);
+}
+
+function d4rlTask(def: D4rlDef): TaskSpec {
+  const facts = domainFacts(def.name);
+  const config: TrainConfig = {
+    ...D4RL_DEFAULTS,
+    alpha: def.alpha,
+    gamma: def.gamma,
+    lr: def.lr,
+    lrDecay: def.lrDecay,
+    batchSize: def.batch,
+    expectile: def.expectile,
+    trainSteps: def.epochs * 1000,
+    evalEpisodes: facts.evalEpisodes,
+  };
+  const antmaze = def.name.startsWith('antmaze');
+  return {
+    id: def.name,
+    title: `D4RL ${def.name}`,
+    family: 'd4rl',
+    description:
+      `Import the D4RL file ${def.name}.hdf5 to train.` +
+      (facts.evaluation === 'unavailable' ? ' Its simulator is not available here, so runs train without evaluation.' : ''),
+    obsDim: facts.obsDim,
+    actDim: facts.actDim,
+    dataset: { kind: 'import', d4rlName: def.name },
+    score: { refMin: facts.refMin, refMax: facts.refMax },
+    rewardShift: antmaze ? -1 : 0,
+    evaluation: facts.evaluation,
+    presets: [
+      {
+        id: 'paper',
+        description: "The paper's Table 4 (official main.py): 50k pretraining steps, then the listed epochs x 1000 steps.",
+        // The KL baseline shares the critic, pretraining and hyperparameter table (notes section 8), without the gamma term.
+        configs: { dtql: config, kl: { ...config, gamma: 0 } },
+        defaultSeed: 0,
+      },
+    ],
+  };
+}
+
+export const TASKS: readonly TaskSpec[] = [...BANDITS.map(banditTask), ...D4RL_TABLE.map(d4rlTask)];
+
+export function findTask(id: string): TaskSpec | undefined {
+  return TASKS.find((t) => t.id === id);
+}
+
+/** Looks a task up or throws a message that lists a few valid ids. */
+export function requireTask(id: string): TaskSpec {
+  const task = findTask(id);
+  if (!task) {
+    const known = TASKS.slice(0, 6).map((t) => t.id).join(', ');
+    throw new Error(`unknown task "${id}" (known tasks include ${known}; see \`dtql tasks\`)`);
+  }
+  return task;
+}
+
+export function presetOf(task: TaskSpec, presetId = 'paper'): Preset {
+  const preset = task.presets.find((p) => p.id === presetId);
+  if (!preset) throw new Error(`task ${task.id} has no preset "${presetId}" (has: ${task.presets.map((p) => p.id).join(', ')})`);
+  return preset;
+}
+
+/** The D4RL normalised score on the 0-100 scale, or null for a task without reference returns. */
+export function normalisedScore(task: TaskSpec, rawReturn: number): number | null {
+  if (!task.score) return null;
+  return (100 * (rawReturn - task.score.refMin)) / (task.score.refMax - task.score.refMin);
+}

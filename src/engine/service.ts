@@ -1,0 +1,74 @@
+import { validateConfig, type TrainConfig } from '../core/config';
+import { presetOf, requireTask, TASKS } from '../core/tasks';
+import type { ApiHandlers, AppInfo, ParsedParamsOf } from '../api/contract';
+import { badInput } from '../api/errors';
+import type { Db } from '../store/db';
+import { schemaVersion } from '../store/db';
+import { countRuns, getRun, insertRuns, listRuns } from '../store/runs';
+import { EventHub } from './events';
+import { APP_VERSION } from './version';
+
+export interface ServiceContext {
+  db: Db;
+  home: string;
+  mode: AppInfo['mode'];
+}
+
+export interface Service {
+  handlers: ApiHandlers;
+  events: EventHub;
+}
+
+/** The back end every adapter (Electron IPC, HTTP, CLI) calls: the contract implemented over the store. */
+export function createService(ctx: ServiceContext): Service {
+  const events = new EventHub();
+  const handlers: ApiHandlers = {
+    getInfo: () => ({
+      app: 'dtql-workbench',
+      version: APP_VERSION,
+      mode: ctx.mode,
+      home: ctx.home,
+      schemaVersion: schemaVersion(ctx.db),
+      runCount: countRuns(ctx.db),
+    }),
+    listTasks: () => [...TASKS],
+    listRuns: () => listRuns(ctx.db),
+    getRun: ({ id }) => getRun(ctx.db, id),
+    createRuns: (request) => {
+      const runIds = insertRuns(ctx.db, planRuns(request));
+      events.publish({ type: 'runs-changed', runIds });
+      return { runIds };
+    },
+  };
+  return { handlers, events };
+}
+
+/** Resolves a start request into one queued run per seed; any bad field rejects the whole request. */
+export function planRuns(request: ParsedParamsOf<'createRuns'>): Parameters<typeof insertRuns>[1] {
+  let task;
+  let preset;
+  try {
+    task = requireTask(request.task);
+    preset = presetOf(task, request.preset);
+  } catch (err) {
+    throw badInput((err as Error).message);
+  }
+  let config: TrainConfig;
+  try {
+    config = validateConfig({ ...preset.configs[request.algo], ...request.overrides });
+  } catch (err) {
+    throw badInput(`invalid hyperparameters: ${(err as Error).message}`);
+  }
+  const seeds = [...new Set(request.seeds)];
+  const baseName = request.name ?? `${task.id} ${request.algo}`;
+  const tags = [...new Set(request.tags)];
+  return seeds.map((seed) => ({
+    name: seeds.length > 1 ? `${baseName} s${seed}` : baseName,
+    task: task.id,
+    algo: request.algo,
+    preset: preset.id,
+    config,
+    seed,
+    tags,
+  }));
+}

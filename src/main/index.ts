@@ -1,0 +1,78 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { BrowserWindow, app, dialog, ipcMain, session } from 'electron';
+import { IPC_CALL_CHANNEL, IPC_EVENT_CHANNEL } from '../api/ipc-transport';
+import { dispatch } from '../api/dispatch';
+import { createService, type Service } from '../engine/service';
+import { openDatabase } from '../store/db';
+import { APP_NAME, resolveHome } from '../store/home';
+import { isAppUrl, secureWindowOptions } from './window';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, '..', '..');
+const rendererUrl = process.env.ELECTRON_RENDERER_URL ?? pathToFileURL(path.join(here, '..', 'renderer', 'index.html')).href;
+
+// Electron's userData is named after the app; the CLI's default data folder uses the same name.
+app.setName(APP_NAME);
+
+/** better-sqlite3 compiled for Electron's ABI by scripts/electron-native.mjs, kept apart from the Node build. */
+function electronSqliteBinding(): string | undefined {
+  const file = path.join(repoRoot, 'native', 'electron', 'better_sqlite3.node');
+  return fs.existsSync(file) ? file : undefined;
+}
+
+function startBackend(): Service {
+  const home = resolveHome(process.env.DTQL_HOME ?? app.getPath('userData'));
+  const binding = electronSqliteBinding();
+  const db = openDatabase(home, binding ? { nativeBinding: binding } : {});
+  app.on('will-quit', () => db.close());
+  return createService({ db, home, mode: 'desktop' });
+}
+
+function createWindow(service: Service): BrowserWindow {
+  const win = new BrowserWindow(secureWindowOptions(path.join(here, '..', 'preload', 'index.cjs')));
+  win.webContents.setWindowOpenHandler(() => ({ action: 'deny' }));
+  win.webContents.on('will-navigate', (event, url) => {
+    if (!isAppUrl(url, rendererUrl)) event.preventDefault();
+  });
+  win.webContents.on('will-redirect', (event) => event.preventDefault());
+  const unsubscribe = service.events.subscribe((event) => {
+    if (!win.isDestroyed()) win.webContents.send(IPC_EVENT_CHANNEL, event);
+  });
+  win.on('closed', unsubscribe);
+  win.once('ready-to-show', () => win.show());
+  void win.loadURL(rendererUrl);
+  return win;
+}
+
+app.on('web-contents-created', (_event, contents) => {
+  contents.on('will-attach-webview', (event) => event.preventDefault());
+});
+
+void app.whenReady().then(() => {
+  let service: Service;
+  try {
+    service = startBackend();
+  } catch (err) {
+    dialog.showErrorBox('DTQL Workbench cannot open its data folder', (err as Error).message);
+    app.exit(2);
+    return;
+  }
+  session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
+  ipcMain.handle(IPC_CALL_CHANNEL, (event, method: unknown, params: unknown) => {
+    // Only the app's own page may call the back end; params are validated by dispatch().
+    if (!event.senderFrame || !isAppUrl(event.senderFrame.url, rendererUrl)) {
+      return { ok: false, error: { code: 'unauthorized', message: 'calls are only accepted from the app window' } };
+    }
+    return dispatch(service.handlers, method, params);
+  });
+  createWindow(service);
+  app.on('activate', () => {
+    if (BrowserWindow.getAllWindows().length === 0) createWindow(service);
+  });
+});
+
+app.on('window-all-closed', () => {
+  if (process.platform !== 'darwin') app.quit();
+});

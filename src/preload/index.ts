@@ -1,0 +1,19 @@
+import { contextBridge, ipcRenderer } from 'electron';
+import { IPC_CALL_CHANNEL, IPC_EVENT_CHANNEL, type DtqlBridge } from '../api/ipc-transport';
+
+/** The whole surface the sandboxed page gets: one call function and one event subscription. */
+const bridge: DtqlBridge = {
+  call: (method, params) => {
+    if (typeof method !== 'string') return Promise.reject(new Error('method must be a string'));
+    return ipcRenderer.invoke(IPC_CALL_CHANNEL, method, params);
+  },
+  onEvent: (listener) => {
+    const handler = (_event: unknown, payload: unknown) => listener(payload);
+    ipcRenderer.on(IPC_EVENT_CHANNEL, handler);
+    return () => {
+      ipcRenderer.removeListener(IPC_EVENT_CHANNEL, handler);
+    };
+  },
+};
+
+contextBridge.exposeInMainWorld('dtqlBridge', bridge);

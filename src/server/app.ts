@@ -1,0 +1,130 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import fastifyStatic from '@fastify/static';
+import fastifyWebsocket from '@fastify/websocket';
+import { METHOD_NAMES } from '../api/contract';
+import { dispatch } from '../api/dispatch';
+import { HTTP_STATUS, badInput } from '../api/errors';
+import { decodeCall, routeOf } from '../api/routes';
+import type { Service } from '../engine/service';
+import {
+  CONTENT_SECURITY_POLICY,
+  TOKEN_COOKIE,
+  allowedHosts,
+  bearerOf,
+  cookieOf,
+  isLoopbackHost,
+  originAllowed,
+  tokenMatches,
+} from './security';
+
+export interface ServerOptions {
+  service: Service;
+  host: string;
+  port: number;
+  token: string | null;
+  /** The built renderer (out/renderer); without it only the API is served. */
+  staticDir: string | null;
+}
+
+const errorBody = (code: string, message: string) => ({ error: { code, message } });
+
+/** Refuses a bind that other machines could reach unless a token protects it. */
+export function assertSafeBind(host: string, token: string | null): void {
+  if (!isLoopbackHost(host) && !token) {
+    throw badInput(`refusing to serve on ${host} without --token: a non-loopback address is reachable from other machines`);
+  }
+  if (token !== null && token.length < 8) throw badInput('--token must have at least 8 characters');
+}
+
+/** The served-mode HTTP app: the contract's routes, the event socket and the built UI. */
+export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
+  const { service, host, port, token } = options;
+  assertSafeBind(host, token);
+  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024, routerOptions: { maxParamLength: 200 }, forceCloseConnections: true });
+  // The Host allow-list needs the bound port, which is only known after listen() for port 0.
+  let hosts: Set<string> | null = null;
+  const hostAllowed = (header: string | undefined): boolean => {
+    if (!hosts) {
+      const address = app.server.address();
+      hosts = allowedHosts(host, typeof address === 'object' && address ? address.port : port);
+    }
+    return hosts.has((header ?? '').toLowerCase());
+  };
+
+  // Registered before the access hook so a refused upgrade request still gets its socket destroyed.
+  await app.register(fastifyWebsocket, { options: { maxPayload: 4096 } });
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('x-frame-options', 'DENY');
+    reply.header('referrer-policy', 'no-referrer');
+    if (!token && !hostAllowed(req.headers.host)) {
+      return reply.code(403).send(errorBody('unauthorized', `host ${req.headers.host ?? '(none)'} is not served here`));
+    }
+    if (!originAllowed(req.headers.origin, req.headers.host)) {
+      return reply.code(403).send(errorBody('unauthorized', `origin ${req.headers.origin} is not allowed`));
+    }
+    if (token && !authorized(req, reply, token)) {
+      return reply.code(401).send(errorBody('unauthorized', 'missing or wrong access token'));
+    }
+    return undefined;
+  });
+
+  app.setErrorHandler((err: { statusCode?: number; message: string }, _req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    void reply.code(status).send(errorBody(status === 500 ? 'internal' : 'bad_input', err.message));
+  });
+
+  app.get('/api/events', { websocket: true }, (socket) => {
+    const unsubscribe = service.events.subscribe((event) => socket.send(JSON.stringify(event)));
+    socket.on('close', unsubscribe);
+    socket.on('error', unsubscribe);
+  });
+
+  for (const name of METHOD_NAMES) {
+    const { verb, path: url } = routeOf(name);
+    app.route({
+      method: verb as 'GET',
+      url,
+      handler: async (req, reply) => {
+        const params = decodeCall(
+          req.params as Record<string, string>,
+          req.query as Record<string, string | string[] | undefined>,
+          req.body,
+        );
+        const result = await dispatch(service.handlers, name, params);
+        if (result.ok) return reply.send(result.result);
+        return reply.code(HTTP_STATUS[result.error.code]).send({ error: result.error });
+      },
+    });
+  }
+  app.all('/api/*', async (req, reply) => reply.code(404).send(errorBody('not_found', `no API route ${req.method} ${req.url.split('?')[0]}`)));
+
+  const staticDir = options.staticDir && fs.existsSync(path.join(options.staticDir, 'index.html')) ? options.staticDir : null;
+  if (staticDir) {
+    await app.register(fastifyStatic, { root: staticDir, index: 'index.html', dotfiles: 'deny' });
+  }
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send(errorBody('not_found', staticDir ? `no file ${req.url.split('?')[0]}` : 'the UI is not built: run `npm run build`'));
+  });
+  return app;
+}
+
+/**
+ * Accepts the token from the Authorization header, the session cookie, or (for the page the
+ * printed URL opens) a `token` query parameter, which then becomes a same-site cookie so the
+ * page's scripts, styles and event socket are authorised too.
+ */
+function authorized(req: FastifyRequest, reply: FastifyReply, token: string): boolean {
+  if (tokenMatches(token, bearerOf(req.headers.authorization))) return true;
+  if (tokenMatches(token, cookieOf(req.headers.cookie, TOKEN_COOKIE))) return true;
+  const query = req.query as Record<string, unknown> | undefined;
+  const fromQuery = typeof query?.token === 'string' ? query.token : null;
+  if (req.method === 'GET' && !req.url.startsWith('/api/') && tokenMatches(token, fromQuery)) {
+    reply.header('set-cookie', `${TOKEN_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`);
+    return true;
+  }
+  return false;
+}

@@ -1,0 +1,35 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Db } from '../store/db';
+import { createService } from '../engine/service';
+import { buildServer } from './app';
+
+/** The renderer build electron-vite writes, relative to this file in src/server. */
+export const DEFAULT_STATIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'out', 'renderer');
+
+export interface ServeOptions {
+  db: Db;
+  home: string;
+  host: string;
+  port: number;
+  token: string | null;
+  staticDir?: string;
+}
+
+/** Starts served mode and returns the URL a browser opens (with the token once, if any). */
+export async function startServer(options: ServeOptions): Promise<{ url: string; close: () => Promise<void> }> {
+  const service = createService({ db: options.db, home: options.home, mode: 'served' });
+  const app = await buildServer({
+    service,
+    host: options.host,
+    port: options.port,
+    token: options.token,
+    staticDir: options.staticDir ?? DEFAULT_STATIC_DIR,
+  });
+  await app.listen({ host: options.host, port: options.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  const shownHost = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const url = `http://${shownHost}:${port}/${options.token ? `?token=${encodeURIComponent(options.token)}` : ''}`;
+  return { url, close: () => app.close() };
+}

@@ -1,0 +1,127 @@
+import { z } from 'zod';
+import { algoSchema, validateConfig, type Algo, type TrainConfig } from '../core/config';
+import { runStatusSchema, type RunDetail, type RunSummary } from '../api/contract';
+import { notFound } from '../api/errors';
+import type { Db } from './db';
+
+/** A row of `runs` as SQLite returns it; parsed so a hand-edited or drifted database fails loudly. */
+const runRowSchema = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  task: z.string(),
+  algo: algoSchema,
+  preset: z.string(),
+  config: z.string(),
+  seed: z.number().int(),
+  status: runStatusSchema,
+  error: z.string().nullable(),
+  backend: z.string().nullable(),
+  backend_reason: z.string().nullable(),
+  versions: z.string(),
+  created_at: z.number(),
+  started_at: z.number().nullable(),
+  finished_at: z.number().nullable(),
+  steps_done: z.number().int(),
+  steps_total: z.number().int(),
+  best_score: z.number().nullable(),
+  final_score: z.number().nullable(),
+  final_metrics: z.string(),
+  notes: z.string(),
+  archived: z.number().int(),
+  tags: z.string().nullable(),
+});
+type RunRow = z.infer<typeof runRowSchema>;
+
+export interface NewRun {
+  name: string;
+  task: string;
+  algo: Algo;
+  preset: string;
+  config: TrainConfig;
+  seed: number;
+  tags: string[];
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+// Tags are joined with the unit separator, which tag validation forbids inside a tag.
+const TAG_SEPARATOR = '\u001f';
+const SELECT_RUNS = `
+  SELECT r.*, (SELECT group_concat(tag, char(31)) FROM (SELECT tag FROM run_tags t WHERE t.run_id = r.id ORDER BY tag)) AS tags
+  FROM runs r`;
+
+function toSummary(raw: unknown): RunSummary {
+  const row = runRowSchema.parse(raw);
+  return {
+    id: row.id,
+    name: row.name,
+    task: row.task,
+    algo: row.algo,
+    preset: row.preset,
+    seed: row.seed,
+    status: row.status,
+    error: row.error,
+    stepsDone: row.steps_done,
+    stepsTotal: row.steps_total,
+    backend: row.backend,
+    bestScore: row.best_score,
+    finalScore: row.final_score,
+    createdAt: iso(row.created_at) as string,
+    startedAt: iso(row.started_at),
+    finishedAt: iso(row.finished_at),
+    tags: row.tags ? row.tags.split(TAG_SEPARATOR) : [],
+    notes: row.notes,
+    archived: row.archived !== 0,
+  };
+}
+
+function toDetail(raw: unknown): RunDetail {
+  const row: RunRow = runRowSchema.parse(raw);
+  return {
+    ...toSummary(row),
+    config: validateConfig(JSON.parse(row.config)),
+    finalMetrics: z.record(z.string(), z.number()).parse(JSON.parse(row.final_metrics)),
+    backendReason: row.backend_reason,
+    versions: z.record(z.string(), z.string()).parse(JSON.parse(row.versions)),
+  };
+}
+
+/** Inserts queued runs and their tags in one transaction: all or none. */
+export function insertRuns(db: Db, runs: NewRun[], now = Date.now()): number[] {
+  const insertRun = db.prepare(
+    `INSERT INTO runs (name, task, algo, preset, config, seed, status, created_at, steps_total)
+     VALUES (@name, @task, @algo, @preset, @config, @seed, 'queued', @createdAt, @stepsTotal)`,
+  );
+  const insertTag = db.prepare('INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)');
+  return db.transaction(() =>
+    runs.map((run) => {
+      const info = insertRun.run({
+        name: run.name,
+        task: run.task,
+        algo: run.algo,
+        preset: run.preset,
+        config: JSON.stringify(run.config),
+        seed: run.seed,
+        createdAt: now,
+        stepsTotal: run.config.pretrainSteps + run.config.trainSteps,
+      });
+      const id = Number(info.lastInsertRowid);
+      for (const tag of run.tags) insertTag.run(id, tag);
+      return id;
+    }),
+  )();
+}
+
+export function listRuns(db: Db): RunSummary[] {
+  return db.prepare(`${SELECT_RUNS} ORDER BY r.id DESC`).all().map(toSummary);
+}
+
+export function getRun(db: Db, id: number): RunDetail {
+  const row = db.prepare(`${SELECT_RUNS} WHERE r.id = ?`).get(id);
+  if (!row) throw notFound(`no run with id ${id}`);
+  return toDetail(row);
+}
+
+export function countRuns(db: Db): number {
+  return (db.prepare('SELECT count(*) AS n FROM runs').get() as { n: number }).n;
+}

@@ -1,0 +1,111 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { DB_FILE, openDatabase } from '../../src/store/db';
+import { insertRuns } from '../../src/store/runs';
+import { planRuns } from '../../src/engine/service';
+import { runCli, sha256File, tempHome } from '../helpers';
+
+const homes: string[] = [];
+const freshHome = () => {
+  const h = tempHome();
+  homes.push(h);
+  return h;
+};
+afterAll(() => {
+  for (const h of homes) fs.rmSync(h, { recursive: true, force: true });
+});
+
+describe('dtql CLI', () => {
+  it('tasks --json prints the catalog as one JSON document', () => {
+    const result = runCli(['tasks', '--json']);
+    expect(result.status).toBe(0);
+    const tasks = JSON.parse(result.stdout) as { id: string; presets: { id: string }[] }[];
+    expect(tasks.map((t) => t.id)).toContain('bandit-25g-hard');
+    expect(tasks.every((t) => t.presets.some((p) => p.id === 'paper'))).toBe(true);
+  });
+
+  it('runs list and runs show report what the store holds, with the contract fields', () => {
+    const home = freshHome();
+    const db = openDatabase(home);
+    const [id] = insertRuns(db, planRuns({ task: 'bandit-25g-near', algo: 'kl', preset: 'paper', seeds: [3], tags: ['t1'], overrides: {} }));
+    db.close();
+    const list = runCli(['--home', home, 'runs', 'list', '--json']);
+    expect(list.status).toBe(0);
+    const runs = JSON.parse(list.stdout) as Record<string, unknown>[];
+    expect(runs).toHaveLength(1);
+    for (const key of ['id', 'name', 'task', 'algo', 'seed', 'status', 'stepsDone', 'stepsTotal', 'backend', 'bestScore', 'finalScore', 'createdAt', 'tags']) {
+      expect(runs[0]).toHaveProperty(key);
+    }
+    const show = runCli(['runs', 'show', String(id), '--json'], { DTQL_HOME: home });
+    expect(show.status).toBe(0);
+    const run = JSON.parse(show.stdout) as { config: { pretrainSteps: number }; finalMetrics: object; algo: string };
+    expect(run).toMatchObject({ algo: 'kl', config: { pretrainSteps: 500 }, finalMetrics: {} });
+    const human = runCli(['--home', home, 'runs', 'list']);
+    expect(human.stdout).toMatch(/bandit-25g-near\s+kl\s+3\s+queued/);
+  });
+
+  it('an empty store lists no runs', () => {
+    const result = runCli(['--home', freshHome(), 'runs', 'list', '--json']);
+    expect(result.status).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual([]);
+  });
+
+  it.each([
+    [['--bogus'], /unknown option '--bogus'/],
+    [['fly'], /unknown command 'fly'/],
+    [['runs', 'show', 'abc'], /must be a positive whole number/],
+    [['serve', '--port', '99999'], /from 0 to 65535/],
+    [[], /no command given/],
+  ])('exits 2 with a message on usage errors: %j', (args, message) => {
+    const result = runCli(['--home', freshHome(), ...args]);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stdout).toBe('');
+  });
+
+  it('exits 2 for an unknown run id', () => {
+    const result = runCli(['--home', freshHome(), 'runs', 'show', '77', '--json']);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/no run with id 77/);
+  });
+
+  it('exits 2 when --home is a file', () => {
+    const file = path.join(freshHome(), 'a-file');
+    fs.writeFileSync(file, 'x');
+    const result = runCli(['--home', file, 'runs', 'list']);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/exists but is not a folder/);
+  });
+
+  it('exits 2 on a corrupt or newer database and leaves it untouched', () => {
+    const corruptHome = freshHome();
+    const corrupt = path.join(corruptHome, DB_FILE);
+    fs.writeFileSync(corrupt, Buffer.alloc(4096, 7));
+    const corruptBefore = sha256File(corrupt);
+    const a = runCli(['--home', corruptHome, 'runs', 'list']);
+    expect(a.status).toBe(2);
+    expect(a.stderr).toMatch(/not an SQLite file/);
+    expect(sha256File(corrupt)).toBe(corruptBefore);
+
+    const newerHome = freshHome();
+    openDatabase(newerHome).close();
+    const raw = new Database(path.join(newerHome, DB_FILE));
+    raw.pragma('user_version = 500');
+    raw.pragma('journal_mode = DELETE');
+    raw.close();
+    const newerBefore = sha256File(path.join(newerHome, DB_FILE));
+    const b = runCli(['--home', newerHome, 'runs', 'list', '--json']);
+    expect(b.status).toBe(2);
+    expect(b.stderr).toMatch(/schema version 500/);
+    expect(b.stdout).toBe('');
+    expect(sha256File(path.join(newerHome, DB_FILE))).toBe(newerBefore);
+  });
+
+  it('serve refuses a non-loopback host without a token', () => {
+    const result = runCli(['--home', freshHome(), 'serve', '--host', '0.0.0.0', '--port', '0']);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/without --token/);
+  });
+});

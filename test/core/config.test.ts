@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { configDiff, parseConfigOverride, trainConfigSchema, validateConfig } from '../../src/core/config';
+import { TASKS, normalisedScore, presetOf, requireTask } from '../../src/core/tasks';
+
+describe('task catalog', () => {
+  it('every preset of every task satisfies the config schema', () => {
+    for (const task of TASKS) {
+      for (const preset of task.presets) {
+        for (const algo of ['dtql', 'kl'] as const) expect(() => validateConfig(preset.configs[algo]), `${task.id} ${algo}`).not.toThrow();
+      }
+    }
+  });
+
+  it('lists the five bandit tasks and the 20 D4RL tasks of Table 4', () => {
+    expect(TASKS.filter((t) => t.family === 'bandit').map((t) => t.id)).toEqual([
+      'bandit-25g-near',
+      'bandit-25g-far',
+      'bandit-25g-hard',
+      'bandit-swiss-near',
+      'bandit-swiss-far',
+    ]);
+    expect(TASKS.filter((t) => t.family === 'd4rl')).toHaveLength(20);
+  });
+
+  it('keeps the official per-task settings', () => {
+    const hopper = presetOf(requireTask('hopper-medium-v2')).configs.dtql;
+    expect(hopper).toMatchObject({ lr: 1e-4, alpha: 5, gamma: 0, lrDecay: true, trainSteps: 1_000_000, batchSize: 256, expectile: 0.7, criticLr: 3e-4, pretrainSteps: 50_000 });
+    const antmaze = requireTask('antmaze-large-diverse-v2');
+    expect(presetOf(antmaze).configs.dtql).toMatchObject({ alpha: 0.5, gamma: 1, batchSize: 2048, expectile: 0.9, trainSteps: 300_000 });
+    expect(antmaze.rewardShift).toBe(-1);
+    expect(presetOf(antmaze).configs.kl.gamma).toBe(0);
+    const swissFar = presetOf(requireTask('bandit-swiss-far'));
+    expect(swissFar.configs.dtql).toMatchObject({ eta: 5, lr: 3e-3, batchSize: 10_000, expectile: 0.95, scoreHidden: 128, timeEmbedDim: 4 });
+    expect(presetOf(requireTask('bandit-25g-far')).configs.kl).toMatchObject({ trainSteps: 2000, pretrainSteps: 500 });
+  });
+
+  it('normalises D4RL returns to 0-100 with the reference scores', () => {
+    const hopper = requireTask('hopper-medium-v2');
+    expect(normalisedScore(hopper, -20.272305)).toBeCloseTo(0, 10);
+    expect(normalisedScore(hopper, 3234.3)).toBeCloseTo(100, 10);
+    expect(normalisedScore(requireTask('bandit-25g-far'), 5)).toBeNull();
+  });
+
+  it('names the unknown task', () => {
+    expect(() => requireTask('hopper-v9')).toThrow(/unknown task "hopper-v9"/);
+  });
+});
+
+describe('config validation', () => {
+  const base = presetOf(requireTask('hopper-medium-v2')).configs.dtql;
+
+  it.each([
+    [{ lr: -1 }, 'lr: must be above 0'],
+    [{ batchSize: 0 }, 'batchSize: must be at least 1'],
+    [{ alpha: Number.NaN }, 'alpha'],
+    [{ trainSteps: 1.5 }, 'trainSteps: must be a whole number'],
+    [{ expectile: 1 }, 'expectile: must be below 1'],
+    [{ timeEmbedDim: 5 }, 'timeEmbedDim: must be even'],
+  ])('rejects %o naming the field', (patch, message) => {
+    expect(() => validateConfig({ ...base, ...patch })).toThrow(message);
+  });
+
+  it('rejects unknown keys', () => {
+    expect(() => validateConfig({ ...base, learningRate: 1 })).toThrow(/learningRate/);
+  });
+
+  it('parses --set overrides by the type of the key', () => {
+    expect(parseConfigOverride('lr=0.001')).toEqual(['lr', 0.001]);
+    expect(parseConfigOverride('lrDecay=true')).toEqual(['lrDecay', true]);
+    expect(() => parseConfigOverride('lr=abc')).toThrow('lr must be a number, got "abc"');
+    expect(() => parseConfigOverride('lr=')).toThrow('lr must be a number');
+    expect(() => parseConfigOverride('bogus=1')).toThrow(/unknown hyperparameter "bogus"/);
+    expect(() => parseConfigOverride('lrDecay=1')).toThrow('lrDecay must be true or false');
+    expect(() => parseConfigOverride('noequals')).toThrow(/key=value/);
+  });
+
+  it('diffs two configs key by key in schema order', () => {
+    expect(configDiff(base, { ...base, alpha: 9, lr: 1 })).toEqual(['alpha', 'lr']);
+    expect(Object.keys(trainConfigSchema.shape)[0]).toBe('alpha');
+  });
+});

@@ -1,0 +1,151 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { openDatabase, type Db } from '../../src/store/db';
+import { listRuns } from '../../src/store/runs';
+import { startServer } from '../../src/server/index';
+import { tempHome } from '../helpers';
+
+interface Running {
+  url: string;
+  base: string;
+  db: Db;
+  home: string;
+  close: () => Promise<void>;
+}
+const started: Running[] = [];
+
+async function serve(options: { token?: string; host?: string; staticDir?: string } = {}): Promise<Running> {
+  const home = tempHome();
+  const db = openDatabase(home);
+  const server = await startServer({ db, home, host: options.host ?? '127.0.0.1', port: 0, token: options.token ?? null, staticDir: options.staticDir });
+  const base = new URL(server.url).origin;
+  const running = { url: server.url, base, db, home, close: server.close };
+  started.push(running);
+  return running;
+}
+
+afterEach(async () => {
+  for (const s of started.splice(0)) {
+    await s.close();
+    s.db.close();
+    fs.rmSync(s.home, { recursive: true, force: true });
+  }
+});
+
+const json = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const request = { task: 'bandit-25g-hard', algo: 'dtql', seeds: [1, 2], tags: ['paper'] };
+
+describe('served mode API', () => {
+  it('creates queued runs and lists them', async () => {
+    const s = await serve();
+    const created = await fetch(`${s.base}/api/runs`, json(request));
+    expect(created.status).toBe(200);
+    const { runIds } = (await created.json()) as { runIds: number[] };
+    expect(runIds).toHaveLength(2);
+    const runs = (await (await fetch(`${s.base}/api/runs`)).json()) as { id: number; status: string; tags: string[] }[];
+    expect(runs.map((r) => r.status)).toEqual(['queued', 'queued']);
+    const one = (await (await fetch(`${s.base}/api/runs/${runIds[0]}`)).json()) as { config: { batchSize: number } };
+    expect(one.config.batchSize).toBe(10_000);
+    const info = (await (await fetch(`${s.base}/api/info`)).json()) as { mode: string; runCount: number };
+    expect(info).toMatchObject({ mode: 'served', runCount: 2 });
+  });
+
+  it.each([
+    [{ ...request, task: 'nope' }, /unknown task "nope"/],
+    [{ ...request, seeds: [] }, /seeds: give at least one seed/],
+    [{ ...request, seeds: [1.5] }, /seeds.0: a seed must be a whole number/],
+    [{ ...request, overrides: { lr: -1 } }, /overrides.lr: must be above 0/],
+    [{ ...request, overrides: { batchSize: 0 } }, /overrides.batchSize: must be at least 1/],
+    [{ ...request, overrides: { alpha: 'high' } }, /overrides.alpha/],
+    [{ ...request, algo: 'ppo' }, /algo/],
+    [{ ...request, extra: 1 }, /extra/],
+  ])('rejects a bad start request with 400 and stores nothing (%#)', async (body, message) => {
+    const s = await serve();
+    const response = await fetch(`${s.base}/api/runs`, json(body));
+    expect(response.status).toBe(400);
+    const payload = (await response.json()) as { error: { message: string } };
+    expect(payload.error.message).toMatch(message);
+    expect(listRuns(s.db)).toHaveLength(0);
+  });
+
+  it('answers malformed requests with 400 or 404, never 500', async () => {
+    const s = await serve();
+    const malformed = await fetch(`${s.base}/api/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{not json' });
+    expect(malformed.status).toBe(400);
+    expect((await fetch(`${s.base}/api/runs/abc`)).status).toBe(400);
+    expect((await fetch(`${s.base}/api/runs/999`)).status).toBe(404);
+    expect((await fetch(`${s.base}/api/nothing`)).status).toBe(404);
+    expect((await fetch(`${s.base}/api/runs/${'9'.repeat(400)}`)).status).toBeLessThan(500);
+  });
+
+  it('pushes a runs-changed event over the WebSocket when runs are created', async () => {
+    const s = await serve();
+    const socket = new WebSocket(`${s.base.replace('http', 'ws')}/api/events`);
+    await new Promise((resolve, reject) => {
+      socket.once('open', resolve);
+      socket.once('error', reject);
+    });
+    const message = new Promise<string>((resolve) => socket.once('message', (data) => resolve(String(data))));
+    await fetch(`${s.base}/api/runs`, json(request));
+    expect(JSON.parse(await message)).toMatchObject({ type: 'runs-changed', runIds: [1, 2] });
+    socket.close();
+  });
+
+  it('serves the built UI and never a file outside it', async () => {
+    const staticDir = tempHome('dtql-static-');
+    fs.writeFileSync(path.join(staticDir, 'index.html'), '<html>ui</html>');
+    const s = await serve({ staticDir });
+    const page = await fetch(`${s.base}/`);
+    expect(await page.text()).toContain('ui');
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+    for (const probe of ['/../../../../etc/passwd', '/%2e%2e/%2e%2e/etc/passwd', '/..%2f..%2fetc%2fpasswd']) {
+      const response = await fetch(`${s.base}${probe}`);
+      expect(response.status).toBeGreaterThanOrEqual(400);
+      expect(await response.text()).not.toContain('root:');
+    }
+    fs.rmSync(staticDir, { recursive: true, force: true });
+  });
+});
+
+describe('served mode security', () => {
+  it('refuses a non-loopback host without a token', async () => {
+    await expect(serve({ host: '0.0.0.0' })).rejects.toThrow(/without --token/);
+  });
+
+  it('requires the token on every request when one is set', async () => {
+    const token = 'secret-token-123';
+    const staticDir = tempHome('dtql-static-');
+    fs.writeFileSync(path.join(staticDir, 'index.html'), '<html>ui</html>');
+    const s = await serve({ token, staticDir });
+    expect((await fetch(`${s.base}/api/info`)).status).toBe(401);
+    expect((await fetch(`${s.base}/api/info`, { headers: { authorization: 'Bearer wrong-token' } })).status).toBe(401);
+    expect((await fetch(`${s.base}/`)).status).toBe(401);
+    expect((await fetch(`${s.base}/api/info`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    const page = await fetch(`${s.base}/?token=${token}`);
+    expect(page.status).toBe(200);
+    const cookie = page.headers.get('set-cookie') ?? '';
+    expect(cookie).toMatch(/HttpOnly; SameSite=Strict/);
+    expect((await fetch(`${s.base}/api/info`, { headers: { cookie: cookie.split(';')[0] as string } })).status).toBe(200);
+    expect((await fetch(`${s.base}/api/info?token=${token}`)).status).toBe(401);
+    fs.rmSync(staticDir, { recursive: true, force: true });
+  });
+
+  it('refuses other origins and foreign Host headers', async () => {
+    const s = await serve();
+    expect((await fetch(`${s.base}/api/info`, { headers: { origin: 'http://evil.example' } })).status).toBe(403);
+    expect((await fetch(`${s.base}/api/info`, { headers: { origin: s.base } })).status).toBe(200);
+    const socket = new WebSocket(`${s.base.replace('http', 'ws')}/api/events`, { origin: 'http://evil.example' });
+    const outcome = await new Promise<string>((resolve) => {
+      socket.once('open', () => resolve('open'));
+      socket.once('unexpected-response', (_req, res) => {
+        res.resume();
+        socket.terminate();
+        resolve(`status ${res.statusCode}`);
+      });
+      socket.once('error', () => resolve('error'));
+    });
+    expect(outcome).toBe('status 403');
+  });
+});

@@ -1,0 +1,120 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { DB_FILE, loadMigrations, openDatabase, schemaVersion } from '../../src/store/db';
+import { ensureHome } from '../../src/store/home';
+import { getRun, insertRuns, listRuns, type NewRun } from '../../src/store/runs';
+import { presetOf, requireTask } from '../../src/core/tasks';
+import { sha256File, tempHome } from '../helpers';
+
+const homes: string[] = [];
+const freshHome = () => {
+  const h = tempHome();
+  homes.push(h);
+  return h;
+};
+afterEach(() => {
+  for (const h of homes.splice(0)) fs.rmSync(h, { recursive: true, force: true });
+});
+
+const sampleRun = (overrides: Partial<NewRun> = {}): NewRun => {
+  const task = requireTask('bandit-25g-near');
+  return { name: 'r', task: task.id, algo: 'dtql', preset: 'paper', config: presetOf(task).configs.dtql, seed: 1, tags: [], ...overrides };
+};
+
+describe('openDatabase', () => {
+  it('applies every migration and sets WAL, foreign keys and a busy timeout', () => {
+    const db = openDatabase(freshHome());
+    expect(schemaVersion(db)).toBe(loadMigrations().length);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
+    expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
+    expect(tables).toEqual(expect.arrayContaining(['checkpoints', 'datasets', 'metrics', 'run_tags', 'runs']));
+    db.close();
+  });
+
+  it('reopening an up-to-date database applies nothing and keeps its rows', () => {
+    const home = freshHome();
+    const db = openDatabase(home);
+    insertRuns(db, [sampleRun()]);
+    db.close();
+    const again = openDatabase(home);
+    expect(listRuns(again)).toHaveLength(1);
+    again.close();
+  });
+
+  it('refuses a database from a newer version without changing the file', () => {
+    const home = freshHome();
+    openDatabase(home).close();
+    const file = path.join(home, DB_FILE);
+    const raw = new Database(file);
+    raw.pragma('user_version = 99');
+    raw.pragma('journal_mode = DELETE');
+    raw.close();
+    const before = sha256File(file);
+    expect(() => openDatabase(home)).toThrow(/schema version 99.*newer version/);
+    expect(sha256File(file)).toBe(before);
+  });
+
+  it('refuses a file that is not SQLite without changing it', () => {
+    const home = freshHome();
+    const file = path.join(home, DB_FILE);
+    fs.writeFileSync(file, 'this is not a database, just some text that is long enough to have a header'.repeat(3));
+    const before = sha256File(file);
+    expect(() => openDatabase(home)).toThrow(/not an SQLite file/);
+    expect(sha256File(file)).toBe(before);
+  });
+
+  it('refuses a data folder that is a file', () => {
+    const home = freshHome();
+    const file = path.join(home, 'plain-file');
+    fs.writeFileSync(file, 'x');
+    expect(() => ensureHome(file)).toThrow(/exists but is not a folder/);
+  });
+
+  it('rejects migration files that skip a number', () => {
+    const dir = freshHome();
+    fs.writeFileSync(path.join(dir, '001_a.sql'), 'CREATE TABLE a (x);');
+    fs.writeFileSync(path.join(dir, '003_c.sql'), 'CREATE TABLE c (x);');
+    expect(() => loadMigrations(dir)).toThrow(/out of sequence/);
+  });
+
+  it('rolls back a failing migration as a whole', () => {
+    const dir = freshHome();
+    fs.writeFileSync(path.join(dir, '001_ok.sql'), 'CREATE TABLE a (x);');
+    fs.writeFileSync(path.join(dir, '002_bad.sql'), 'CREATE TABLE b (x); INSERT INTO missing VALUES (1);');
+    const home = freshHome();
+    expect(() => openDatabase(home, { migrationsDir: dir })).toThrow(/no such table: missing/);
+    const raw = new Database(path.join(home, DB_FILE));
+    expect(raw.pragma('user_version', { simple: true })).toBe(1);
+    expect(raw.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'b'").pluck().get()).toBe(0);
+    raw.close();
+  });
+});
+
+describe('runs', () => {
+  it('inserts queued runs with tags and reads them back', () => {
+    const db = openDatabase(freshHome());
+    const [id] = insertRuns(db, [sampleRun({ name: 'a "quoted", name', tags: ['x', 'b,c'] })]);
+    const run = getRun(db, id as number);
+    expect(run).toMatchObject({ name: 'a "quoted", name', status: 'queued', stepsDone: 0, stepsTotal: 3500, tags: ['b,c', 'x'] });
+    expect(run.config.batchSize).toBe(10_000);
+    db.close();
+  });
+
+  it('inserts all runs of a request or none', () => {
+    const db = openDatabase(freshHome());
+    const bad = sampleRun({ algo: 'nope' as 'dtql' });
+    expect(() => insertRuns(db, [sampleRun(), bad])).toThrow(/CHECK constraint/);
+    expect(listRuns(db)).toHaveLength(0);
+    db.close();
+  });
+
+  it('reports an unknown run id as not found', () => {
+    const db = openDatabase(freshHome());
+    expect(() => getRun(db, 42)).toThrow('no run with id 42');
+    db.close();
+  });
+});

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    environment: 'node',
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // The machines have 2 cores; CLI tests spawn processes, so keep parallelism modest.
+    maxWorkers: 2,
+  },
+});
