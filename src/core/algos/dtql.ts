@@ -1,0 +1,351 @@
+/**
+ * Diffusion Trusted Q-Learning (DTQL), as the official PyTorch code implements it
+ * (TianyuCodings/Diffusion_Trusted_Q_Learning@9a29cea; shared/reference/dtql-implementation-notes.md).
+ *
+ * Per training step, on one minibatch shared by the three updates:
+ *   1. critic: IQL expectile V loss + two Q MSEs against r + discount * not_done * V(s')
+ *   2. behaviour cloning: the EDM diffusion loss on dataset actions (paper Eq. 2)
+ *   3. policy: alpha * trust-region loss (Eq. 5) - eta * min(Q1, Q2) + gamma * NLL (Eq. 7 + the
+ *      code's likelihood term), using the diffusion model and critic just updated
+ *   then the critic target moves by tau.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { TrainConfig } from '../config';
+import { diffusionLoss, sampleSigma } from '../edm';
+import { Critic } from '../nets/critic';
+import type { NamedArray } from '../nets/params';
+import { GaussianPolicy } from '../nets/policy';
+import { ScoreNetwork } from '../nets/score';
+import { Rng, type RngState } from '../rng';
+import { Adam, type AdamState } from '../tf/adam';
+import { stopGradient } from '../tf/kernels';
+
+/** What the problem fixes, as opposed to the hyperparameters of TrainConfig. */
+export interface ProblemSpec {
+  stateDim: number;
+  actionDim: number;
+  /** Bound of the action box; the policy's tanh is scaled by it (1 on D4RL, max |a| on the toys). */
+  maxAction: number;
+  /** Clamp the denoiser's output to the action box (clip_denoised: true on D4RL, false on the toys). */
+  clipDenoised: boolean;
+  /** Width of the critic and policy MLPs (256 in every official configuration). */
+  hidden?: number;
+}
+
+/** One minibatch as tensors: states [B,S], actions [B,A], rewards [B,1], nextStates [B,S], notDone [B,1]. */
+export interface Batch {
+  states: tf.Tensor2D;
+  actions: tf.Tensor2D;
+  rewards: tf.Tensor2D;
+  nextStates: tf.Tensor2D;
+  notDone: tf.Tensor2D;
+}
+
+/** The random draws of one training step, in the official draw order. */
+export interface StepNoise {
+  sigmaBc: Float32Array;
+  epsBc: Float32Array;
+  xiPolicy: Float32Array;
+  sigmaTr: Float32Array;
+  epsTr: Float32Array;
+}
+
+export function drawStepNoise(rng: Rng, batch: number, actionDim: number): StepNoise {
+  const sigmaBc = sampleSigma(rng, batch);
+  const epsBc = rng.fillNormal(new Float32Array(batch * actionDim));
+  const xiPolicy = rng.fillNormal(new Float32Array(batch * actionDim));
+  const sigmaTr = sampleSigma(rng, batch);
+  const epsTr = rng.fillNormal(new Float32Array(batch * actionDim));
+  return { sigmaBc, epsBc, xiPolicy, sigmaTr, epsTr };
+}
+
+/** IQL's asymmetric L2: weight tau where diff > 0, else 1 - tau (step() keeps it off the gradient path). */
+export function expectileLoss(diff: tf.Tensor, expectile: number): tf.Scalar {
+  const weight = tf.add(1 - expectile, tf.mul(2 * expectile - 1, tf.step(stopGradient(diff))));
+  return tf.mean(tf.mul(weight, tf.square(diff))) as tf.Scalar;
+}
+
+export interface CriticLossParts {
+  loss: tf.Scalar;
+  valueLoss: tf.Scalar;
+  q1Loss: tf.Scalar;
+  q2Loss: tf.Scalar;
+  q1: tf.Tensor2D;
+  q2: tf.Tensor2D;
+  v: tf.Tensor2D;
+  targetQ: tf.Tensor2D;
+}
+
+/**
+ * Critic loss (notes 4.1): V regresses to the detached min(Q1, Q2) by expectile; Q1 and Q2 regress to
+ * r + discount * not_done * V(s') with the online V under no_grad (`nextV` is computed outside the tape).
+ */
+export function criticLoss(critic: Critic, batch: Batch, nextV: tf.Tensor, expectile: number, discount: number): CriticLossParts {
+  const [q1, q2] = critic.q(batch.states, batch.actions);
+  const qMin = stopGradient(tf.minimum(q1, q2));
+  const v = critic.value(batch.states);
+  const valueLoss = expectileLoss(tf.sub(qMin, v), expectile);
+  const targetQ = tf.add(batch.rewards, tf.mul(tf.mul(batch.notDone, discount), nextV)) as tf.Tensor2D;
+  const q1Loss = tf.mean(tf.square(tf.sub(q1, targetQ))) as tf.Scalar;
+  const q2Loss = tf.mean(tf.square(tf.sub(q2, targetQ))) as tf.Scalar;
+  return { loss: tf.addN([valueLoss, q1Loss, q2Loss]) as tf.Scalar, valueLoss, q1Loss, q2Loss, q1, q2, v, targetQ };
+}
+
+export interface PolicyLossParts {
+  loss: tf.Scalar;
+  trLoss: tf.Scalar;
+  qLoss: tf.Scalar;
+  nll: tf.Scalar;
+  newAction: tf.Tensor2D;
+  logStdMean: tf.Scalar;
+}
+
+export interface PolicyWeights {
+  alpha: number;
+  eta: number;
+  gamma: number;
+}
+
+/** Policy loss (notes 4.4): alpha * L_TR + eta * (-mean min Q(s, a_theta)) + gamma * NLL of dataset actions. */
+export function policyLoss(
+  agent: Pick<DtqlAgent, 'policy' | 'bcActor' | 'critic' | 'denoiserClamp'>,
+  batch: Batch,
+  noise: Pick<StepNoise, 'xiPolicy' | 'sigmaTr' | 'epsTr'>,
+  weights: PolicyWeights,
+): PolicyLossParts {
+  const [b, a] = batch.actions.shape;
+  const out = agent.policy.forward(batch.states);
+  const newAction = agent.policy.sample(out, tf.tensor2d(noise.xiPolicy, [b, a])).action;
+  const sigma = tf.tensor2d(noise.sigmaTr, [b, 1]);
+  const trLoss = diffusionLoss(agent.bcActor, newAction, batch.states, sigma, tf.tensor2d(noise.epsTr, [b, a]), agent.denoiserClamp).loss;
+  const qLoss = tf.neg(tf.mean(agent.critic.qMin(batch.states, newAction))) as tf.Scalar;
+  // The official code uses a constant 0 when gamma is 0, skipping the likelihood entirely.
+  const nll = weights.gamma !== 0 ? (tf.neg(tf.mean(agent.policy.logProb(out, batch.actions))) as tf.Scalar) : tf.scalar(0);
+  const loss = tf.addN([tf.mul(weights.alpha, trLoss), tf.mul(weights.eta, qLoss), tf.mul(weights.gamma, nll)]) as tf.Scalar;
+  return { loss, trLoss, qLoss, nll, newAction, logStdMean: tf.mean(out.logStd) as tf.Scalar };
+}
+
+/** Cosine annealing to 0 over `total` steps, as CosineAnnealingLR stepped once per training step. */
+export function cosineLr(base: number, step: number, total: number): number {
+  return (base * (1 + Math.cos((Math.PI * Math.min(step, total)) / total))) / 2;
+}
+
+/** Scalars of one step, for logging; names match the paper's losses. */
+export const DTQL_METRICS = ['critic', 'value', 'q1', 'q2', 'bc', 'trustRegion', 'nll', 'policy', 'qMean', 'logStd'] as const;
+export type DtqlMetric = (typeof DTQL_METRICS)[number];
+
+export interface DtqlState {
+  meta: { algo: 'dtql'; pretrainStepsDone: number; trainStepsDone: number; rng: RngState };
+  params: Record<string, Record<string, NamedArray>>;
+  optimizers: Record<string, AdamState>;
+}
+
+export class DtqlAgent {
+  readonly bcActor: ScoreNetwork;
+  readonly critic: Critic;
+  readonly criticTarget: Critic;
+  readonly policy: GaussianPolicy;
+  readonly bcOptimizer: Adam;
+  readonly criticOptimizer: Adam;
+  readonly policyOptimizer: Adam;
+  readonly rng: Rng;
+  readonly denoiserClamp: number | null;
+  pretrainStepsDone = 0;
+  trainStepsDone = 0;
+
+  constructor(
+    readonly problem: ProblemSpec,
+    readonly config: TrainConfig,
+    seed: number,
+  ) {
+    this.rng = new Rng(seed);
+    const hidden = problem.hidden ?? 256;
+    this.bcActor = new ScoreNetwork(
+      { actionDim: problem.actionDim, stateDim: problem.stateDim, hidden: config.scoreHidden, timeEmbedDim: config.timeEmbedDim },
+      this.rng,
+    );
+    this.critic = new Critic(problem.stateDim, problem.actionDim, hidden, this.rng);
+    this.criticTarget = new Critic(problem.stateDim, problem.actionDim, hidden, this.rng);
+    this.criticTarget.params.copyFrom(this.critic.params);
+    this.policy = new GaussianPolicy(problem.stateDim, problem.actionDim, hidden, problem.maxAction, this.rng);
+    this.denoiserClamp = problem.clipDenoised ? problem.maxAction : null;
+    this.bcOptimizer = new Adam(this.bcActor.params.variables, config.lr);
+    this.criticOptimizer = new Adam(this.critic.params.variables, config.criticLr);
+    this.policyOptimizer = new Adam(this.policy.params.variables, config.lr);
+  }
+
+  /** Critic update (notes 4.1); returns its loss parts as scalars owned by the caller. */
+  criticStep(batch: Batch): Record<'critic' | 'value' | 'q1' | 'q2', tf.Scalar> {
+    const nextV = tf.tidy(() => this.critic.value(batch.nextStates));
+    let parts: Record<'critic' | 'value' | 'q1' | 'q2', tf.Scalar> | undefined;
+    const { grads } = tf.variableGrads(() => {
+      const p = criticLoss(this.critic, batch, nextV, this.config.expectile, this.config.discount);
+      parts = { critic: tf.keep(p.loss.clone()), value: tf.keep(p.valueLoss), q1: tf.keep(p.q1Loss), q2: tf.keep(p.q2Loss) };
+      return p.loss;
+    }, this.critic.params.variables);
+    this.criticOptimizer.apply(grads);
+    tf.dispose([grads, nextV]);
+    return parts as Record<'critic' | 'value' | 'q1' | 'q2', tf.Scalar>;
+  }
+
+  /** Behaviour-cloning update of the diffusion model (notes 4.2). */
+  bcStep(batch: Batch, sigma: Float32Array, eps: Float32Array): tf.Scalar {
+    const [b, a] = batch.actions.shape;
+    const { value, grads } = tf.variableGrads(
+      () => diffusionLoss(this.bcActor, batch.actions, batch.states, tf.tensor2d(sigma, [b, 1]), tf.tensor2d(eps, [b, a]), this.denoiserClamp).loss,
+      this.bcActor.params.variables,
+    );
+    this.bcOptimizer.apply(grads);
+    tf.dispose(grads);
+    return value;
+  }
+
+  /** Policy update (notes 4.4): gradients over the policy's variables only. */
+  policyStep(batch: Batch, noise: StepNoise): Record<'policy' | 'trustRegion' | 'nll' | 'qMean' | 'logStd', tf.Scalar> {
+    let parts: Record<'policy' | 'trustRegion' | 'nll' | 'qMean' | 'logStd', tf.Scalar> | undefined;
+    const { alpha, eta, gamma } = this.config;
+    const { grads } = tf.variableGrads(() => {
+      const p = policyLoss(this, batch, noise, { alpha, eta, gamma });
+      parts = { policy: tf.keep(p.loss.clone()), trustRegion: tf.keep(p.trLoss), nll: tf.keep(p.nll), qMean: tf.keep(tf.neg(p.qLoss)), logStd: tf.keep(p.logStdMean) };
+      return p.loss;
+    }, this.policy.params.variables);
+    this.policyOptimizer.apply(grads);
+    tf.dispose(grads);
+    return parts as Record<'policy' | 'trustRegion' | 'nll' | 'qMean' | 'logStd', tf.Scalar>;
+  }
+
+  /** critic_target <- tau * critic + (1 - tau) * critic_target, over Q1, Q2 and V. */
+  softUpdateTarget(): void {
+    const tau = this.config.tau;
+    tf.tidy(() => {
+      for (const [name, target] of this.criticTarget.params.byName) {
+        target.assign(tf.add(tf.mul(this.critic.params.get(name), tau), tf.mul(target, 1 - tau)));
+      }
+    });
+  }
+
+  /** Pretraining (notes 1): BC and critic only, no target update, no learning-rate schedule. */
+  pretrainStep(batch: Batch): Partial<Record<DtqlMetric, tf.Scalar>> {
+    const noise = drawStepNoise(this.rng, batch.actions.shape[0], this.problem.actionDim);
+    const bc = this.bcStep(batch, noise.sigmaBc, noise.epsBc);
+    const critic = this.criticStep(batch);
+    this.pretrainStepsDone += 1;
+    return { bc, ...critic };
+  }
+
+  /** One joint step: critic, BC, policy (with the just-updated critic and diffusion model), target. */
+  trainStep(batch: Batch, noise?: StepNoise): Record<DtqlMetric, tf.Scalar> {
+    this.applySchedule();
+    const draws = noise ?? drawStepNoise(this.rng, batch.actions.shape[0], this.problem.actionDim);
+    const critic = this.criticStep(batch);
+    const bc = this.bcStep(batch, draws.sigmaBc, draws.epsBc);
+    const policy = this.policyStep(batch, draws);
+    this.softUpdateTarget();
+    this.trainStepsDone += 1;
+    return { ...critic, bc, ...policy };
+  }
+
+  private applySchedule(): void {
+    const { lr, criticLr, lrDecay, trainSteps } = this.config;
+    const t = this.trainStepsDone;
+    this.bcOptimizer.lr = lrDecay ? cosineLr(lr, t, trainSteps) : lr;
+    this.policyOptimizer.lr = lrDecay ? cosineLr(lr, t, trainSteps) : lr;
+    this.criticOptimizer.lr = lrDecay ? cosineLr(criticLr, t, trainSteps) : criticLr;
+  }
+
+  /**
+   * The paper's action selection (notes 6): `samples` stochastic policy actions for the state, one
+   * drawn by softmax over the target critic's min Q. `deterministic` returns tanh(mu) instead, a
+   * cheap preview for the UI.
+   */
+  selectAction(state: Float32Array, samples: number, rng: Rng, deterministic = false): Float32Array {
+    const { stateDim, actionDim } = this.problem;
+    if (deterministic) {
+      const mean = tf.tidy(() => {
+        const out = this.policy.forward(tf.tensor2d(state, [1, stateDim]));
+        return tf.mul(tf.tanh(out.mu), this.problem.maxAction);
+      });
+      const values = mean.dataSync() as Float32Array;
+      mean.dispose();
+      return values;
+    }
+    const xi = rng.fillNormal(new Float32Array(samples * actionDim));
+    const [actions, probs] = tf.tidy(() => {
+      const states = tf.tile(tf.tensor2d(state, [1, stateDim]), [samples, 1]);
+      const out = this.policy.forward(states);
+      const action = this.policy.sample(out, tf.tensor2d(xi, [samples, actionDim])).action;
+      const q = this.criticTarget.qMin(states, action);
+      return [action, tf.softmax(tf.reshape(q, [samples]))];
+    });
+    const p = probs.dataSync();
+    const all = actions.dataSync() as Float32Array;
+    tf.dispose([actions, probs]);
+    let u = rng.uniform();
+    let index = samples - 1;
+    for (let i = 0; i < samples; i++) {
+      u -= p[i] as number;
+      if (u < 0) {
+        index = i;
+        break;
+      }
+    }
+    return all.slice(index * actionDim, (index + 1) * actionDim);
+  }
+
+  /** Plain policy samples a ~ pi(.|s) for a batch of states (the bandit plots use 1,000 of them). */
+  samplePolicy(states: Float32Array, count: number, rng: Rng): Float32Array {
+    const { stateDim, actionDim } = this.problem;
+    const xi = rng.fillNormal(new Float32Array(count * actionDim));
+    const actions = tf.tidy(() => {
+      const out = this.policy.forward(tf.tensor2d(states, [count, stateDim]));
+      return this.policy.sample(out, tf.tensor2d(xi, [count, actionDim])).action;
+    });
+    const values = actions.dataSync() as Float32Array;
+    actions.dispose();
+    return values;
+  }
+
+  getState(): DtqlState {
+    return {
+      meta: { algo: 'dtql', pretrainStepsDone: this.pretrainStepsDone, trainStepsDone: this.trainStepsDone, rng: this.rng.state },
+      params: {
+        bcActor: this.bcActor.params.snapshot(),
+        critic: this.critic.params.snapshot(),
+        criticTarget: this.criticTarget.params.snapshot(),
+        policy: this.policy.params.snapshot(),
+      },
+      optimizers: { bc: this.bcOptimizer.getState(), critic: this.criticOptimizer.getState(), policy: this.policyOptimizer.getState() },
+    };
+  }
+
+  setState(state: DtqlState): void {
+    const { params, optimizers, meta } = state;
+    if (meta.algo !== 'dtql') throw new Error(`checkpoint is for ${meta.algo}, not dtql`);
+    this.bcActor.params.assign(required(params, 'bcActor'));
+    this.critic.params.assign(required(params, 'critic'));
+    this.criticTarget.params.assign(required(params, 'criticTarget'));
+    this.policy.params.assign(required(params, 'policy'));
+    this.bcOptimizer.setState(required(optimizers, 'bc'));
+    this.criticOptimizer.setState(required(optimizers, 'critic'));
+    this.policyOptimizer.setState(required(optimizers, 'policy'));
+    this.pretrainStepsDone = meta.pretrainStepsDone;
+    this.trainStepsDone = meta.trainStepsDone;
+    this.rng.state = meta.rng;
+  }
+
+  dispose(): void {
+    this.bcActor.dispose();
+    this.critic.dispose();
+    this.criticTarget.dispose();
+    this.policy.dispose();
+    this.bcOptimizer.dispose();
+    this.criticOptimizer.dispose();
+    this.policyOptimizer.dispose();
+  }
+}
+
+function required<T>(record: Record<string, T>, key: string): T {
+  const value = record[key];
+  if (value === undefined) throw new Error(`checkpoint has no ${key}`);
+  return value;
+}

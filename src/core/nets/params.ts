@@ -1,0 +1,94 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Rng } from '../rng';
+import { torchLinearInit } from '../tf/init';
+
+/** A tensor as the golden files and checkpoints carry it: shape plus row-major values. */
+export interface NamedArray {
+  shape: number[];
+  data: Float32Array;
+}
+
+/**
+ * The trainable variables of one network under PyTorch state_dict names, so weights can be
+ * loaded from the official code's golden files and saved into checkpoints by name. Linear
+ * weights are stored [in, out] (torch keeps [out, in]) so the forward matMul needs no transpose.
+ */
+export class ParamSet {
+  readonly byName = new Map<string, tf.Variable>();
+
+  add(name: string, values: Float32Array, shape: number[]): tf.Variable {
+    if (this.byName.has(name)) throw new Error(`duplicate parameter ${name}`);
+    const variable = tf.variable(tf.tensor(values, shape, 'float32'), true);
+    this.byName.set(name, variable);
+    return variable;
+  }
+
+  get(name: string): tf.Variable {
+    const v = this.byName.get(name);
+    if (!v) throw new Error(`no parameter ${name}`);
+    return v;
+  }
+
+  get variables(): tf.Variable[] {
+    return [...this.byName.values()];
+  }
+
+  /** Copies values in, by name; a missing, extra or mis-shaped entry is an error. */
+  assign(values: Record<string, NamedArray>): void {
+    const names = Object.keys(values);
+    if (names.length !== this.byName.size) throw new Error(`expected ${this.byName.size} parameters, got ${names.length}`);
+    for (const [name, variable] of this.byName) {
+      const entry = values[name];
+      if (!entry) throw new Error(`parameter ${name} missing`);
+      if (entry.shape.join('x') !== variable.shape.join('x')) throw new Error(`parameter ${name} has shape ${entry.shape} but the network needs ${variable.shape}`);
+      tf.tidy(() => variable.assign(tf.tensor(entry.data, entry.shape, 'float32')));
+    }
+  }
+
+  /** Loads a torch state_dict (weights [out, in]), transposing Linear weights. */
+  assignTorch(stateDict: Record<string, NamedArray>): void {
+    const converted: Record<string, NamedArray> = {};
+    for (const [name, entry] of Object.entries(stateDict)) {
+      const variable = this.byName.get(name);
+      if (variable && entry.shape.length === 2) {
+        const [rows, cols] = entry.shape as [number, number];
+        const t = new Float32Array(rows * cols);
+        for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = entry.data[r * cols + c] as number;
+        converted[name] = { shape: [cols, rows], data: t };
+      } else {
+        converted[name] = entry;
+      }
+    }
+    this.assign(converted);
+  }
+
+  snapshot(): Record<string, NamedArray> {
+    const out: Record<string, NamedArray> = {};
+    for (const [name, variable] of this.byName) out[name] = { shape: [...variable.shape], data: variable.dataSync() as Float32Array };
+    return out;
+  }
+
+  copyFrom(other: ParamSet): void {
+    for (const [name, variable] of this.byName) variable.assign(other.get(name));
+  }
+
+  dispose(): void {
+    for (const v of this.byName.values()) v.dispose();
+    this.byName.clear();
+  }
+}
+
+/** y = x W + b with W [in, out]. */
+export interface Linear {
+  weight: tf.Variable;
+  bias: tf.Variable;
+}
+
+export function addLinear(params: ParamSet, name: string, rng: Rng, fanIn: number, fanOut: number): Linear {
+  const init = torchLinearInit(rng, fanIn, fanOut);
+  return { weight: params.add(`${name}.weight`, init.weight, [fanIn, fanOut]), bias: params.add(`${name}.bias`, init.bias, [fanOut]) };
+}
+
+export function linear(x: tf.Tensor, layer: Linear): tf.Tensor2D {
+  return tf.add(tf.matMul(x as tf.Tensor2D, layer.weight as tf.Tensor2D), layer.bias) as tf.Tensor2D;
+}

@@ -1,0 +1,70 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Rng } from '../rng';
+import { mish } from '../tf/kernels';
+import { ParamSet, addLinear, linear, type Linear } from './params';
+
+export interface ScoreNetworkSize {
+  actionDim: number;
+  stateDim: number;
+  /** Hidden width (256 on D4RL, 128 on the toys). */
+  hidden: number;
+  /** Sinusoidal embedding size (16 on D4RL, 4 on the toys). */
+  timeEmbedDim: number;
+}
+
+/**
+ * The official ScoreNetwork (notes 3.1): F(x, s, c) with a sinusoidal embedding of c
+ * (sin first, then cos) through Linear-Mish-Linear, then an MLP on [x, s, temb] whose first
+ * Linear has no activation after it (a quirk of the official code, kept for exactness).
+ */
+export class ScoreNetwork {
+  readonly params = new ParamSet();
+  private readonly embed1: Linear;
+  private readonly embed3: Linear;
+  private readonly layers: Linear[];
+  private readonly frequencies: tf.Tensor2D;
+
+  constructor(
+    readonly size: ScoreNetworkSize,
+    rng: Rng,
+  ) {
+    const { actionDim, stateDim, hidden, timeEmbedDim } = size;
+    this.embed1 = addLinear(this.params, 'embed.1', rng, timeEmbedDim, timeEmbedDim * 2);
+    this.embed3 = addLinear(this.params, 'embed.3', rng, timeEmbedDim * 2, timeEmbedDim);
+    this.layers = [
+      addLinear(this.params, 'layers.layers.0', rng, actionDim + stateDim + timeEmbedDim, hidden),
+      addLinear(this.params, 'layers.layers.1', rng, hidden, hidden),
+      addLinear(this.params, 'layers.layers.3', rng, hidden, hidden),
+      addLinear(this.params, 'layers.layers.5', rng, hidden, hidden),
+      addLinear(this.params, 'layers.layers.7', rng, hidden, actionDim),
+    ];
+    const half = timeEmbedDim / 2;
+    const step = Math.log(10000) / (half - 1);
+    this.frequencies = tf.keep(tf.exp(tf.mul(tf.range(0, half, 1, 'float32'), -step)).reshape([1, half]));
+  }
+
+  /** sin(c f_k) then cos(c f_k); c is [B, 1]. */
+  sinusoidal(cNoise: tf.Tensor): tf.Tensor2D {
+    const angles = tf.mul(cNoise, this.frequencies);
+    return tf.concat([tf.sin(angles), tf.cos(angles)], 1) as tf.Tensor2D;
+  }
+
+  timeEmbedding(cNoise: tf.Tensor): tf.Tensor2D {
+    return linear(mish(linear(this.sinusoidal(cNoise), this.embed1)), this.embed3);
+  }
+
+  /** F(x_in, s, c_noise): x_in [B, A], s [B, S], c_noise [B, 1]. */
+  forward(xIn: tf.Tensor, states: tf.Tensor, cNoise: tf.Tensor): tf.Tensor2D {
+    const [l0, l1, l3, l5, l7] = this.layers as [Linear, Linear, Linear, Linear, Linear];
+    let h: tf.Tensor = linear(tf.concat([xIn, states, this.timeEmbedding(cNoise)], 1), l0);
+    h = mish(linear(h, l1));
+    h = mish(linear(h, l3));
+    h = mish(linear(h, l5));
+    return linear(h, l7);
+  }
+
+  dispose(): void {
+    this.params.dispose();
+    this.frequencies.dispose();
+  }
+}

@@ -1,0 +1,75 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { checkNetworksFile, checkTrainStepFile, networksFileSchema, trainStepFileSchema, type NetworksFile } from '../../src/core/golden';
+import { initBackend } from '../../src/core/tf/backend';
+import { SHARED, runCli } from '../helpers';
+
+const GOLDEN = path.join(SHARED, 'golden');
+const readNetworks = (): NetworksFile => networksFileSchema.parse(JSON.parse(fs.readFileSync(path.join(GOLDEN, 'networks.json'), 'utf8')));
+
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+
+describe('golden numbers of the official implementation', () => {
+  it('networks.json: every forward pass, sigma, EDM coefficient, loss and gradient matches', () => {
+    const report = checkNetworksFile(readNetworks());
+    const failures = Object.entries(report.quantities).filter(([, q]) => !q.pass);
+    expect(failures).toEqual([]);
+    expect(Object.keys(report.quantities).length).toBeGreaterThan(150);
+    expect(report.quantities['bc_loss.loss']?.maxAbsError).toBeLessThan(2e-6);
+    expect(report.quantities['critic_loss.grads_critic.q1_model.0.weight']?.maxAbsError).toBeLessThan(1e-5);
+    expect(report.quantities['dmd.kl_generator.grads_kl_generator.layers.layers.7.bias']?.pass).toBe(true);
+  });
+
+  it('train_step.json: two official training iterations give the same losses and parameters', () => {
+    const file = trainStepFileSchema.parse(JSON.parse(fs.readFileSync(path.join(GOLDEN, 'train_step.json'), 'utf8')));
+    const report = checkTrainStepFile(file, readNetworks());
+    expect(Object.entries(report.quantities).filter(([, q]) => !q.pass)).toEqual([]);
+    expect(report.quantities['runs.alpha1_gamma1.step2.metric.actor_loss']?.pass).toBe(true);
+    expect(report.quantities['runs.alpha5_gamma0.step2.params_after.policy.net.6.bias']?.maxAbsError).toBeLessThan(1e-6);
+  });
+
+  it('a changed weight is caught and named', () => {
+    const file = readNetworks();
+    const bias = file.weights.critic?.['q1_model.9.bias'];
+    if (!bias) throw new Error('golden file lacks q1_model.9.bias');
+    bias.data = (bias.data as number[]).map((v) => v + 0.01);
+    const report = checkNetworksFile(file);
+    expect(report.pass).toBe(false);
+    expect(report.quantities['forward.critic.q1']?.pass).toBe(false);
+    expect(report.quantities['forward.critic.q2']?.pass).toBe(true);
+  });
+});
+
+describe('dtql golden', () => {
+  it('prints the contract JSON and exits 0 when every quantity passes', () => {
+    const result = runCli(['golden', path.join(GOLDEN, 'networks.json'), '--json']);
+    expect(result.status).toBe(0);
+    const out = JSON.parse(result.stdout) as { precision: string; pass: boolean; maxAbsError: number; worst: string; quantities: Record<string, number> };
+    expect(out).toMatchObject({ precision: 'float32', pass: true });
+    expect(out.maxAbsError).toBeLessThan(1e-5);
+    expect(out.quantities[out.worst]).toBe(out.maxAbsError);
+  });
+
+  it('exits 1 when a quantity is off and 2 for a file that is not golden', () => {
+    const dir = fs.mkdtempSync(path.join(SHARED, '..', 'golden-test-'));
+    try {
+      const file = readNetworks();
+      const ln = file.weights.critic?.['v_model.6.bias'];
+      if (!ln) throw new Error('golden file lacks v_model.6.bias');
+      ln.data = (ln.data as number[]).map((v) => v + 1);
+      fs.writeFileSync(path.join(dir, 'networks.json'), JSON.stringify(file));
+      const bad = runCli(['golden', path.join(dir, 'networks.json'), '--json']);
+      expect(bad.status).toBe(1);
+      expect(JSON.parse(bad.stdout).pass).toBe(false);
+      fs.writeFileSync(path.join(dir, 'other.json'), '{"hello": 1}');
+      const wrong = runCli(['golden', path.join(dir, 'other.json')]);
+      expect(wrong.status).toBe(2);
+      expect(wrong.stderr).toMatch(/not a golden networks file/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
