@@ -74,7 +74,7 @@ export const taskSchema = z.object({
   obsDim: z.number().int(),
   actDim: z.number().int(),
   dataset: z.union([
-    z.object({ kind: z.literal('generated'), generator: z.enum(['bandit-25g', 'bandit-swiss']), size: z.number().int() }),
+    z.object({ kind: z.literal('generated'), generator: z.enum(['bandit-25g', 'bandit-swiss']), reward: z.enum(['near', 'far', 'hard']), size: z.number().int() }),
     z.object({ kind: z.literal('import'), d4rlName: z.string() }),
   ]),
   score: z.object({ refMin: z.number(), refMax: z.number() }).nullable(),

@@ -1,10 +1,12 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ApiError, exitCodeOf } from '../api/errors';
-import { runIdSchema } from '../api/contract';
-import { TASKS } from '../core/tasks';
+import { ApiError, badInput, exitCodeOf } from '../api/errors';
+import { createRunsSchema, runIdSchema, seedSchema } from '../api/contract';
+import { describeIssues, parseConfigOverride } from '../core/config';
+import { TASKS, findTask } from '../core/tasks';
+import { planRuns } from '../engine/service';
 import { openDatabase, type Db } from '../store/db';
 import { resolveHome } from '../store/home';
-import { getRun, listRuns } from '../store/runs';
+import { getRun, insertRuns, listRuns } from '../store/runs';
 import { startServer } from '../server/index';
 import { APP_VERSION } from '../engine/version';
 import { formatTable, printJson } from './output';
@@ -28,6 +30,89 @@ function parseRunId(value: string): number {
   const parsed = runIdSchema.safeParse(/^\d+$/.test(value) ? Number(value) : Number.NaN);
   if (!parsed.success) throw new InvalidArgumentError('must be a positive whole number (a run id from `dtql runs list`)');
   return parsed.data;
+}
+
+function parseSeed(value: string): number {
+  const parsed = seedSchema.safeParse(/^\d+$/.test(value) ? Number(value) : Number.NaN);
+  if (!parsed.success) throw new InvalidArgumentError('must be a whole number from 0 to 2147483647');
+  return parsed.data;
+}
+
+function parsePositiveInt(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a whole number of at least 1');
+  return Number(value);
+}
+
+interface TrainOptions {
+  task: string;
+  algo: 'dtql' | 'kl';
+  preset: string;
+  seed?: number;
+  steps?: number;
+  name?: string;
+  tag: string[];
+  set: string[];
+  json?: boolean;
+}
+
+function presetSeed(taskId: string, presetId: string): number {
+  const task = findTask(taskId);
+  return task?.presets.find((p) => p.id === presetId)?.defaultSeed ?? 0;
+}
+
+const formatDuration = (seconds: number): string => {
+  const s = Math.round(seconds);
+  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+};
+
+/** Trains a stored run with a progress line on stderr, then prints the summary of the CLI contract. */
+async function trainAndReport(db: Db, home: string, runId: number, json: boolean): Promise<void> {
+  const { trainRun } = await import('../engine/trainer');
+  let stopRequested = false;
+  const onSignal = () => {
+    stopRequested = true;
+    process.stderr.write('\nstopping after this step (final checkpoint)...\n');
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const tty = process.stderr.isTTY;
+  try {
+    const result = await trainRun(db, home, runId, {
+      control: () => (stopRequested ? 'stop' : null),
+      onProgress: (p) => {
+        const m = p.metrics;
+        const losses = (['critic', 'bc', 'trustRegion', 'policy'] as const)
+          .filter((k) => m[k] !== undefined)
+          .map((k) => `${k} ${(m[k] as number).toPrecision(4)}`)
+          .join(' ');
+        const eta = p.etaSec === null ? '?' : formatDuration(p.etaSec);
+        const line = `run ${runId} ${p.phase} step ${p.step}/${p.total} (${((100 * p.step) / p.total).toFixed(1)}%) | ${losses} | ${p.stepsPerSec.toFixed(1)} steps/s | ETA ${eta}`;
+        process.stderr.write(tty ? `\r${line.padEnd(120)}` : `${line}\n`);
+      },
+    });
+    if (tty) process.stderr.write('\n');
+    const r = result.run;
+    const summary = {
+      runId: r.id,
+      task: r.task,
+      algo: r.algo,
+      seed: r.seed,
+      steps: r.stepsDone,
+      status: r.status,
+      backend: r.backend,
+      stepsPerSec: result.stepsPerSec,
+      finalMetrics: r.finalMetrics,
+      bestScore: r.bestScore,
+      finalScore: r.finalScore,
+      error: r.error,
+    };
+    if (json) printJson(summary);
+    else process.stdout.write(`run ${r.id} ${r.status} after ${r.stepsDone} steps on ${result.backend.label} (${result.stepsPerSec.toFixed(1)} steps/s)${r.error ? `: ${r.error}` : ''}\n`);
+    if (r.status !== 'completed' && r.status !== 'stopped') process.exitCode = 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 function buildProgram(): Command {
@@ -110,6 +195,64 @@ function buildProgram(): Command {
         db.close();
       }
     });
+  const collect = (value: string, previous: string[]) => [...previous, value];
+  program
+    .command('train')
+    .description('train one run headless, with a progress line on stderr')
+    .requiredOption('--task <id>', 'task id (see `dtql tasks`)')
+    .addOption(new Option('--algo <algo>', 'trust region (dtql) or the KL baseline (kl)').choices(['dtql', 'kl']).default('dtql'))
+    .option('--preset <id>', 'hyperparameter preset of the task', 'paper')
+    .option('--seed <n>', 'random seed (default: the preset\'s)', parseSeed)
+    .option('--steps <n>', 'joint training steps (overrides trainSteps)', parsePositiveInt)
+    .option('--name <name>', 'run name')
+    .option('--tag <tag>', 'tag (repeatable)', collect, [])
+    .option('--set <key=value>', 'hyperparameter override (repeatable), e.g. --set alpha=5', collect, [])
+    .option('--json', 'print the run summary as JSON')
+    .action(async (opts: TrainOptions, cmd: Command) => {
+      const overrides: Record<string, number | boolean> = {};
+      for (const text of opts.set) {
+        try {
+          const [key, value] = parseConfigOverride(text);
+          overrides[key] = value;
+        } catch (err) {
+          throw badInput((err as Error).message);
+        }
+      }
+      if (opts.steps !== undefined) overrides.trainSteps = opts.steps;
+      const request = createRunsSchema.safeParse({
+        task: opts.task,
+        algo: opts.algo,
+        preset: opts.preset,
+        seeds: [opts.seed ?? presetSeed(opts.task, opts.preset)],
+        name: opts.name,
+        tags: opts.tag,
+        overrides,
+      });
+      if (!request.success) throw badInput(describeIssues(request.error));
+      const plan = planRuns(request.data);
+      const { db, home } = openStore(cmd);
+      try {
+        const [runId] = insertRuns(db, plan);
+        await trainAndReport(db, home, runId as number, Boolean(opts.json));
+      } finally {
+        db.close();
+      }
+    });
+
+  program
+    .command('resume')
+    .description('continue a stopped, interrupted, failed or diverged run from its last checkpoint')
+    .argument('<runId>', 'run id', parseRunId)
+    .option('--json', 'print the run summary as JSON')
+    .action(async (id: number, opts: { json?: boolean }, cmd: Command) => {
+      const { db, home } = openStore(cmd);
+      try {
+        await trainAndReport(db, home, id, Boolean(opts.json));
+      } finally {
+        db.close();
+      }
+    });
+
   program
     .command('golden')
     .description('recompute a golden-numbers file of the official implementation and report the errors')

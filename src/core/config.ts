@@ -40,7 +40,9 @@ export const trainConfigSchema = z
     /** Width of the score network's hidden layers (256 on D4RL, 128 on the toys). */
     scoreHidden: z.number().int('must be a whole number').min(1, 'must be at least 1').max(4096, 'must be at most 4096'),
     /** Size of the score network's sinusoidal time embedding (16 on D4RL, 4 on the toys). */
-    timeEmbedDim: z.number().int('must be a whole number').min(2, 'must be at least 2').max(256, 'must be at most 256').refine((n) => n % 2 === 0, 'must be even'),
+    timeEmbedDim: z.number().int('must be a whole number').min(4, 'must be at least 4').max(256, 'must be at most 256').refine((n) => n % 2 === 0, 'must be even'),
+    /** Write losses to the store every this many steps. */
+    logInterval: z.number().int('must be a whole number').min(1, 'must be at least 1'),
     /** Save a checkpoint every this many steps (and always at the end). */
     checkpointInterval: z.number().int('must be a whole number').min(1, 'must be at least 1'),
   })
@@ -72,6 +74,7 @@ export const D4RL_DEFAULTS: TrainConfig = {
   tau: 0.005,
   scoreHidden: 256,
   timeEmbedDim: 16,
+  logInterval: 100,
   checkpointInterval: 10_000,
 };
 

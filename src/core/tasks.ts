@@ -2,7 +2,7 @@ import { D4RL_DEFAULTS, type Algo, type TrainConfig } from './config';
 
 /** How a task's dataset comes to exist. */
 export type DatasetSource =
-  | { kind: 'generated'; generator: 'bandit-25g' | 'bandit-swiss'; size: number }
+  | { kind: 'generated'; generator: 'bandit-25g' | 'bandit-swiss'; reward: BanditReward; size: number }
   | { kind: 'import'; d4rlName: string };
 
 export type TaskFamily = 'bandit' | 'd4rl';
@@ -56,6 +56,7 @@ function banditPaperConfig(overrides: Partial<TrainConfig>): TrainConfig {
     tau: 0.005,
     scoreHidden: 128,
     timeEmbedDim: 4,
+    logInterval: 10,
     checkpointInterval: 500,
     ...overrides,
   };
@@ -94,7 +95,7 @@ function banditTask(def: BanditDef): TaskSpec {
     description: `${BANDIT_SIZE.toLocaleString('en-US')} actions from ${dataText}; ${REWARD_TEXT[def.reward]}. Constant state 0.`,
     obsDim: 1,
     actDim: 2,
-    dataset: { kind: 'generated', generator: def.data === '25g' ? 'bandit-25g' : 'bandit-swiss', size: BANDIT_SIZE },
+    dataset: { kind: 'generated', generator: def.data === '25g' ? 'bandit-25g' : 'bandit-swiss', reward: def.reward, size: BANDIT_SIZE },
     score: null,
     rewardShift: 0,
     evaluation: 'bandit-reward',

@@ -125,3 +125,42 @@ export function getRun(db: Db, id: number): RunDetail {
 export function countRuns(db: Db): number {
   return (db.prepare('SELECT count(*) AS n FROM runs').get() as { n: number }).n;
 }
+
+/** Claims a run for this process: running, with the owner and a heartbeat for crash recovery. */
+export function markRunning(db: Db, id: number, owner: { pid: number; host: string; backend: string; backendReason: string; versions: Record<string, string> }, now = Date.now()): void {
+  db.prepare(
+    `UPDATE runs SET status = 'running', error = NULL, started_at = coalesce(started_at, @now), finished_at = NULL, owner_pid = @pid, owner_host = @host,
+       heartbeat_at = @now, backend = @backend, backend_reason = @backendReason, versions = @versions WHERE id = @id`,
+  ).run({ id, now, pid: owner.pid, host: owner.host, backend: owner.backend, backendReason: owner.backendReason, versions: JSON.stringify(owner.versions) });
+}
+
+export function recordProgress(db: Db, id: number, stepsDone: number, now = Date.now()): void {
+  db.prepare('UPDATE runs SET steps_done = ?, heartbeat_at = ? WHERE id = ?').run(stepsDone, now, id);
+}
+
+export interface RunOutcome {
+  status: 'completed' | 'stopped' | 'failed' | 'diverged' | 'interrupted';
+  error?: string | null;
+  stepsDone: number;
+  finalMetrics?: Record<string, number>;
+  bestScore?: number | null;
+  finalScore?: number | null;
+}
+
+/** Ends a run with an honest status; the owner is cleared so recovery leaves it alone. */
+export function finishRun(db: Db, id: number, outcome: RunOutcome, now = Date.now()): void {
+  db.prepare(
+    `UPDATE runs SET status = @status, error = @error, steps_done = @stepsDone, finished_at = @now, owner_pid = NULL, owner_host = NULL,
+       final_metrics = coalesce(@finalMetrics, final_metrics), best_score = coalesce(@bestScore, best_score), final_score = coalesce(@finalScore, final_score)
+     WHERE id = @id`,
+  ).run({
+    id,
+    now,
+    status: outcome.status,
+    error: outcome.error ?? null,
+    stepsDone: outcome.stepsDone,
+    finalMetrics: outcome.finalMetrics ? JSON.stringify(outcome.finalMetrics) : null,
+    bestScore: outcome.bestScore ?? null,
+    finalScore: outcome.finalScore ?? null,
+  });
+}

@@ -177,15 +177,15 @@ export class DtqlAgent {
   /** Critic update (notes 4.1); returns its loss parts as scalars owned by the caller. */
   criticStep(batch: Batch): Record<'critic' | 'value' | 'q1' | 'q2', tf.Scalar> {
     const nextV = tf.tidy(() => this.critic.value(batch.nextStates));
-    let parts: Record<'critic' | 'value' | 'q1' | 'q2', tf.Scalar> | undefined;
-    const { grads } = tf.variableGrads(() => {
+    let parts: Record<'value' | 'q1' | 'q2', tf.Scalar> | undefined;
+    const { value, grads } = tf.variableGrads(() => {
       const p = criticLoss(this.critic, batch, nextV, this.config.expectile, this.config.discount);
-      parts = { critic: tf.keep(p.loss.clone()), value: tf.keep(p.valueLoss), q1: tf.keep(p.q1Loss), q2: tf.keep(p.q2Loss) };
+      parts = { value: tf.keep(p.valueLoss), q1: tf.keep(p.q1Loss), q2: tf.keep(p.q2Loss) };
       return p.loss;
     }, this.critic.params.variables);
     this.criticOptimizer.apply(grads);
     tf.dispose([grads, nextV]);
-    return parts as Record<'critic' | 'value' | 'q1' | 'q2', tf.Scalar>;
+    return { critic: value, ...(parts as Record<'value' | 'q1' | 'q2', tf.Scalar>) };
   }
 
   /** Behaviour-cloning update of the diffusion model (notes 4.2). */
@@ -202,16 +202,16 @@ export class DtqlAgent {
 
   /** Policy update (notes 4.4): gradients over the policy's variables only. */
   policyStep(batch: Batch, noise: StepNoise): Record<'policy' | 'trustRegion' | 'nll' | 'qMean' | 'logStd', tf.Scalar> {
-    let parts: Record<'policy' | 'trustRegion' | 'nll' | 'qMean' | 'logStd', tf.Scalar> | undefined;
+    let parts: Record<'trustRegion' | 'nll' | 'qMean' | 'logStd', tf.Scalar> | undefined;
     const { alpha, eta, gamma } = this.config;
-    const { grads } = tf.variableGrads(() => {
+    const { value, grads } = tf.variableGrads(() => {
       const p = policyLoss(this, batch, noise, { alpha, eta, gamma });
-      parts = { policy: tf.keep(p.loss.clone()), trustRegion: tf.keep(p.trLoss), nll: tf.keep(p.nll), qMean: tf.keep(tf.neg(p.qLoss)), logStd: tf.keep(p.logStdMean) };
+      parts = { trustRegion: tf.keep(p.trLoss), nll: tf.keep(p.nll), qMean: tf.keep(tf.neg(p.qLoss)), logStd: tf.keep(p.logStdMean) };
       return p.loss;
     }, this.policy.params.variables);
     this.policyOptimizer.apply(grads);
     tf.dispose(grads);
-    return parts as Record<'policy' | 'trustRegion' | 'nll' | 'qMean' | 'logStd', tf.Scalar>;
+    return { policy: value, ...(parts as Record<'trustRegion' | 'nll' | 'qMean' | 'logStd', tf.Scalar>) };
   }
 
   /** critic_target <- tau * critic + (1 - tau) * critic_target, over Q1, Q2 and V. */

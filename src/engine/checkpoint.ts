@@ -1,0 +1,103 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import type { DtqlState } from '../core/algos/dtql';
+import type { AdamState } from '../core/tf/adam';
+import type { NamedArray } from '../core/nets/params';
+
+const MAGIC = 'DTQLCKPT';
+const FORMAT_VERSION = 1;
+
+const headerSchema = z.object({
+  format: z.literal(MAGIC),
+  version: z.literal(FORMAT_VERSION),
+  meta: z.record(z.string(), z.unknown()),
+  optimizers: z.record(z.string(), z.object({ step: z.number().int(), lr: z.number(), moments: z.number().int() })),
+  tensors: z.array(z.object({ key: z.string(), shape: z.array(z.number().int().nonnegative()), offset: z.number().int().nonnegative(), length: z.number().int().nonnegative() })),
+});
+
+/**
+ * A checkpoint file: "DTQLCKPT", a uint32 header length, a JSON header (run meta, optimizer
+ * steps and learning rates, and where each tensor lies), then the float32 data, 4-byte aligned.
+ */
+export function encodeCheckpoint(state: DtqlState): Buffer {
+  const tensors: { key: string; value: NamedArray }[] = [];
+  for (const [module, params] of Object.entries(state.params)) for (const [name, value] of Object.entries(params)) tensors.push({ key: `params/${module}/${name}`, value });
+  const optimizers: Record<string, { step: number; lr: number; moments: number }> = {};
+  for (const [name, opt] of Object.entries(state.optimizers)) {
+    optimizers[name] = { step: opt.step, lr: opt.lr, moments: opt.m.length };
+    opt.m.forEach((value, i) => tensors.push({ key: `optimizers/${name}/m/${i}`, value }));
+    opt.v.forEach((value, i) => tensors.push({ key: `optimizers/${name}/v/${i}`, value }));
+  }
+  let offset = 0;
+  const layout = tensors.map(({ key, value }) => {
+    const entry = { key, shape: value.shape, offset, length: value.data.length };
+    offset += value.data.length;
+    return entry;
+  });
+  const header = Buffer.from(JSON.stringify({ format: MAGIC, version: FORMAT_VERSION, meta: state.meta, optimizers, tensors: layout }), 'utf8');
+  const headerEnd = 12 + header.length;
+  const dataStart = Math.ceil(headerEnd / 4) * 4;
+  const buffer = Buffer.alloc(dataStart + offset * 4);
+  buffer.write(MAGIC, 0, 'latin1');
+  buffer.writeUInt32LE(header.length, 8);
+  header.copy(buffer, 12);
+  const data = new Float32Array(buffer.buffer, buffer.byteOffset + dataStart, offset);
+  for (const [i, { value }] of tensors.entries()) data.set(value.data, (layout[i] as { offset: number }).offset);
+  return buffer;
+}
+
+export function decodeCheckpoint(buffer: Buffer): DtqlState {
+  if (buffer.length < 12 || buffer.toString('latin1', 0, 8) !== MAGIC) throw new Error('not a DTQL checkpoint file');
+  const headerLength = buffer.readUInt32LE(8);
+  if (12 + headerLength > buffer.length) throw new Error('checkpoint header is truncated');
+  const header = headerSchema.parse(JSON.parse(buffer.toString('utf8', 12, 12 + headerLength)));
+  const dataStart = Math.ceil((12 + headerLength) / 4) * 4;
+  const total = header.tensors.reduce((n, t) => Math.max(n, t.offset + t.length), 0);
+  if (dataStart + total * 4 > buffer.length) throw new Error('checkpoint data is truncated');
+  const aligned = new Uint8Array(buffer.subarray(dataStart, dataStart + total * 4)); // copy: the Buffer may not be 4-byte aligned
+  const data = new Float32Array(aligned.buffer);
+  const byKey = new Map(header.tensors.map((t) => [t.key, { shape: t.shape, data: data.slice(t.offset, t.offset + t.length) }]));
+  const params: Record<string, Record<string, NamedArray>> = {};
+  for (const [key, value] of byKey) {
+    const [kind, module, ...rest] = key.split('/');
+    if (kind !== 'params' || !module) continue;
+    (params[module] ??= {})[rest.join('/')] = value;
+  }
+  const optimizers: Record<string, AdamState> = {};
+  for (const [name, o] of Object.entries(header.optimizers)) {
+    const moment = (kind: 'm' | 'v') =>
+      Array.from({ length: o.moments }, (_, i) => {
+        const value = byKey.get(`optimizers/${name}/${kind}/${i}`);
+        if (!value) throw new Error(`checkpoint lacks optimizer ${name} ${kind}[${i}]`);
+        return value;
+      });
+    optimizers[name] = { step: o.step, lr: o.lr, m: moment('m'), v: moment('v') };
+  }
+  return { meta: header.meta as DtqlState['meta'], params, optimizers };
+}
+
+export const sha256 = (buffer: Buffer): string => crypto.createHash('sha256').update(buffer).digest('hex');
+
+/** Writes atomically: a temporary file, fsync, then rename over the final name. */
+export function writeFileAtomic(file: string, buffer: Buffer): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    fs.writeSync(fd, buffer);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}
+
+/** Reads a checkpoint and proves it is the file that was written (SHA-256 recorded in the store). */
+export function readCheckpoint(file: string, expectedSha256: string): DtqlState {
+  const buffer = fs.readFileSync(file);
+  const actual = sha256(buffer);
+  if (actual !== expectedSha256) throw new Error(`checkpoint ${file} is corrupt (SHA-256 ${actual.slice(0, 12)}… differs from the recorded ${expectedSha256.slice(0, 12)}…)`);
+  return decodeCheckpoint(buffer);
+}

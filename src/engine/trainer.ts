@@ -1,0 +1,193 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { DtqlAgent, type DtqlMetric } from '../core/algos/dtql';
+import { ReplaySampler, disposeBatch } from '../core/data/replay';
+import { loadTaskData, type TaskData } from '../core/data/task-data';
+import { BANDIT_EVAL_ACTIONS, meanBanditReward } from '../core/envs/bandit2d';
+import { Rng } from '../core/rng';
+import { requireTask, type TaskSpec } from '../core/tasks';
+import { initBackend, type BackendInfo } from '../core/tf/backend';
+import { badInput } from '../api/errors';
+import type { RunDetail } from '../api/contract';
+import type { Db } from '../store/db';
+import { insertCheckpoint, listCheckpoints } from '../store/checkpoints';
+import { insertMetrics, type MetricRow } from '../store/metrics';
+import { finishRun, getRun, markRunning, recordProgress, type RunOutcome } from '../store/runs';
+import { encodeCheckpoint, readCheckpoint, sha256, writeFileAtomic } from './checkpoint';
+import { APP_VERSION } from './version';
+
+export interface Progress {
+  runId: number;
+  step: number;
+  total: number;
+  phase: 'pretrain' | 'train';
+  stepsPerSec: number;
+  etaSec: number | null;
+  metrics: Partial<Record<DtqlMetric, number>>;
+}
+
+export interface TrainHooks {
+  onProgress?: (p: Progress) => void;
+  /** Polled between steps; 'stop' ends the run gracefully with a final checkpoint. */
+  control?: () => 'stop' | null;
+  /** Seconds between progress reports and store flushes (default 1). */
+  flushSeconds?: number;
+}
+
+export interface TrainResult {
+  run: RunDetail;
+  backend: BackendInfo;
+  stepsPerSec: number;
+}
+
+/** How many checkpoints a run keeps: the newest and the one before it, to fall back on. */
+const KEEP_CHECKPOINTS = 2;
+
+const RESUMABLE = new Set(['queued', 'stopped', 'interrupted', 'failed', 'diverged']);
+
+export function checkpointDir(home: string, runId: number): string {
+  return path.join(home, 'checkpoints', `run-${runId}`);
+}
+
+/** Evaluation outcomes of a run, logged as `eval/<name>` metrics. */
+function evaluate(agent: DtqlAgent, task: TaskSpec, data: TaskData, seed: number, step: number): Record<string, number> {
+  if (task.dataset.kind !== 'generated') return {};
+  // A fresh stream per evaluation keeps training's random numbers the same with or without it.
+  const rng = new Rng(seed * 1_000_003 + step);
+  const actions = agent.samplePolicy(new Float32Array(BANDIT_EVAL_ACTIONS), BANDIT_EVAL_ACTIONS, rng);
+  return { meanReward: meanBanditReward(actions, task.dataset.reward, data.maxNorm ?? 0) };
+}
+
+/** Loads the newest checkpoint that verifies, falling back to older ones (reports what it skipped). */
+function restoreLatest(db: Db, agent: DtqlAgent, runId: number, warn: (message: string) => void): number {
+  for (const ckpt of listCheckpoints(db, runId)) {
+    try {
+      agent.setState(readCheckpoint(ckpt.path, ckpt.sha256));
+      return ckpt.step;
+    } catch (err) {
+      warn(`skipping checkpoint at step ${ckpt.step}: ${(err as Error).message}`);
+    }
+  }
+  return 0;
+}
+
+/**
+ * Trains one stored run to its end (or a stop request, or divergence), in this process: restores
+ * its newest checkpoint if it has one, logs metrics in batched transactions about once a second,
+ * checkpoints every `checkpointInterval` steps and at the end, and records an honest final status.
+ */
+export async function trainRun(db: Db, home: string, runId: number, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const run = getRun(db, runId);
+  if (!RESUMABLE.has(run.status)) throw badInput(`run ${runId} is ${run.status}; only queued, stopped, interrupted, failed or diverged runs can train`);
+  if (run.algo !== 'dtql') throw badInput(`run ${runId} uses the KL baseline, which cannot train in this version yet`);
+  const task = requireTask(run.task);
+  let data: TaskData;
+  try {
+    data = loadTaskData(task);
+  } catch (err) {
+    throw badInput((err as Error).message);
+  }
+  const backend = await initBackend();
+  const config = run.config;
+  const agent = new DtqlAgent(data.problem, config, run.seed);
+  const sampler = new ReplaySampler(data.transitions, Math.min(config.batchSize, 65536));
+  const total = config.pretrainSteps + config.trainSteps;
+  const flushMs = (hooks.flushSeconds ?? 1) * 1000;
+  const warnings: string[] = [];
+  let pending: MetricRow[] = [];
+  let lastEval: Record<string, number> = {};
+  let step = 0;
+
+  const stepOf = () => agent.pretrainStepsDone + agent.trainStepsDone;
+  const flush = () => {
+    insertMetrics(db, runId, pending);
+    pending = [];
+    recordProgress(db, runId, stepOf());
+  };
+  const saveCheckpoint = () => {
+    const buffer = encodeCheckpoint(agent.getState());
+    const file = path.join(checkpointDir(home, runId), `step-${stepOf()}.ckpt`);
+    writeFileAtomic(file, buffer);
+    insertCheckpoint(db, { runId, step: stepOf(), path: file, sha256: sha256(buffer), bytes: buffer.length });
+    for (const old of listCheckpoints(db, runId).slice(KEEP_CHECKPOINTS)) {
+      fs.rmSync(old.path, { force: true });
+      db.prepare('DELETE FROM checkpoints WHERE id = ?').run(old.id);
+    }
+  };
+  const finish = (outcome: Omit<RunOutcome, 'stepsDone'>) => {
+    flush();
+    finishRun(db, runId, { ...outcome, stepsDone: stepOf() });
+  };
+
+  try {
+    step = restoreLatest(db, agent, runId, (m) => warnings.push(m));
+    markRunning(db, runId, {
+      pid: process.pid,
+      host: os.hostname(),
+      backend: backend.name,
+      backendReason: backend.reason,
+      versions: { app: APP_VERSION, tfjs: tf.version.tfjs, node: process.versions.node, backend: backend.label },
+    });
+    const startedAt = Date.now();
+    const startStep = step;
+    let lastFlush = Date.now();
+    let windowStart = { time: performance.now(), step };
+    let stepsPerSec = 0;
+
+    while (stepOf() < total) {
+      if (hooks.control?.() === 'stop') {
+        saveCheckpoint();
+        finish({ status: 'stopped', error: null });
+        return { run: getRun(db, runId), backend, stepsPerSec };
+      }
+      const pretraining = agent.pretrainStepsDone < config.pretrainSteps;
+      const batch = sampler.sample(agent.rng);
+      const scalars = pretraining ? agent.pretrainStep(batch) : agent.trainStep(batch);
+      disposeBatch(batch);
+      const names = Object.keys(scalars) as DtqlMetric[];
+      const stacked = tf.tidy(() => tf.stack(names.map((n) => scalars[n] as tf.Scalar)));
+      const values = stacked.dataSync();
+      tf.dispose([stacked, ...names.map((n) => scalars[n] as tf.Scalar)]);
+      step = stepOf();
+      const metrics: Partial<Record<DtqlMetric, number>> = {};
+      names.forEach((n, i) => {
+        metrics[n] = values[i] as number;
+      });
+      const blownUp = names.find((n) => !Number.isFinite(metrics[n]));
+      if (blownUp) {
+        finish({ status: 'diverged', error: `the ${blownUp} loss became ${metrics[blownUp]} at step ${step}; the last good checkpoint is kept` });
+        return { run: getRun(db, runId), backend, stepsPerSec };
+      }
+      const now = Date.now();
+      if (step % config.logInterval === 0 || step === total) {
+        for (const n of names) pending.push({ name: n, step, wallTime: now / 1000, value: metrics[n] as number });
+      }
+      if (!pretraining && (agent.trainStepsDone % config.evalInterval === 0 || step === total)) {
+        lastEval = evaluate(agent, task, data, run.seed, step);
+        for (const [name, value] of Object.entries(lastEval)) pending.push({ name: `eval/${name}`, step, wallTime: now / 1000, value });
+      }
+      if (step % config.checkpointInterval === 0 && step < total) saveCheckpoint();
+      if (now - lastFlush >= flushMs || step === total) {
+        const t = performance.now();
+        stepsPerSec = ((step - windowStart.step) * 1000) / Math.max(t - windowStart.time, 1);
+        windowStart = { time: t, step };
+        pending.push({ name: 'stepsPerSec', step, wallTime: now / 1000, value: stepsPerSec });
+        flush();
+        lastFlush = now;
+        hooks.onProgress?.({ runId, step, total, phase: pretraining ? 'pretrain' : 'train', stepsPerSec, etaSec: stepsPerSec > 0 ? (total - step) / stepsPerSec : null, metrics });
+      }
+    }
+    saveCheckpoint();
+    const elapsed = (Date.now() - startedAt) / 1000;
+    // Normalised scores need a simulator; the tasks that train in this version report their own outcome.
+    finish({ status: 'completed', error: warnings.length ? warnings.join('; ') : null, finalMetrics: { ...lastEval }, bestScore: null, finalScore: null });
+    return { run: getRun(db, runId), backend, stepsPerSec: elapsed > 0 ? (step - startStep) / elapsed : 0 };
+  } catch (err) {
+    finish({ status: 'failed', error: (err as Error).message });
+    throw err;
+  } finally {
+    agent.dispose();
+  }
+}

@@ -1,0 +1,178 @@
+import fs from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DtqlAgent } from '../../src/core/algos/dtql';
+import { D4RL_DEFAULTS } from '../../src/core/config';
+import { ReplaySampler, disposeBatch } from '../../src/core/data/replay';
+import { loadTaskData } from '../../src/core/data/task-data';
+import { requireTask } from '../../src/core/tasks';
+import { initBackend } from '../../src/core/tf/backend';
+import { decodeCheckpoint, encodeCheckpoint, sha256 } from '../../src/engine/checkpoint';
+import { planRuns } from '../../src/engine/service';
+import { trainRun } from '../../src/engine/trainer';
+import { listCheckpoints } from '../../src/store/checkpoints';
+import { openDatabase } from '../../src/store/db';
+import { readMetric } from '../../src/store/metrics';
+import { getRun, insertRuns } from '../../src/store/runs';
+import { runCli, tempHome } from '../helpers';
+
+const homes: string[] = [];
+const freshHome = () => {
+  const h = tempHome();
+  homes.push(h);
+  return h;
+};
+afterAll(() => {
+  for (const h of homes) fs.rmSync(h, { recursive: true, force: true });
+});
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+
+/** A small bandit configuration: the real networks, narrower and on small batches, for speed. */
+const SMALL = { batchSize: 32, scoreHidden: 32, logInterval: 1, evalInterval: 4, checkpointInterval: 4, pretrainSteps: 3, trainSteps: 9 };
+
+function smallAgent(seed: number) {
+  const data = loadTaskData(requireTask('bandit-25g-near'));
+  const agent = new DtqlAgent({ ...data.problem, hidden: 32 }, { ...D4RL_DEFAULTS, ...SMALL, timeEmbedDim: 4 }, seed);
+  return { agent, sampler: new ReplaySampler(data.transitions, SMALL.batchSize) };
+}
+
+function runSteps(agent: DtqlAgent, sampler: ReplaySampler, n: number, pretrain = false): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < n; i++) {
+    const batch = sampler.sample(agent.rng);
+    const scalars = Object.values(pretrain ? agent.pretrainStep(batch) : agent.trainStep(batch)) as tf.Scalar[];
+    out.push(scalars.map((s) => s.dataSync()[0] as number));
+    tf.dispose(scalars);
+    disposeBatch(batch);
+  }
+  return out;
+}
+
+describe('DTQL agent', () => {
+  it('keeps the tensor count flat across 100 training steps', () => {
+    const { agent, sampler } = smallAgent(1);
+    runSteps(agent, sampler, 3, true);
+    runSteps(agent, sampler, 3);
+    const before = tf.memory().numTensors;
+    runSteps(agent, sampler, 100);
+    expect(tf.memory().numTensors).toBe(before);
+    agent.dispose();
+  });
+
+  it('gives identical losses for the same seed and different ones for another seed', () => {
+    const a = smallAgent(7);
+    const b = smallAgent(7);
+    const c = smallAgent(8);
+    const la = runSteps(a.agent, a.sampler, 5);
+    expect(runSteps(b.agent, b.sampler, 5)).toEqual(la);
+    expect(runSteps(c.agent, c.sampler, 5)).not.toEqual(la);
+    for (const x of [a, b, c]) x.agent.dispose();
+  });
+
+  it('restores a checkpoint and continues exactly', () => {
+    const a = smallAgent(3);
+    runSteps(a.agent, a.sampler, 4);
+    const saved = decodeCheckpoint(encodeCheckpoint(a.agent.getState()));
+    const expected = runSteps(a.agent, a.sampler, 4);
+    const b = smallAgent(99);
+    b.agent.setState(saved);
+    expect(runSteps(b.agent, b.sampler, 4)).toEqual(expected);
+    a.agent.dispose();
+    b.agent.dispose();
+  });
+});
+
+const setFlags = Object.entries({ ...SMALL, trainSteps: undefined }).flatMap(([k, v]) => (v === undefined ? [] : ['--set', `${k}=${v}`]));
+
+describe('training runs in the store', () => {
+  it('dtql train writes the run, its metrics and checkpoints, and prints the contract summary', () => {
+    const home = freshHome();
+    const result = runCli(['--home', home, 'train', '--task', 'bandit-25g-hard', '--steps', '9', '--tag', 'smoke', ...setFlags, '--json']);
+    expect(result.status, result.stderr).toBe(0);
+    const summary = JSON.parse(result.stdout);
+    expect(summary).toMatchObject({ task: 'bandit-25g-hard', algo: 'dtql', seed: 2, steps: 12, status: 'completed', backend: 'wasm', bestScore: null, finalScore: null });
+    expect(summary.finalMetrics.meanReward).toEqual(expect.any(Number));
+    expect(summary.stepsPerSec).toBeGreaterThan(0);
+    expect(result.stderr).toMatch(/step \d+\/12/);
+    const db = openDatabase(home);
+    expect(readMetric(db, summary.runId, 'critic').map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(readMetric(db, summary.runId, 'trustRegion').map((r) => r.step)).toEqual([4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(readMetric(db, summary.runId, 'eval/meanReward').map((r) => r.step)).toEqual([7, 11, 12]);
+    expect(listCheckpoints(db, summary.runId).map((c) => c.step)).toEqual([12, 8]);
+    expect(getRun(db, summary.runId).tags).toEqual(['smoke']);
+    db.close();
+  });
+
+  it('a run stopped at step N and resumed in a fresh process ends bit-for-bit like an uninterrupted run', async () => {
+    const home = freshHome();
+    const full = runCli(['--home', home, 'train', '--task', 'bandit-25g-near', '--seed', '5', '--steps', '9', ...setFlags, '--json']);
+    expect(full.status, full.stderr).toBe(0);
+    const fullId = JSON.parse(full.stdout).runId as number;
+
+    const db = openDatabase(home);
+    const [runId] = insertRuns(db, planRuns({ task: 'bandit-25g-near', algo: 'dtql', preset: 'paper', seeds: [5], tags: [], overrides: { ...SMALL } }));
+    let steps = 0;
+    const stopped = await trainRun(db, home, runId as number, { flushSeconds: 0, onProgress: (p) => (steps = p.step), control: () => (steps >= 6 ? 'stop' : null) });
+    expect(stopped.run.status).toBe('stopped');
+    expect(stopped.run.stepsDone).toBe(6);
+    db.close();
+
+    const resumed = runCli(['--home', home, 'resume', String(runId), '--json']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ status: 'completed', steps: 12 });
+
+    const check = openDatabase(home);
+    const [a] = listCheckpoints(check, fullId);
+    const [b] = listCheckpoints(check, runId as number);
+    expect(b?.step).toBe(12);
+    expect(b?.sha256).toBe(a?.sha256);
+    for (const metric of ['critic', 'bc', 'policy', 'eval/meanReward']) {
+      expect(readMetric(check, runId as number, metric).map((r) => r.value)).toEqual(readMetric(check, fullId, metric).map((r) => r.value));
+    }
+    check.close();
+  });
+
+  it('a NaN in training stops the run as diverged, naming the step and loss, and keeps its checkpoint', async () => {
+    const home = freshHome();
+    const db = openDatabase(home);
+    const [runId] = insertRuns(db, planRuns({ task: 'bandit-25g-far', algo: 'dtql', preset: 'paper', seeds: [1], tags: [], overrides: { ...SMALL } }));
+    let steps = 0;
+    await trainRun(db, home, runId as number, { flushSeconds: 0, onProgress: (p) => (steps = p.step), control: () => (steps >= 4 ? 'stop' : null) });
+    // Simulate a numerically broken state: a NaN in V's output bias of the last (valid) checkpoint.
+    const [ckpt] = listCheckpoints(db, runId as number);
+    if (!ckpt) throw new Error('no checkpoint');
+    const state = decodeCheckpoint(fs.readFileSync(ckpt.path));
+    const bias = state.params.critic?.['v_model.6.bias'];
+    if (!bias) throw new Error('no v_model.6.bias');
+    bias.data[0] = Number.NaN;
+    const broken = encodeCheckpoint(state);
+    fs.writeFileSync(ckpt.path, broken);
+    db.prepare('UPDATE checkpoints SET sha256 = ? WHERE id = ?').run(sha256(broken), ckpt.id);
+    const result = await trainRun(db, home, runId as number, { flushSeconds: 0 });
+    expect(result.run.status).toBe('diverged');
+    expect(result.run.error).toMatch(/loss became NaN at step 5/);
+    expect(listCheckpoints(db, runId as number).map((c) => c.step)).toEqual([4]);
+    db.close();
+  });
+
+  it('rejects bad training input with exit code 2 and stores nothing', () => {
+    const home = freshHome();
+    for (const args of [
+      ['--task', 'nope'],
+      ['--task', 'bandit-25g-far', '--set', 'lr=-1'],
+      ['--task', 'bandit-25g-far', '--set', 'batchSize=0'],
+      ['--task', 'bandit-25g-far', '--steps', '0'],
+      ['--task', 'bandit-25g-far', '--set', 'alpha=abc'],
+      ['--task', 'bandit-25g-far', '--seed', '1.5'],
+      ['--task', 'bandit-25g-far', '--set', 'bogus=1'],
+    ]) {
+      const result = runCli(['--home', home, 'train', ...args]);
+      expect(result.status, args.join(' ')).toBe(2);
+      expect(result.stderr.length).toBeGreaterThan(0);
+    }
+    const list = runCli(['--home', home, 'runs', 'list', '--json']);
+    expect(JSON.parse(list.stdout)).toEqual([]);
+  });
+});
