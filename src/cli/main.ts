@@ -254,6 +254,29 @@ function buildProgram(): Command {
     });
 
   program
+    .command('bench')
+    .description('training and inference speed at batch 256 with the full network sizes (hopper and halfcheetah sizes)')
+    .option('--steps <n>', 'steps per timed block', parsePositiveInt, 10)
+    .option('--repeats <n>', 'timed blocks; the median is reported', parsePositiveInt, 5)
+    .option('--json', 'print JSON')
+    .action(async (opts: { steps: number; repeats: number; json?: boolean }) => {
+      const { initBackend } = await import('../core/tf/backend');
+      const { BENCH_PROBLEMS, benchProblem } = await import('../core/bench');
+      const backend = await initBackend();
+      process.stderr.write(`benchmarking on ${backend.label} (${backend.reason})\n`);
+      const results = BENCH_PROBLEMS.map((p) => {
+        const r = benchProblem(p, { steps: opts.steps, repeats: opts.repeats, warmup: 3 });
+        process.stderr.write(`${r.problem}: pretrain ${r.pretrainStepsPerSec.toFixed(1)} steps/s, train ${r.trainStepsPerSec.toFixed(1)} steps/s, act ${r.actLatencyMs.toFixed(1)} ms\n`);
+        return r;
+      });
+      if (opts.json) printJson({ backend: backend.name, results });
+      else {
+        const rows = results.map((r) => [r.problem, r.pretrainStepsPerSec.toFixed(1), r.trainStepsPerSec.toFixed(1), r.actLatencyMs.toFixed(1)]);
+        process.stdout.write(`${formatTable(['problem', 'pretrain steps/s', 'train steps/s', 'act ms'], rows)}\n`);
+      }
+    });
+
+  program
     .command('golden')
     .description('recompute a golden-numbers file of the official implementation and report the errors')
     .argument('<file>', 'networks.json or train_step.json format')
