@@ -18,7 +18,7 @@ const forbid = (folders, modules = []) => ({
 const NODE_AND_NATIVE = ['node:*', 'fs', 'path', 'os', 'child_process', 'electron', 'better-sqlite3', 'fastify', '@fastify/*'];
 
 export default tseslint.config(
-  { ignores: ['out/**', 'node_modules/**', 'native/**', '.cache/**', 'test-results/**', 'playwright-report/**', 'e2e-artifacts/**'] },
+  { ignores: ['out/**', 'node_modules/**', 'scratch/**', 'native/**', '.cache/**', 'test-results/**', 'playwright-report/**', 'e2e-artifacts/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { DtqlAgent, type DtqlMetric } from '../core/algos/dtql';
-import { ReplaySampler, disposeBatch } from '../core/data/replay';
+import { DtqlAgent } from '../core/algos/dtql';
+import { ReplaySampler } from '../core/data/replay';
 import { loadTaskData, type TaskData } from '../core/data/task-data';
 import { BANDIT_EVAL_ACTIONS, meanBanditReward } from '../core/envs/bandit2d';
 import { Rng } from '../core/rng';
@@ -16,6 +16,7 @@ import { insertCheckpoint, listCheckpoints } from '../store/checkpoints';
 import { insertMetrics, type MetricRow } from '../store/metrics';
 import { finishRun, getRun, markRunning, recordProgress, type RunOutcome } from '../store/runs';
 import { encodeCheckpoint, readCheckpoint, sha256, writeFileAtomic } from './checkpoint';
+import { PipelinedStepper, SequentialStepper, type Stepper } from './stepper';
 import { APP_VERSION } from './version';
 
 export interface Progress {
@@ -25,7 +26,7 @@ export interface Progress {
   phase: 'pretrain' | 'train';
   stepsPerSec: number;
   etaSec: number | null;
-  metrics: Partial<Record<DtqlMetric, number>>;
+  metrics: Record<string, number>;
 }
 
 export interface TrainHooks {
@@ -99,6 +100,7 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
   let pending: MetricRow[] = [];
   let lastEval: Record<string, number> = {};
   let step = 0;
+  let stepper: Stepper | null = null;
 
   const stepOf = () => agent.pretrainStepsDone + agent.trainStepsDone;
   const flush = () => {
@@ -136,37 +138,32 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
     let windowStart = { time: performance.now(), step };
     let stepsPerSec = 0;
 
+    stepper = await startStepper(agent, sampler, backend);
     while (stepOf() < total) {
-      if (hooks.control?.() === 'stop') {
-        saveCheckpoint();
-        finish({ status: 'stopped', error: null });
-        return { run: getRun(db, runId), backend, stepsPerSec };
-      }
+      // A stop request ends the run after this step, whose critic state then comes back for the checkpoint.
+      const stopNow = hooks.control?.() === 'stop';
+      const next = stepOf() + 1;
+      const checkpointDue = next % config.checkpointInterval === 0 || next === total;
       const pretraining = agent.pretrainStepsDone < config.pretrainSteps;
-      const batch = sampler.sample(agent.rng);
-      const scalars = pretraining ? agent.pretrainStep(batch) : agent.trainStep(batch);
-      disposeBatch(batch);
-      const names = Object.keys(scalars) as DtqlMetric[];
-      const stacked = tf.tidy(() => tf.stack(names.map((n) => scalars[n] as tf.Scalar)));
-      const values = stacked.dataSync();
-      tf.dispose([stacked, ...names.map((n) => scalars[n] as tf.Scalar)]);
+      const metrics = await stepper.step(stopNow || checkpointDue);
       step = stepOf();
-      const metrics: Partial<Record<DtqlMetric, number>> = {};
-      names.forEach((n, i) => {
-        metrics[n] = values[i] as number;
-      });
-      const blownUp = names.find((n) => !Number.isFinite(metrics[n]));
+      const blownUp = Object.keys(metrics).find((n) => !Number.isFinite(metrics[n]));
       if (blownUp) {
         finish({ status: 'diverged', error: `the ${blownUp} loss became ${metrics[blownUp]} at step ${step}; the last good checkpoint is kept` });
         return { run: getRun(db, runId), backend, stepsPerSec };
       }
       const now = Date.now();
       if (step % config.logInterval === 0 || step === total) {
-        for (const n of names) pending.push({ name: n, step, wallTime: now / 1000, value: metrics[n] as number });
+        for (const [n, value] of Object.entries(metrics)) pending.push({ name: n, step, wallTime: now / 1000, value });
       }
       if (!pretraining && (agent.trainStepsDone % config.evalInterval === 0 || step === total)) {
         lastEval = evaluate(agent, task, data, run.seed, step);
         for (const [name, value] of Object.entries(lastEval)) pending.push({ name: `eval/${name}`, step, wallTime: now / 1000, value });
+      }
+      if (stopNow) {
+        saveCheckpoint();
+        finish({ status: 'stopped', error: null });
+        return { run: getRun(db, runId), backend, stepsPerSec };
       }
       if (step % config.checkpointInterval === 0 && step < total) saveCheckpoint();
       if (now - lastFlush >= flushMs || step === total) {
@@ -188,6 +185,13 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
     finish({ status: 'failed', error: (err as Error).message });
     throw err;
   } finally {
+    await stepper?.close();
     agent.dispose();
   }
+}
+
+/** Two cores for the CPU backends (critic on a worker thread); a native backend threads itself. */
+export async function startStepper(agent: DtqlAgent, sampler: ReplaySampler, backend: BackendInfo): Promise<Stepper> {
+  if (backend.name === 'tensorflow' || os.availableParallelism() < 2) return new SequentialStepper(agent, sampler);
+  return PipelinedStepper.start(agent, sampler, backend.name);
 }

@@ -10,6 +10,7 @@ import { initBackend } from '../../src/core/tf/backend';
 import { decodeCheckpoint, encodeCheckpoint, sha256 } from '../../src/engine/checkpoint';
 import { planRuns } from '../../src/engine/service';
 import { trainRun } from '../../src/engine/trainer';
+import { PipelinedStepper, SequentialStepper } from '../../src/engine/stepper';
 import { listCheckpoints } from '../../src/store/checkpoints';
 import { openDatabase } from '../../src/store/db';
 import { readMetric } from '../../src/store/metrics';
@@ -41,7 +42,7 @@ function smallAgent(seed: number) {
 function runSteps(agent: DtqlAgent, sampler: ReplaySampler, n: number, pretrain = false): number[][] {
   const out: number[][] = [];
   for (let i = 0; i < n; i++) {
-    const batch = sampler.sample(agent.rng);
+    const batch = sampler.sample(agent.dataRng);
     const scalars = Object.values(pretrain ? agent.pretrainStep(batch) : agent.trainStep(batch)) as tf.Scalar[];
     out.push(scalars.map((s) => s.dataSync()[0] as number));
     tf.dispose(scalars);
@@ -114,7 +115,8 @@ describe('training runs in the store', () => {
     const db = openDatabase(home);
     const [runId] = insertRuns(db, planRuns({ task: 'bandit-25g-near', algo: 'dtql', preset: 'paper', seeds: [5], tags: [], overrides: { ...SMALL } }));
     let steps = 0;
-    const stopped = await trainRun(db, home, runId as number, { flushSeconds: 0, onProgress: (p) => (steps = p.step), control: () => (steps >= 6 ? 'stop' : null) });
+    // A stop request ends the run after the step in progress: asked after step 5, it stops at 6.
+    const stopped = await trainRun(db, home, runId as number, { flushSeconds: 0, onProgress: (p) => (steps = p.step), control: () => (steps >= 5 ? 'stop' : null) });
     expect(stopped.run.status).toBe('stopped');
     expect(stopped.run.stepsDone).toBe(6);
     db.close();
@@ -139,7 +141,7 @@ describe('training runs in the store', () => {
     const db = openDatabase(home);
     const [runId] = insertRuns(db, planRuns({ task: 'bandit-25g-far', algo: 'dtql', preset: 'paper', seeds: [1], tags: [], overrides: { ...SMALL } }));
     let steps = 0;
-    await trainRun(db, home, runId as number, { flushSeconds: 0, onProgress: (p) => (steps = p.step), control: () => (steps >= 4 ? 'stop' : null) });
+    await trainRun(db, home, runId as number, { flushSeconds: 0, onProgress: (p) => (steps = p.step), control: () => (steps >= 3 ? 'stop' : null) });
     // Simulate a numerically broken state: a NaN in V's output bias of the last (valid) checkpoint.
     const [ckpt] = listCheckpoints(db, runId as number);
     if (!ckpt) throw new Error('no checkpoint');
@@ -155,6 +157,26 @@ describe('training runs in the store', () => {
     expect(result.run.error).toMatch(/loss became NaN at step 5/);
     expect(listCheckpoints(db, runId as number).map((c) => c.step)).toEqual([4]);
     db.close();
+  });
+
+  it('training with the critic on a worker thread gives exactly the sequential results', async () => {
+    const run = async (pipelined: boolean) => {
+      const { agent, sampler } = smallAgent(11);
+      const stepper = pipelined ? await PipelinedStepper.start(agent, sampler, 'wasm') : new SequentialStepper(agent, sampler);
+      const values: Record<string, number>[] = [];
+      for (let i = 0; i < 8; i++) values.push(await stepper.step(i === 5 || i === 7));
+      await stepper.close();
+      const state = agent.getState();
+      agent.dispose();
+      return { values, state };
+    };
+    const sequential = await run(false);
+    const pipelined = await run(true);
+    expect(pipelined.values).toEqual(sequential.values);
+    for (const [module, params] of Object.entries(sequential.state.params)) {
+      for (const [name, value] of Object.entries(params)) expect(pipelined.state.params[module]?.[name]?.data, `${module}.${name}`).toEqual(value.data);
+    }
+    expect(pipelined.state.optimizers.critic?.m).toEqual(sequential.state.optimizers.critic?.m);
   });
 
   it('rejects bad training input with exit code 2 and stores nothing', () => {

@@ -134,21 +134,76 @@ export function cosineLr(base: number, step: number, total: number): number {
 export const DTQL_METRICS = ['critic', 'value', 'q1', 'q2', 'bc', 'trustRegion', 'nll', 'policy', 'qMean', 'logStd'] as const;
 export type DtqlMetric = (typeof DTQL_METRICS)[number];
 
+export type CriticMetric = 'critic' | 'value' | 'q1' | 'q2';
+
+/**
+ * The critic with its target and optimizer: the IQL half of DTQL. It depends on nothing else of
+ * the agent (no policy, no diffusion model), so it can also run on its own thread.
+ */
+export class CriticLearner {
+  readonly critic: Critic;
+  readonly target: Critic;
+  readonly optimizer: Adam;
+
+  constructor(
+    problem: ProblemSpec,
+    private readonly config: TrainConfig,
+    rng: Rng,
+  ) {
+    const hidden = problem.hidden ?? 256;
+    this.critic = new Critic(problem.stateDim, problem.actionDim, hidden, rng);
+    this.target = new Critic(problem.stateDim, problem.actionDim, hidden, rng);
+    this.target.params.copyFrom(this.critic.params);
+    this.optimizer = new Adam(this.critic.params.variables, config.criticLr);
+  }
+
+  /** Critic update (notes 4.1); returns its loss parts as scalars owned by the caller. */
+  step(batch: Batch): Record<CriticMetric, tf.Scalar> {
+    const nextV = tf.tidy(() => this.critic.value(batch.nextStates));
+    let parts: Record<'value' | 'q1' | 'q2', tf.Scalar> | undefined;
+    const { value, grads } = tf.variableGrads(() => {
+      const p = criticLoss(this.critic, batch, nextV, this.config.expectile, this.config.discount);
+      parts = { value: tf.keep(p.valueLoss), q1: tf.keep(p.q1Loss), q2: tf.keep(p.q2Loss) };
+      return p.loss;
+    }, this.critic.params.variables);
+    this.optimizer.apply(grads);
+    tf.dispose([grads, nextV]);
+    return { critic: value, ...(parts as Record<'value' | 'q1' | 'q2', tf.Scalar>) };
+  }
+
+  /** critic_target <- tau * critic + (1 - tau) * critic_target, over Q1, Q2 and V. */
+  softUpdateTarget(): void {
+    const tau = this.config.tau;
+    tf.tidy(() => {
+      for (const [name, target] of this.target.params.byName) {
+        target.assign(tf.add(tf.mul(this.critic.params.get(name), tau), tf.mul(target, 1 - tau)));
+      }
+    });
+  }
+
+  dispose(): void {
+    this.critic.dispose();
+    this.target.dispose();
+    this.optimizer.dispose();
+  }
+}
+
 export interface DtqlState {
-  meta: { algo: 'dtql'; pretrainStepsDone: number; trainStepsDone: number; rng: RngState };
+  meta: { algo: 'dtql'; pretrainStepsDone: number; trainStepsDone: number; rng: RngState; dataRng: RngState };
   params: Record<string, Record<string, NamedArray>>;
   optimizers: Record<string, AdamState>;
 }
 
 export class DtqlAgent {
   readonly bcActor: ScoreNetwork;
-  readonly critic: Critic;
-  readonly criticTarget: Critic;
+  readonly criticLearner: CriticLearner;
   readonly policy: GaussianPolicy;
   readonly bcOptimizer: Adam;
-  readonly criticOptimizer: Adam;
   readonly policyOptimizer: Adam;
+  /** Draws of the losses (sigma, noise) and initialisation. */
   readonly rng: Rng;
+  /** Minibatch indices: a stream of its own, so batches can be drawn ahead of the noise. */
+  readonly dataRng: Rng;
   readonly denoiserClamp: number | null;
   pretrainStepsDone = 0;
   trainStepsDone = 0;
@@ -159,33 +214,25 @@ export class DtqlAgent {
     seed: number,
   ) {
     this.rng = new Rng(seed);
+    this.dataRng = new Rng([seed >>> 0, 0x9e3779b9, 0x6a09e667, 0xbb67ae85]);
     const hidden = problem.hidden ?? 256;
     this.bcActor = new ScoreNetwork(
       { actionDim: problem.actionDim, stateDim: problem.stateDim, hidden: config.scoreHidden, timeEmbedDim: config.timeEmbedDim },
       this.rng,
     );
-    this.critic = new Critic(problem.stateDim, problem.actionDim, hidden, this.rng);
-    this.criticTarget = new Critic(problem.stateDim, problem.actionDim, hidden, this.rng);
-    this.criticTarget.params.copyFrom(this.critic.params);
+    this.criticLearner = new CriticLearner(problem, config, this.rng);
     this.policy = new GaussianPolicy(problem.stateDim, problem.actionDim, hidden, problem.maxAction, this.rng);
     this.denoiserClamp = problem.clipDenoised ? problem.maxAction : null;
     this.bcOptimizer = new Adam(this.bcActor.params.variables, config.lr);
-    this.criticOptimizer = new Adam(this.critic.params.variables, config.criticLr);
     this.policyOptimizer = new Adam(this.policy.params.variables, config.lr);
   }
 
-  /** Critic update (notes 4.1); returns its loss parts as scalars owned by the caller. */
-  criticStep(batch: Batch): Record<'critic' | 'value' | 'q1' | 'q2', tf.Scalar> {
-    const nextV = tf.tidy(() => this.critic.value(batch.nextStates));
-    let parts: Record<'value' | 'q1' | 'q2', tf.Scalar> | undefined;
-    const { value, grads } = tf.variableGrads(() => {
-      const p = criticLoss(this.critic, batch, nextV, this.config.expectile, this.config.discount);
-      parts = { value: tf.keep(p.valueLoss), q1: tf.keep(p.q1Loss), q2: tf.keep(p.q2Loss) };
-      return p.loss;
-    }, this.critic.params.variables);
-    this.criticOptimizer.apply(grads);
-    tf.dispose([grads, nextV]);
-    return { critic: value, ...(parts as Record<'value' | 'q1' | 'q2', tf.Scalar>) };
+  get critic(): Critic {
+    return this.criticLearner.critic;
+  }
+
+  get criticTarget(): Critic {
+    return this.criticLearner.target;
   }
 
   /** Behaviour-cloning update of the diffusion model (notes 4.2). */
@@ -214,21 +261,11 @@ export class DtqlAgent {
     return { policy: value, ...(parts as Record<'trustRegion' | 'nll' | 'qMean' | 'logStd', tf.Scalar>) };
   }
 
-  /** critic_target <- tau * critic + (1 - tau) * critic_target, over Q1, Q2 and V. */
-  softUpdateTarget(): void {
-    const tau = this.config.tau;
-    tf.tidy(() => {
-      for (const [name, target] of this.criticTarget.params.byName) {
-        target.assign(tf.add(tf.mul(this.critic.params.get(name), tau), tf.mul(target, 1 - tau)));
-      }
-    });
-  }
-
   /** Pretraining (notes 1): BC and critic only, no target update, no learning-rate schedule. */
   pretrainStep(batch: Batch): Partial<Record<DtqlMetric, tf.Scalar>> {
     const noise = drawStepNoise(this.rng, batch.actions.shape[0], this.problem.actionDim);
     const bc = this.bcStep(batch, noise.sigmaBc, noise.epsBc);
-    const critic = this.criticStep(batch);
+    const critic = this.criticLearner.step(batch);
     this.pretrainStepsDone += 1;
     return { bc, ...critic };
   }
@@ -237,20 +274,26 @@ export class DtqlAgent {
   trainStep(batch: Batch, noise?: StepNoise): Record<DtqlMetric, tf.Scalar> {
     this.applySchedule();
     const draws = noise ?? drawStepNoise(this.rng, batch.actions.shape[0], this.problem.actionDim);
-    const critic = this.criticStep(batch);
+    const critic = this.criticLearner.step(batch);
     const bc = this.bcStep(batch, draws.sigmaBc, draws.epsBc);
     const policy = this.policyStep(batch, draws);
-    this.softUpdateTarget();
+    this.criticLearner.softUpdateTarget();
     this.trainStepsDone += 1;
     return { ...critic, bc, ...policy };
   }
 
-  private applySchedule(): void {
+  /** Learning rates of the coming training step (cosine decay counts training steps only). */
+  scheduledLr(): { lr: number; criticLr: number } {
     const { lr, criticLr, lrDecay, trainSteps } = this.config;
     const t = this.trainStepsDone;
-    this.bcOptimizer.lr = lrDecay ? cosineLr(lr, t, trainSteps) : lr;
-    this.policyOptimizer.lr = lrDecay ? cosineLr(lr, t, trainSteps) : lr;
-    this.criticOptimizer.lr = lrDecay ? cosineLr(criticLr, t, trainSteps) : criticLr;
+    return lrDecay ? { lr: cosineLr(lr, t, trainSteps), criticLr: cosineLr(criticLr, t, trainSteps) } : { lr, criticLr };
+  }
+
+  applySchedule(): void {
+    const { lr, criticLr } = this.scheduledLr();
+    this.bcOptimizer.lr = lr;
+    this.policyOptimizer.lr = lr;
+    this.criticLearner.optimizer.lr = criticLr;
   }
 
   /**
@@ -307,14 +350,14 @@ export class DtqlAgent {
 
   getState(): DtqlState {
     return {
-      meta: { algo: 'dtql', pretrainStepsDone: this.pretrainStepsDone, trainStepsDone: this.trainStepsDone, rng: this.rng.state },
+      meta: { algo: 'dtql', pretrainStepsDone: this.pretrainStepsDone, trainStepsDone: this.trainStepsDone, rng: this.rng.state, dataRng: this.dataRng.state },
       params: {
         bcActor: this.bcActor.params.snapshot(),
         critic: this.critic.params.snapshot(),
         criticTarget: this.criticTarget.params.snapshot(),
         policy: this.policy.params.snapshot(),
       },
-      optimizers: { bc: this.bcOptimizer.getState(), critic: this.criticOptimizer.getState(), policy: this.policyOptimizer.getState() },
+      optimizers: { bc: this.bcOptimizer.getState(), critic: this.criticLearner.optimizer.getState(), policy: this.policyOptimizer.getState() },
     };
   }
 
@@ -326,20 +369,19 @@ export class DtqlAgent {
     this.criticTarget.params.assign(required(params, 'criticTarget'));
     this.policy.params.assign(required(params, 'policy'));
     this.bcOptimizer.setState(required(optimizers, 'bc'));
-    this.criticOptimizer.setState(required(optimizers, 'critic'));
+    this.criticLearner.optimizer.setState(required(optimizers, 'critic'));
     this.policyOptimizer.setState(required(optimizers, 'policy'));
     this.pretrainStepsDone = meta.pretrainStepsDone;
     this.trainStepsDone = meta.trainStepsDone;
     this.rng.state = meta.rng;
+    this.dataRng.state = meta.dataRng;
   }
 
   dispose(): void {
     this.bcActor.dispose();
-    this.critic.dispose();
-    this.criticTarget.dispose();
+    this.criticLearner.dispose();
     this.policy.dispose();
     this.bcOptimizer.dispose();
-    this.criticOptimizer.dispose();
     this.policyOptimizer.dispose();
   }
 }

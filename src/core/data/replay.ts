@@ -28,46 +28,60 @@ export function validateTransitions(t: Transitions): Transitions {
   return t;
 }
 
+/** One minibatch as plain arrays, row-major; what crosses to a worker thread. */
+export interface BatchArrays {
+  size: number;
+  states: Float32Array;
+  actions: Float32Array;
+  rewards: Float32Array;
+  nextStates: Float32Array;
+  notDone: Float32Array;
+}
+
+export function batchToTensors(b: BatchArrays, stateDim: number, actionDim: number): Batch {
+  return {
+    states: tf.tensor2d(b.states, [b.size, stateDim]),
+    actions: tf.tensor2d(b.actions, [b.size, actionDim]),
+    rewards: tf.tensor2d(b.rewards, [b.size, 1]),
+    nextStates: tf.tensor2d(b.nextStates, [b.size, stateDim]),
+    notDone: tf.tensor2d(b.notDone, [b.size, 1]),
+  };
+}
+
 /**
  * Minibatches sampled uniformly with replacement (torch.randint in the official Data_Sampler),
  * gathered in JS and uploaded once per step. The caller disposes the batch.
  */
 export class ReplaySampler {
-  private readonly s: Float32Array;
-  private readonly a: Float32Array;
-  private readonly r: Float32Array;
-  private readonly ns: Float32Array;
-  private readonly nd: Float32Array;
-
   constructor(
     private readonly data: Transitions,
     readonly batchSize: number,
-  ) {
-    this.s = new Float32Array(batchSize * data.stateDim);
-    this.a = new Float32Array(batchSize * data.actionDim);
-    this.r = new Float32Array(batchSize);
-    this.ns = new Float32Array(batchSize * data.stateDim);
-    this.nd = new Float32Array(batchSize);
+  ) {}
+
+  sampleArrays(rng: Rng): BatchArrays {
+    const { stateDim: S, actionDim: A, size } = this.data;
+    const B = this.batchSize;
+    const out: BatchArrays = {
+      size: B,
+      states: new Float32Array(B * S),
+      actions: new Float32Array(B * A),
+      rewards: new Float32Array(B),
+      nextStates: new Float32Array(B * S),
+      notDone: new Float32Array(B),
+    };
+    for (let i = 0; i < B; i++) {
+      const j = rng.int(size);
+      out.states.set(this.data.states.subarray(j * S, (j + 1) * S), i * S);
+      out.nextStates.set(this.data.nextStates.subarray(j * S, (j + 1) * S), i * S);
+      out.actions.set(this.data.actions.subarray(j * A, (j + 1) * A), i * A);
+      out.rewards[i] = this.data.rewards[j] as number;
+      out.notDone[i] = this.data.notDone[j] as number;
+    }
+    return out;
   }
 
   sample(rng: Rng): Batch {
-    const { stateDim: S, actionDim: A, size } = this.data;
-    for (let i = 0; i < this.batchSize; i++) {
-      const j = rng.int(size);
-      this.s.set(this.data.states.subarray(j * S, (j + 1) * S), i * S);
-      this.ns.set(this.data.nextStates.subarray(j * S, (j + 1) * S), i * S);
-      this.a.set(this.data.actions.subarray(j * A, (j + 1) * A), i * A);
-      this.r[i] = this.data.rewards[j] as number;
-      this.nd[i] = this.data.notDone[j] as number;
-    }
-    const B = this.batchSize;
-    return {
-      states: tf.tensor2d(this.s, [B, S]),
-      actions: tf.tensor2d(this.a, [B, A]),
-      rewards: tf.tensor2d(this.r, [B, 1]),
-      nextStates: tf.tensor2d(this.ns, [B, S]),
-      notDone: tf.tensor2d(this.nd, [B, 1]),
-    };
+    return batchToTensors(this.sampleArrays(rng), this.data.stateDim, this.data.actionDim);
   }
 }
 

@@ -1,0 +1,108 @@
+import { D4RL_DEFAULTS } from '../core/config';
+import { DtqlAgent } from '../core/algos/dtql';
+import { ReplaySampler, type Transitions } from '../core/data/replay';
+import { Rng } from '../core/rng';
+import type { BackendInfo } from '../core/tf/backend';
+import { SequentialStepper, type Stepper } from './stepper';
+import { startStepper } from './trainer';
+
+export interface BenchProblem {
+  problem: string;
+  stateDim: number;
+  actionDim: number;
+}
+
+/** The two problem sizes of the speed goal (D4RL hopper and halfcheetah). */
+export const BENCH_PROBLEMS: BenchProblem[] = [
+  { problem: 'hopper', stateDim: 11, actionDim: 3 },
+  { problem: 'halfcheetah', stateDim: 17, actionDim: 6 },
+];
+
+export interface BenchResult {
+  problem: string;
+  /** As training runs them (critic on a second core for the CPU backends). */
+  pretrainStepsPerSec: number;
+  trainStepsPerSec: number;
+  /** Everything on one thread, for the ratio. */
+  trainStepsPerSecSingleThread: number;
+  actLatencyMs: number;
+}
+
+function randomTransitions(rng: Rng, stateDim: number, actionDim: number, size: number): Transitions {
+  const uniform = (n: number) => Float32Array.from({ length: n }, () => 2 * rng.uniform() - 1);
+  return {
+    stateDim,
+    actionDim,
+    size,
+    states: uniform(size * stateDim),
+    actions: uniform(size * actionDim),
+    rewards: uniform(size),
+    nextStates: uniform(size * stateDim),
+    notDone: new Float32Array(size).fill(1),
+  };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+};
+
+/** Median milliseconds per call over `repeats` timed blocks of `steps` calls, after `warmup` calls. */
+async function timeBlocks(run: () => unknown, warmup: number, steps: number, repeats: number): Promise<number> {
+  for (let i = 0; i < warmup; i++) await run();
+  const times: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const start = performance.now();
+    for (let i = 0; i < steps; i++) await run();
+    times.push((performance.now() - start) / steps);
+  }
+  return median(times);
+}
+
+export interface BenchOptions {
+  steps: number;
+  repeats: number;
+  warmup: number;
+}
+
+/**
+ * Training and inference speed at batch 256 with the full network sizes (hidden 256, time
+ * embedding 16): pretraining and joint steps/s as training runs them, joint steps/s on one
+ * thread, and one evaluation action (1024 policy samples + softmax over the target Q) in ms.
+ * Losses are read back every step, as training does to catch NaN/Inf.
+ */
+export async function benchProblem(p: BenchProblem, backend: BackendInfo, options: BenchOptions): Promise<BenchResult> {
+  const rng = new Rng(1);
+  const data = randomTransitions(rng, p.stateDim, p.actionDim, 10_000);
+  const blocks = options.warmup + options.steps * options.repeats;
+  const config = { ...D4RL_DEFAULTS, batchSize: 256, pretrainSteps: blocks, trainSteps: 2 * blocks };
+  const make = () => new DtqlAgent({ stateDim: p.stateDim, actionDim: p.actionDim, maxAction: 1, clipDenoised: true }, config, 1);
+  const timeSteps = async (stepper: Stepper) => timeBlocks(() => stepper.step(false), options.warmup, options.steps, options.repeats);
+
+  const agent = make();
+  const sampler = new ReplaySampler(data, config.batchSize);
+  const stepper = await startStepper(agent, sampler, backend);
+  let pretrainMs: number;
+  let trainMs: number;
+  try {
+    pretrainMs = await timeSteps(stepper);
+    trainMs = await timeSteps(stepper);
+  } finally {
+    await stepper.close();
+  }
+  const state = data.states.slice(0, p.stateDim);
+  const actMs = await timeBlocks(() => agent.selectAction(state, 1024, rng), options.warmup, options.steps, options.repeats);
+  agent.dispose();
+
+  const single = make();
+  single.pretrainStepsDone = config.pretrainSteps;
+  const singleMs = await timeSteps(new SequentialStepper(single, new ReplaySampler(data, config.batchSize)));
+  single.dispose();
+  return {
+    problem: p.problem,
+    pretrainStepsPerSec: 1000 / pretrainMs,
+    trainStepsPerSec: 1000 / trainMs,
+    trainStepsPerSecSingleThread: 1000 / singleMs,
+    actLatencyMs: actMs,
+  };
+}

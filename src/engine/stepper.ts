@@ -1,0 +1,141 @@
+import { Worker } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs';
+import { drawStepNoise, type DtqlAgent } from '../core/algos/dtql';
+import { batchToTensors, disposeBatch, type BatchArrays, type ReplaySampler } from '../core/data/replay';
+import { cosineLr } from '../core/algos/dtql';
+import type { BackendName } from '../core/tf/backend';
+import type { CriticState, WorkerReply, WorkerRequest } from './critic-worker';
+
+/** Runs training steps of an agent; values come back as plain numbers, read once per step. */
+export interface Stepper {
+  /**
+   * One pretraining or joint step, whichever the agent's counters call for. With `syncCritic`,
+   * the agent's critic, target and optimizer hold their state after this step when it returns
+   * (for a checkpoint or an evaluation).
+   */
+  step(syncCritic: boolean): Promise<Record<string, number>>;
+  close(): Promise<void>;
+}
+
+function readScalars(scalars: Record<string, tf.Scalar>): Record<string, number> {
+  const names = Object.keys(scalars);
+  const stacked = tf.tidy(() => tf.stack(names.map((n) => scalars[n] as tf.Scalar)));
+  const values = stacked.dataSync();
+  tf.dispose([stacked, ...Object.values(scalars)]);
+  return Object.fromEntries(names.map((n, i) => [n, values[i] as number]));
+}
+
+/** The plain order of the notes: critic, BC, policy, target, all on this thread. */
+export class SequentialStepper implements Stepper {
+  constructor(
+    private readonly agent: DtqlAgent,
+    private readonly sampler: ReplaySampler,
+  ) {}
+
+  async step(): Promise<Record<string, number>> {
+    const { agent } = this;
+    const batch = this.sampler.sample(agent.dataRng);
+    const pretraining = agent.pretrainStepsDone < agent.config.pretrainSteps;
+    const scalars = pretraining ? agent.pretrainStep(batch) : agent.trainStep(batch);
+    disposeBatch(batch);
+    return readScalars(scalars as Record<string, tf.Scalar>);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * The same steps on two cores. The critic's update needs only the minibatch, so a worker thread
+ * runs critic step t+1 while this thread runs the policy step t (which needs critic t) and BC.
+ * Batches come from their own random stream, the loss noise is drawn here in the same order, and
+ * every kernel sees the same inputs: the results equal the sequential stepper's bit for bit.
+ */
+export class PipelinedStepper implements Stepper {
+  private readonly worker: Worker;
+  private readonly replies: ((reply: WorkerReply) => void)[] = [];
+  private failure: Error | null = null;
+  private nextBatch: BatchArrays | null = null;
+
+  private constructor(
+    private readonly agent: DtqlAgent,
+    private readonly sampler: ReplaySampler,
+  ) {
+    this.worker = new Worker(new URL('./critic-worker-entry.mjs', import.meta.url));
+    this.worker.on('message', (reply: WorkerReply) => this.replies.shift()?.(reply));
+    this.worker.on('error', (err) => {
+      this.failure = err;
+      for (const waiting of this.replies.splice(0)) waiting({ type: 'error', message: err.message });
+    });
+  }
+
+  static async start(agent: DtqlAgent, sampler: ReplaySampler, backend: BackendName): Promise<PipelinedStepper> {
+    const stepper = new PipelinedStepper(agent, sampler);
+    const learner = agent.criticLearner;
+    const state: CriticState = { critic: learner.critic.params.snapshot(), target: learner.target.params.snapshot(), optimizer: learner.optimizer.getState() };
+    await stepper.request({ type: 'init', backend, problem: agent.problem, config: agent.config, state });
+    return stepper;
+  }
+
+  private request(message: WorkerRequest): Promise<WorkerReply> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.replies.push((reply) => (reply.type === 'error' ? reject(new Error(`critic worker: ${reply.message}`)) : resolve(reply)));
+      this.worker.postMessage(message);
+    });
+  }
+
+  /** Sends the critic step that follows `stepsDone` steps; returns its pending reply. */
+  private submit(stepsDone: { pretrain: number; train: number }): Promise<WorkerReply> {
+    const { config } = this.agent;
+    const batch = this.sampler.sampleArrays(this.agent.dataRng);
+    this.nextBatch = batch;
+    const pretraining = stepsDone.pretrain < config.pretrainSteps;
+    const lr = pretraining || !config.lrDecay ? config.criticLr : cosineLr(config.criticLr, stepsDone.train, config.trainSteps);
+    return this.request({ type: 'step', batch, lr, updateTarget: !pretraining });
+  }
+
+  private pending: Promise<WorkerReply> | null = null;
+
+  async step(syncCritic: boolean): Promise<Record<string, number>> {
+    const { agent } = this;
+    const { config, problem } = agent;
+    const total = config.pretrainSteps + config.trainSteps;
+    if (!this.pending) this.pending = this.submit({ pretrain: agent.pretrainStepsDone, train: agent.trainStepsDone });
+    const arrays = this.nextBatch as BatchArrays;
+    const batch = batchToTensors(arrays, problem.stateDim, problem.actionDim);
+    const pretraining = agent.pretrainStepsDone < config.pretrainSteps;
+    try {
+      if (!pretraining) agent.applySchedule();
+      const noise = drawStepNoise(agent.rng, arrays.size, problem.actionDim);
+      const bc = agent.bcStep(batch, noise.sigmaBc, noise.epsBc);
+      const stepped = await this.pending;
+      this.pending = null;
+      if (stepped.type !== 'stepped') throw new Error('critic worker answered out of order');
+      agent.critic.params.assignPartial(stepped.qParams);
+      const after = { pretrain: agent.pretrainStepsDone + (pretraining ? 1 : 0), train: agent.trainStepsDone + (pretraining ? 0 : 1) };
+      // On a sync step the next batch is not drawn ahead: the state (random streams included)
+      // must be exactly that after this step, as a checkpoint records it.
+      const state = syncCritic ? this.request({ type: 'state' }) : null;
+      if (!syncCritic && after.pretrain + after.train < total) this.pending = this.submit(after);
+      const scalars: Record<string, tf.Scalar> = pretraining ? { bc } : { bc, ...agent.policyStep(batch, noise) };
+      if (pretraining) agent.pretrainStepsDone += 1;
+      else agent.trainStepsDone += 1;
+      const values = { ...stepped.metrics, ...readScalars(scalars) };
+      if (state) {
+        const reply = await state;
+        if (reply.type !== 'state') throw new Error('critic worker answered out of order');
+        const learner = agent.criticLearner;
+        learner.critic.params.assign(reply.state.critic);
+        learner.target.params.assign(reply.state.target);
+        learner.optimizer.setState(reply.state.optimizer);
+      }
+      return values;
+    } finally {
+      disposeBatch(batch);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
