@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { D4RL_DEFAULTS, type TrainConfig } from './config';
-import { criticLoss, DtqlAgent, policyLoss, type Batch, type StepNoise } from './algos/dtql';
+import { criticActionTerm, criticLoss, DtqlAgent, policyLoss, type Batch, type StepNoise } from './algos/dtql';
 import { dmdLoss, GENERATION_SIGMA } from './algos/dql-kl';
 import { diffusionLoss, edmCoefficients, sigmaFromUniform, SIGMA_CDF_MAX, SIGMA_CDF_MIN, type Denoised } from './edm';
 import type { NamedArray } from './nets/params';
@@ -362,9 +362,10 @@ export function checkNetworksFile(file: NetworksFile): GoldenReport {
 
       // Policy loss for each (alpha, gamma) setting.
       const noise = noiseOf(file, '');
+      const qTerm = criticActionTerm(agent.critic, batch.states, newAction);
       for (const [name, w] of Object.entries(config.policy_loss_configs)) {
         const policy = tf.variableGrads(() => {
-          const p = policyLoss(agent, batch, noise, { alpha: w.alpha, eta: 1, gamma: w.gamma });
+          const p = policyLoss(agent, batch, noise, { alpha: w.alpha, eta: 1, gamma: w.gamma }, qTerm);
           cmp.record(`policy_loss.${name}.alpha`, w.alpha);
           cmp.record(`policy_loss.${name}.gamma`, w.gamma);
           cmp.record(`policy_loss.${name}.tr_loss`, p.trLoss);

@@ -1,13 +1,14 @@
 /**
- * A worker thread that owns the critic's training (CriticLearner): the IQL updates need only the
- * minibatch, so they run here while the main thread trains the diffusion model and the policy.
- * Messages arrive and are answered in order.
+ * A worker thread that owns the critic (CriticLearner): the IQL updates need only the minibatch,
+ * so they run here while the main thread trains the diffusion model and the policy; it also
+ * answers the policy's Q term (value and action gradient of -min Q at a_theta) with the critic
+ * it just updated. Messages arrive and are answered in order.
  */
 import { parentPort } from 'node:worker_threads';
-import type * as tf from '@tensorflow/tfjs';
-import { CriticLearner, type CriticMetric, type ProblemSpec } from '../core/algos/dtql';
+import * as tf from '@tensorflow/tfjs';
+import { CriticLearner, criticActionTerm, type CriticMetric, type ProblemSpec, type QTerm } from '../core/algos/dtql';
 import type { TrainConfig } from '../core/config';
-import { batchToTensors, disposeBatch, type BatchArrays } from '../core/data/replay';
+import { batchToTensors, type BatchArrays } from '../core/data/replay';
 import type { NamedArray } from '../core/nets/params';
 import { Rng } from '../core/rng';
 import type { AdamState } from '../core/tf/adam';
@@ -22,19 +23,20 @@ export interface CriticState {
 export type WorkerRequest =
   | { type: 'init'; backend: BackendName; problem: ProblemSpec; config: TrainConfig; state: CriticState }
   | { type: 'step'; batch: BatchArrays; lr: number; updateTarget: boolean }
+  | { type: 'qterm'; actions: Float32Array }
   | { type: 'state' };
 
 export type WorkerReply =
   | { type: 'ready' }
-  | { type: 'stepped'; metrics: Record<CriticMetric, number>; qParams: Record<string, NamedArray> }
+  | { type: 'stepped'; metrics: Record<CriticMetric, number> }
+  | { type: 'qterm'; term: QTerm }
   | { type: 'state'; state: CriticState }
   | { type: 'error'; message: string };
 
-/** The Q1/Q2 parameters: all the main thread needs for the policy's Q term. */
-export const isQParam = (name: string): boolean => name.startsWith('q1_model.') || name.startsWith('q2_model.');
-
 let learner: CriticLearner | null = null;
 let problem: ProblemSpec | null = null;
+/** States of the latest minibatch: the Q term is asked for at those states. */
+let lastStates: tf.Tensor2D | null = null;
 
 async function handle(message: WorkerRequest): Promise<WorkerReply> {
   if (message.type === 'init') {
@@ -50,29 +52,31 @@ async function handle(message: WorkerRequest): Promise<WorkerReply> {
   if (message.type === 'state') {
     return { type: 'state', state: { critic: learner.critic.params.snapshot(), target: learner.target.params.snapshot(), optimizer: learner.optimizer.getState() } };
   }
+  if (message.type === 'qterm') {
+    if (!lastStates) throw new Error('Q term asked for before any critic step');
+    const actions = tf.tensor2d(message.actions, [lastStates.shape[0], problem.actionDim]);
+    const term = criticActionTerm(learner.critic, lastStates, actions);
+    actions.dispose();
+    return { type: 'qterm', term };
+  }
   learner.optimizer.lr = message.lr;
   const batch = batchToTensors(message.batch, problem.stateDim, problem.actionDim);
   const scalars = learner.step(batch);
-  disposeBatch(batch);
+  lastStates?.dispose();
+  lastStates = batch.states;
+  tf.dispose([batch.actions, batch.rewards, batch.nextStates, batch.notDone]);
   if (message.updateTarget) learner.softUpdateTarget();
   const metrics = {} as Record<CriticMetric, number>;
   for (const [name, scalar] of Object.entries(scalars) as [CriticMetric, tf.Scalar][]) {
     metrics[name] = scalar.dataSync()[0] as number;
     scalar.dispose();
   }
-  const qParams: Record<string, NamedArray> = {};
-  for (const [name, variable] of learner.critic.params.byName) {
-    if (isQParam(name)) qParams[name] = { shape: [...variable.shape], data: (variable.dataSync() as Float32Array).slice() };
-  }
-  return { type: 'stepped', metrics, qParams };
+  return { type: 'stepped', metrics };
 }
 
 parentPort?.on('message', (message: WorkerRequest) => {
   handle(message).then(
-    (reply) => {
-      const transfer = reply.type === 'stepped' ? Object.values(reply.qParams).map((p) => p.data.buffer as ArrayBuffer) : [];
-      parentPort?.postMessage(reply, transfer);
-    },
+    (reply) => parentPort?.postMessage(reply),
     (err: unknown) => parentPort?.postMessage({ type: 'error', message: err instanceof Error ? err.message : String(err) } satisfies WorkerReply),
   );
 });

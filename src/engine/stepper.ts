@@ -46,15 +46,17 @@ export class SequentialStepper implements Stepper {
 
 /**
  * The same steps on two cores. The critic's update needs only the minibatch, so a worker thread
- * runs critic step t+1 while this thread runs the policy step t (which needs critic t) and BC.
- * Batches come from their own random stream, the loss noise is drawn here in the same order, and
- * every kernel sees the same inputs: the results equal the sequential stepper's bit for bit.
+ * owns the critic: it runs critic step t, then the policy's Q term at a_theta with that critic,
+ * then critic step t+1 while this thread runs BC and the rest of the policy step t. Batches come
+ * from their own random stream, the loss noise is drawn here in the same order, and every kernel
+ * sees the same inputs: the results equal the sequential stepper's bit for bit.
  */
 export class PipelinedStepper implements Stepper {
   private readonly worker: Worker;
   private readonly replies: ((reply: WorkerReply) => void)[] = [];
   private failure: Error | null = null;
-  private nextBatch: BatchArrays | null = null;
+  /** The critic step already sent to the worker, with its batch. */
+  private submitted: { batch: BatchArrays; reply: Promise<WorkerReply> } | null = null;
 
   private constructor(
     private readonly agent: DtqlAgent,
@@ -84,46 +86,49 @@ export class PipelinedStepper implements Stepper {
     });
   }
 
-  /** Sends the critic step that follows `stepsDone` steps; returns its pending reply. */
-  private submit(stepsDone: { pretrain: number; train: number }): Promise<WorkerReply> {
-    const { config } = this.agent;
-    const batch = this.sampler.sampleArrays(this.agent.dataRng);
-    this.nextBatch = batch;
-    const pretraining = stepsDone.pretrain < config.pretrainSteps;
-    const lr = pretraining || !config.lrDecay ? config.criticLr : cosineLr(config.criticLr, stepsDone.train, config.trainSteps);
-    return this.request({ type: 'step', batch, lr, updateTarget: !pretraining });
+  private async expect<T extends WorkerReply['type']>(reply: Promise<WorkerReply>, type: T): Promise<Extract<WorkerReply, { type: T }>> {
+    const value = await reply;
+    if (value.type !== type) throw new Error(`critic worker answered ${value.type} where ${type} was due`);
+    return value as Extract<WorkerReply, { type: T }>;
   }
 
-  private pending: Promise<WorkerReply> | null = null;
+  /** Sends the critic step that follows `done` steps, with a freshly drawn batch. */
+  private submit(done: { pretrain: number; train: number }): void {
+    const { config } = this.agent;
+    const batch = this.sampler.sampleArrays(this.agent.dataRng);
+    const pretraining = done.pretrain < config.pretrainSteps;
+    const lr = pretraining || !config.lrDecay ? config.criticLr : cosineLr(config.criticLr, done.train, config.trainSteps);
+    this.submitted = { batch, reply: this.request({ type: 'step', batch, lr, updateTarget: !pretraining }) };
+  }
 
   async step(syncCritic: boolean): Promise<Record<string, number>> {
     const { agent } = this;
     const { config, problem } = agent;
     const total = config.pretrainSteps + config.trainSteps;
-    if (!this.pending) this.pending = this.submit({ pretrain: agent.pretrainStepsDone, train: agent.trainStepsDone });
-    const arrays = this.nextBatch as BatchArrays;
-    const batch = batchToTensors(arrays, problem.stateDim, problem.actionDim);
+    if (!this.submitted) this.submit({ pretrain: agent.pretrainStepsDone, train: agent.trainStepsDone });
+    const current = this.submitted as { batch: BatchArrays; reply: Promise<WorkerReply> };
+    this.submitted = null;
+    const batch = batchToTensors(current.batch, problem.stateDim, problem.actionDim);
     const pretraining = agent.pretrainStepsDone < config.pretrainSteps;
     try {
       if (!pretraining) agent.applySchedule();
-      const noise = drawStepNoise(agent.rng, arrays.size, problem.actionDim);
-      const bc = agent.bcStep(batch, noise.sigmaBc, noise.epsBc);
-      const stepped = await this.pending;
-      this.pending = null;
-      if (stepped.type !== 'stepped') throw new Error('critic worker answered out of order');
-      agent.critic.params.assignPartial(stepped.qParams);
+      const noise = drawStepNoise(agent.rng, current.batch.size, problem.actionDim);
+      // Queued behind critic step t: the Q term at a_theta, then the state, then critic step t+1.
+      const qTerm = pretraining ? null : this.request({ type: 'qterm', actions: agent.policyActions(batch.states, noise.xiPolicy) });
+      const state = syncCritic ? this.request({ type: 'state' }) : null;
       const after = { pretrain: agent.pretrainStepsDone + (pretraining ? 1 : 0), train: agent.trainStepsDone + (pretraining ? 0 : 1) };
       // On a sync step the next batch is not drawn ahead: the state (random streams included)
       // must be exactly that after this step, as a checkpoint records it.
-      const state = syncCritic ? this.request({ type: 'state' }) : null;
-      if (!syncCritic && after.pretrain + after.train < total) this.pending = this.submit(after);
-      const scalars: Record<string, tf.Scalar> = pretraining ? { bc } : { bc, ...agent.policyStep(batch, noise) };
+      if (!syncCritic && after.pretrain + after.train < total) this.submit(after);
+      const bc = agent.bcStep(batch, noise.sigmaBc, noise.epsBc);
+      const critic = await this.expect(current.reply, 'stepped');
+      let scalars: Record<string, tf.Scalar> = { bc };
+      if (qTerm) scalars = { ...scalars, ...agent.policyStep(batch, noise, (await this.expect(qTerm, 'qterm')).term) };
       if (pretraining) agent.pretrainStepsDone += 1;
       else agent.trainStepsDone += 1;
-      const values = { ...stepped.metrics, ...readScalars(scalars) };
+      const values = { ...critic.metrics, ...readScalars(scalars) };
       if (state) {
-        const reply = await state;
-        if (reply.type !== 'state') throw new Error('critic worker answered out of order');
+        const reply = await this.expect(state, 'state');
         const learner = agent.criticLearner;
         learner.critic.params.assign(reply.state.critic);
         learner.target.params.assign(reply.state.target);

@@ -91,6 +91,36 @@ export function criticLoss(critic: Critic, batch: Batch, nextV: tf.Tensor, expec
   return { loss: tf.addN([valueLoss, q1Loss, q2Loss]) as tf.Scalar, valueLoss, q1Loss, q2Loss, q1, q2, v, targetQ };
 }
 
+/**
+ * The Q term of the policy loss at the policy's actions, computed by whoever holds the critic:
+ * q_loss = -mean min(Q1, Q2)(s, a) and its gradient with respect to a ([B, A], row-major).
+ */
+export interface QTerm {
+  loss: number;
+  actionGrad: Float32Array;
+}
+
+/** -mean min(Q1, Q2)(s, a) and d/da of it, with the critic frozen (notes 4.4). */
+export function criticActionTerm(critic: Critic, states: tf.Tensor2D, actions: tf.Tensor2D): QTerm {
+  const { value, grad } = tf.tidy(() => {
+    const f = (a: tf.Tensor) => tf.neg(tf.mean(critic.qMin(states, a))) as tf.Scalar;
+    const { value: v, grad: g } = tf.valueAndGrad(f)(actions);
+    return { value: v, grad: g };
+  });
+  const term = { loss: value.dataSync()[0] as number, actionGrad: grad.dataSync() as Float32Array };
+  tf.dispose([value, grad]);
+  return term;
+}
+
+/** A scalar with a given value whose gradient with respect to `actions` is the given one. */
+const injectedLoss = (actions: tf.Tensor, term: QTerm): tf.Scalar =>
+  (
+    tf.customGrad((a) => ({
+      value: tf.scalar(term.loss),
+      gradFunc: (dy) => [tf.mul(dy as tf.Tensor, tf.tensor(term.actionGrad, (a as tf.Tensor).shape))],
+    })) as (a: tf.Tensor) => tf.Scalar
+  )(actions);
+
 export interface PolicyLossParts {
   loss: tf.Scalar;
   trLoss: tf.Scalar;
@@ -106,19 +136,24 @@ export interface PolicyWeights {
   gamma: number;
 }
 
-/** Policy loss (notes 4.4): alpha * L_TR + eta * (-mean min Q(s, a_theta)) + gamma * NLL of dataset actions. */
+/**
+ * Policy loss (notes 4.4): alpha * L_TR + eta * (-mean min Q(s, a_theta)) + gamma * NLL of dataset
+ * actions. The Q term enters through `qTerm` (its value and action gradient at a_theta), which is
+ * exactly the gradient the critic would pass back, computed by whichever thread holds the critic.
+ */
 export function policyLoss(
-  agent: Pick<DtqlAgent, 'policy' | 'bcActor' | 'critic' | 'denoiserClamp'>,
+  agent: Pick<DtqlAgent, 'policy' | 'bcActor' | 'denoiserClamp'>,
   batch: Batch,
   noise: Pick<StepNoise, 'xiPolicy' | 'sigmaTr' | 'epsTr'>,
   weights: PolicyWeights,
+  qTerm: QTerm,
 ): PolicyLossParts {
   const [b, a] = batch.actions.shape;
   const out = agent.policy.forward(batch.states);
   const newAction = agent.policy.sample(out, tf.tensor2d(noise.xiPolicy, [b, a])).action;
   const sigma = tf.tensor2d(noise.sigmaTr, [b, 1]);
   const trLoss = diffusionLoss(agent.bcActor, newAction, batch.states, sigma, tf.tensor2d(noise.epsTr, [b, a]), agent.denoiserClamp).loss;
-  const qLoss = tf.neg(tf.mean(agent.critic.qMin(batch.states, newAction))) as tf.Scalar;
+  const qLoss = injectedLoss(newAction, qTerm);
   // The official code uses a constant 0 when gamma is 0, skipping the likelihood entirely.
   const nll = weights.gamma !== 0 ? (tf.neg(tf.mean(agent.policy.logProb(out, batch.actions))) as tf.Scalar) : tf.scalar(0);
   const loss = tf.addN([tf.mul(weights.alpha, trLoss), tf.mul(weights.eta, qLoss), tf.mul(weights.gamma, nll)]) as tf.Scalar;
@@ -247,12 +282,29 @@ export class DtqlAgent {
     return value;
   }
 
+  /** a_theta = policy(s) with the step's reparameterisation noise, as row-major values. */
+  policyActions(states: tf.Tensor2D, xi: Float32Array): Float32Array {
+    const action = tf.tidy(() => this.policy.sample(this.policy.forward(states), tf.tensor2d(xi, [states.shape[0], this.problem.actionDim])).action);
+    const values = action.dataSync() as Float32Array;
+    action.dispose();
+    return values;
+  }
+
+  /** The Q term at a_theta from this agent's own critic (the single-thread order). */
+  localQTerm(batch: Batch, noise: StepNoise): QTerm {
+    const actions = this.policyActions(batch.states, noise.xiPolicy);
+    const a = tf.tensor2d(actions, [batch.states.shape[0], this.problem.actionDim]);
+    const term = criticActionTerm(this.critic, batch.states, a);
+    a.dispose();
+    return term;
+  }
+
   /** Policy update (notes 4.4): gradients over the policy's variables only. */
-  policyStep(batch: Batch, noise: StepNoise): Record<'policy' | 'trustRegion' | 'nll' | 'qMean' | 'logStd', tf.Scalar> {
+  policyStep(batch: Batch, noise: StepNoise, qTerm: QTerm): Record<'policy' | 'trustRegion' | 'nll' | 'qMean' | 'logStd', tf.Scalar> {
     let parts: Record<'trustRegion' | 'nll' | 'qMean' | 'logStd', tf.Scalar> | undefined;
     const { alpha, eta, gamma } = this.config;
     const { value, grads } = tf.variableGrads(() => {
-      const p = policyLoss(this, batch, noise, { alpha, eta, gamma });
+      const p = policyLoss(this, batch, noise, { alpha, eta, gamma }, qTerm);
       parts = { trustRegion: tf.keep(p.trLoss), nll: tf.keep(p.nll), qMean: tf.keep(tf.neg(p.qLoss)), logStd: tf.keep(p.logStdMean) };
       return p.loss;
     }, this.policy.params.variables);
@@ -276,7 +328,7 @@ export class DtqlAgent {
     const draws = noise ?? drawStepNoise(this.rng, batch.actions.shape[0], this.problem.actionDim);
     const critic = this.criticLearner.step(batch);
     const bc = this.bcStep(batch, draws.sigmaBc, draws.epsBc);
-    const policy = this.policyStep(batch, draws);
+    const policy = this.policyStep(batch, draws, this.localQTerm(batch, draws));
     this.criticLearner.softUpdateTarget();
     this.trainStepsDone += 1;
     return { ...critic, bc, ...policy };
@@ -314,10 +366,11 @@ export class DtqlAgent {
     }
     const xi = rng.fillNormal(new Float32Array(samples * actionDim));
     const [actions, probs] = tf.tidy(() => {
-      const states = tf.tile(tf.tensor2d(state, [1, stateDim]), [samples, 1]);
-      const out = this.policy.forward(states);
+      const state1 = tf.tensor2d(state, [1, stateDim]);
+      // The policy sees the same state for every sample: one forward row, broadcast to all samples.
+      const out = this.policy.forward(state1);
       const action = this.policy.sample(out, tf.tensor2d(xi, [samples, actionDim])).action;
-      const q = this.criticTarget.qMin(states, action);
+      const q = this.criticTarget.qMin(tf.tile(state1, [samples, 1]), action);
       return [action, tf.softmax(tf.reshape(q, [samples]))];
     });
     const p = probs.dataSync();

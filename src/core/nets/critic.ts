@@ -1,21 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
-import { mish } from '../tf/kernels';
+import { layerNormMish, mish } from '../tf/kernels';
 import { ParamSet, addLinear, linear, type Linear } from './params';
-
-const LAYER_NORM_EPS = 1e-5;
 
 interface Norm {
   weight: tf.Variable;
   bias: tf.Variable;
-}
-
-/** LayerNorm over the last axis with biased variance, as torch.nn.LayerNorm. */
-function layerNorm(x: tf.Tensor, norm: Norm): tf.Tensor {
-  const mean = tf.mean(x, -1, true);
-  const centred = tf.sub(x, mean);
-  const variance = tf.mean(tf.square(centred), -1, true);
-  return tf.add(tf.mul(tf.mul(centred, tf.rsqrt(tf.add(variance, LAYER_NORM_EPS))), norm.weight), norm.bias);
 }
 
 function addNorm(params: ParamSet, name: string, width: number): Norm {
@@ -60,7 +50,10 @@ export class Critic {
 
   private qForward(net: QNet, input: tf.Tensor): tf.Tensor2D {
     let h: tf.Tensor = input;
-    for (let i = 0; i < 3; i++) h = mish(layerNorm(linear(h, net.linears[i] as Linear), net.norms[i] as Norm));
+    for (let i = 0; i < 3; i++) {
+      const norm = net.norms[i] as Norm;
+      h = layerNormMish(linear(h, net.linears[i] as Linear), norm.weight, norm.bias);
+    }
     return linear(h, net.linears[3]);
   }
 

@@ -45,15 +45,6 @@ export class ParamSet {
     }
   }
 
-  /** Copies in the named subset of parameters (shapes checked); the others keep their values. */
-  assignPartial(values: Record<string, NamedArray>): void {
-    for (const [name, entry] of Object.entries(values)) {
-      const variable = this.get(name);
-      if (entry.shape.join('x') !== variable.shape.join('x')) throw new Error(`parameter ${name} has shape ${entry.shape} but the network needs ${variable.shape}`);
-      tf.tidy(() => variable.assign(tf.tensor(entry.data, entry.shape, 'float32')));
-    }
-  }
-
   /** Loads a torch state_dict (weights [out, in]), transposing Linear weights. */
   assignTorch(stateDict: Record<string, NamedArray>): void {
     const converted: Record<string, NamedArray> = {};
