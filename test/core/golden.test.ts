@@ -3,7 +3,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkNetworksFile, checkTrainStepFile, networksFileSchema, trainStepFileSchema, type NetworksFile } from '../../src/core/golden';
 import { initBackend } from '../../src/core/tf/backend';
-import { SHARED, runCli } from '../helpers';
+import { SHARED, runCli, tempHome } from '../helpers';
 
 const GOLDEN = path.join(SHARED, 'golden');
 const readNetworks = (): NetworksFile => networksFileSchema.parse(JSON.parse(fs.readFileSync(path.join(GOLDEN, 'networks.json'), 'utf8')));
@@ -54,7 +54,7 @@ describe('dtql golden', () => {
   });
 
   it('exits 1 when a quantity is off and 2 for a file that is not golden', () => {
-    const dir = fs.mkdtempSync(path.join(SHARED, '..', 'golden-test-'));
+    const dir = tempHome('dtql-golden-');
     try {
       const file = readNetworks();
       const ln = file.weights.critic?.['v_model.6.bias'];
