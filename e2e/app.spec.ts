@@ -39,7 +39,7 @@ test('History shows the empty state, then runs created through the API, live', a
   const { page } = app;
   await page.getByRole('link', { name: 'History' }).click();
   await expect(page.getByTestId('history-empty')).toBeVisible();
-  const [id] = await app.createRuns({ task: 'bandit-25g-hard', algo: 'kl', seeds: [7], name: 'e2e, "quoted" run', tags: ['e2e'] });
+  const [id] = await app.createRuns({ task: 'bandit-25g-hard', algo: 'dtql', seeds: [7], name: 'e2e, "quoted" run', tags: ['e2e'] });
   const row = page.getByTestId(`run-row-${id}`);
   await expect(row).toBeVisible();
   await expect(row).toContainText('e2e, "quoted" run');

@@ -15,8 +15,10 @@ export interface AppUnderTest {
 
 export const ARTIFACTS = path.join(REPO_ROOT, 'e2e-artifacts');
 
-export const test = base.extend<{ app: AppUnderTest }>({
-  app: async ({ browser }, use, testInfo) => {
+export const test = base.extend<{ app: AppUnderTest; concurrency: number }>({
+  /** Runs the app trains at once; 0 (the default here) holds the queue so runs stay queued. */
+  concurrency: [0, { option: true }],
+  app: async ({ browser, concurrency }, use, testInfo) => {
     const home = tempHome();
     const shots = path.join(ARTIFACTS, testInfo.project.name);
     fs.mkdirSync(shots, { recursive: true });
@@ -29,7 +31,7 @@ export const test = base.extend<{ app: AppUnderTest }>({
     if (testInfo.project.name === 'electron') {
       const executablePath = electronBinary();
       if (!executablePath) throw new Error('the electron project needs the Electron binary');
-      const electronApp = await _electron.launch({ executablePath, args: [REPO_ROOT], env: { ...process.env, DTQL_HOME: home } });
+      const electronApp = await _electron.launch({ executablePath, args: [REPO_ROOT], env: { ...process.env, DTQL_HOME: home, DTQL_CONCURRENCY: String(concurrency) } });
       const page = await electronApp.firstWindow();
       await use({
         page,
@@ -42,7 +44,7 @@ export const test = base.extend<{ app: AppUnderTest }>({
       });
       await electronApp.close();
     } else {
-      const served = await startServed(home);
+      const served = await startServed(home, ['--concurrency', String(concurrency)]);
       const origin = new URL(served.url).origin;
       const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
       const page = await context.newPage();

@@ -107,7 +107,38 @@ export const createRunsSchema = z
   .strict();
 export type CreateRunsRequest = z.input<typeof createRunsSchema>;
 
+export const progressSchema = z.object({
+  runId: runIdSchema,
+  step: z.number().int(),
+  total: z.number().int(),
+  phase: z.enum(['pretrain', 'train']),
+  stepsPerSec: z.number(),
+  etaSec: z.number().nullable(),
+  metrics: z.record(z.string(), z.number()),
+});
+export type ProgressDto = z.infer<typeof progressSchema>;
+
+export const seriesSchema = z.object({
+  step: z.array(z.number()),
+  wallTime: z.array(z.number()),
+  min: z.array(z.number()),
+  max: z.array(z.number()),
+  last: z.array(z.number()),
+  points: z.number().int(),
+});
+export type SeriesDto = z.infer<typeof seriesSchema>;
+
+export const metricsRequestSchema = z
+  .object({
+    id: runIdSchema,
+    names: z.array(z.string().min(1).max(100)).max(50).optional(),
+    maxPoints: z.number().int().min(10, 'maxPoints must be at least 10').max(5000, 'maxPoints must be at most 5000').default(2000),
+  })
+  .strict();
+
 const empty = z.object({}).strict();
+const byId = z.object({ id: runIdSchema }).strict();
+const ok = z.object({ ok: z.literal(true) });
 
 type HttpVerb = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
@@ -127,8 +158,13 @@ export const apiMethods = {
   getInfo: method('GET', '/api/info', empty, infoSchema),
   listTasks: method('GET', '/api/tasks', empty, z.array(taskSchema)),
   listRuns: method('GET', '/api/runs', empty, z.array(runSummarySchema)),
-  getRun: method('GET', '/api/runs/:id', z.object({ id: runIdSchema }).strict(), runDetailSchema),
+  getRun: method('GET', '/api/runs/:id', byId, runDetailSchema),
   createRuns: method('POST', '/api/runs', createRunsSchema, z.object({ runIds: z.array(runIdSchema) })),
+  pauseRun: method('POST', '/api/runs/:id/pause', byId, ok),
+  resumeRun: method('POST', '/api/runs/:id/resume', byId, ok),
+  stopRun: method('POST', '/api/runs/:id/stop', byId, ok),
+  getMetrics: method('GET', '/api/runs/:id/metrics', metricsRequestSchema, z.object({ names: z.array(z.string()), series: z.record(z.string(), seriesSchema) })),
+  getProgress: method('GET', '/api/progress', empty, z.array(progressSchema)),
 };
 
 export type ApiMethods = typeof apiMethods;
@@ -144,7 +180,10 @@ export function isMethodName(name: unknown): name is MethodName {
 }
 
 /** Live events pushed to every UI (IPC in Electron, the WebSocket in served mode). */
-export const apiEventSchema = z.discriminatedUnion('type', [z.object({ type: z.literal('runs-changed'), runIds: z.array(runIdSchema) })]);
+export const apiEventSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('runs-changed'), runIds: z.array(runIdSchema) }),
+  progressSchema.extend({ type: z.literal('run-progress') }),
+]);
 export type ApiEvent = z.infer<typeof apiEventSchema>;
 
 /** What the back end implements; adapters only validate and route to it. */

@@ -38,6 +38,11 @@ function parseSeed(value: string): number {
   return parsed.data;
 }
 
+function parseCount(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 64) throw new InvalidArgumentError('must be a whole number from 0 to 64');
+  return Number(value);
+}
+
 function parsePositiveInt(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a whole number of at least 1');
   return Number(value);
@@ -130,9 +135,10 @@ function buildProgram(): Command {
     .addOption(new Option('--port <port>', 'TCP port').default(5417).argParser(parsePort))
     .option('--host <host>', 'address to bind; a non-loopback address needs --token', '127.0.0.1')
     .option('--token <token>', 'access token required on every request')
-    .action(async (opts: { port: number; host: string; token?: string }, cmd: Command) => {
+    .option('--concurrency <n>', 'runs trained at once (0 holds the queue; default: cores / 2)', parseCount)
+    .action(async (opts: { port: number; host: string; token?: string; concurrency?: number }, cmd: Command) => {
       const { db, home } = openStore(cmd);
-      const server = await startServer({ db, home, host: opts.host, port: opts.port, token: opts.token ?? null });
+      const server = await startServer({ db, home, host: opts.host, port: opts.port, token: opts.token ?? null, concurrency: opts.concurrency });
       process.stderr.write(`DTQL Workbench serving ${home}\n`);
       process.stdout.write(`${server.url}\n`);
       const shutdown = () => {

@@ -5,6 +5,8 @@ import { badInput } from '../api/errors';
 import type { Db } from '../store/db';
 import { schemaVersion } from '../store/db';
 import { countRuns, getRun, insertRuns, listRuns } from '../store/runs';
+import { downsampleMetric, metricNames } from '../store/metrics';
+import type { RunManager } from './run-manager';
 import { EventHub } from './events';
 import { APP_VERSION } from './version';
 
@@ -12,6 +14,8 @@ export interface ServiceContext {
   db: Db;
   home: string;
   mode: AppInfo['mode'];
+  /** Runs runs; without one (read-only tools) starting or controlling runs is refused. */
+  runs?: RunManager;
 }
 
 export interface Service {
@@ -20,8 +24,11 @@ export interface Service {
 }
 
 /** The back end every adapter (Electron IPC, HTTP, CLI) calls: the contract implemented over the store. */
-export function createService(ctx: ServiceContext): Service {
-  const events = new EventHub();
+export function createService(ctx: ServiceContext, events = new EventHub()): Service {
+  const manager = (): RunManager => {
+    if (!ctx.runs) throw badInput('this back end does not train runs');
+    return ctx.runs;
+  };
   const handlers: ApiHandlers = {
     getInfo: () => ({
       app: 'dtql-workbench',
@@ -35,10 +42,33 @@ export function createService(ctx: ServiceContext): Service {
     listRuns: () => listRuns(ctx.db),
     getRun: ({ id }) => getRun(ctx.db, id),
     createRuns: (request) => {
-      const runIds = insertRuns(ctx.db, planRuns(request));
+      const plan = planRuns(request);
+      const runs = manager();
+      const runIds = insertRuns(ctx.db, plan);
       events.publish({ type: 'runs-changed', runIds });
+      runs.schedule();
       return { runIds };
     },
+    pauseRun: ({ id }) => {
+      manager().pause(id);
+      return { ok: true };
+    },
+    resumeRun: ({ id }) => {
+      manager().resume(id);
+      return { ok: true };
+    },
+    stopRun: ({ id }) => {
+      manager().stop(id);
+      return { ok: true };
+    },
+    getMetrics: ({ id, names, maxPoints }) => {
+      getRun(ctx.db, id);
+      const all = metricNames(ctx.db, id);
+      const chosen = names ?? all;
+      const series = Object.fromEntries(chosen.filter((n) => all.includes(n)).map((n) => [n, downsampleMetric(ctx.db, id, n, maxPoints)]));
+      return { names: all, series };
+    },
+    getProgress: () => ctx.runs?.liveProgress() ?? [],
   };
   return { handlers, events };
 }
@@ -60,6 +90,7 @@ export function planRuns(request: ParsedParamsOf<'createRuns'>): Parameters<type
     throw badInput(`invalid hyperparameters: ${(err as Error).message}`);
   }
   const seeds = [...new Set(request.seeds)];
+  if (request.algo === 'kl') throw badInput('the KL baseline cannot train in this version yet; choose the trust-region algorithm (dtql)');
   const baseName = request.name ?? `${task.id} ${request.algo}`;
   const tags = [...new Set(request.tags)];
   return seeds.map((seed) => ({

@@ -14,7 +14,7 @@ import type { RunDetail } from '../api/contract';
 import type { Db } from '../store/db';
 import { insertCheckpoint, listCheckpoints } from '../store/checkpoints';
 import { insertMetrics, type MetricRow } from '../store/metrics';
-import { finishRun, getRun, markRunning, recordProgress, type RunOutcome } from '../store/runs';
+import { finishRun, getRun, markRunning, recordProgress, setRunStatus, type RunOutcome } from '../store/runs';
 import { encodeCheckpoint, readCheckpoint, sha256, writeFileAtomic } from './checkpoint';
 import { PipelinedStepper, SequentialStepper, type Stepper } from './stepper';
 import { APP_VERSION } from './version';
@@ -31,8 +31,13 @@ export interface Progress {
 
 export interface TrainHooks {
   onProgress?: (p: Progress) => void;
-  /** Polled between steps; 'stop' ends the run gracefully with a final checkpoint. */
-  control?: () => 'stop' | null;
+  /**
+   * Polled between steps: 'stop' ends the run gracefully after the step in progress, with a final
+   * checkpoint; 'pause' holds it (status paused) until the answer is no longer 'pause'.
+   */
+  control?: () => 'stop' | 'pause' | null;
+  /** Told when the run's status changes while it trains (paused, running). */
+  onStatus?: (status: 'running' | 'paused') => void;
   /** Seconds between progress reports and store flushes (default 1). */
   flushSeconds?: number;
 }
@@ -42,6 +47,9 @@ export interface TrainResult {
   backend: BackendInfo;
   stepsPerSec: number;
 }
+
+/** How often a paused run checks for resume (and refreshes its heartbeat). */
+const PAUSE_POLL_MS = 200;
 
 /** How many checkpoints a run keeps: the newest and the one before it, to fall back on. */
 const KEEP_CHECKPOINTS = 2;
@@ -125,6 +133,8 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
 
   try {
     step = restoreLatest(db, agent, runId, (m) => warnings.push(m));
+    // Marks where a resumed run picked up, for the curves.
+    if (step > 0) pending.push({ name: 'event/resume', step, wallTime: Date.now() / 1000, value: step });
     markRunning(db, runId, {
       pid: process.pid,
       host: os.hostname(),
@@ -140,8 +150,22 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
 
     stepper = await startStepper(agent, sampler, backend);
     while (stepOf() < total) {
+      let command = hooks.control?.() ?? null;
+      if (command === 'pause') {
+        flush();
+        setRunStatus(db, runId, 'paused');
+        hooks.onStatus?.('paused');
+        while (command === 'pause') {
+          await new Promise((resolve) => setTimeout(resolve, PAUSE_POLL_MS));
+          recordProgress(db, runId, stepOf());
+          command = hooks.control?.() ?? null;
+        }
+        setRunStatus(db, runId, 'running');
+        hooks.onStatus?.('running');
+        windowStart = { time: performance.now(), step: stepOf() };
+      }
       // A stop request ends the run after this step, whose critic state then comes back for the checkpoint.
-      const stopNow = hooks.control?.() === 'stop';
+      const stopNow = command === 'stop';
       const next = stepOf() + 1;
       const checkpointDue = next % config.checkpointInterval === 0 || next === total;
       const pretraining = agent.pretrainStepsDone < config.pretrainSteps;

@@ -5,6 +5,8 @@ import { BrowserWindow, app, dialog, ipcMain, session } from 'electron';
 import { IPC_CALL_CHANNEL, IPC_EVENT_CHANNEL } from '../api/ipc-transport';
 import { dispatch } from '../api/dispatch';
 import { createService, type Service } from '../engine/service';
+import { EventHub } from '../engine/events';
+import { RunManager } from '../engine/run-manager';
 import { openDatabase } from '../store/db';
 import { APP_NAME, resolveHome } from '../store/home';
 import { isAppUrl, secureWindowOptions } from './window';
@@ -26,8 +28,18 @@ function startBackend(): Service {
   const home = resolveHome(process.env.DTQL_HOME ?? app.getPath('userData'));
   const binding = electronSqliteBinding();
   const db = openDatabase(home, binding ? { nativeBinding: binding } : {});
+  const events = new EventHub();
+  const concurrency = process.env.DTQL_CONCURRENCY ? Number(process.env.DTQL_CONCURRENCY) : undefined;
+  const runs = new RunManager(db, home, events, concurrency !== undefined && Number.isInteger(concurrency) && concurrency >= 0 ? concurrency : undefined);
+  app.on('before-quit', (event) => {
+    if (runs.activeRunIds.length === 0) return;
+    // Let training processes stop with a checkpoint before the store closes.
+    event.preventDefault();
+    void runs.shutdown().finally(() => app.quit());
+  });
   app.on('will-quit', () => db.close());
-  return createService({ db, home, mode: 'desktop' });
+  runs.schedule();
+  return createService({ db, home, mode: 'desktop', runs }, events);
 }
 
 function createWindow(service: Service): BrowserWindow {

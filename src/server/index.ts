@@ -2,6 +2,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Db } from '../store/db';
 import { createService } from '../engine/service';
+import { EventHub } from '../engine/events';
+import { RunManager, defaultConcurrency } from '../engine/run-manager';
 import { buildServer } from './app';
 
 /** The renderer build electron-vite writes, relative to this file in src/server. */
@@ -14,11 +16,15 @@ export interface ServeOptions {
   port: number;
   token: string | null;
   staticDir?: string;
+  /** Runs trained at once; 0 holds the queue. */
+  concurrency?: number;
 }
 
 /** Starts served mode and returns the URL a browser opens (with the token once, if any). */
 export async function startServer(options: ServeOptions): Promise<{ url: string; close: () => Promise<void> }> {
-  const service = createService({ db: options.db, home: options.home, mode: 'served' });
+  const events = new EventHub();
+  const runs = new RunManager(options.db, options.home, events, options.concurrency ?? defaultConcurrency());
+  const service = createService({ db: options.db, home: options.home, mode: 'served', runs }, events);
   const app = await buildServer({
     service,
     host: options.host,
@@ -27,9 +33,17 @@ export async function startServer(options: ServeOptions): Promise<{ url: string;
     staticDir: options.staticDir ?? DEFAULT_STATIC_DIR,
   });
   await app.listen({ host: options.host, port: options.port });
+  // Runs queued before a restart start again.
+  runs.schedule();
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const shownHost = options.host.includes(':') ? `[${options.host}]` : options.host;
   const url = `http://${shownHost}:${port}/${options.token ? `?token=${encodeURIComponent(options.token)}` : ''}`;
-  return { url, close: () => app.close() };
+  return {
+    url,
+    close: async () => {
+      await runs.shutdown();
+      await app.close();
+    },
+  };
 }

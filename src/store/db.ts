@@ -1,9 +1,11 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { badInput } from '../api/errors';
 import { ensureHome } from './home';
+import { recoverOrphanedRuns } from './runs';
 
 export type Db = Database.Database;
 
@@ -70,6 +72,8 @@ export function openDatabase(home: string, options: OpenOptions = {}): Db {
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
     migrate(db, migrations, current);
+    // Every process that opens the store settles runs whose trainer died (DESIGN.md, crash recovery).
+    recoverOrphanedRuns(db, os.hostname());
     return db;
   } catch (err) {
     db.close();

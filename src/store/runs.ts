@@ -164,3 +164,55 @@ export function finishRun(db: Db, id: number, outcome: RunOutcome, now = Date.no
     finalScore: outcome.finalScore ?? null,
   });
 }
+
+/** Whether a process id is alive on this machine (EPERM: alive, owned by someone else). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A run on another machine whose heartbeat is older than this is taken as lost. */
+export const STALE_HEARTBEAT_MS = 10 * 60 * 1000;
+
+/**
+ * Turns runs left running or paused by a process that no longer exists into `interrupted`: on
+ * this host when the owning pid is gone, elsewhere when the heartbeat went stale. A live run in
+ * another process is never touched. Returns the ids it changed.
+ */
+export function recoverOrphanedRuns(db: Db, host: string, now = Date.now()): number[] {
+  const rows = db.prepare("SELECT id, owner_pid AS pid, owner_host AS host, heartbeat_at AS heartbeat FROM runs WHERE status IN ('running', 'paused')").all() as {
+    id: number;
+    pid: number | null;
+    host: string | null;
+    heartbeat: number | null;
+  }[];
+  const orphaned = rows.filter((r) => {
+    if (r.pid === null || r.host === null) return true;
+    if (r.host === host) return !processAlive(r.pid);
+    return r.heartbeat === null || now - r.heartbeat > STALE_HEARTBEAT_MS;
+  });
+  const mark = db.prepare(
+    "UPDATE runs SET status = 'interrupted', error = @error, owner_pid = NULL, owner_host = NULL, finished_at = @now WHERE id = @id AND status IN ('running', 'paused')",
+  );
+  db.transaction(() => {
+    for (const r of orphaned) {
+      const who = r.pid === null ? 'no process' : `process ${r.pid} on ${r.host}`;
+      mark.run({ id: r.id, now, error: `interrupted: ${who} stopped training it without finishing; resume continues from the last checkpoint` });
+    }
+  })();
+  return orphaned.map((r) => r.id);
+}
+
+/** Moves a run between the states the queue controls (paused <-> running, ended -> queued). */
+export function setRunStatus(db: Db, id: number, status: 'queued' | 'paused' | 'running'): void {
+  db.prepare('UPDATE runs SET status = ?, error = NULL, heartbeat_at = ? WHERE id = ?').run(status, Date.now(), id);
+}
+
+/** Queued runs in the order they were queued. */
+export function queuedRunIds(db: Db): number[] {
+  return db.prepare("SELECT id FROM runs WHERE status = 'queued' ORDER BY created_at, id").pluck().all() as number[];
+}

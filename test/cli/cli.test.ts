@@ -29,7 +29,7 @@ describe('dtql CLI', () => {
   it('runs list and runs show report what the store holds, with the contract fields', () => {
     const home = freshHome();
     const db = openDatabase(home);
-    const [id] = insertRuns(db, planRuns({ task: 'bandit-25g-near', algo: 'kl', preset: 'paper', seeds: [3], tags: ['t1'], overrides: {} }));
+    const [id] = insertRuns(db, planRuns({ task: 'bandit-25g-near', algo: 'dtql', preset: 'paper', seeds: [3], tags: ['t1'], overrides: { pretrainSteps: 500 } }));
     db.close();
     const list = runCli(['--home', home, 'runs', 'list', '--json']);
     expect(list.status).toBe(0);
@@ -41,9 +41,9 @@ describe('dtql CLI', () => {
     const show = runCli(['runs', 'show', String(id), '--json'], { DTQL_HOME: home });
     expect(show.status).toBe(0);
     const run = JSON.parse(show.stdout) as { config: { pretrainSteps: number }; finalMetrics: object; algo: string };
-    expect(run).toMatchObject({ algo: 'kl', config: { pretrainSteps: 500 }, finalMetrics: {} });
+    expect(run).toMatchObject({ algo: 'dtql', config: { pretrainSteps: 500 }, finalMetrics: {} });
     const human = runCli(['--home', home, 'runs', 'list']);
-    expect(human.stdout).toMatch(/bandit-25g-near\s+kl\s+3\s+queued/);
+    expect(human.stdout).toMatch(/bandit-25g-near\s+dtql\s+3\s+queued/);
   });
 
   it('an empty store lists no runs', () => {

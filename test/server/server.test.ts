@@ -19,7 +19,8 @@ const started: Running[] = [];
 async function serve(options: { token?: string; host?: string; staticDir?: string } = {}): Promise<Running> {
   const home = tempHome();
   const db = openDatabase(home);
-  const server = await startServer({ db, home, host: options.host ?? '127.0.0.1', port: 0, token: options.token ?? null, staticDir: options.staticDir });
+  // Concurrency 0 holds the queue: these tests are about the API, not training.
+  const server = await startServer({ db, home, host: options.host ?? '127.0.0.1', port: 0, token: options.token ?? null, staticDir: options.staticDir, concurrency: 0 });
   const base = new URL(server.url).origin;
   const running = { url: server.url, base, db, home, close: server.close };
   started.push(running);
@@ -60,6 +61,7 @@ describe('served mode API', () => {
     [{ ...request, overrides: { batchSize: 0 } }, /overrides.batchSize: must be at least 1/],
     [{ ...request, overrides: { alpha: 'high' } }, /overrides.alpha/],
     [{ ...request, algo: 'ppo' }, /algo/],
+    [{ ...request, algo: 'kl' }, /KL baseline cannot train/],
     [{ ...request, extra: 1 }, /extra/],
   ])('rejects a bad start request with 400 and stores nothing (%#)', async (body, message) => {
     const s = await serve();

@@ -1,0 +1,138 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { badInput } from '../api/errors';
+import type { Db } from '../store/db';
+import { finishRun, getRun, queuedRunIds, setRunStatus } from '../store/runs';
+import type { EventHub } from './events';
+import type { WorkerCommand, WorkerMessage } from './run-protocol';
+import type { Progress } from './trainer';
+
+const WORKER_ENTRY = fileURLToPath(new URL('./run-worker-entry.mjs', import.meta.url));
+
+/** Runs at once: each run already uses two threads on the CPU backends (critic worker). */
+export function defaultConcurrency(): number {
+  return Math.max(1, Math.floor(os.availableParallelism() / 2));
+}
+
+const ENDED = new Set(['stopped', 'interrupted', 'failed', 'diverged']);
+
+/**
+ * The queue: queued runs in the store, started oldest first in their own processes up to a
+ * concurrency limit. A process that dies leaves its run interrupted (killed) or failed (crashed)
+ * with a message; the app itself is never affected.
+ */
+export class RunManager {
+  private readonly active = new Map<number, ChildProcess>();
+  private readonly progress = new Map<number, Progress>();
+  private closing = false;
+
+  constructor(
+    private readonly db: Db,
+    private readonly home: string,
+    private readonly events: EventHub,
+    public concurrency = defaultConcurrency(),
+  ) {}
+
+  /** Starts queued runs while slots are free. */
+  schedule(): void {
+    if (this.closing) return;
+    for (const id of queuedRunIds(this.db)) {
+      if (this.active.size >= this.concurrency) return;
+      if (!this.active.has(id)) this.launch(id);
+    }
+  }
+
+  private launch(runId: number): void {
+    const child = fork(WORKER_ENTRY, [String(runId), this.home], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    this.active.set(runId, child);
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-2000);
+    });
+    child.on('message', (message: WorkerMessage) => {
+      if (message.type === 'progress') {
+        this.progress.set(runId, message.progress);
+        this.events.publish({ type: 'run-progress', ...message.progress });
+      } else {
+        this.events.publish({ type: 'runs-changed', runIds: [runId] });
+      }
+    });
+    child.on('exit', (code, signal) => {
+      this.active.delete(runId);
+      this.progress.delete(runId);
+      this.settle(runId, code, signal, stderr.trim().split('\n').pop() ?? '');
+      this.events.publish({ type: 'runs-changed', runIds: [runId] });
+      this.schedule();
+    });
+    this.events.publish({ type: 'runs-changed', runIds: [runId] });
+  }
+
+  /** A process that ended without recording an end gets an honest one. */
+  private settle(runId: number, code: number | null, signal: NodeJS.Signals | null, lastError: string): void {
+    const run = getRun(this.db, runId);
+    if (run.status !== 'running' && run.status !== 'paused' && run.status !== 'queued') return;
+    if (signal) {
+      finishRun(this.db, runId, { status: 'interrupted', error: `the training process was killed (${signal}); resume continues from the last checkpoint`, stepsDone: run.stepsDone });
+    } else {
+      finishRun(this.db, runId, { status: 'failed', error: lastError || `the training process exited with code ${code}`, stepsDone: run.stepsDone });
+    }
+  }
+
+  private send(runId: number, command: WorkerCommand['command']): boolean {
+    const child = this.active.get(runId);
+    if (!child?.connected) return false;
+    child.send({ type: 'control', command } satisfies WorkerCommand);
+    return true;
+  }
+
+  pause(runId: number): void {
+    if (getRun(this.db, runId).status !== 'running' || !this.send(runId, 'pause')) throw badInput(`run ${runId} is not training, so it cannot pause`);
+  }
+
+  stop(runId: number): void {
+    const run = getRun(this.db, runId);
+    if (run.status === 'queued' && !this.active.has(runId)) {
+      finishRun(this.db, runId, { status: 'stopped', error: null, stepsDone: run.stepsDone });
+      this.events.publish({ type: 'runs-changed', runIds: [runId] });
+      return;
+    }
+    if (!this.send(runId, 'stop')) throw badInput(`run ${runId} is ${run.status}; only queued, running or paused runs can stop`);
+  }
+
+  /** A paused run continues; an ended run is queued again and continues from its last checkpoint. */
+  resume(runId: number): void {
+    const run = getRun(this.db, runId);
+    if (run.status === 'paused' && this.send(runId, 'resume')) return;
+    if (!ENDED.has(run.status)) throw badInput(`run ${runId} is ${run.status}; only paused, stopped, interrupted, failed or diverged runs can resume`);
+    setRunStatus(this.db, runId, 'queued');
+    this.events.publish({ type: 'runs-changed', runIds: [runId] });
+    this.schedule();
+  }
+
+  liveProgress(): Progress[] {
+    return [...this.progress.values()];
+  }
+
+  get activeRunIds(): number[] {
+    return [...this.active.keys()];
+  }
+
+  /** Asks every training process to stop with a checkpoint, then waits for them (killing after `graceMs`). */
+  async shutdown(graceMs = 15_000): Promise<void> {
+    this.closing = true;
+    const exits = [...this.active.entries()].map(
+      ([runId, child]) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          if (!this.send(runId, 'stop')) child.kill('SIGTERM');
+        }),
+    );
+    await Promise.all(exits);
+  }
+}
