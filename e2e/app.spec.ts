@@ -28,6 +28,7 @@ test('navigation reaches every page, with a screenshot of each', async ({ app })
 test('a task shows its paper preset for both algorithms', async ({ app }) => {
   const { page } = app;
   await page.getByTestId('task-bandit-swiss-far').click();
+  await page.getByText(/^Preset paper/).click();
   const preset = page.getByTestId('preset-paper');
   await expect(preset).toBeVisible();
   await expect(preset.getByRole('row', { name: /^eta/ })).toContainText('5');

@@ -142,6 +142,7 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
       backendReason: backend.reason,
       versions: { app: APP_VERSION, tfjs: tf.version.tfjs, node: process.versions.node, backend: backend.label },
     });
+    hooks.onStatus?.('running');
     const startedAt = Date.now();
     const startStep = step;
     let lastFlush = Date.now();

@@ -1,12 +1,66 @@
+import { useEffect, useState } from 'react';
 import { Link } from 'react-router-dom';
+import type { ProgressDto, RunSummary } from '../../api/contract';
 import { api } from '../api';
 import { useApi } from '../useApi';
 import { ErrorNote, StatusBadge } from '../components/Status';
+import { ChartControls, RunCharts, useRunSeries, type ChartOptions } from '../components/RunCharts';
+import { RunControls } from '../components/RunControls';
 
 const ACTIVE = new Set(['queued', 'running', 'paused']);
 
+const formatEta = (seconds: number | null): string => {
+  if (seconds === null || !Number.isFinite(seconds)) return '?';
+  const s = Math.round(seconds);
+  return s >= 3600 ? `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min` : s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`;
+};
+
+/** Live progress of every training run, from push events (with a fetch for the first paint). */
+function useProgress(): Map<number, ProgressDto> {
+  const [progress, setProgress] = useState(new Map<number, ProgressDto>());
+  useEffect(() => {
+    let cancelled = false;
+    void api.getProgress({}).then((list) => !cancelled && setProgress(new Map(list.map((p) => [p.runId, p]))));
+    const off = api.onEvent((e) => {
+      if (e.type !== 'run-progress') return;
+      const { type: _type, ...p } = e;
+      setProgress((old) => new Map(old).set(p.runId, p));
+    });
+    return () => {
+      cancelled = true;
+      off();
+    };
+  }, []);
+  return progress;
+}
+
+function LiveRun({ run, progress, options }: { run: RunSummary; progress: ProgressDto | undefined; options: ChartOptions }) {
+  const live = run.status === 'running' || run.status === 'paused';
+  const { series, error } = useRunSeries(run.id, live);
+  const step = Math.max(progress?.step ?? 0, run.stepsDone);
+  return (
+    <li className="live-card" data-testid={`live-run-${run.id}`}>
+      <div className="live-head">
+        <Link to={`/runs/${run.id}`}>{run.name}</Link> <StatusBadge status={run.status} />
+        <span className="muted small">
+          {run.task} · seed {run.seed} · {run.backend ?? 'backend chosen at start'}
+        </span>
+        <RunControls runId={run.id} status={run.status} />
+      </div>
+      <progress max={run.stepsTotal} value={step} aria-label={`progress of run ${run.id}`} />
+      <span className="muted small" data-testid={`live-progress-${run.id}`}>
+        step {step.toLocaleString()} of {run.stepsTotal.toLocaleString()}
+        {progress ? ` · ${progress.phase} · ${progress.stepsPerSec.toFixed(1)} steps/s · ETA ${formatEta(progress.etaSec)}` : ''}
+      </span>
+      {error ? <ErrorNote message={error} /> : <RunCharts series={series} options={options} />}
+    </li>
+  );
+}
+
 export function LivePage() {
   const runs = useApi(() => api.listRuns({}), [], (e) => e.type === 'runs-changed');
+  const progress = useProgress();
+  const [options, setOptions] = useState<ChartOptions>({ smoothing: 0.6, xAxis: 'step' });
   if (runs.error) return <ErrorNote message={runs.error} />;
   if (!runs.data) return <p className="muted">Loading…</p>;
   const active = runs.data.filter((r) => ACTIVE.has(r.status));
@@ -15,20 +69,17 @@ export function LivePage() {
       <h1>Live runs</h1>
       {active.length === 0 ? (
         <p className="empty" data-testid="live-empty">
-          Nothing is queued or training.
+          Nothing is queued or training. Start a run from the Tasks page.
         </p>
       ) : (
-        <ul className="live-list">
-          {active.map((r) => (
-            <li key={r.id} className="live-card">
-              <Link to={`/runs/${r.id}`}>{r.name}</Link> <StatusBadge status={r.status} />
-              <progress max={r.stepsTotal} value={r.stepsDone} aria-label={`progress of run ${r.id}`} />
-              <span className="muted small">
-                step {r.stepsDone.toLocaleString()} of {r.stepsTotal.toLocaleString()}
-              </span>
-            </li>
-          ))}
-        </ul>
+        <>
+          <ChartControls options={options} onChange={setOptions} />
+          <ul className="live-list">
+            {active.map((r) => (
+              <LiveRun key={r.id} run={r} progress={progress.get(r.id)} options={options} />
+            ))}
+          </ul>
+        </>
       )}
     </div>
   );

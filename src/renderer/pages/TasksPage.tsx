@@ -4,6 +4,7 @@ import type { TaskDto } from '../../api/contract';
 import { api } from '../api';
 import { useApi } from '../useApi';
 import { ErrorNote } from '../components/Status';
+import { NewRunForm } from '../components/NewRunForm';
 
 const FAMILY_TITLES: Record<TaskDto['family'], string> = {
   bandit: '2D bandits (built in)',
@@ -59,12 +60,16 @@ function TaskDetail({ task }: { task: TaskDto }) {
         <dt>normalised score</dt>
         <dd>{task.score ? `0-100 from reference returns ${task.score.refMin} .. ${task.score.refMax}` : 'none (the task reports its own outcome)'}</dd>
       </dl>
+      {task.dataset.kind === 'generated' ? (
+        <NewRunForm key={task.id} task={task} />
+      ) : (
+        <p className="empty">Training this task needs its D4RL dataset file, and importing datasets is not available in this version yet.</p>
+      )}
       {task.presets.map((preset) => (
-        <section key={preset.id}>
-          <h2>
-            Preset <code>{preset.id}</code>
-          </h2>
-          <p className="muted">{preset.description}</p>
+        <details key={preset.id} className="preset">
+          <summary>
+            Preset <code>{preset.id}</code>: {preset.description}
+          </summary>
           <table className="grid" data-testid={`preset-${preset.id}`}>
             <thead>
               <tr>
@@ -87,7 +92,7 @@ function TaskDetail({ task }: { task: TaskDto }) {
               ))}
             </tbody>
           </table>
-        </section>
+        </details>
       ))}
     </div>
   );

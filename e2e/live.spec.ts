@@ -1,0 +1,62 @@
+import { expect, test } from './fixtures';
+
+test.use({ concurrency: 1 });
+
+const stepOf = async (text: Promise<string | null>) => Number(/step ([\d,]+)/.exec((await text) ?? '')?.[1]?.replace(/,/g, '') ?? 0);
+
+test('the new-run form validates as typed and a started run trains live, pauses, resumes and stops', async ({ app }) => {
+  const { page } = app;
+  await page.getByTestId('task-bandit-25g-hard').click();
+  const form = page.getByRole('form', { name: 'New run' });
+  await expect(form).toBeVisible();
+  const start = form.getByRole('button', { name: /^Start/ });
+
+  await page.locator('#field-lr').fill('-1');
+  await expect(page.getByTestId('note-lr')).toHaveText('must be above 0');
+  await page.locator('#field-batchSize').fill('abc');
+  await expect(page.getByTestId('note-batchSize')).toHaveText('must be a number');
+  await expect(start).toBeDisabled();
+  await app.screenshot('form-invalid');
+  await form.getByRole('button', { name: /Reset to paper preset/ }).click();
+  await expect(page.getByTestId('note-lr')).toHaveText('');
+  await expect(start).toBeEnabled();
+
+  for (const [field, value] of [
+    ['trainSteps', '1500'],
+    ['batchSize', '32'],
+    ['logInterval', '5'],
+    ['evalInterval', '100'],
+    ['checkpointInterval', '200'],
+  ]) {
+    await page.locator(`#field-${field}`).fill(value as string);
+  }
+  await expect(page.getByTestId('note-trainSteps')).toHaveText('preset: 3500');
+  await expect(page.getByTestId('changed-count')).toContainText('5 changed');
+  await page.locator('#field-name').fill('live e2e run');
+  await start.click();
+
+  await expect(page).toHaveURL(/#\/live$/);
+  const card = page.locator('[data-testid^="live-run-"]').first();
+  await expect(card).toBeVisible();
+  const progressText = card.locator('[data-testid^="live-progress-"]');
+  await expect.poll(() => stepOf(progressText.textContent()), { timeout: 60_000 }).toBeGreaterThan(20);
+  await expect(card.getByTestId('chart-Critic').locator('path.recharts-curve').first()).toBeVisible({ timeout: 20_000 });
+  const before = await stepOf(progressText.textContent());
+  await expect.poll(() => stepOf(progressText.textContent()), { timeout: 30_000 }).toBeGreaterThan(before);
+  await expect(card.locator('progress')).toHaveAttribute('value', /[1-9]/);
+  await app.screenshot('live-training');
+
+  await card.getByRole('button', { name: 'Pause' }).click();
+  await expect(card.locator('.badge')).toHaveText('paused', { timeout: 20_000 });
+  await card.getByRole('button', { name: 'Resume' }).click();
+  await expect(card.locator('.badge')).toHaveText('running', { timeout: 20_000 });
+  await card.getByRole('button', { name: 'Stop' }).click();
+  await expect(page.getByTestId('live-empty')).toBeVisible({ timeout: 30_000 });
+
+  await page.getByRole('link', { name: 'History' }).click();
+  const row = page.getByRole('row', { name: /live e2e run/ });
+  await expect(row).toContainText('stopped');
+  await row.getByRole('link').click();
+  await expect(page.getByTestId('chart-Critic')).toBeVisible();
+  await app.screenshot('run-page');
+});

@@ -1,0 +1,185 @@
+import { useMemo, useState } from 'react';
+import { useNavigate } from 'react-router-dom';
+import { trainConfigSchema, type Algo, type TrainConfig, type TrainConfigKey } from '../../core/config';
+import { runNameSchema, seedSchema, tagSchema, type TaskDto } from '../../api/contract';
+import { api } from '../api';
+import { ErrorNote } from './Status';
+
+/** The form's hyperparameters, in the order a researcher reads them; labels say what they are. */
+const FIELDS: { key: TrainConfigKey; label: string }[] = [
+  { key: 'alpha', label: 'alpha (trust-region weight)' },
+  { key: 'gamma', label: 'gamma (NLL weight)' },
+  { key: 'eta', label: 'eta (Q weight)' },
+  { key: 'expectile', label: 'expectile' },
+  { key: 'lr', label: 'learning rate' },
+  { key: 'criticLr', label: 'critic learning rate' },
+  { key: 'lrDecay', label: 'cosine lr decay' },
+  { key: 'batchSize', label: 'batch size' },
+  { key: 'pretrainSteps', label: 'pretraining steps' },
+  { key: 'trainSteps', label: 'training steps' },
+  { key: 'evalInterval', label: 'evaluation interval (steps)' },
+  { key: 'evalEpisodes', label: 'evaluation episodes' },
+  { key: 'actionSamples', label: 'action-selection samples' },
+  { key: 'logInterval', label: 'log interval (steps)' },
+  { key: 'checkpointInterval', label: 'checkpoint interval (steps)' },
+];
+
+type Draft = Record<TrainConfigKey, string>;
+
+const toDraft = (config: TrainConfig): Draft => Object.fromEntries(Object.entries(config).map(([k, v]) => [k, String(v)])) as Draft;
+
+/** Validates one field as typed, with the same schema the API and the CLI use. */
+function fieldError(key: TrainConfigKey, text: string): string | null {
+  const schema = trainConfigSchema.shape[key];
+  const isBool = schema.safeParse(true).success || schema.safeParse(false).success;
+  const value = isBool ? text === 'true' : text.trim() === '' ? Number.NaN : Number(text);
+  if (!isBool && !Number.isFinite(value)) return 'must be a number';
+  const parsed = schema.safeParse(value);
+  return parsed.success ? null : (parsed.error.issues[0]?.message ?? 'invalid');
+}
+
+function parseList<T>(text: string, parse: (item: string) => T): T[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map(parse);
+}
+
+export function NewRunForm({ task }: { task: TaskDto }) {
+  const navigate = useNavigate();
+  const preset = task.presets[0];
+  const [algo, setAlgo] = useState<Algo>('dtql');
+  const presetConfig = preset?.configs[algo];
+  const [draft, setDraft] = useState<Draft | null>(presetConfig ? toDraft(presetConfig) : null);
+  const [seedsText, setSeedsText] = useState(String(preset?.defaultSeed ?? 0));
+  const [name, setName] = useState('');
+  const [tagsText, setTagsText] = useState('');
+  const [submitError, setSubmitError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const errors = useMemo(() => {
+    const out: Partial<Record<string, string>> = {};
+    if (!draft) return out;
+    for (const { key } of FIELDS) {
+      const e = fieldError(key, draft[key]);
+      if (e) out[key] = e;
+    }
+    const seeds = parseList(seedsText, (s) => seedSchema.safeParse(/^\d+$/.test(s) ? Number(s) : Number.NaN));
+    if (seeds.length === 0) out.seeds = 'give at least one seed';
+    else if (seeds.some((r) => !r.success)) out.seeds = 'seeds are whole numbers from 0 to 2147483647, separated by commas';
+    if (name.trim() !== '' && !runNameSchema.safeParse(name).success) out.name = 'at most 200 characters, no control characters';
+    if (parseList(tagsText, (t) => tagSchema.safeParse(t)).some((r) => !r.success)) out.tags = 'tags have 1-64 characters each';
+    return out;
+  }, [draft, seedsText, name, tagsText]);
+
+  if (!preset || !presetConfig || !draft) return null;
+  const changed = FIELDS.filter(({ key }) => draft[key] !== String(presetConfig[key]));
+  const valid = Object.keys(errors).length === 0;
+
+  const chooseAlgo = (next: Algo) => {
+    setAlgo(next);
+    setDraft(toDraft(preset.configs[next]));
+  };
+
+  const start = async () => {
+    setBusy(true);
+    setSubmitError(null);
+    try {
+      const overrides: Partial<TrainConfig> = {};
+      for (const { key } of changed) {
+        const isBool = typeof presetConfig[key] === 'boolean';
+        (overrides as Record<string, number | boolean>)[key] = isBool ? draft[key] === 'true' : Number(draft[key]);
+      }
+      await api.createRuns({
+        task: task.id,
+        algo,
+        preset: preset.id,
+        seeds: parseList(seedsText, Number),
+        name: name.trim() === '' ? undefined : name.trim(),
+        tags: parseList(tagsText, (t) => t),
+        overrides,
+      });
+      navigate('/live');
+    } catch (err) {
+      setSubmitError(err instanceof Error ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form
+      className="run-form"
+      aria-label="New run"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (valid) void start();
+      }}
+    >
+      <h2>New run</h2>
+      <div className="form-row">
+        <label htmlFor="field-algo">algorithm</label>
+        <select id="field-algo" value={algo} onChange={(e) => chooseAlgo(e.target.value as Algo)}>
+          <option value="dtql">Trust region (DTQL)</option>
+          <option value="kl" disabled>
+            KL baseline (not trainable yet)
+          </option>
+        </select>
+      </div>
+      {FIELDS.map(({ key, label }) => {
+        const isBool = typeof presetConfig[key] === 'boolean';
+        const differs = draft[key] !== String(presetConfig[key]);
+        return (
+          <div className={`form-row${differs ? ' changed' : ''}`} key={key}>
+            <label htmlFor={`field-${key}`}>{label}</label>
+            {isBool ? (
+              <select id={`field-${key}`} value={draft[key]} onChange={(e) => setDraft({ ...draft, [key]: e.target.value })}>
+                <option value="false">off</option>
+                <option value="true">on</option>
+              </select>
+            ) : (
+              <input
+                id={`field-${key}`}
+                inputMode="decimal"
+                value={draft[key]}
+                aria-invalid={errors[key] ? true : undefined}
+                onChange={(e) => setDraft({ ...draft, [key]: e.target.value })}
+              />
+            )}
+            <span className="field-note" data-testid={`note-${key}`}>
+              {errors[key] ? <span className="field-error">{errors[key]}</span> : differs ? `preset: ${String(presetConfig[key])}` : ''}
+            </span>
+          </div>
+        );
+      })}
+      <div className="form-row">
+        <label htmlFor="field-seeds">seeds</label>
+        <input id="field-seeds" value={seedsText} onChange={(e) => setSeedsText(e.target.value)} aria-invalid={errors.seeds ? true : undefined} />
+        <span className="field-note">{errors.seeds ? <span className="field-error">{errors.seeds}</span> : 'one run per seed, e.g. 0, 1, 2'}</span>
+      </div>
+      <div className="form-row">
+        <label htmlFor="field-name">run name</label>
+        <input id="field-name" value={name} placeholder={`${task.id} ${algo}`} onChange={(e) => setName(e.target.value)} />
+        <span className="field-note">{errors.name ? <span className="field-error">{errors.name}</span> : ''}</span>
+      </div>
+      <div className="form-row">
+        <label htmlFor="field-tags">tags</label>
+        <input id="field-tags" value={tagsText} placeholder="comma, separated" onChange={(e) => setTagsText(e.target.value)} />
+        <span className="field-note">{errors.tags ? <span className="field-error">{errors.tags}</span> : ''}</span>
+      </div>
+      <div className="form-actions">
+        <button type="submit" disabled={!valid || busy}>
+          Start {parseList(seedsText, Number).length > 1 ? `${parseList(seedsText, Number).length} runs` : 'run'}
+        </button>
+        <button type="button" className="secondary" disabled={changed.length === 0} onClick={() => setDraft(toDraft(presetConfig))}>
+          Reset to {preset.id} preset
+        </button>
+        <span className="muted small" data-testid="changed-count">
+          {changed.length === 0 ? `the ${preset.id} preset` : `${changed.length} changed from the ${preset.id} preset: ${changed.map((c) => c.key).join(', ')}`}
+        </span>
+      </div>
+      {submitError ? <ErrorNote message={submitError} /> : null}
+    </form>
+  );
+}

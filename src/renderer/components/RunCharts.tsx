@@ -1,0 +1,117 @@
+import { useEffect, useMemo, useState } from 'react';
+import { Brush, CartesianGrid, Legend, Line, LineChart, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import type { SeriesDto } from '../../api/contract';
+import { api } from '../api';
+
+const GROUPS: { title: string; match: (name: string) => boolean }[] = [
+  { title: 'Critic', match: (n) => ['critic', 'value', 'q1', 'q2'].includes(n) },
+  { title: 'Diffusion: behaviour cloning and trust region', match: (n) => n === 'bc' || n === 'trustRegion' },
+  { title: 'Policy', match: (n) => n === 'policy' || n === 'nll' },
+  { title: 'Q of policy actions and policy log-std', match: (n) => n === 'qMean' || n === 'logStd' },
+  { title: 'Evaluation', match: (n) => n.startsWith('eval/') },
+  { title: 'Speed (steps/s)', match: (n) => n === 'stepsPerSec' },
+];
+const COLORS = ['#2f6fec', '#e8590c', '#2b8a3e', '#ae3ec9', '#c92a2a', '#1098ad'];
+
+/** Exponential moving average, the usual training-curve smoothing; 0 leaves the values as they are. */
+function smooth(values: number[], weight: number): number[] {
+  let last = values[0] ?? 0;
+  return values.map((v) => (last = last * weight + (1 - weight) * v));
+}
+
+export interface ChartOptions {
+  smoothing: number;
+  xAxis: 'step' | 'wall';
+}
+
+/** Downsampled curves of one run, refreshed while it trains. */
+export function useRunSeries(runId: number, live: boolean): { series: Record<string, SeriesDto>; error: string | null } {
+  const [series, setSeries] = useState<Record<string, SeriesDto>>({});
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    let cancelled = false;
+    const load = () =>
+      api.getMetrics({ id: runId, maxPoints: 1000 }).then(
+        (r) => {
+          if (!cancelled) {
+            setSeries(r.series);
+            setError(null);
+          }
+        },
+        (err: unknown) => !cancelled && setError(err instanceof Error ? err.message : String(err)),
+      );
+    void load();
+    const timer = live ? setInterval(() => void load(), 1500) : null;
+    return () => {
+      cancelled = true;
+      if (timer) clearInterval(timer);
+    };
+  }, [runId, live]);
+  return { series, error };
+}
+
+export function ChartControls({ options, onChange }: { options: ChartOptions; onChange: (o: ChartOptions) => void }) {
+  return (
+    <div className="chart-controls">
+      <label>
+        smoothing {options.smoothing.toFixed(2)}
+        <input type="range" min={0} max={0.99} step={0.01} value={options.smoothing} onChange={(e) => onChange({ ...options, smoothing: Number(e.target.value) })} />
+      </label>
+      <label>
+        x axis{' '}
+        <select value={options.xAxis} onChange={(e) => onChange({ ...options, xAxis: e.target.value as ChartOptions['xAxis'] })}>
+          <option value="step">step</option>
+          <option value="wall">wall time (s)</option>
+        </select>
+      </label>
+    </div>
+  );
+}
+
+export function RunCharts({ series, options }: { series: Record<string, SeriesDto>; options: ChartOptions }) {
+  const resumeSteps = series['event/resume']?.step ?? [];
+  const groups = useMemo(
+    () =>
+      GROUPS.map((g) => ({ title: g.title, names: Object.keys(series).filter((n) => g.match(n)) })).filter((g) => g.names.length > 0),
+    [series],
+  );
+  if (groups.length === 0) return <p className="muted small">No curves yet: the first values arrive within a second or two of training.</p>;
+  const origin = Math.min(...Object.values(series).map((s) => s.wallTime[0] ?? Number.POSITIVE_INFINITY));
+  return (
+    <div className="charts">
+      {groups.map((group) => {
+        const rows = new Map<number, Record<string, number>>();
+        for (const name of group.names) {
+          const s = series[name] as SeriesDto;
+          const values = smooth(s.last, options.smoothing);
+          s.step.forEach((step, i) => {
+            const x = options.xAxis === 'step' ? step : Math.round(((s.wallTime[i] as number) - origin) * 10) / 10;
+            const row = rows.get(x) ?? { x };
+            row[name] = values[i] as number;
+            rows.set(x, row);
+          });
+        }
+        const data = [...rows.values()].sort((a, b) => (a.x as number) - (b.x as number));
+        return (
+          <figure className="chart" key={group.title} data-testid={`chart-${group.title}`}>
+            <figcaption>{group.title}</figcaption>
+            <ResponsiveContainer width="100%" height={220}>
+              <LineChart data={data} margin={{ top: 4, right: 16, bottom: 4, left: 0 }}>
+                <CartesianGrid strokeDasharray="3 3" stroke="#e4e7ec" />
+                <XAxis dataKey="x" type="number" domain={['dataMin', 'dataMax']} tick={{ fontSize: 11 }} />
+                <YAxis tick={{ fontSize: 11 }} width={56} domain={['auto', 'auto']} />
+                <Tooltip isAnimationActive={false} />
+                <Legend wrapperStyle={{ fontSize: 12 }} />
+                {options.xAxis === 'step' ? resumeSteps.map((s) => <ReferenceLine key={s} x={s} stroke="#868e96" strokeDasharray="4 2" label={{ value: 'resumed', fontSize: 10 }} />) : null}
+                {group.names.map((name, i) => (
+                  <Line key={name} dataKey={name} dot={false} isAnimationActive={false} stroke={COLORS[i % COLORS.length]} strokeWidth={1.5} connectNulls />
+                ))}
+                {data.length > 50 ? <Brush dataKey="x" height={18} travellerWidth={8} /> : null}
+              </LineChart>
+            </ResponsiveContainer>
+          </figure>
+        );
+      })}
+    </div>
+  );
+}
