@@ -1,4 +1,11 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { D4RL_DEFAULTS } from '../core/config';
+import { openDatabase } from '../store/db';
+import { downsampleMetric, insertMetrics, type MetricRow } from '../store/metrics';
+import { insertRuns } from '../store/runs';
+import { planRuns } from './service';
 import { DtqlAgent } from '../core/algos/dtql';
 import { ReplaySampler, type Transitions } from '../core/data/replay';
 import { Rng } from '../core/rng';
@@ -105,4 +112,32 @@ export async function benchProblem(p: BenchProblem, backend: BackendInfo, option
     trainStepsPerSecSingleThread: 1000 / singleMs,
     actLatencyMs: actMs,
   };
+}
+
+export interface CurveBench {
+  points: number;
+  buckets: number;
+  /** Median time to read one downsampled series from SQLite. */
+  fetchMs: number;
+}
+
+/** Time to fetch a downsampled 1,000,000-point series, as the Live and Run pages do. */
+export function benchCurveFetch(points = 1_000_000, buckets = 2000, repeats = 5): CurveBench {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'dtql-bench-'));
+  const db = openDatabase(home);
+  try {
+    const [runId] = insertRuns(db, planRuns({ task: 'bandit-25g-far', algo: 'dtql', preset: 'paper', seeds: [0], tags: [], overrides: {} })) as [number];
+    const rows: MetricRow[] = Array.from({ length: points }, (_, i) => ({ name: 'critic', step: i + 1, wallTime: i / 100, value: Math.sin(i / 1000) }));
+    insertMetrics(db, runId, rows);
+    const times: number[] = [];
+    for (let r = 0; r < repeats; r++) {
+      const start = performance.now();
+      downsampleMetric(db, runId, 'critic', buckets);
+      times.push(performance.now() - start);
+    }
+    return { points, buckets, fetchMs: median(times) };
+  } finally {
+    db.close();
+    fs.rmSync(home, { recursive: true, force: true });
+  }
 }
