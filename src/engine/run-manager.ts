@@ -1,5 +1,5 @@
-import { fork, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { badInput } from '../api/errors';
 import type { Db } from '../store/db';
@@ -7,8 +7,10 @@ import { finishRun, getRun, queuedRunIds, setRunStatus } from '../store/runs';
 import type { EventHub } from './events';
 import type { WorkerCommand, WorkerMessage } from './run-protocol';
 import type { Progress } from './trainer';
+import { forkTraining, type SpawnTraining, type TrainingProcess } from './training-process';
 
-const WORKER_ENTRY = fileURLToPath(new URL('./run-worker-entry.mjs', import.meta.url));
+/** The training-process entry; the same relative path from src/engine and from the bundled out/main. */
+const WORKER_ENTRY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'engine', 'run-worker-entry.mjs');
 
 /** Runs at once: each run already uses two threads on the CPU backends (critic worker). */
 export function defaultConcurrency(): number {
@@ -23,7 +25,7 @@ const ENDED = new Set(['stopped', 'interrupted', 'failed', 'diverged']);
  * with a message; the app itself is never affected.
  */
 export class RunManager {
-  private readonly active = new Map<number, ChildProcess>();
+  private readonly active = new Map<number, { process: TrainingProcess; exited: Promise<void> }>();
   private readonly progress = new Map<number, Progress>();
   private closing = false;
 
@@ -32,6 +34,8 @@ export class RunManager {
     private readonly home: string,
     private readonly events: EventHub,
     public concurrency = defaultConcurrency(),
+    /** How training processes start: a Node child here, an Electron utility process in the app. */
+    private readonly spawnTraining: SpawnTraining = forkTraining,
   ) {}
 
   /** Starts queued runs while slots are free. */
@@ -44,13 +48,12 @@ export class RunManager {
   }
 
   private launch(runId: number): void {
-    const child = fork(WORKER_ENTRY, [String(runId), this.home], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    this.active.set(runId, child);
+    const child = this.spawnTraining(WORKER_ENTRY, [String(runId), this.home]);
     let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString()).slice(-2000);
+    child.onStderr((text) => {
+      stderr = (stderr + text).slice(-2000);
     });
-    child.on('message', (message: WorkerMessage) => {
+    child.onMessage((message: WorkerMessage) => {
       if (message.type === 'progress') {
         this.progress.set(runId, message.progress);
         this.events.publish({ type: 'run-progress', ...message.progress });
@@ -58,32 +61,33 @@ export class RunManager {
         this.events.publish({ type: 'runs-changed', runIds: [runId] });
       }
     });
-    child.on('exit', (code, signal) => {
-      this.active.delete(runId);
-      this.progress.delete(runId);
-      this.settle(runId, code, signal, stderr.trim().split('\n').pop() ?? '');
-      this.events.publish({ type: 'runs-changed', runIds: [runId] });
-      this.schedule();
-    });
+    const exited = new Promise<void>((resolve) =>
+      child.onExit((code, signal) => {
+        this.active.delete(runId);
+        this.progress.delete(runId);
+        this.settle(runId, code, signal, stderr.trim().split('\n').pop() ?? '');
+        this.events.publish({ type: 'runs-changed', runIds: [runId] });
+        this.schedule();
+        resolve();
+      }),
+    );
+    this.active.set(runId, { process: child, exited });
     this.events.publish({ type: 'runs-changed', runIds: [runId] });
   }
 
   /** A process that ended without recording an end gets an honest one. */
-  private settle(runId: number, code: number | null, signal: NodeJS.Signals | null, lastError: string): void {
+  private settle(runId: number, code: number | null, signal: string | null, lastError: string): void {
     const run = getRun(this.db, runId);
     if (run.status !== 'running' && run.status !== 'paused' && run.status !== 'queued') return;
-    if (signal) {
-      finishRun(this.db, runId, { status: 'interrupted', error: `the training process was killed (${signal}); resume continues from the last checkpoint`, stepsDone: run.stepsDone });
+    if (signal || (code === null && !lastError)) {
+      finishRun(this.db, runId, { status: 'interrupted', error: `the training process was killed (${signal ?? 'no exit code'}); resume continues from the last checkpoint`, stepsDone: run.stepsDone });
     } else {
       finishRun(this.db, runId, { status: 'failed', error: lastError || `the training process exited with code ${code}`, stepsDone: run.stepsDone });
     }
   }
 
   private send(runId: number, command: WorkerCommand['command']): boolean {
-    const child = this.active.get(runId);
-    if (!child?.connected) return false;
-    child.send({ type: 'control', command } satisfies WorkerCommand);
-    return true;
+    return this.active.get(runId)?.process.send({ type: 'control', command } satisfies WorkerCommand) ?? false;
   }
 
   pause(runId: number): void {
@@ -121,18 +125,13 @@ export class RunManager {
   /** Asks every training process to stop with a checkpoint, then waits for them (killing after `graceMs`). */
   async shutdown(graceMs = 15_000): Promise<void> {
     this.closing = true;
-    const exits = [...this.active.entries()].map(
-      ([runId, child]) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-          child.once('exit', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-          if (!this.send(runId, 'stop')) child.kill('SIGTERM');
-        }),
+    await Promise.all(
+      [...this.active.entries()].map(async ([runId, { process: child, exited }]) => {
+        const timer = setTimeout(() => child.kill(), graceMs);
+        if (!this.send(runId, 'stop')) child.kill();
+        await exited;
+        clearTimeout(timer);
+      }),
     );
-    await Promise.all(exits);
   }
 }

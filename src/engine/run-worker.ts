@@ -15,16 +15,26 @@ if (!Number.isInteger(runId) || !home) {
 }
 
 let command: 'pause' | 'stop' | null = null;
-process.on('message', (message: WorkerCommand) => {
+const onCommand = (message: WorkerCommand) => {
   if (message.type === 'control') command = message.command === 'resume' ? null : message.command;
-});
+};
+
+/** An Electron utility process talks through process.parentPort; a Node child through process.send. */
+interface ParentPort {
+  on(event: 'message', listener: (event: { data: WorkerCommand }) => void): void;
+  postMessage(message: WorkerMessage): void;
+}
+const parentPort = (process as unknown as { parentPort?: ParentPort }).parentPort;
+parentPort?.on('message', (event) => onCommand(event.data));
+process.on('message', onCommand);
 // Without a parent nobody can resume or watch the run: stop it cleanly, with a checkpoint.
 process.on('disconnect', () => {
   command = 'stop';
 });
 
 const send = (message: WorkerMessage) => {
-  if (process.connected) process.send?.(message);
+  if (parentPort) parentPort.postMessage(message);
+  else if (process.connected) process.send?.(message);
 };
 
 const db = openDatabase(home);

@@ -6,7 +6,8 @@ import { IPC_CALL_CHANNEL, IPC_EVENT_CHANNEL } from '../api/ipc-transport';
 import { dispatch } from '../api/dispatch';
 import { createService, type Service } from '../engine/service';
 import { EventHub } from '../engine/events';
-import { RunManager } from '../engine/run-manager';
+import { RunManager, defaultConcurrency } from '../engine/run-manager';
+import { utilityTraining } from './utility-training';
 import { openDatabase } from '../store/db';
 import { APP_NAME, resolveHome } from '../store/home';
 import { isAppUrl, secureWindowOptions } from './window';
@@ -30,7 +31,7 @@ function startBackend(): Service {
   const db = openDatabase(home, binding ? { nativeBinding: binding } : {});
   const events = new EventHub();
   const concurrency = process.env.DTQL_CONCURRENCY ? Number(process.env.DTQL_CONCURRENCY) : undefined;
-  const runs = new RunManager(db, home, events, concurrency !== undefined && Number.isInteger(concurrency) && concurrency >= 0 ? concurrency : undefined);
+  const runs = new RunManager(db, home, events, concurrency !== undefined && Number.isInteger(concurrency) && concurrency >= 0 ? concurrency : defaultConcurrency(), utilityTraining);
   app.on('before-quit', (event) => {
     if (runs.activeRunIds.length === 0) return;
     // Let training processes stop with a checkpoint before the store closes.

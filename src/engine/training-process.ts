@@ -1,0 +1,36 @@
+import { fork } from 'node:child_process';
+import type { WorkerCommand, WorkerMessage } from './run-protocol';
+
+/** A run's training process as the run manager sees it, whichever way it was started. */
+export interface TrainingProcess {
+  readonly pid: number | undefined;
+  /** False once the process is gone or its channel closed. */
+  send(command: WorkerCommand): boolean;
+  onMessage(listener: (message: WorkerMessage) => void): void;
+  /** `signal` is set where the platform reports one (a Node child killed by a signal). */
+  onExit(listener: (code: number | null, signal: string | null) => void): void;
+  onStderr(listener: (text: string) => void): void;
+  kill(): void;
+}
+
+/** Starts `entry args...` in a training process. */
+export type SpawnTraining = (entry: string, args: string[]) => TrainingProcess;
+
+/** A Node child process with an IPC channel: served mode and the CLI. */
+export const forkTraining: SpawnTraining = (entry, args) => {
+  const child = fork(entry, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  return {
+    get pid() {
+      return child.pid;
+    },
+    send: (command) => {
+      if (!child.connected) return false;
+      child.send(command);
+      return true;
+    },
+    onMessage: (listener) => child.on('message', listener),
+    onExit: (listener) => child.on('exit', listener),
+    onStderr: (listener) => child.stderr?.on('data', (chunk: Buffer) => listener(chunk.toString())),
+    kill: () => child.kill('SIGKILL'),
+  };
+};
