@@ -1,3 +1,4 @@
+import { afterAll, afterEach } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -32,4 +33,22 @@ export function runCli(args: string[], env: Record<string, string> = {}): CliRes
     timeout: 60_000,
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/**
+ * Fresh data folders for one test file, removed after each test (`after: 'each'`) or after the
+ * whole file (`after: 'all'`, for folders shared across tests).
+ */
+export function tempHomes(after: 'each' | 'all' = 'each'): () => string {
+  const made: string[] = [];
+  const cleanup = () => {
+    for (const h of made.splice(0)) fs.rmSync(h, { recursive: true, force: true });
+  };
+  if (after === 'each') afterEach(cleanup);
+  else afterAll(cleanup);
+  return () => {
+    const h = tempHome();
+    made.push(h);
+    return h;
+  };
 }

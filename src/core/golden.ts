@@ -9,7 +9,7 @@ import { D4RL_DEFAULTS, type TrainConfig } from './config';
 import { criticActionTerm, criticLoss, DtqlAgent, policyLoss, type Batch, type StepNoise } from './algos/dtql';
 import { dmdLoss, GENERATION_SIGMA } from './algos/dql-kl';
 import { diffusionLoss, edmCoefficients, sigmaFromUniform, SIGMA_CDF_MAX, SIGMA_CDF_MIN, type Denoised } from './edm';
-import type { NamedArray } from './nets/params';
+import type { NamedArray, ParamSet } from './nets/params';
 import { ScoreNetwork } from './nets/score';
 import { Rng } from './rng';
 
@@ -139,18 +139,21 @@ class Comparison {
   }
 
   /** Records every variable of `params` under `prefix.<torch name>`, transposing Linear weights back. */
-  recordParams(prefix: string, params: Record<string, NamedArray>, grads?: tf.NamedTensorMap, variableNames?: Map<string, string>): void {
-    for (const [name, entry] of Object.entries(params)) {
-      let data: Float32Array = entry.data;
-      let shape = entry.shape;
-      if (grads && variableNames) {
-        const g = grads[variableNames.get(name) as string];
-        if (!g) continue;
-        data = g.dataSync() as Float32Array;
-        shape = g.shape;
-      }
-      this.record(`${prefix}.${name}`, shape.length === 2 ? transpose(data, shape as [number, number]) : data);
+  recordParams(prefix: string, params: ParamSet): void {
+    for (const [name, variable] of params.byName) this.recordTorch(`${prefix}.${name}`, variable);
+  }
+
+  /** Records the gradient of every variable of `params` (from tf.variableGrads) the same way. */
+  recordGrads(prefix: string, params: ParamSet, grads: tf.NamedTensorMap): void {
+    for (const [name, variable] of params.byName) {
+      const g = grads[variable.name];
+      if (g) this.recordTorch(`${prefix}.${name}`, g);
     }
+  }
+
+  private recordTorch(path: string, t: tf.Tensor): void {
+    const data = t.dataSync() as Float32Array;
+    this.record(path, t.shape.length === 2 ? transpose(data, t.shape as [number, number]) : data);
   }
 
   report(): GoldenReport {
@@ -243,11 +246,6 @@ function noiseOf(file: NetworksFile, prefix: '' | 'step2_'): StepNoise {
   };
 }
 
-/** Names of the agent's variables, torch name -> tfjs variable name, for reading gradients. */
-function variableNames(params: { byName: Map<string, tf.Variable> }): Map<string, string> {
-  return new Map([...params.byName].map(([torchName, v]) => [torchName, v.name]));
-}
-
 /** Checks a networks.json-format file: forward passes, sigma, EDM, every loss and gradient. */
 export function checkNetworksFile(file: NetworksFile): GoldenReport {
   const cmp = new Comparison(file.results.float32);
@@ -313,17 +311,15 @@ export function checkNetworksFile(file: NetworksFile): GoldenReport {
       };
 
       // Behaviour-cloning loss and its gradient over the score network.
-      const bcNames = variableNames(agent.bcActor.params);
       const bc = tf.variableGrads(() => {
         const { loss, parts } = diffusionLoss(agent.bcActor, batch.actions, batch.states, sigmaCol('bc'), tensorOf(i.eps_bc), clampTo);
         recordDenoised('bc_loss', parts);
         return loss;
       }, agent.bcActor.params.variables);
       cmp.record('bc_loss.loss', bc.value);
-      cmp.recordParams('bc_loss.grads_bc_actor', agent.bcActor.params.snapshot(), bc.grads, bcNames);
+      cmp.recordGrads('bc_loss.grads_bc_actor', agent.bcActor.params, bc.grads);
 
       // Trust-region loss: gradient w.r.t. the policy action and the policy's parameters.
-      const policyNames = variableNames(agent.policy.params);
       const newAction = sample.action;
       const dAction = tf.grad((a: tf.Tensor) => diffusionLoss(agent.bcActor, a, batch.states, sigmaCol('tr'), tensorOf(i.eps_tr), clampTo).loss)(newAction);
       cmp.record('tr_loss.dloss_dnew_action', dAction);
@@ -335,10 +331,9 @@ export function checkNetworksFile(file: NetworksFile): GoldenReport {
         return loss;
       }, agent.policy.params.variables);
       cmp.record('tr_loss.loss', tr.value);
-      cmp.recordParams('tr_loss.grads_policy', agent.policy.params.snapshot(), tr.grads, policyNames);
+      cmp.recordGrads('tr_loss.grads_policy', agent.policy.params, tr.grads);
 
       // Critic loss.
-      const criticNames = variableNames(agent.critic.params);
       const nextV = agent.critic.value(batch.nextStates);
       const critic = tf.variableGrads(() => {
         const p = criticLoss(agent.critic, batch, nextV, config.expectile, config.discount);
@@ -358,7 +353,7 @@ export function checkNetworksFile(file: NetworksFile): GoldenReport {
         return p.loss;
       }, agent.critic.params.variables);
       cmp.record('critic_loss.loss', critic.value);
-      cmp.recordParams('critic_loss.grads_critic', agent.critic.params.snapshot(), critic.grads, criticNames);
+      cmp.recordGrads('critic_loss.grads_critic', agent.critic.params, critic.grads);
 
       // Policy loss for each (alpha, gamma) setting.
       const noise = noiseOf(file, '');
@@ -377,7 +372,7 @@ export function checkNetworksFile(file: NetworksFile): GoldenReport {
           return p.loss;
         }, agent.policy.params.variables);
         cmp.record(`policy_loss.${name}.loss`, policy.value);
-        cmp.recordParams(`policy_loss.${name}.grads_policy`, agent.policy.params.snapshot(), policy.grads, policyNames);
+        cmp.recordGrads(`policy_loss.${name}.grads_policy`, agent.policy.params, policy.grads);
       }
 
       // KL baseline: DMD loss for the implicit generator and for the Gaussian policy.
@@ -410,7 +405,7 @@ export function checkNetworksFile(file: NetworksFile): GoldenReport {
           recordDmd('dmd.kl_generator', p, action);
           return p.loss;
         }, generator.params.variables);
-        cmp.recordParams('dmd.kl_generator.grads_kl_generator', generator.params.snapshot(), genGrads.grads, variableNames(generator.params));
+        cmp.recordGrads('dmd.kl_generator.grads_kl_generator', generator.params, genGrads.grads);
         const genAction = generator.forward(genInput, batch.states, genTime);
         cmp.record('dmd.kl_generator.dloss_dfake_action', tf.grad((a: tf.Tensor) => dmdLoss(agent.bcActor, fake, a as tf.Tensor2D, batch.states, sigmaCol('dmd'), eps, clampTo).loss)(genAction));
         const polGrads = tf.variableGrads(() => {
@@ -419,7 +414,7 @@ export function checkNetworksFile(file: NetworksFile): GoldenReport {
           recordDmd('dmd.gaussian_policy', p, action);
           return p.loss;
         }, agent.policy.params.variables);
-        cmp.recordParams('dmd.gaussian_policy.grads_policy', agent.policy.params.snapshot(), polGrads.grads, policyNames);
+        cmp.recordGrads('dmd.gaussian_policy.grads_policy', agent.policy.params, polGrads.grads);
         cmp.record('dmd.gaussian_policy.dloss_dfake_action', tf.grad((a: tf.Tensor) => dmdLoss(agent.bcActor, fake, a as tf.Tensor2D, batch.states, sigmaCol('dmd'), eps, clampTo).loss)(newAction));
       }
     });
@@ -456,10 +451,10 @@ export function checkTrainStepFile(file: TrainStepFile, networks: NetworksFile):
           actor_loss: metrics.policy,
         };
         for (const [metric, value] of Object.entries(official)) cmp.record(`${prefix}.metric.${metric}`, value);
-        cmp.recordParams(`${prefix}.params_after.critic`, agent.critic.params.snapshot());
-        cmp.recordParams(`${prefix}.params_after.critic_target`, agent.criticTarget.params.snapshot());
-        cmp.recordParams(`${prefix}.params_after.bc_actor`, agent.bcActor.params.snapshot());
-        cmp.recordParams(`${prefix}.params_after.policy`, agent.policy.params.snapshot());
+        cmp.recordParams(`${prefix}.params_after.critic`, agent.critic.params);
+        cmp.recordParams(`${prefix}.params_after.critic_target`, agent.criticTarget.params);
+        cmp.recordParams(`${prefix}.params_after.bc_actor`, agent.bcActor.params);
+        cmp.recordParams(`${prefix}.params_after.policy`, agent.policy.params);
         tf.dispose([...Object.values(metrics), official.ql_loss as tf.Scalar]);
       });
       tf.dispose(Object.values(batch));

@@ -1,21 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { DB_FILE, openDatabase } from '../../src/store/db';
 import { insertRuns } from '../../src/store/runs';
 import { planRuns } from '../../src/engine/service';
-import { runCli, sha256File, tempHome } from '../helpers';
+import { runCli, sha256File, tempHomes } from '../helpers';
 
-const homes: string[] = [];
-const freshHome = () => {
-  const h = tempHome();
-  homes.push(h);
-  return h;
-};
-afterAll(() => {
-  for (const h of homes) fs.rmSync(h, { recursive: true, force: true });
-});
+const freshHome = tempHomes('all');
 
 describe('dtql CLI', () => {
   it('tasks --json prints the catalog as one JSON document', () => {

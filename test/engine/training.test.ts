@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DtqlAgent } from '../../src/core/algos/dtql';
 import { D4RL_DEFAULTS } from '../../src/core/config';
 import { ReplaySampler, disposeBatch } from '../../src/core/data/replay';
@@ -15,17 +15,9 @@ import { listCheckpoints } from '../../src/store/checkpoints';
 import { openDatabase } from '../../src/store/db';
 import { readMetric } from '../../src/store/metrics';
 import { getRun, insertRuns } from '../../src/store/runs';
-import { runCli, tempHome } from '../helpers';
+import { runCli, tempHomes } from '../helpers';
 
-const homes: string[] = [];
-const freshHome = () => {
-  const h = tempHome();
-  homes.push(h);
-  return h;
-};
-afterAll(() => {
-  for (const h of homes) fs.rmSync(h, { recursive: true, force: true });
-});
+const freshHome = tempHomes('all');
 beforeAll(async () => {
   await initBackend('wasm');
 });

@@ -1,22 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { DB_FILE, loadMigrations, openDatabase, schemaVersion } from '../../src/store/db';
 import { ensureHome } from '../../src/store/home';
 import { getRun, insertRuns, listRuns, type NewRun } from '../../src/store/runs';
 import { presetOf, requireTask } from '../../src/core/tasks';
-import { sha256File, tempHome } from '../helpers';
+import { sha256File, tempHomes } from '../helpers';
 
-const homes: string[] = [];
-const freshHome = () => {
-  const h = tempHome();
-  homes.push(h);
-  return h;
-};
-afterEach(() => {
-  for (const h of homes.splice(0)) fs.rmSync(h, { recursive: true, force: true });
-});
+const freshHome = tempHomes('each');
 
 const sampleRun = (overrides: Partial<NewRun> = {}): NewRun => {
   const task = requireTask('bandit-25g-near');

@@ -2,16 +2,20 @@ import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../algos/dtql';
 import type { Rng } from '../rng';
 
-/** Transitions in flat row-major arrays (D4RL `qlearning_dataset` semantics: not_done = 1 - terminal). */
-export interface Transitions {
-  stateDim: number;
-  actionDim: number;
+/** `size` transitions in flat row-major arrays (D4RL `qlearning_dataset` semantics: not_done = 1 - terminal). */
+export interface TransitionArrays {
   size: number;
   states: Float32Array;
   actions: Float32Array;
   rewards: Float32Array;
   nextStates: Float32Array;
   notDone: Float32Array;
+}
+
+/** A dataset: transitions with their widths. */
+export interface Transitions extends TransitionArrays {
+  stateDim: number;
+  actionDim: number;
 }
 
 /** Checks that every array has `size` rows of the declared width. */
@@ -28,15 +32,8 @@ export function validateTransitions(t: Transitions): Transitions {
   return t;
 }
 
-/** One minibatch as plain arrays, row-major; what crosses to a worker thread. */
-export interface BatchArrays {
-  size: number;
-  states: Float32Array;
-  actions: Float32Array;
-  rewards: Float32Array;
-  nextStates: Float32Array;
-  notDone: Float32Array;
-}
+/** One minibatch as plain arrays; what crosses to a worker thread. */
+export type BatchArrays = TransitionArrays;
 
 export function batchToTensors(b: BatchArrays, stateDim: number, actionDim: number): Batch {
   return {
