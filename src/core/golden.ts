@@ -442,13 +442,18 @@ export function checkTrainStepFile(file: TrainStepFile, networks: NetworksFile):
       run.float32.forEach((_, k) => {
         const prefix = `runs.${name}.step${k + 1}`;
         const metrics = agent.trainStep(batch, noiseOf(networks, k === 0 ? '' : 'step2_'));
+        const metric = (name: string): tf.Scalar => {
+          const value = metrics[name];
+          if (!value) throw new Error(`a training step reported no ${name}`);
+          return value;
+        };
         const official: Record<string, tf.Scalar> = {
-          critic_loss: metrics.critic,
-          bc_loss: metrics.bc,
-          distill_loss: metrics.trustRegion,
-          ql_loss: tf.neg(metrics.qMean),
-          gamma_loss: metrics.nll,
-          actor_loss: metrics.policy,
+          critic_loss: metric('critic'),
+          bc_loss: metric('bc'),
+          distill_loss: metric('trustRegion'),
+          ql_loss: tf.neg(metric('qMean')),
+          gamma_loss: metric('nll'),
+          actor_loss: metric('policy'),
         };
         for (const [metric, value] of Object.entries(official)) cmp.record(`${prefix}.metric.${metric}`, value);
         cmp.recordParams(`${prefix}.params_after.critic`, agent.critic.params);

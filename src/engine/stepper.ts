@@ -1,8 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import { drawStepNoise, type DtqlAgent } from '../core/algos/dtql';
+import type { BaseNoise, OfflineAgent } from '../core/algos/common';
 import { batchToTensors, disposeBatch, type BatchArrays, type ReplaySampler } from '../core/data/replay';
-import { cosineLr } from '../core/algos/dtql';
+import { cosineLr } from '../core/algos/common';
 import type { BackendName } from '../core/tf/backend';
 import type { CriticState, WorkerReply, WorkerRequest } from './critic-worker';
 
@@ -26,9 +26,9 @@ function readScalars(scalars: Record<string, tf.Scalar>): Record<string, number>
 }
 
 /** The plain order of the notes: critic, BC, policy, target, all on this thread. */
-export class SequentialStepper implements Stepper {
+export class SequentialStepper<N extends BaseNoise> implements Stepper {
   constructor(
-    private readonly agent: DtqlAgent,
+    private readonly agent: OfflineAgent<N>,
     private readonly sampler: ReplaySampler,
   ) {}
 
@@ -51,7 +51,7 @@ export class SequentialStepper implements Stepper {
  * from their own random stream, the loss noise is drawn here in the same order, and every kernel
  * sees the same inputs: the results equal the sequential stepper's bit for bit.
  */
-export class PipelinedStepper implements Stepper {
+export class PipelinedStepper<N extends BaseNoise> implements Stepper {
   private readonly worker: Worker;
   private readonly replies: ((reply: WorkerReply) => void)[] = [];
   private failure: Error | null = null;
@@ -59,7 +59,7 @@ export class PipelinedStepper implements Stepper {
   private submitted: { batch: BatchArrays; reply: Promise<WorkerReply> } | null = null;
 
   private constructor(
-    private readonly agent: DtqlAgent,
+    private readonly agent: OfflineAgent<N>,
     private readonly sampler: ReplaySampler,
   ) {
     this.worker = new Worker(new URL('./critic-worker-entry.mjs', import.meta.url));
@@ -70,8 +70,8 @@ export class PipelinedStepper implements Stepper {
     });
   }
 
-  static async start(agent: DtqlAgent, sampler: ReplaySampler, backend: BackendName): Promise<PipelinedStepper> {
-    const stepper = new PipelinedStepper(agent, sampler);
+  static async start<N extends BaseNoise>(agent: OfflineAgent<N>, sampler: ReplaySampler, backend: BackendName): Promise<PipelinedStepper<N>> {
+    const stepper = new PipelinedStepper<N>(agent, sampler);
     const learner = agent.criticLearner;
     const state: CriticState = { critic: learner.critic.params.snapshot(), target: learner.target.params.snapshot(), optimizer: learner.optimizer.getState() };
     await stepper.request({ type: 'init', backend, problem: agent.problem, config: agent.config, state });
@@ -112,9 +112,9 @@ export class PipelinedStepper implements Stepper {
     const pretraining = agent.pretrainStepsDone < config.pretrainSteps;
     try {
       if (!pretraining) agent.applySchedule();
-      const noise = drawStepNoise(agent.rng, current.batch.size, problem.actionDim);
+      const noise = agent.drawNoise(current.batch.size);
       // Queued behind critic step t: the Q term at a_theta, then the state, then critic step t+1.
-      const qTerm = pretraining ? null : this.request({ type: 'qterm', actions: agent.policyActions(batch.states, noise.xiPolicy) });
+      const qTerm = pretraining ? null : this.request({ type: 'qterm', actions: agent.policyActions(batch.states, noise) });
       const state = syncCritic ? this.request({ type: 'state' }) : null;
       const after = { pretrain: agent.pretrainStepsDone + (pretraining ? 1 : 0), train: agent.trainStepsDone + (pretraining ? 0 : 1) };
       // On a sync step the next batch is not drawn ahead: the state (random streams included)

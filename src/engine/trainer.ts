@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { DtqlAgent } from '../core/algos/dtql';
+import { DtqlAgent, type BaseNoise, type OfflineAgent } from '../core/algos/dtql';
 import { ReplaySampler } from '../core/data/replay';
 import { loadTaskData, type TaskData } from '../core/data/task-data';
 import { BANDIT_EVAL_ACTIONS, meanBanditReward } from '../core/envs/bandit2d';
@@ -65,7 +65,8 @@ function evaluate(agent: DtqlAgent, task: TaskSpec, data: TaskData, seed: number
   if (task.dataset.kind !== 'generated') return {};
   // A fresh stream per evaluation keeps training's random numbers the same with or without it.
   const rng = new Rng(seed * 1_000_003 + step);
-  const actions = agent.samplePolicy(new Float32Array(BANDIT_EVAL_ACTIONS), BANDIT_EVAL_ACTIONS, rng);
+  // Every bandit state is the constant 0.
+  const actions = agent.samplePolicyAt(new Float32Array(1), BANDIT_EVAL_ACTIONS, rng);
   return { meanReward: meanBanditReward(actions, task.dataset.reward, data.maxNorm ?? 0) };
 }
 
@@ -216,7 +217,7 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
 }
 
 /** Two cores for the CPU backends (critic on a worker thread); a native backend threads itself. */
-export async function startStepper(agent: DtqlAgent, sampler: ReplaySampler, backend: BackendInfo): Promise<Stepper> {
+export async function startStepper<N extends BaseNoise>(agent: OfflineAgent<N>, sampler: ReplaySampler, backend: BackendInfo): Promise<Stepper> {
   if (backend.name === 'tensorflow' || os.availableParallelism() < 2) return new SequentialStepper(agent, sampler);
   return PipelinedStepper.start(agent, sampler, backend.name);
 }

@@ -1,0 +1,351 @@
+/**
+ * What DTQL and its KL baseline share (notes sections 1, 4.1, 4.2, 5): the IQL critic, behaviour
+ * cloning of the diffusion model, the learning-rate schedule, and the step structure. Each
+ * algorithm file adds its one-step policy and that policy's loss.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { TrainConfig } from '../config';
+import { diffusionLoss, sampleSigma } from '../edm';
+import { Critic } from '../nets/critic';
+import type { NamedArray, ParamSet } from '../nets/params';
+import { ScoreNetwork } from '../nets/score';
+import { Rng, type RngState } from '../rng';
+import { Adam, type AdamState } from '../tf/adam';
+import { stopGradient } from '../tf/kernels';
+
+/** What the problem fixes, as opposed to the hyperparameters of TrainConfig. */
+export interface ProblemSpec {
+  stateDim: number;
+  actionDim: number;
+  /** Bound of the action box; the policy's tanh is scaled by it (1 on D4RL, max |a| on the toys). */
+  maxAction: number;
+  /** Clamp the denoiser's output to the action box (clip_denoised: true on D4RL, false on the toys). */
+  clipDenoised: boolean;
+  /** Width of the critic and policy MLPs (256 in every official configuration). */
+  hidden?: number;
+}
+
+/** One minibatch as tensors: states [B,S], actions [B,A], rewards [B,1], nextStates [B,S], notDone [B,1]. */
+export interface Batch {
+  states: tf.Tensor2D;
+  actions: tf.Tensor2D;
+  rewards: tf.Tensor2D;
+  nextStates: tf.Tensor2D;
+  notDone: tf.Tensor2D;
+}
+
+/** Draws every step has: the sigma and noise of the behaviour-cloning loss. */
+export interface BaseNoise {
+  sigmaBc: Float32Array;
+  epsBc: Float32Array;
+}
+
+export function drawBcNoise(rng: Rng, batch: number, actionDim: number): BaseNoise {
+  const sigmaBc = sampleSigma(rng, batch);
+  const epsBc = rng.fillNormal(new Float32Array(batch * actionDim));
+  return { sigmaBc, epsBc };
+}
+
+/** IQL's asymmetric L2: weight tau where diff > 0, else 1 - tau (step() keeps it off the gradient path). */
+export function expectileLoss(diff: tf.Tensor, expectile: number): tf.Scalar {
+  const weight = tf.add(1 - expectile, tf.mul(2 * expectile - 1, tf.step(stopGradient(diff))));
+  return tf.mean(tf.mul(weight, tf.square(diff))) as tf.Scalar;
+}
+
+export interface CriticLossParts {
+  loss: tf.Scalar;
+  valueLoss: tf.Scalar;
+  q1Loss: tf.Scalar;
+  q2Loss: tf.Scalar;
+  q1: tf.Tensor2D;
+  q2: tf.Tensor2D;
+  v: tf.Tensor2D;
+  targetQ: tf.Tensor2D;
+}
+
+/**
+ * Critic loss (notes 4.1): V regresses to the detached min(Q1, Q2) by expectile; Q1 and Q2 regress to
+ * r + discount * not_done * V(s') with the online V under no_grad (`nextV` is computed outside the tape).
+ */
+export function criticLoss(critic: Critic, batch: Batch, nextV: tf.Tensor, expectile: number, discount: number): CriticLossParts {
+  const [q1, q2] = critic.q(batch.states, batch.actions);
+  const qMin = stopGradient(tf.minimum(q1, q2));
+  const v = critic.value(batch.states);
+  const valueLoss = expectileLoss(tf.sub(qMin, v), expectile);
+  const targetQ = tf.add(batch.rewards, tf.mul(tf.mul(batch.notDone, discount), nextV)) as tf.Tensor2D;
+  const q1Loss = tf.mean(tf.square(tf.sub(q1, targetQ))) as tf.Scalar;
+  const q2Loss = tf.mean(tf.square(tf.sub(q2, targetQ))) as tf.Scalar;
+  return { loss: tf.addN([valueLoss, q1Loss, q2Loss]) as tf.Scalar, valueLoss, q1Loss, q2Loss, q1, q2, v, targetQ };
+}
+
+/**
+ * The Q term of the policy loss at the policy's actions, computed by whoever holds the critic:
+ * q_loss = -mean min(Q1, Q2)(s, a) and its gradient with respect to a ([B, A], row-major).
+ */
+export interface QTerm {
+  loss: number;
+  actionGrad: Float32Array;
+}
+
+/** -mean min(Q1, Q2)(s, a) and d/da of it, with the critic frozen (notes 4.4). */
+export function criticActionTerm(critic: Critic, states: tf.Tensor2D, actions: tf.Tensor2D): QTerm {
+  const { value, grad } = tf.tidy(() => {
+    const f = (a: tf.Tensor) => tf.neg(tf.mean(critic.qMin(states, a))) as tf.Scalar;
+    const { value: v, grad: g } = tf.valueAndGrad(f)(actions);
+    return { value: v, grad: g };
+  });
+  const term = { loss: value.dataSync()[0] as number, actionGrad: grad.dataSync() as Float32Array };
+  tf.dispose([value, grad]);
+  return term;
+}
+
+/** A scalar with a given value whose gradient with respect to `actions` is the given one. */
+export const injectedLoss = (actions: tf.Tensor, term: QTerm): tf.Scalar =>
+  (
+    tf.customGrad((a) => ({
+      value: tf.scalar(term.loss),
+      gradFunc: (dy) => [tf.mul(dy as tf.Tensor, tf.tensor(term.actionGrad, (a as tf.Tensor).shape))],
+    })) as (a: tf.Tensor) => tf.Scalar
+  )(actions);
+
+/** Cosine annealing to 0 over `total` steps, as CosineAnnealingLR stepped once per training step. */
+export function cosineLr(base: number, step: number, total: number): number {
+  return (base * (1 + Math.cos((Math.PI * Math.min(step, total)) / total))) / 2;
+}
+
+export type CriticMetric = 'critic' | 'value' | 'q1' | 'q2';
+
+/**
+ * The critic with its target and optimizer: the IQL half of DTQL. It depends on nothing else of
+ * the agent (no policy, no diffusion model), so it can also run on its own thread.
+ */
+export class CriticLearner {
+  readonly critic: Critic;
+  readonly target: Critic;
+  readonly optimizer: Adam;
+
+  constructor(
+    problem: ProblemSpec,
+    private readonly config: TrainConfig,
+    rng: Rng,
+  ) {
+    const hidden = problem.hidden ?? 256;
+    this.critic = new Critic(problem.stateDim, problem.actionDim, hidden, rng);
+    this.target = new Critic(problem.stateDim, problem.actionDim, hidden, rng);
+    this.target.params.copyFrom(this.critic.params);
+    this.optimizer = new Adam(this.critic.params.variables, config.criticLr);
+  }
+
+  /** Critic update (notes 4.1); returns its loss parts as scalars owned by the caller. */
+  step(batch: Batch): Record<CriticMetric, tf.Scalar> {
+    const nextV = tf.tidy(() => this.critic.value(batch.nextStates));
+    let parts: Record<'value' | 'q1' | 'q2', tf.Scalar> | undefined;
+    const { value, grads } = tf.variableGrads(() => {
+      const p = criticLoss(this.critic, batch, nextV, this.config.expectile, this.config.discount);
+      parts = { value: tf.keep(p.valueLoss), q1: tf.keep(p.q1Loss), q2: tf.keep(p.q2Loss) };
+      return p.loss;
+    }, this.critic.params.variables);
+    this.optimizer.apply(grads);
+    tf.dispose([grads, nextV]);
+    return { critic: value, ...(parts as Record<'value' | 'q1' | 'q2', tf.Scalar>) };
+  }
+
+  /** critic_target <- tau * critic + (1 - tau) * critic_target, over Q1, Q2 and V. */
+  softUpdateTarget(): void {
+    const tau = this.config.tau;
+    tf.tidy(() => {
+      for (const [name, target] of this.target.params.byName) {
+        target.assign(tf.add(tf.mul(this.critic.params.get(name), tau), tf.mul(target, 1 - tau)));
+      }
+    });
+  }
+
+  dispose(): void {
+    this.critic.dispose();
+    this.target.dispose();
+    this.optimizer.dispose();
+  }
+}
+
+/** A checkpointable agent state: counters and random streams, networks by name, optimizers. */
+export interface AgentState {
+  meta: { algo: 'dtql' | 'kl'; pretrainStepsDone: number; trainStepsDone: number; rng: RngState; dataRng: RngState };
+  params: Record<string, Record<string, NamedArray>>;
+  optimizers: Record<string, AdamState>;
+}
+
+/**
+ * The shared half of an agent: the behaviour-cloning diffusion model and the critic, their
+ * optimizers, the random streams and step counters. Subclasses add the one-step policy: how its
+ * noise is drawn, its actions for a batch, and its update given the critic's Q term.
+ */
+export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
+  readonly bcActor: ScoreNetwork;
+  readonly criticLearner: CriticLearner;
+  readonly bcOptimizer: Adam;
+  /** Draws of the losses (sigma, noise) and initialisation. */
+  readonly rng: Rng;
+  /** Minibatch indices: a stream of its own, so batches can be drawn ahead of the noise. */
+  readonly dataRng: Rng;
+  readonly denoiserClamp: number | null;
+  pretrainStepsDone = 0;
+  trainStepsDone = 0;
+  abstract readonly algo: 'dtql' | 'kl';
+
+  constructor(
+    readonly problem: ProblemSpec,
+    readonly config: TrainConfig,
+    seed: number,
+  ) {
+    this.rng = new Rng(seed);
+    this.dataRng = new Rng([seed >>> 0, 0x9e3779b9, 0x6a09e667, 0xbb67ae85]);
+    this.bcActor = new ScoreNetwork(
+      { actionDim: problem.actionDim, stateDim: problem.stateDim, hidden: config.scoreHidden, timeEmbedDim: config.timeEmbedDim },
+      this.rng,
+    );
+    this.criticLearner = new CriticLearner(problem, config, this.rng);
+    this.denoiserClamp = problem.clipDenoised ? problem.maxAction : null;
+    this.bcOptimizer = new Adam(this.bcActor.params.variables, config.lr);
+  }
+
+  get critic(): Critic {
+    return this.criticLearner.critic;
+  }
+
+  get criticTarget(): Critic {
+    return this.criticLearner.target;
+  }
+
+  /** All draws of one step, in the algorithm's order (the BC draws first). */
+  abstract drawNoise(batch: number): Noise;
+  /** The one-step policy's actions for the batch under this step's noise (row-major). */
+  abstract policyActions(states: tf.Tensor2D, noise: Noise): Float32Array;
+  /** The policy update (and any helper network's) given the critic's Q term at those actions. */
+  abstract policyStep(batch: Batch, noise: Noise, qTerm: QTerm): Record<string, tf.Scalar>;
+  /** `count` policy actions at one state (row-major): evaluations and action selection draw these. */
+  abstract samplePolicyAt(state: Float32Array, count: number, rng: Rng): Float32Array;
+  protected abstract policyOptimizers(): Record<string, Adam>;
+  protected abstract policyNetworks(): Record<string, { params: ParamSet; dispose(): void }>;
+
+  /** Behaviour-cloning update of the diffusion model (notes 4.2, paper Eq. 2). */
+  bcStep(batch: Batch, sigma: Float32Array, eps: Float32Array): tf.Scalar {
+    const [b, a] = batch.actions.shape;
+    const { value, grads } = tf.variableGrads(
+      () => diffusionLoss(this.bcActor, batch.actions, batch.states, tf.tensor2d(sigma, [b, 1]), tf.tensor2d(eps, [b, a]), this.denoiserClamp).loss,
+      this.bcActor.params.variables,
+    );
+    this.bcOptimizer.apply(grads);
+    tf.dispose(grads);
+    return value;
+  }
+
+  /** The Q term at the policy's actions from this agent's own critic (the single-thread order). */
+  localQTerm(batch: Batch, noise: Noise): QTerm {
+    const actions = this.policyActions(batch.states, noise);
+    const a = tf.tensor2d(actions, [batch.states.shape[0], this.problem.actionDim]);
+    const term = criticActionTerm(this.critic, batch.states, a);
+    a.dispose();
+    return term;
+  }
+
+  /** Pretraining (notes 1): BC and critic only, no target update, no learning-rate schedule. */
+  pretrainStep(batch: Batch): Record<string, tf.Scalar> {
+    const noise = this.drawNoise(batch.actions.shape[0]);
+    const bc = this.bcStep(batch, noise.sigmaBc, noise.epsBc);
+    const critic = this.criticLearner.step(batch);
+    this.pretrainStepsDone += 1;
+    return { bc, ...critic };
+  }
+
+  /** One joint step: critic, BC, policy (with the just-updated critic and diffusion model), target. */
+  trainStep(batch: Batch, noise?: Noise): Record<string, tf.Scalar> {
+    this.applySchedule();
+    const draws = noise ?? this.drawNoise(batch.actions.shape[0]);
+    const critic = this.criticLearner.step(batch);
+    const bc = this.bcStep(batch, draws.sigmaBc, draws.epsBc);
+    const policy = this.policyStep(batch, draws, this.localQTerm(batch, draws));
+    this.criticLearner.softUpdateTarget();
+    this.trainStepsDone += 1;
+    return { ...critic, bc, ...policy };
+  }
+
+  /** Learning rates of the coming training step (cosine decay counts training steps only). */
+  scheduledLr(): { lr: number; criticLr: number } {
+    const { lr, criticLr, lrDecay, trainSteps } = this.config;
+    const t = this.trainStepsDone;
+    return lrDecay ? { lr: cosineLr(lr, t, trainSteps), criticLr: cosineLr(criticLr, t, trainSteps) } : { lr, criticLr };
+  }
+
+  applySchedule(): void {
+    const { lr, criticLr } = this.scheduledLr();
+    this.bcOptimizer.lr = lr;
+    for (const optimizer of Object.values(this.policyOptimizers())) optimizer.lr = lr;
+    this.criticLearner.optimizer.lr = criticLr;
+  }
+
+  /**
+   * The paper's action selection (notes 6): `samples` policy actions for the state, one drawn by
+   * softmax over the target critic's min Q.
+   */
+  selectAction(state: Float32Array, samples: number, rng: Rng): Float32Array {
+    const { stateDim, actionDim } = this.problem;
+    const all = this.samplePolicyAt(state, samples, rng);
+    const probs = tf.tidy(() => {
+      const states = tf.tile(tf.tensor2d(state, [1, stateDim]), [samples, 1]);
+      const q = this.criticTarget.qMin(states, tf.tensor2d(all, [samples, actionDim]));
+      return tf.softmax(tf.reshape(q, [samples]));
+    });
+    const p = probs.dataSync();
+    probs.dispose();
+    let u = rng.uniform();
+    let index = samples - 1;
+    for (let i = 0; i < samples; i++) {
+      u -= p[i] as number;
+      if (u < 0) {
+        index = i;
+        break;
+      }
+    }
+    return all.slice(index * actionDim, (index + 1) * actionDim);
+  }
+
+  getState(): AgentState {
+    const networks = Object.fromEntries(Object.entries(this.policyNetworks()).map(([k, n]) => [k, n.params.snapshot()]));
+    const optimizers = Object.fromEntries(Object.entries(this.policyOptimizers()).map(([k, o]) => [k, o.getState()]));
+    return {
+      meta: { algo: this.algo, pretrainStepsDone: this.pretrainStepsDone, trainStepsDone: this.trainStepsDone, rng: this.rng.state, dataRng: this.dataRng.state },
+      params: { bcActor: this.bcActor.params.snapshot(), critic: this.critic.params.snapshot(), criticTarget: this.criticTarget.params.snapshot(), ...networks },
+      optimizers: { bc: this.bcOptimizer.getState(), critic: this.criticLearner.optimizer.getState(), ...optimizers },
+    };
+  }
+
+  setState(state: AgentState): void {
+    const { params, optimizers, meta } = state;
+    if (meta.algo !== this.algo) throw new Error(`checkpoint is for ${meta.algo}, not ${this.algo}`);
+    this.bcActor.params.assign(required(params, 'bcActor'));
+    this.critic.params.assign(required(params, 'critic'));
+    this.criticTarget.params.assign(required(params, 'criticTarget'));
+    this.bcOptimizer.setState(required(optimizers, 'bc'));
+    this.criticLearner.optimizer.setState(required(optimizers, 'critic'));
+    for (const [name, network] of Object.entries(this.policyNetworks())) network.params.assign(required(params, name));
+    for (const [name, optimizer] of Object.entries(this.policyOptimizers())) optimizer.setState(required(optimizers, name));
+    this.pretrainStepsDone = meta.pretrainStepsDone;
+    this.trainStepsDone = meta.trainStepsDone;
+    this.rng.state = meta.rng;
+    this.dataRng.state = meta.dataRng;
+  }
+
+  dispose(): void {
+    this.bcActor.dispose();
+    this.criticLearner.dispose();
+    this.bcOptimizer.dispose();
+    for (const network of Object.values(this.policyNetworks())) network.dispose();
+    for (const optimizer of Object.values(this.policyOptimizers())) optimizer.dispose();
+  }
+}
+
+function required<T>(record: Record<string, T>, key: string): T {
+  const value = record[key];
+  if (value === undefined) throw new Error(`checkpoint has no ${key}`);
+  return value;
+}
