@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import type { DtqlState } from '../core/algos/dtql';
+import type { AgentState } from '../core/algos/common';
 import type { AdamState } from '../core/tf/adam';
 import type { NamedArray } from '../core/nets/params';
 
@@ -21,7 +21,7 @@ const headerSchema = z.object({
  * A checkpoint file: "DTQLCKPT", a uint32 header length, a JSON header (run meta, optimizer
  * steps and learning rates, and where each tensor lies), then the float32 data, 4-byte aligned.
  */
-export function encodeCheckpoint(state: DtqlState): Buffer {
+export function encodeCheckpoint(state: AgentState): Buffer {
   const tensors: { key: string; value: NamedArray }[] = [];
   for (const [module, params] of Object.entries(state.params)) for (const [name, value] of Object.entries(params)) tensors.push({ key: `params/${module}/${name}`, value });
   const optimizers: Record<string, { step: number; lr: number; moments: number }> = {};
@@ -48,7 +48,7 @@ export function encodeCheckpoint(state: DtqlState): Buffer {
   return buffer;
 }
 
-export function decodeCheckpoint(buffer: Buffer): DtqlState {
+export function decodeCheckpoint(buffer: Buffer): AgentState {
   if (buffer.length < 12 || buffer.toString('latin1', 0, 8) !== MAGIC) throw new Error('not a DTQL checkpoint file');
   const headerLength = buffer.readUInt32LE(8);
   if (12 + headerLength > buffer.length) throw new Error('checkpoint header is truncated');
@@ -75,7 +75,7 @@ export function decodeCheckpoint(buffer: Buffer): DtqlState {
       });
     optimizers[name] = { step: o.step, lr: o.lr, m: moment('m'), v: moment('v') };
   }
-  return { meta: header.meta as DtqlState['meta'], params, optimizers };
+  return { meta: header.meta as AgentState['meta'], params, optimizers };
 }
 
 export const sha256 = (buffer: Buffer): string => crypto.createHash('sha256').update(buffer).digest('hex');
@@ -95,7 +95,7 @@ export function writeFileAtomic(file: string, buffer: Buffer): void {
 }
 
 /** Reads a checkpoint and proves it is the file that was written (SHA-256 recorded in the store). */
-export function readCheckpoint(file: string, expectedSha256: string): DtqlState {
+export function readCheckpoint(file: string, expectedSha256: string): AgentState {
   const buffer = fs.readFileSync(file);
   const actual = sha256(buffer);
   if (actual !== expectedSha256) throw new Error(`checkpoint ${file} is corrupt (SHA-256 ${actual.slice(0, 12)}… differs from the recorded ${expectedSha256.slice(0, 12)}…)`);

@@ -90,7 +90,6 @@ export function planRuns(request: ParsedParamsOf<'createRuns'>): Parameters<type
     throw badInput(`invalid hyperparameters: ${(err as Error).message}`);
   }
   const seeds = [...new Set(request.seeds)];
-  if (request.algo === 'kl') throw badInput('the KL baseline cannot train in this version yet; choose the trust-region algorithm (dtql)');
   const baseName = request.name ?? `${task.id} ${request.algo}`;
   const tags = [...new Set(request.tags)];
   return seeds.map((seed) => ({

@@ -111,7 +111,7 @@ export class PipelinedStepper<N extends BaseNoise> implements Stepper {
     const batch = batchToTensors(current.batch, problem.stateDim, problem.actionDim);
     const pretraining = agent.pretrainStepsDone < config.pretrainSteps;
     try {
-      if (!pretraining) agent.applySchedule();
+      if (!pretraining) agent.beginTrainStep();
       const noise = agent.drawNoise(current.batch.size);
       // Queued behind critic step t: the Q term at a_theta, then the state, then critic step t+1.
       const qTerm = pretraining ? null : this.request({ type: 'qterm', actions: agent.policyActions(batch.states, noise) });

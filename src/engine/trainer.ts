@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { DtqlAgent, type BaseNoise, type OfflineAgent } from '../core/algos/dtql';
+import type { BaseNoise, OfflineAgent } from '../core/algos/common';
+import { createAgent } from '../core/algos/agents';
 import { ReplaySampler } from '../core/data/replay';
 import { loadTaskData, type TaskData } from '../core/data/task-data';
 import { BANDIT_EVAL_ACTIONS, meanBanditReward } from '../core/envs/bandit2d';
@@ -61,7 +62,7 @@ export function checkpointDir(home: string, runId: number): string {
 }
 
 /** Evaluation outcomes of a run, logged as `eval/<name>` metrics. */
-function evaluate(agent: DtqlAgent, task: TaskSpec, data: TaskData, seed: number, step: number): Record<string, number> {
+function evaluate(agent: OfflineAgent, task: TaskSpec, data: TaskData, seed: number, step: number): Record<string, number> {
   if (task.dataset.kind !== 'generated') return {};
   // A fresh stream per evaluation keeps training's random numbers the same with or without it.
   const rng = new Rng(seed * 1_000_003 + step);
@@ -71,7 +72,7 @@ function evaluate(agent: DtqlAgent, task: TaskSpec, data: TaskData, seed: number
 }
 
 /** Loads the newest checkpoint that verifies, falling back to older ones (reports what it skipped). */
-function restoreLatest(db: Db, agent: DtqlAgent, runId: number, warn: (message: string) => void): number {
+function restoreLatest(db: Db, agent: OfflineAgent, runId: number, warn: (message: string) => void): number {
   for (const ckpt of listCheckpoints(db, runId)) {
     try {
       agent.setState(readCheckpoint(ckpt.path, ckpt.sha256));
@@ -91,7 +92,6 @@ function restoreLatest(db: Db, agent: DtqlAgent, runId: number, warn: (message: 
 export async function trainRun(db: Db, home: string, runId: number, hooks: TrainHooks = {}): Promise<TrainResult> {
   const run = getRun(db, runId);
   if (!RESUMABLE.has(run.status)) throw badInput(`run ${runId} is ${run.status}; only queued, stopped, interrupted, failed or diverged runs can train`);
-  if (run.algo !== 'dtql') throw badInput(`run ${runId} uses the KL baseline, which cannot train in this version yet`);
   const task = requireTask(run.task);
   let data: TaskData;
   try {
@@ -101,7 +101,7 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
   }
   const backend = await initBackend();
   const config = run.config;
-  const agent = new DtqlAgent(data.problem, config, run.seed);
+  const agent = createAgent(run.algo, data.problem, config, run.seed);
   const sampler = new ReplaySampler(data.transitions, Math.min(config.batchSize, 65536));
   const total = config.pretrainSteps + config.trainSteps;
   const flushMs = (hooks.flushSeconds ?? 1) * 1000;

@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DtqlAgent } from '../../src/core/algos/dtql';
-import { D4RL_DEFAULTS } from '../../src/core/config';
+import { createAgent } from '../../src/core/algos/agents';
+import type { OfflineAgent } from '../../src/core/algos/common';
+import { D4RL_DEFAULTS, type Algo } from '../../src/core/config';
 import { ReplaySampler, disposeBatch } from '../../src/core/data/replay';
 import { loadTaskData } from '../../src/core/data/task-data';
 import { requireTask } from '../../src/core/tasks';
@@ -25,13 +26,13 @@ beforeAll(async () => {
 /** A small bandit configuration: the real networks, narrower and on small batches, for speed. */
 const SMALL = { batchSize: 32, scoreHidden: 32, logInterval: 1, evalInterval: 4, checkpointInterval: 4, pretrainSteps: 3, trainSteps: 9 };
 
-function smallAgent(seed: number) {
+function smallAgent(seed: number, algo: Algo = 'dtql') {
   const data = loadTaskData(requireTask('bandit-25g-near'));
-  const agent = new DtqlAgent({ ...data.problem, hidden: 32 }, { ...D4RL_DEFAULTS, ...SMALL, timeEmbedDim: 4 }, seed);
+  const agent = createAgent(algo, { ...data.problem, hidden: 32 }, { ...D4RL_DEFAULTS, ...SMALL, timeEmbedDim: 4 }, seed);
   return { agent, sampler: new ReplaySampler(data.transitions, SMALL.batchSize) };
 }
 
-function runSteps(agent: DtqlAgent, sampler: ReplaySampler, n: number, pretrain = false): number[][] {
+function runSteps(agent: OfflineAgent, sampler: ReplaySampler, n: number, pretrain = false): number[][] {
   const out: number[][] = [];
   for (let i = 0; i < n; i++) {
     const batch = sampler.sample(agent.dataRng);
@@ -43,9 +44,9 @@ function runSteps(agent: DtqlAgent, sampler: ReplaySampler, n: number, pretrain 
   return out;
 }
 
-describe('DTQL agent', () => {
+describe.each(['dtql', 'kl'] as const)('%s agent', (algo) => {
   it('keeps the tensor count flat across 100 training steps', () => {
-    const { agent, sampler } = smallAgent(1);
+    const { agent, sampler } = smallAgent(1, algo);
     runSteps(agent, sampler, 3, true);
     runSteps(agent, sampler, 3);
     const before = tf.memory().numTensors;
@@ -55,9 +56,9 @@ describe('DTQL agent', () => {
   });
 
   it('gives identical losses for the same seed and different ones for another seed', () => {
-    const a = smallAgent(7);
-    const b = smallAgent(7);
-    const c = smallAgent(8);
+    const a = smallAgent(7, algo);
+    const b = smallAgent(7, algo);
+    const c = smallAgent(8, algo);
     const la = runSteps(a.agent, a.sampler, 5);
     expect(runSteps(b.agent, b.sampler, 5)).toEqual(la);
     expect(runSteps(c.agent, c.sampler, 5)).not.toEqual(la);
@@ -65,15 +66,35 @@ describe('DTQL agent', () => {
   });
 
   it('restores a checkpoint and continues exactly', () => {
-    const a = smallAgent(3);
+    const a = smallAgent(3, algo);
     runSteps(a.agent, a.sampler, 4);
     const saved = decodeCheckpoint(encodeCheckpoint(a.agent.getState()));
     const expected = runSteps(a.agent, a.sampler, 4);
-    const b = smallAgent(99);
+    const b = smallAgent(99, algo);
     b.agent.setState(saved);
     expect(runSteps(b.agent, b.sampler, 4)).toEqual(expected);
     a.agent.dispose();
     b.agent.dispose();
+  });
+
+  it('trains with the critic on a worker thread with exactly the sequential results', async () => {
+    const run = async (pipelined: boolean) => {
+      const { agent, sampler } = smallAgent(11, algo);
+      const stepper = pipelined ? await PipelinedStepper.start(agent, sampler, 'wasm') : new SequentialStepper(agent, sampler);
+      const values: Record<string, number>[] = [];
+      for (let i = 0; i < 8; i++) values.push(await stepper.step(i === 5 || i === 7));
+      await stepper.close();
+      const state = agent.getState();
+      agent.dispose();
+      return { values, state };
+    };
+    const sequential = await run(false);
+    const pipelined = await run(true);
+    expect(pipelined.values).toEqual(sequential.values);
+    for (const [module, params] of Object.entries(sequential.state.params)) {
+      for (const [name, value] of Object.entries(params)) expect(pipelined.state.params[module]?.[name]?.data, `${module}.${name}`).toEqual(value.data);
+    }
+    expect(pipelined.state.optimizers.critic?.m).toEqual(sequential.state.optimizers.critic?.m);
   });
 });
 
@@ -98,14 +119,14 @@ describe('training runs in the store', () => {
     db.close();
   });
 
-  it('a run stopped at step N and resumed in a fresh process ends bit-for-bit like an uninterrupted run', async () => {
+  it.each(['dtql', 'kl'] as const)('a %s run stopped at step N and resumed in a fresh process ends bit-for-bit like an uninterrupted run', async (algo) => {
     const home = freshHome();
-    const full = runCli(['--home', home, 'train', '--task', 'bandit-25g-near', '--seed', '5', '--steps', '9', ...setFlags, '--json']);
+    const full = runCli(['--home', home, 'train', '--task', 'bandit-25g-near', '--algo', algo, '--seed', '5', '--steps', '9', ...setFlags, '--json']);
     expect(full.status, full.stderr).toBe(0);
     const fullId = JSON.parse(full.stdout).runId as number;
 
     const db = openDatabase(home);
-    const [runId] = insertRuns(db, planRuns({ task: 'bandit-25g-near', algo: 'dtql', preset: 'paper', seeds: [5], tags: [], overrides: { ...SMALL } }));
+    const [runId] = insertRuns(db, planRuns({ task: 'bandit-25g-near', algo, preset: 'paper', seeds: [5], tags: [], overrides: { ...SMALL } }));
     let steps = 0;
     // A stop request ends the run after the step in progress: asked after step 5, it stops at 6.
     const stopped = await trainRun(db, home, runId as number, { flushSeconds: 0, onProgress: (p) => (steps = p.step), control: () => (steps >= 5 ? 'stop' : null) });
@@ -149,26 +170,6 @@ describe('training runs in the store', () => {
     expect(result.run.error).toMatch(/loss became NaN at step 5/);
     expect(listCheckpoints(db, runId as number).map((c) => c.step)).toEqual([4]);
     db.close();
-  });
-
-  it('training with the critic on a worker thread gives exactly the sequential results', async () => {
-    const run = async (pipelined: boolean) => {
-      const { agent, sampler } = smallAgent(11);
-      const stepper = pipelined ? await PipelinedStepper.start(agent, sampler, 'wasm') : new SequentialStepper(agent, sampler);
-      const values: Record<string, number>[] = [];
-      for (let i = 0; i < 8; i++) values.push(await stepper.step(i === 5 || i === 7));
-      await stepper.close();
-      const state = agent.getState();
-      agent.dispose();
-      return { values, state };
-    };
-    const sequential = await run(false);
-    const pipelined = await run(true);
-    expect(pipelined.values).toEqual(sequential.values);
-    for (const [module, params] of Object.entries(sequential.state.params)) {
-      for (const [name, value] of Object.entries(params)) expect(pipelined.state.params[module]?.[name]?.data, `${module}.${name}`).toEqual(value.data);
-    }
-    expect(pipelined.state.optimizers.critic?.m).toEqual(sequential.state.optimizers.critic?.m);
   });
 
   it('rejects bad training input with exit code 2 and stores nothing', () => {

@@ -61,7 +61,6 @@ describe('served mode API', () => {
     [{ ...request, overrides: { batchSize: 0 } }, /overrides.batchSize: must be at least 1/],
     [{ ...request, overrides: { alpha: 'high' } }, /overrides.alpha/],
     [{ ...request, algo: 'ppo' }, /algo/],
-    [{ ...request, algo: 'kl' }, /KL baseline cannot train/],
     [{ ...request, extra: 1 }, /extra/],
   ])('rejects a bad start request with 400 and stores nothing (%#)', async (body, message) => {
     const s = await serve();

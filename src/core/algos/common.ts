@@ -259,7 +259,7 @@ export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
 
   /** One joint step: critic, BC, policy (with the just-updated critic and diffusion model), target. */
   trainStep(batch: Batch, noise?: Noise): Record<string, tf.Scalar> {
-    this.applySchedule();
+    this.beginTrainStep();
     const draws = noise ?? this.drawNoise(batch.actions.shape[0]);
     const critic = this.criticLearner.step(batch);
     const bc = this.bcStep(batch, draws.sigmaBc, draws.epsBc);
@@ -275,6 +275,15 @@ export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
     const t = this.trainStepsDone;
     return lrDecay ? { lr: cosineLr(lr, t, trainSteps), criticLr: cosineLr(criticLr, t, trainSteps) } : { lr, criticLr };
   }
+
+  /** Called before each joint step's draws: the learning rates of this step, and any set-up the policy needs. */
+  beginTrainStep(): void {
+    this.applySchedule();
+    this.onTrainStepStart();
+  }
+
+  /** Policy set-up before a joint step (the KL generator is initialised from the diffusion model here). */
+  protected onTrainStepStart(): void {}
 
   applySchedule(): void {
     const { lr, criticLr } = this.scheduledLr();

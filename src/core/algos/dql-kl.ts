@@ -1,11 +1,17 @@
 /**
  * The KL-regularised baseline DQL-KL (paper Appendix D; notes section 8): an implicit one-step
- * generator distilled from the diffusion model with the DMD gradient. This file holds its loss;
- * the training loop arrives with the trust-region-versus-KL issue.
+ * generator distilled from the diffusion model with the DMD gradient, against which the paper
+ * compares the trust region. Critic, behaviour cloning, presets and checkpoints are DTQL's
+ * (common.ts); this variant has no gamma term.
  */
 import * as tf from '@tensorflow/tfjs';
-import { denoise, type Denoisable, type Denoised } from '../edm';
+import type { TrainConfig } from '../config';
+import { denoise, diffusionLoss, sampleSigma, type Denoisable, type Denoised } from '../edm';
+import { ScoreNetwork } from '../nets/score';
+import type { Rng } from '../rng';
+import { Adam } from '../tf/adam';
 import { stopGradient } from '../tf/kernels';
+import { drawBcNoise, injectedLoss, OfflineAgent, type BaseNoise, type Batch, type ProblemSpec, type QTerm } from './common';
 
 /** The generator's input noise scale and its (raw, not ln/4) time input (notes 3.4). */
 export const GENERATION_SIGMA = 2.5;
@@ -39,4 +45,111 @@ export function dmdLoss(
   const grad = stopGradient(tf.div(tf.sub(fakeParts.denoised, realParts.denoised), weightingFactor)) as tf.Tensor2D;
   const loss = tf.mul(0.5, tf.mean(tf.square(tf.sub(action, tf.sub(a, grad))))) as tf.Scalar;
   return { loss, real: realParts, fake: fakeParts, weightingFactor, grad };
+}
+
+/** The draws of one KL step: BC, the generator's input z, the DMD sigma/noise, the fake score's sigma/noise. */
+export interface KlNoise extends BaseNoise {
+  z: Float32Array;
+  sigmaDmd: Float32Array;
+  epsDmd: Float32Array;
+  sigmaFake: Float32Array;
+  epsFake: Float32Array;
+}
+
+export function drawKlNoise(rng: Rng, batch: number, actionDim: number): KlNoise {
+  const { sigmaBc, epsBc } = drawBcNoise(rng, batch, actionDim);
+  const z = rng.fillNormal(new Float32Array(batch * actionDim));
+  const sigmaDmd = sampleSigma(rng, batch);
+  const epsDmd = rng.fillNormal(new Float32Array(batch * actionDim));
+  const sigmaFake = sampleSigma(rng, batch);
+  const epsFake = rng.fillNormal(new Float32Array(batch * actionDim));
+  return { sigmaBc, epsBc, z, sigmaDmd, epsDmd, sigmaFake, epsFake };
+}
+
+/**
+ * DQL-KL: the implicit one-step generator a = G(z, s) with z ~ N(0, 2.5^2 I) and the raw time
+ * input 2.5 (notes 3.4), and a fake score network, both initialised from the pretrained
+ * behaviour-cloning score network when joint training starts. Per step, after the shared critic
+ * and BC updates: the generator minimises alpha * L_KL (DMD) - eta * min Q; then the fake score
+ * learns the generator's actions (from before its update) with the standard diffusion loss.
+ */
+export class KlAgent extends OfflineAgent<KlNoise> {
+  readonly algo = 'kl';
+  readonly generator: ScoreNetwork;
+  readonly fakeScore: ScoreNetwork;
+  readonly generatorOptimizer: Adam;
+  readonly fakeOptimizer: Adam;
+
+  constructor(problem: ProblemSpec, config: TrainConfig, seed: number) {
+    super(problem, config, seed);
+    const size = { actionDim: problem.actionDim, stateDim: problem.stateDim, hidden: config.scoreHidden, timeEmbedDim: config.timeEmbedDim };
+    this.generator = new ScoreNetwork(size, this.rng);
+    this.fakeScore = new ScoreNetwork(size, this.rng);
+    this.generatorOptimizer = new Adam(this.generator.params.variables, config.lr);
+    this.fakeOptimizer = new Adam(this.fakeScore.params.variables, config.lr);
+  }
+
+  protected policyOptimizers(): Record<string, Adam> {
+    return { generator: this.generatorOptimizer, fake: this.fakeOptimizer };
+  }
+
+  protected policyNetworks(): Record<string, ScoreNetwork> {
+    return { generator: this.generator, fakeScore: this.fakeScore };
+  }
+
+  /** Joint training starts from the pretrained diffusion model (DTQL:agents/dql_kl.py). */
+  protected override onTrainStepStart(): void {
+    if (this.trainStepsDone !== 0) return;
+    this.generator.params.copyFrom(this.bcActor.params);
+    this.fakeScore.params.copyFrom(this.bcActor.params);
+  }
+
+  drawNoise(batch: number): KlNoise {
+    return drawKlNoise(this.rng, batch, this.problem.actionDim);
+  }
+
+  /** G(z * 2.5, s, 2.5) for standard-normal z ([B, A]). */
+  private generate(states: tf.Tensor2D, z: Float32Array): tf.Tensor2D {
+    const rows = z.length / this.problem.actionDim;
+    const input = tf.mul(tf.tensor2d(z, [rows, this.problem.actionDim]), GENERATION_SIGMA);
+    return this.generator.forward(input, states, tf.fill([rows, 1], GENERATION_SIGMA));
+  }
+
+  policyActions(states: tf.Tensor2D, noise: KlNoise): Float32Array {
+    const actions = tf.tidy(() => this.generate(states, noise.z));
+    const values = actions.dataSync() as Float32Array;
+    actions.dispose();
+    return values;
+  }
+
+  /** Generator step (notes 8.4) with the injected Q term, then the fake-score step (notes 8.5). */
+  policyStep(batch: Batch, noise: KlNoise, qTerm: QTerm): Record<'policy' | 'kl' | 'qMean' | 'fake', tf.Scalar> {
+    const [b, a] = batch.actions.shape;
+    const { alpha, eta } = this.config;
+    const before = tf.tensor2d(this.policyActions(batch.states, noise), [b, a]);
+    let kl: tf.Scalar | undefined;
+    const generatorStep = tf.variableGrads(() => {
+      const action = this.generate(batch.states, noise.z);
+      const dmd = dmdLoss(this.bcActor, this.fakeScore, action, batch.states, tf.tensor2d(noise.sigmaDmd, [b, 1]), tf.tensor2d(noise.epsDmd, [b, a]), this.denoiserClamp);
+      kl = tf.keep(dmd.loss);
+      return tf.add(tf.mul(alpha, dmd.loss), tf.mul(eta, injectedLoss(action, qTerm))) as tf.Scalar;
+    }, this.generator.params.variables);
+    this.generatorOptimizer.apply(generatorStep.grads);
+    tf.dispose(generatorStep.grads);
+    const fakeStep = tf.variableGrads(
+      () => diffusionLoss(this.fakeScore, before, batch.states, tf.tensor2d(noise.sigmaFake, [b, 1]), tf.tensor2d(noise.epsFake, [b, a]), this.denoiserClamp).loss,
+      this.fakeScore.params.variables,
+    );
+    this.fakeOptimizer.apply(fakeStep.grads);
+    tf.dispose([fakeStep.grads, before]);
+    return { policy: generatorStep.value, kl: kl as tf.Scalar, qMean: tf.scalar(-qTerm.loss), fake: fakeStep.value };
+  }
+
+  samplePolicyAt(state: Float32Array, count: number, rng: Rng): Float32Array {
+    const z = rng.fillNormal(new Float32Array(count * this.problem.actionDim));
+    const actions = tf.tidy(() => this.generate(tf.tile(tf.tensor2d(state, [1, this.problem.stateDim]), [count, 1]), z));
+    const values = actions.dataSync() as Float32Array;
+    actions.dispose();
+    return values;
+  }
 }

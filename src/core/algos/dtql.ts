@@ -16,7 +16,7 @@ import { diffusionLoss, sampleSigma } from '../edm';
 import { GaussianPolicy } from '../nets/policy';
 import type { Rng } from '../rng';
 import { Adam } from '../tf/adam';
-import { drawBcNoise, injectedLoss, OfflineAgent, type AgentState, type BaseNoise, type Batch, type ProblemSpec, type QTerm } from './common';
+import { drawBcNoise, injectedLoss, OfflineAgent, type BaseNoise, type Batch, type ProblemSpec, type QTerm } from './common';
 
 export * from './common';
 
@@ -77,8 +77,6 @@ export function policyLoss(
 /** Scalars of one step, for logging; names match the paper's losses. */
 export const DTQL_METRICS = ['critic', 'value', 'q1', 'q2', 'bc', 'trustRegion', 'nll', 'policy', 'qMean', 'logStd'] as const;
 export type DtqlMetric = (typeof DTQL_METRICS)[number];
-
-export type DtqlState = AgentState;
 
 export class DtqlAgent extends OfflineAgent<StepNoise> {
   readonly algo = 'dtql';

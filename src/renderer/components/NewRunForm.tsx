@@ -122,9 +122,7 @@ export function NewRunForm({ task }: { task: TaskDto }) {
         <label htmlFor="field-algo">algorithm</label>
         <select id="field-algo" value={algo} onChange={(e) => chooseAlgo(e.target.value as Algo)}>
           <option value="dtql">Trust region (DTQL)</option>
-          <option value="kl" disabled>
-            KL baseline (not trainable yet)
-          </option>
+          <option value="kl">KL baseline (DQL-KL)</option>
         </select>
       </div>
       {FIELDS.map(({ key, label }) => {
