@@ -165,6 +165,18 @@ export const apiMethods = {
   stopRun: method('POST', '/api/runs/:id/stop', byId, ok),
   getMetrics: method('GET', '/api/runs/:id/metrics', metricsRequestSchema, z.object({ names: z.array(z.string()), series: z.record(z.string(), seriesSchema) })),
   getProgress: method('GET', '/api/progress', empty, z.array(progressSchema)),
+  getSamples: method(
+    'GET',
+    '/api/runs/:id/samples',
+    z.object({ id: runIdSchema, step: z.number().int().min(0).optional() }).strict(),
+    z.object({ step: z.number().int(), dims: z.number().int(), actions: z.array(z.number()), outcome: z.record(z.string(), z.number()) }).nullable(),
+  ),
+  getTaskData: method(
+    'GET',
+    '/api/tasks/:task/data',
+    z.object({ task: z.string().min(1).max(100) }).strict(),
+    z.object({ actions: z.array(z.number()), rewards: z.array(z.number()), dims: z.number().int() }),
+  ),
 };
 
 export type ApiMethods = typeof apiMethods;

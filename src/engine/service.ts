@@ -5,7 +5,9 @@ import { badInput } from '../api/errors';
 import type { Db } from '../store/db';
 import { schemaVersion } from '../store/db';
 import { countRuns, getRun, insertRuns, listRuns } from '../store/runs';
-import { downsampleMetric, metricNames } from '../store/metrics';
+import { downsampleMetric, metricNames, metricsAtStep } from '../store/metrics';
+import { readSamples } from '../store/samples';
+import { loadTaskData } from '../core/data/task-data';
 import type { RunManager } from './run-manager';
 import { EventHub } from './events';
 import { APP_VERSION } from './version';
@@ -69,6 +71,23 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
       return { names: all, series };
     },
     getProgress: () => ctx.runs?.liveProgress() ?? [],
+    getSamples: ({ id, step }) => {
+      getRun(ctx.db, id);
+      const samples = readSamples(ctx.db, id, step);
+      if (!samples) return null;
+      return { step: samples.step, dims: samples.dims, actions: Array.from(samples.actions), outcome: metricsAtStep(ctx.db, id, samples.step, 'eval/') };
+    },
+    getTaskData: ({ task }) => {
+      let spec;
+      try {
+        spec = requireTask(task);
+      } catch (err) {
+        throw badInput((err as Error).message);
+      }
+      if (spec.dataset.kind !== 'generated') throw badInput(`task ${task} has no built-in dataset to show`);
+      const data = loadTaskData(spec).transitions;
+      return { actions: Array.from(data.actions), rewards: Array.from(data.rewards), dims: data.actionDim };
+    },
   };
   return { handlers, events };
 }

@@ -6,7 +6,7 @@ import type { BaseNoise, OfflineAgent } from '../core/algos/common';
 import { createAgent } from '../core/algos/agents';
 import { ReplaySampler } from '../core/data/replay';
 import { loadTaskData, type TaskData } from '../core/data/task-data';
-import { BANDIT_EVAL_ACTIONS, meanBanditReward } from '../core/envs/bandit2d';
+import { BANDIT_EVAL_ACTIONS, banditOutcome } from '../core/envs/bandit2d';
 import { Rng } from '../core/rng';
 import { requireTask, type TaskSpec } from '../core/tasks';
 import { initBackend, type BackendInfo } from '../core/tf/backend';
@@ -15,6 +15,7 @@ import type { RunDetail } from '../api/contract';
 import type { Db } from '../store/db';
 import { insertCheckpoint, listCheckpoints } from '../store/checkpoints';
 import { insertMetrics, type MetricRow } from '../store/metrics';
+import { saveSamples } from '../store/samples';
 import { finishRun, getRun, markRunning, recordProgress, setRunStatus, type RunOutcome } from '../store/runs';
 import { encodeCheckpoint, readCheckpoint, sha256, writeFileAtomic } from './checkpoint';
 import { PipelinedStepper, SequentialStepper, type Stepper } from './stepper';
@@ -61,14 +62,16 @@ export function checkpointDir(home: string, runId: number): string {
   return path.join(home, 'checkpoints', `run-${runId}`);
 }
 
-/** Evaluation outcomes of a run, logged as `eval/<name>` metrics. */
-function evaluate(agent: OfflineAgent, task: TaskSpec, data: TaskData, seed: number, step: number): Record<string, number> {
-  if (task.dataset.kind !== 'generated') return {};
+/** Evaluation outcomes of a run, logged as `eval/<name>` metrics, and the actions they came from. */
+function evaluate(agent: OfflineAgent, task: TaskSpec, data: TaskData, seed: number, step: number): { outcome: Record<string, number>; actions: Float32Array | null } {
+  if (task.dataset.kind !== 'generated' || !data.bandit) return { outcome: {}, actions: null };
   // A fresh stream per evaluation keeps training's random numbers the same with or without it.
   const rng = new Rng(seed * 1_000_003 + step);
   // Every bandit state is the constant 0.
   const actions = agent.samplePolicyAt(new Float32Array(1), BANDIT_EVAL_ACTIONS, rng);
-  return { meanReward: meanBanditReward(actions, task.dataset.reward, data.maxNorm ?? 0) };
+  const { transitions } = data;
+  const outcome = banditOutcome(actions, data.bandit.data, task.dataset.reward, { actions: transitions.actions, rewards: transitions.rewards, maxNorm: data.bandit.maxNorm });
+  return { outcome: { ...outcome }, actions };
 }
 
 /** Loads the newest checkpoint that verifies, falling back to older ones (reports what it skipped). */
@@ -183,8 +186,10 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
         for (const [n, value] of Object.entries(metrics)) pending.push({ name: n, step, wallTime: now / 1000, value });
       }
       if (!pretraining && (agent.trainStepsDone % config.evalInterval === 0 || step === total)) {
-        lastEval = evaluate(agent, task, data, run.seed, step);
+        const evaluation = evaluate(agent, task, data, run.seed, step);
+        lastEval = evaluation.outcome;
         for (const [name, value] of Object.entries(lastEval)) pending.push({ name: `eval/${name}`, step, wallTime: now / 1000, value });
+        if (evaluation.actions) saveSamples(db, runId, step, evaluation.actions);
       }
       if (stopNow) {
         saveCheckpoint();

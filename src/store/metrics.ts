@@ -70,3 +70,12 @@ export function downsampleMetric(db: Db, runId: number, name: string, buckets: n
   }
   return out;
 }
+
+/** Every metric of a run at one step whose name starts with `prefix`, without the prefix. */
+export function metricsAtStep(db: Db, runId: number, step: number, prefix: string): Record<string, number> {
+  const rows = db.prepare('SELECT name, value FROM metrics WHERE run_id = ? AND step = ? AND substr(name, 1, ?) = ?').all(runId, step, prefix.length, prefix) as {
+    name: string;
+    value: number;
+  }[];
+  return Object.fromEntries(rows.map((r) => [r.name.slice(prefix.length), r.value]));
+}

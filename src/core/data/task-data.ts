@@ -1,13 +1,13 @@
 import type { ProblemSpec } from '../algos/dtql';
 import type { TaskSpec } from '../tasks';
-import { banditDataset } from './bandit';
+import { banditDataset, type BanditData } from './bandit';
 import type { Transitions } from './replay';
 
 export interface TaskData {
   transitions: Transitions;
   problem: ProblemSpec;
-  /** Reference of the bandit `near` reward (the dataset's largest |a|). */
-  maxNorm?: number;
+  /** For the 2D bandits: which data, and the reference of the `near` reward (the dataset's largest |a|). */
+  bandit?: { data: BanditData; maxNorm: number };
 }
 
 /**
@@ -21,7 +21,7 @@ export function loadTaskData(task: TaskSpec): TaskData {
       transitions: data.transitions,
       // The toy scripts: the policy's bound is max |a_j| over the data, the denoiser unclamped.
       problem: { stateDim: 1, actionDim: 2, maxAction: data.maxAction, clipDenoised: false },
-      maxNorm: data.maxNorm,
+      bandit: { data: task.dataset.generator === 'bandit-25g' ? '25g' : 'swiss', maxNorm: data.maxNorm },
     };
   }
   throw new Error(`task ${task.id} trains on the D4RL file ${task.dataset.d4rlName}.hdf5, and importing D4RL files is not available in this version yet`);

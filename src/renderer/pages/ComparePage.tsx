@@ -4,6 +4,7 @@ import type { RunDetail } from '../../api/contract';
 import { api } from '../api';
 import { useApi } from '../useApi';
 import { ErrorNote } from '../components/Status';
+import { TrustRegionVsKl } from '../components/TrustRegionVsKl';
 
 /** Keys whose values differ between any two of the selected runs, in config order. */
 function differingKeys(runs: RunDetail[]): (keyof TrainConfig)[] {
@@ -24,9 +25,12 @@ export function ComparePage() {
   const chosen = details.data ?? [];
   const keys = differingKeys(chosen);
   return (
-    <div className="split">
+    <div>
+      <h1>Compare</h1>
+      <TrustRegionVsKl />
+      <div className="split">
       <aside className="catalog">
-        <h1>Compare</h1>
+        <h2>Runs</h2>
         {runs.data.length === 0 ? <p className="empty">No runs to compare yet.</p> : null}
         <ul className="task-list">
           {runs.data.map((r) => (
@@ -73,6 +77,7 @@ export function ComparePage() {
           </>
         )}
       </section>
+      </div>
     </div>
   );
 }

@@ -1,0 +1,22 @@
+import { expect, test } from './fixtures';
+
+test.use({ concurrency: 2 });
+
+test('Compare runs trust region and KL on bandit-25g-hard in one click and draws both scatters with their numbers', async ({ app }) => {
+  const { page } = app;
+  await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Compare' }).click();
+  const section = page.getByRole('region', { name: 'Trust region versus KL' });
+  await expect(section.getByLabel('bandit task')).toHaveValue('bandit-25g-hard');
+  await expect(section.getByTestId('bandit-scatter')).toHaveCount(2);
+  await section.getByLabel('training steps').fill('250');
+  await section.getByRole('button', { name: 'Run trust region and KL' }).click();
+  await expect(page).toHaveURL(/tr=\d+&kl=\d+/);
+  for (const title of ['Trust region', 'KL']) {
+    const outcome = section.getByTestId(`outcome-${title}`);
+    // Numbers appear with the first evaluation (step 250 of training).
+    await expect(outcome.locator('dd').first()).toHaveText(/^-?\d+\.\d+$/, { timeout: 150_000 });
+    await expect(outcome.locator('dd').nth(1)).toHaveText(/^\d\.\d{3}$/);
+    await expect(outcome.locator('dd').nth(2)).toHaveText(/^\d\.\d{3}$/);
+  }
+  await app.screenshot('tr-vs-kl');
+});

@@ -1,0 +1,168 @@
+import { useEffect, useMemo, useState } from 'react';
+import { useSearchParams } from 'react-router-dom';
+import type { RunDetail, TaskDto } from '../../api/contract';
+import { api } from '../api';
+import { useApi } from '../useApi';
+import { BanditScatter, domainOf } from './BanditScatter';
+import { ErrorNote, StatusBadge } from './Status';
+
+type Samples = Awaited<ReturnType<typeof api.getSamples>>;
+
+function outsideCount(actions: number[], d: ReturnType<typeof domainOf>): number {
+  let n = 0;
+  for (let i = 0; i < actions.length; i += 2) {
+    const x = actions[i] as number;
+    const y = actions[i + 1] as number;
+    if (!(x >= d.xMin && x <= d.xMax && y >= d.yMin && y <= d.yMax)) n += 1;
+  }
+  return n;
+}
+
+const OUTCOME_LABELS: [string, string][] = [
+  ['meanReward', 'mean reward'],
+  ['inSupportFraction', 'in support'],
+  ['topModeFraction', 'in best mode'],
+];
+
+/** A run's newest policy samples and status, refreshed while it trains. */
+function useRunSamples(runId: number | null): { run: RunDetail | null; samples: Samples } {
+  const [run, setRun] = useState<RunDetail | null>(null);
+  const [samples, setSamples] = useState<Samples>(null);
+  useEffect(() => {
+    if (runId === null) return undefined;
+    let cancelled = false;
+    const load = async () => {
+      const [r, s] = await Promise.all([api.getRun({ id: runId }), api.getSamples({ id: runId })]);
+      if (cancelled) return;
+      setRun(r);
+      setSamples(s);
+      if (r.status === 'running' || r.status === 'queued' || r.status === 'paused') timer = setTimeout(() => void load(), 2000);
+    };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    void load().catch(() => undefined);
+    return () => {
+      cancelled = true;
+      if (timer) clearTimeout(timer);
+    };
+  }, [runId]);
+  return { run, samples };
+}
+
+function Panel({ title, runId, data, domain, samples, run }: { title: string; runId: number | null; data: { actions: number[]; rewards: number[] }; domain: ReturnType<typeof domainOf>; samples: Samples; run: RunDetail | null }) {
+  return (
+    <figure className="scatter-panel" data-testid={`panel-${title}`}>
+      <figcaption>
+        <strong>{title}</strong>{' '}
+        {run ? (
+          <>
+            <StatusBadge status={run.status} /> <span className="muted small">run {runId} · step {samples?.step ?? 0} of {run.stepsTotal}</span>
+          </>
+        ) : (
+          <span className="muted small">not started</span>
+        )}
+      </figcaption>
+      <BanditScatter data={data} policy={samples?.actions ?? null} domain={domain} label={`${title}: dataset actions and policy actions`} />
+      {samples ? <p className="muted small">{outsideCount(samples.actions, domain)} of {samples.actions.length / 2} policy actions outside the plotted range (rings on the frame)</p> : null}
+      <dl className="outcome" data-testid={`outcome-${title}`}>
+        {OUTCOME_LABELS.map(([key, label]) => (
+          <div key={key}>
+            <dt>{label}</dt>
+            <dd>{samples?.outcome[key] !== undefined ? (samples.outcome[key] as number).toFixed(key === 'meanReward' ? 2 : 3) : '-'}</dd>
+          </div>
+        ))}
+      </dl>
+    </figure>
+  );
+}
+
+/**
+ * The paper's toy experiment in one click: trust region and KL with the same seed on a 2D bandit,
+ * drawn side by side on the same axes as the official figure does.
+ */
+export function TrustRegionVsKl() {
+  const [params, setParams] = useSearchParams();
+  const tasks = useApi(() => api.listTasks({}), []);
+  const bandits = (tasks.data ?? []).filter((t: TaskDto) => t.family === 'bandit');
+  const taskId = params.get('task') ?? 'bandit-25g-hard';
+  const presetId = params.get('preset') ?? 'quick';
+  const [seed, setSeed] = useState(params.get('seed') ?? '0');
+  const [steps, setSteps] = useState('');
+  const trId = params.get('tr') ? Number(params.get('tr')) : null;
+  const klId = params.get('kl') ? Number(params.get('kl')) : null;
+  const data = useApi(() => api.getTaskData({ task: taskId }), [taskId]);
+  const tr = useRunSamples(trId);
+  const kl = useRunSamples(klId);
+  const [error, setError] = useState<string | null>(null);
+  const domain = useMemo(() => domainOf(data.data?.actions ?? []), [data.data]);
+
+  const update = (changes: Record<string, string | null>) => {
+    const next = new URLSearchParams(params);
+    for (const [k, v] of Object.entries(changes)) {
+      if (v === null) next.delete(k);
+      else next.set(k, v);
+    }
+    setParams(next);
+  };
+
+  const runBoth = async () => {
+    setError(null);
+    const seedNumber = Number(seed);
+    if (!/^\d+$/.test(seed.trim())) {
+      setError('the seed must be a whole number');
+      return;
+    }
+    if (steps.trim() !== '' && !/^[1-9]\d*$/.test(steps.trim())) {
+      setError('training steps must be a whole number of at least 1 (or empty for the preset)');
+      return;
+    }
+    try {
+      const overrides = steps.trim() === '' ? {} : { trainSteps: Number(steps) };
+      const common = { task: taskId, preset: presetId, seeds: [seedNumber], tags: ['tr-vs-kl'], overrides };
+      const [a] = (await api.createRuns({ ...common, algo: 'dtql' })).runIds;
+      const [b] = (await api.createRuns({ ...common, algo: 'kl' })).runIds;
+      update({ tr: String(a), kl: String(b), seed: String(seedNumber) });
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+  };
+
+  return (
+    <section className="tr-vs-kl" aria-label="Trust region versus KL">
+      <h2>Trust region versus KL on a 2D bandit</h2>
+      <div className="form-actions">
+        <label>
+          task{' '}
+          <select value={taskId} onChange={(e) => update({ task: e.target.value, tr: null, kl: null })} aria-label="bandit task">
+            {bandits.map((t) => (
+              <option key={t.id} value={t.id}>
+                {t.id}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          preset{' '}
+          <select value={presetId} onChange={(e) => update({ preset: e.target.value })} aria-label="preset">
+            <option value="quick">quick (minutes)</option>
+            <option value="paper">paper (full batch, hours on a CPU)</option>
+          </select>
+        </label>
+        <label>
+          seed <input value={seed} onChange={(e) => setSeed(e.target.value)} size={6} aria-label="seed" />
+        </label>
+        <label>
+          training steps <input value={steps} placeholder="preset" onChange={(e) => setSteps(e.target.value)} size={7} aria-label="training steps" />
+        </label>
+        <button onClick={() => void runBoth()}>Run trust region and KL</button>
+      </div>
+      {error ? <ErrorNote message={error} /> : null}
+      {data.error ? <ErrorNote message={data.error} /> : null}
+      {data.data ? (
+        <div className="scatter-pair">
+          <Panel title="Trust region" runId={trId} data={data.data} domain={domain} samples={tr.samples} run={tr.run} />
+          <Panel title="KL" runId={klId} data={data.data} domain={domain} samples={kl.samples} run={kl.run} />
+        </div>
+      ) : null}
+    </section>
+  );
+}
