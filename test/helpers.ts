@@ -26,11 +26,11 @@ export interface CliResult {
 }
 
 /** Runs the real `dtql` binary, as a user would. */
-export function runCli(args: string[], env: Record<string, string> = {}): CliResult {
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): CliResult {
   const result = spawnSync(process.execPath, [DTQL_BIN, ...args], {
     encoding: 'utf8',
     env: { ...process.env, ...env },
-    timeout: 60_000,
+    timeout: timeoutMs,
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
