@@ -19,13 +19,15 @@ export type SpawnTraining = (entry: string, args: string[]) => TrainingProcess;
 /** A Node child process with an IPC channel: served mode and the CLI. */
 export const forkTraining: SpawnTraining = (entry, args) => {
   const child = fork(entry, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  // A send racing the process's exit fails with EPIPE; the exit itself settles the run.
+  child.on('error', () => undefined);
   return {
     get pid() {
       return child.pid;
     },
     send: (command) => {
       if (!child.connected) return false;
-      child.send(command);
+      child.send(command, () => undefined);
       return true;
     },
     onMessage: (listener) => child.on('message', listener),
