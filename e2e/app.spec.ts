@@ -5,6 +5,7 @@ const PAGES = [
   { link: 'Live run', heading: 'Live runs', shot: 'live' },
   { link: 'Compare', heading: 'Compare', shot: 'compare' },
   { link: 'History', heading: 'History', shot: 'history' },
+  { link: 'Reproduce', heading: 'Reproduce the toy figure', shot: 'reproduce' },
 ];
 
 test('the app opens on the task catalog', async ({ app }) => {

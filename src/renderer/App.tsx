@@ -6,12 +6,14 @@ import { LivePage } from './pages/LivePage';
 import { ComparePage } from './pages/ComparePage';
 import { HistoryPage } from './pages/HistoryPage';
 import { RunPage } from './pages/RunPage';
+import { ReproducePage } from './pages/ReproducePage';
 
 const PAGES = [
   { path: '/tasks', label: 'Tasks' },
   { path: '/live', label: 'Live run' },
   { path: '/compare', label: 'Compare' },
   { path: '/history', label: 'History' },
+  { path: '/reproduce', label: 'Reproduce' },
 ];
 
 export function App() {
@@ -40,6 +42,7 @@ export function App() {
             <Route path="/live" element={<LivePage />} />
             <Route path="/compare" element={<ComparePage />} />
             <Route path="/history" element={<HistoryPage />} />
+            <Route path="/reproduce" element={<ReproducePage />} />
             <Route path="/runs/:runId" element={<RunPage />} />
             <Route path="*" element={<p>Page not found.</p>} />
           </Routes>

@@ -1,0 +1,17 @@
+import { stringify } from 'csv-stringify/sync';
+
+export type CsvValue = string | number | boolean | null | undefined;
+
+/**
+ * A text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR) gets a leading
+ * apostrophe; numbers stay numbers.
+ */
+export function neutraliseCell(value: CsvValue): CsvValue {
+  if (typeof value !== 'string') return value;
+  return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+}
+
+/** RFC 4180 CSV with a header row, formula-like text neutralised. */
+export function toCsv(header: string[], rows: CsvValue[][]): string {
+  return stringify([header, ...rows.map((r) => r.map(neutraliseCell))], { record_delimiter: '\r\n' });
+}

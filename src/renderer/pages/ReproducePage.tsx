@@ -1,0 +1,212 @@
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { useSearchParams } from 'react-router-dom';
+import type { RunSummary } from '../../api/contract';
+import { toCsv } from '../../api/csv';
+import { api } from '../api';
+import { useApi } from '../useApi';
+import { BanditScatter, domainOf } from '../components/BanditScatter';
+import { ErrorNote, StatusBadge } from '../components/Status';
+
+/** The columns and rows of the official figure. */
+const COLUMNS = [
+  { task: 'bandit-25g-far', label: '25G far' },
+  { task: 'bandit-25g-hard', label: '25G hard' },
+  { task: 'bandit-25g-near', label: '25G near' },
+  { task: 'bandit-swiss-far', label: 'Swiss far' },
+  { task: 'bandit-swiss-near', label: 'Swiss near' },
+];
+const ROWS = [
+  { algo: 'dtql', label: 'Trust region' },
+  { algo: 'kl', label: 'KL' },
+] as const;
+const OUTCOMES = ['meanReward', 'inSupportFraction', 'topModeFraction'] as const;
+
+type Samples = NonNullable<Awaited<ReturnType<typeof api.getSamples>>>;
+
+function download(name: string, href: string): void {
+  const a = document.createElement('a');
+  a.href = href;
+  a.download = name;
+  a.click();
+}
+
+/** Mean and standard error over seeds, as the paper reports. */
+function meanSe(values: number[]): string {
+  if (values.length === 0) return '-';
+  const mean = values.reduce((s, v) => s + v, 0) / values.length;
+  if (values.length === 1) return mean.toFixed(3);
+  const sd = Math.sqrt(values.reduce((s, v) => s + (v - mean) ** 2, 0) / (values.length - 1));
+  return `${mean.toFixed(3)} ± ${(sd / Math.sqrt(values.length)).toFixed(3)}`;
+}
+
+/**
+ * The paper's toy figure as a reproduction: all five bandit tasks x trust region and KL (x seeds)
+ * in the queue with one action, filled into the 5 x 2 grid as they train.
+ */
+export function ReproducePage() {
+  const [params, setParams] = useSearchParams();
+  const tag = params.get('tag');
+  const runs = useApi(() => api.listRuns({}), [], (e) => e.type === 'runs-changed');
+  const [preset, setPreset] = useState('quick');
+  const [seedsText, setSeedsText] = useState('0');
+  const [error, setError] = useState<string | null>(null);
+  const [samples, setSamples] = useState(new Map<number, Samples>());
+  const [data, setData] = useState(new Map<string, { actions: number[]; rewards: number[] }>());
+  const gridRef = useRef<HTMLDivElement>(null);
+
+  const tagged = useMemo(() => (runs.data ?? []).filter((r) => tag !== null && r.tags.includes(tag)), [runs.data, tag]);
+  const previous = useMemo(() => [...new Set((runs.data ?? []).flatMap((r) => r.tags.filter((t) => t.startsWith('reproduction-'))))].sort().reverse(), [runs.data]);
+
+  useEffect(() => {
+    let cancelled = false;
+    void Promise.all(COLUMNS.map(async (c) => [c.task, await api.getTaskData({ task: c.task })] as const)).then((entries) => {
+      if (!cancelled) setData(new Map(entries));
+    });
+    return () => {
+      cancelled = true;
+    };
+  }, []);
+
+  useEffect(() => {
+    if (tagged.length === 0) return undefined;
+    let cancelled = false;
+    const load = async () => {
+      const entries = await Promise.all(tagged.map(async (r) => [r.id, await api.getSamples({ id: r.id })] as const));
+      if (cancelled) return;
+      setSamples(new Map(entries.filter((e): e is readonly [number, Samples] => e[1] !== null)));
+    };
+    void load();
+    const active = tagged.some((r) => r.status === 'queued' || r.status === 'running' || r.status === 'paused');
+    const timer = active ? setInterval(() => void load(), 3000) : null;
+    return () => {
+      cancelled = true;
+      if (timer) clearInterval(timer);
+    };
+  }, [tagged]);
+
+  const start = async () => {
+    setError(null);
+    const seeds = seedsText.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    if (seeds.length === 0 || seeds.some((s) => !/^\d+$/.test(s))) {
+      setError('seeds are whole numbers separated by commas');
+      return;
+    }
+    const newTag = `reproduction-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}`;
+    try {
+      for (const c of COLUMNS) {
+        for (const r of ROWS) await api.createRuns({ task: c.task, algo: r.algo, preset, seeds: seeds.map(Number), tags: [newTag] });
+      }
+      setParams({ tag: newTag });
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+  };
+
+  const cellRuns = (task: string, algo: string): RunSummary[] => tagged.filter((r) => r.task === task && r.algo === algo).sort((a, b) => a.seed - b.seed);
+
+  const exportCsv = () => {
+    const rows = tagged.map((r) => {
+      const s = samples.get(r.id);
+      return [r.task, r.algo, r.seed, r.id, r.status, s?.step ?? null, ...OUTCOMES.map((k) => s?.outcome[k] ?? null)];
+    });
+    const csv = toCsv(['task', 'algo', 'seed', 'run_id', 'status', 'step', ...OUTCOMES], rows);
+    download(`${tag ?? 'reproduction'}.csv`, URL.createObjectURL(new Blob([csv], { type: 'text/csv;charset=utf-8' })));
+  };
+
+  const exportPng = () => {
+    const canvases = [...(gridRef.current?.querySelectorAll('canvas') ?? [])];
+    if (canvases.length === 0) return;
+    const w = (canvases[0] as HTMLCanvasElement).width;
+    const h = (canvases[0] as HTMLCanvasElement).height;
+    const out = document.createElement('canvas');
+    out.width = COLUMNS.length * w;
+    out.height = ROWS.length * (h + 24);
+    const ctx = out.getContext('2d');
+    if (!ctx) return;
+    ctx.fillStyle = '#fff';
+    ctx.fillRect(0, 0, out.width, out.height);
+    ctx.fillStyle = '#101828';
+    ctx.font = '14px sans-serif';
+    canvases.forEach((c, i) => {
+      const col = i % COLUMNS.length;
+      const row = Math.floor(i / COLUMNS.length);
+      ctx.fillText(`${ROWS[row]?.label ?? ''} · ${COLUMNS[col]?.label ?? ''}`, col * w + 4, row * (h + 24) + 16);
+      ctx.drawImage(c, col * w, row * (h + 24) + 22);
+    });
+    download(`${tag ?? 'reproduction'}.png`, out.toDataURL('image/png'));
+  };
+
+  return (
+    <div>
+      <h1>Reproduce the toy figure</h1>
+      <p className="muted">
+        All five 2D bandits with trust region and KL, as the official repository&apos;s figure: top row trust region, bottom row KL.
+      </p>
+      <div className="form-actions">
+        <label>
+          preset{' '}
+          <select value={preset} onChange={(e) => setPreset(e.target.value)} aria-label="preset">
+            <option value="quick">quick (minutes per run)</option>
+            <option value="paper">paper (hours per run on a CPU)</option>
+          </select>
+        </label>
+        <label>
+          seeds <input value={seedsText} onChange={(e) => setSeedsText(e.target.value)} size={10} aria-label="seeds" />
+        </label>
+        <button onClick={() => void start()}>Run all 10 configurations</button>
+        {previous.length > 0 ? (
+          <label>
+            open{' '}
+            <select value={tag ?? ''} onChange={(e) => setParams({ tag: e.target.value })} aria-label="reproduction">
+              <option value="">choose…</option>
+              {previous.map((t) => (
+                <option key={t} value={t}>
+                  {t}
+                </option>
+              ))}
+            </select>
+          </label>
+        ) : null}
+        <button className="secondary" disabled={tagged.length === 0} onClick={exportCsv}>
+          Export CSV
+        </button>
+        <button className="secondary" disabled={tagged.length === 0} onClick={exportPng}>
+          Export PNG
+        </button>
+      </div>
+      {error ? <ErrorNote message={error} /> : null}
+      {tag ? (
+        <div className="repro-grid" ref={gridRef} data-testid="repro-grid">
+          {ROWS.map((row) =>
+            COLUMNS.map((col) => {
+              const cell = cellRuns(col.task, row.algo);
+              const first = cell[0];
+              const dataset = data.get(col.task);
+              const outcomes = cell.map((r) => samples.get(r.id)).filter((s): s is Samples => s !== undefined);
+              return (
+                <figure key={`${row.algo}-${col.task}`} className="repro-cell" data-testid={`cell-${row.algo}-${col.task}`}>
+                  <figcaption>
+                    {row.label} · {col.label} {first ? <StatusBadge status={first.status} /> : null}
+                  </figcaption>
+                  {dataset ? (
+                    <BanditScatter data={dataset} policy={first ? (samples.get(first.id)?.actions ?? null) : null} domain={domainOf(dataset.actions)} size={200} label={`${row.label} on ${col.label}`} />
+                  ) : null}
+                  <dl className="outcome small">
+                    {OUTCOMES.map((k) => (
+                      <div key={k}>
+                        <dt>{k.replace('Fraction', '')}</dt>
+                        <dd>{meanSe(outcomes.map((s) => s.outcome[k]).filter((v): v is number => v !== undefined))}</dd>
+                      </div>
+                    ))}
+                  </dl>
+                </figure>
+              );
+            }),
+          )}
+        </div>
+      ) : (
+        <p className="empty">Start a reproduction, or open an earlier one.</p>
+      )}
+    </div>
+  );
+}
