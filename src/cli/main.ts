@@ -38,6 +38,12 @@ function parseSeed(value: string): number {
   return parsed.data;
 }
 
+function parseRunIds(value: string): number[] {
+  const ids = value.split(',').map((v) => v.trim());
+  if (ids.length === 0 || ids.some((v) => !/^\d+$/.test(v) || Number(v) < 1)) throw new InvalidArgumentError('must be run ids separated by commas, e.g. 3,4,7');
+  return ids.map(Number);
+}
+
 function parseCount(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) > 64) throw new InvalidArgumentError('must be a whole number from 0 to 64');
   return Number(value);
@@ -254,6 +260,23 @@ function buildProgram(): Command {
       const { db, home } = openStore(cmd);
       try {
         await trainAndReport(db, home, id, Boolean(opts.json));
+      } finally {
+        db.close();
+      }
+    });
+
+  program
+    .command('export')
+    .description('write runs as CSV: a summary row per run, or with --metrics every raw metric row')
+    .requiredOption('--out <file>', 'the CSV file to write')
+    .option('--metrics', 'the long metrics table run_id,metric,step,wall_time,value')
+    .option('--runs <ids>', 'comma-separated run ids (default: every run)', parseRunIds)
+    .action(async (opts: { out: string; metrics?: boolean; runs?: number[] }, cmd: Command) => {
+      const { exportCsv } = await import('../store/export');
+      const { db } = openStore(cmd);
+      try {
+        const result = await exportCsv(db, opts.out, { metrics: Boolean(opts.metrics), runIds: opts.runs ?? null });
+        process.stderr.write(`wrote ${result.rows} rows to ${result.file}\n`);
       } finally {
         db.close();
       }

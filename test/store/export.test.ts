@@ -1,0 +1,84 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/store/db';
+import { exportCsv } from '../../src/store/export';
+import { insertMetrics, type MetricRow } from '../../src/store/metrics';
+import { insertRuns } from '../../src/store/runs';
+import { planRuns } from '../../src/engine/service';
+import { runCli, tempHomes } from '../helpers';
+
+const freshHome = tempHomes('each');
+const hostileName = 'run, "with" quotes\nand a newline =1+1';
+
+function seeded() {
+  const home = freshHome();
+  const db = openDatabase(home);
+  const ids = insertRuns(db, planRuns({ task: 'bandit-25g-near', algo: 'dtql', preset: 'quick', seeds: [1, 2], name: hostileName, tags: ['=HYPERLINK("x")', 'ünï, code'], overrides: { alpha: 2.5 } }));
+  db.prepare('UPDATE runs SET notes = ? WHERE id = ?').run('@evil note, "quoted"', ids[0]);
+  return { home, db, ids };
+}
+
+describe('CSV export', () => {
+  it('writes one summary row per run with config columns, surviving a round trip through a CSV parser', async () => {
+    const { home, db, ids } = seeded();
+    const out = path.join(home, 'runs.csv');
+    const result = await exportCsv(db, out, { metrics: false, runIds: null });
+    expect(result.rows).toBe(2);
+    const rows = parse(fs.readFileSync(out, 'utf8'), { columns: true }) as Record<string, string>[];
+    expect(rows.map((r) => Number(r.run_id))).toEqual(ids);
+    expect(rows[0]?.name).toBe(`${hostileName} s1`);
+    expect(rows[0]?.tags).toBe(`'=HYPERLINK("x");ünï, code`);
+    expect(rows[0]?.notes).toBe(`'@evil note, "quoted"`);
+    expect(rows[0]?.alpha).toBe('2.5');
+    expect(rows[1]?.seed).toBe('2');
+    expect(rows[0]).toHaveProperty('batchSize', '256');
+    db.close();
+  });
+
+  it('streams 1,000,000 raw metric rows without holding them in memory', async () => {
+    const { home, db, ids } = seeded();
+    const rows: MetricRow[] = Array.from({ length: 1_000_000 }, (_, i) => ({ name: 'critic', step: i + 1, wallTime: i / 10, value: Math.sin(i) }));
+    insertMetrics(db, ids[0] as number, rows);
+    rows.length = 0;
+    const out = path.join(home, 'metrics.csv');
+    global.gc?.();
+    const before = process.memoryUsage().heapUsed;
+    let peak = before;
+    const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().heapUsed)), 20);
+    const result = await exportCsv(db, out, { metrics: true, runIds: [ids[0] as number] });
+    clearInterval(timer);
+    expect(result.rows).toBe(1_000_000);
+    expect(peak - before).toBeLessThan(150 * 1024 * 1024);
+    const text = fs.readFileSync(out, 'utf8');
+    const lines = text.split('\r\n');
+    expect(lines[0]).toBe('run_id,metric,step,wall_time,value');
+    expect(lines.length).toBe(1_000_002); // header, rows, and the final empty string after the last CRLF
+    expect(lines[1]).toBe(`${ids[0]},critic,1,0,0`);
+    db.close();
+  }, 120_000);
+
+  it('refuses an unwritable path, an unknown run and an empty store, writing nothing', async () => {
+    const { home, db } = seeded();
+    await expect(exportCsv(db, path.join(home, 'missing', 'x.csv'), { metrics: false, runIds: null })).rejects.toThrow(/does not exist/);
+    await expect(exportCsv(db, path.join(home, 'x.csv'), { metrics: false, runIds: [99] })).rejects.toThrow(/no run with id 99/);
+    expect(fs.existsSync(path.join(home, 'x.csv'))).toBe(false);
+    const empty = openDatabase(freshHome());
+    await expect(exportCsv(empty, path.join(home, 'y.csv'), { metrics: true, runIds: null })).rejects.toThrow(/nothing to export/);
+    empty.close();
+    db.close();
+  });
+
+  it('dtql export writes the files and exits 2 on bad input', () => {
+    const { home, db } = seeded();
+    db.close();
+    const out = path.join(home, 'cli.csv');
+    expect(runCli(['--home', home, 'export', '--out', out, '--runs', '1,2']).status).toBe(0);
+    expect(parse(fs.readFileSync(out, 'utf8'))).toHaveLength(3);
+    const bad = runCli(['--home', home, 'export', '--out', path.join(home, 'nope', 'x.csv')]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/does not exist/);
+    expect(runCli(['--home', home, 'export', '--out', out, '--runs', 'a,b']).status).toBe(2);
+  });
+});
