@@ -17,7 +17,7 @@ test('the new-run form validates as typed and a started run trains live, pauses,
   await expect(page.getByTestId('note-batchSize')).toHaveText('must be a number');
   await expect(start).toBeDisabled();
   await app.screenshot('form-invalid');
-  await form.getByRole('button', { name: /Reset to paper preset/ }).click();
+  await form.getByRole('button', { name: /Reset to quick preset/ }).click();
   await expect(page.getByTestId('note-lr')).toHaveText('');
   await expect(start).toBeEnabled();
 
