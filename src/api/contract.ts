@@ -160,6 +160,20 @@ export const apiMethods = {
   listRuns: method('GET', '/api/runs', empty, z.array(runSummarySchema)),
   getRun: method('GET', '/api/runs/:id', byId, runDetailSchema),
   createRuns: method('POST', '/api/runs', createRunsSchema, z.object({ runIds: z.array(runIdSchema) })),
+  updateRun: method(
+    'PATCH',
+    '/api/runs/:id',
+    z
+      .object({
+        id: runIdSchema,
+        notes: z.string().max(10_000, 'notes have at most 10,000 characters').optional(),
+        tags: z.array(tagSchema).max(50, 'at most 50 tags').optional(),
+        archived: z.boolean().optional(),
+      })
+      .strict(),
+    ok,
+  ),
+  deleteRun: method('DELETE', '/api/runs/:id', byId, ok),
   pauseRun: method('POST', '/api/runs/:id/pause', byId, ok),
   resumeRun: method('POST', '/api/runs/:id/resume', byId, ok),
   stopRun: method('POST', '/api/runs/:id/stop', byId, ok),

@@ -9,7 +9,7 @@ import { encodeCall } from './routes';
  * relies on the same-origin cookie the server set when the page was opened with the token.
  */
 export function createHttpTransport(baseUrl: string, token: string | null): Transport {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  const headers: Record<string, string> = {};
   if (token) headers.authorization = `Bearer ${token}`;
   const listeners = new Set<(event: unknown) => void>();
   let socket: WebSocket | null = null;
@@ -37,8 +37,8 @@ export function createHttpTransport(baseUrl: string, token: string | null): Tran
   return {
     async call(name: MethodName, params: unknown): Promise<CallReply> {
       const { verb, url, body } = encodeCall(name, (params ?? {}) as Record<string, unknown>);
-      const init: RequestInit = { method: verb, headers };
-      if (body !== undefined) init.body = body;
+      // Only a request with a body declares JSON: an empty JSON body is rejected by the server.
+      const init: RequestInit = body === undefined ? { method: verb, headers } : { method: verb, headers: { ...headers, 'content-type': 'application/json' }, body };
       const response = await fetch(new URL(url, baseUrl), init);
       const payload = (await response.json().catch(() => null)) as { error?: { code: string; message: string } } | null;
       if (response.ok) return { ok: true, result: payload };

@@ -101,3 +101,8 @@ export function readCheckpoint(file: string, expectedSha256: string): AgentState
   if (actual !== expectedSha256) throw new Error(`checkpoint ${file} is corrupt (SHA-256 ${actual.slice(0, 12)}… differs from the recorded ${expectedSha256.slice(0, 12)}…)`);
   return decodeCheckpoint(buffer);
 }
+
+/** Where a run's checkpoint files live in the data folder. */
+export function checkpointDir(home: string, runId: number): string {
+  return path.join(home, 'checkpoints', `run-${runId}`);
+}

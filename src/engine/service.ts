@@ -4,7 +4,9 @@ import type { ApiHandlers, AppInfo, ParsedParamsOf } from '../api/contract';
 import { badInput } from '../api/errors';
 import type { Db } from '../store/db';
 import { schemaVersion } from '../store/db';
-import { countRuns, getRun, insertRuns, listRuns } from '../store/runs';
+import fs from 'node:fs';
+import { countRuns, deleteRun, getRun, insertRuns, listRuns, updateRun } from '../store/runs';
+import { checkpointDir } from './checkpoint';
 import { downsampleMetric, metricNames, metricsAtStep } from '../store/metrics';
 import { readSamples } from '../store/samples';
 import { loadTaskData } from '../core/data/task-data';
@@ -50,6 +52,18 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
       events.publish({ type: 'runs-changed', runIds });
       runs.schedule();
       return { runIds };
+    },
+    updateRun: ({ id, ...changes }) => {
+      updateRun(ctx.db, id, changes);
+      events.publish({ type: 'runs-changed', runIds: [id] });
+      return { ok: true };
+    },
+    deleteRun: ({ id }) => {
+      if (ctx.runs?.activeRunIds.includes(id)) throw badInput(`run ${id} is training: stop it before deleting it`);
+      for (const file of deleteRun(ctx.db, id)) fs.rmSync(file, { force: true });
+      fs.rmSync(checkpointDir(ctx.home, id), { recursive: true, force: true });
+      events.publish({ type: 'runs-changed', runIds: [id] });
+      return { ok: true };
     },
     pauseRun: ({ id }) => {
       manager().pause(id);

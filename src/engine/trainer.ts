@@ -17,7 +17,7 @@ import { insertCheckpoint, listCheckpoints } from '../store/checkpoints';
 import { insertMetrics, type MetricRow } from '../store/metrics';
 import { saveSamples } from '../store/samples';
 import { finishRun, getRun, markRunning, recordProgress, setRunStatus, type RunOutcome } from '../store/runs';
-import { encodeCheckpoint, readCheckpoint, sha256, writeFileAtomic } from './checkpoint';
+import { checkpointDir, encodeCheckpoint, readCheckpoint, sha256, writeFileAtomic } from './checkpoint';
 import { PipelinedStepper, SequentialStepper, type Stepper } from './stepper';
 import { APP_VERSION } from './version';
 
@@ -58,9 +58,6 @@ const KEEP_CHECKPOINTS = 2;
 
 const RESUMABLE = new Set(['queued', 'stopped', 'interrupted', 'failed', 'diverged']);
 
-export function checkpointDir(home: string, runId: number): string {
-  return path.join(home, 'checkpoints', `run-${runId}`);
-}
 
 /** Evaluation outcomes of a run, logged as `eval/<name>` metrics, and the actions they came from. */
 function evaluate(agent: OfflineAgent, task: TaskSpec, data: TaskData, seed: number, step: number): { outcome: Record<string, number>; actions: Float32Array | null } {

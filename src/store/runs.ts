@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { algoSchema, validateConfig, type Algo, type TrainConfig } from '../core/config';
 import { runStatusSchema, type RunDetail, type RunSummary } from '../api/contract';
-import { notFound } from '../api/errors';
+import { badInput, notFound } from '../api/errors';
 import type { Db } from './db';
 
 /** A row of `runs` as SQLite returns it; parsed so a hand-edited or drifted database fails loudly. */
@@ -215,4 +215,27 @@ export function setRunStatus(db: Db, id: number, status: 'queued' | 'paused' | '
 /** Queued runs in the order they were queued. */
 export function queuedRunIds(db: Db): number[] {
   return db.prepare("SELECT id FROM runs WHERE status = 'queued' ORDER BY created_at, id").pluck().all() as number[];
+}
+
+/** Replaces a run's notes, tags or archived flag (whichever are given) in one transaction. */
+export function updateRun(db: Db, id: number, changes: { notes?: string; tags?: string[]; archived?: boolean }): void {
+  getRun(db, id);
+  db.transaction(() => {
+    if (changes.notes !== undefined) db.prepare('UPDATE runs SET notes = ? WHERE id = ?').run(changes.notes, id);
+    if (changes.archived !== undefined) db.prepare('UPDATE runs SET archived = ? WHERE id = ?').run(changes.archived ? 1 : 0, id);
+    if (changes.tags !== undefined) {
+      db.prepare('DELETE FROM run_tags WHERE run_id = ?').run(id);
+      const insert = db.prepare('INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)');
+      for (const tag of changes.tags) insert.run(id, tag);
+    }
+  })();
+}
+
+/** Deletes a run with its tags, metrics, samples and checkpoint rows (cascade); returns its checkpoint files. */
+export function deleteRun(db: Db, id: number): string[] {
+  const run = getRun(db, id);
+  if (run.status === 'running' || run.status === 'paused') throw badInput(`run ${id} is ${run.status}: stop it before deleting it`);
+  const files = db.prepare('SELECT path FROM checkpoints WHERE run_id = ?').pluck().all(id) as string[];
+  db.prepare('DELETE FROM runs WHERE id = ?').run(id);
+  return files;
 }

@@ -4,6 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { openDatabase, type Db } from '../../src/store/db';
 import { listRuns } from '../../src/store/runs';
+import { insertMetrics } from '../../src/store/metrics';
+import { checkpointDir } from '../../src/engine/checkpoint';
 import { startServer } from '../../src/server/index';
 import { tempHome } from '../helpers';
 
@@ -107,6 +109,33 @@ describe('served mode API', () => {
       expect(await response.text()).not.toContain('root:');
     }
     fs.rmSync(staticDir, { recursive: true, force: true });
+  });
+});
+
+describe('editing and deleting runs', () => {
+  const patch = (body: unknown) => ({ method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  it('edits notes and tags in place, archives, and deletes a run with its metrics and checkpoints', async () => {
+    const s = await serve();
+    const { runIds } = (await (await fetch(`${s.base}/api/runs`, json(request))).json()) as { runIds: number[] };
+    const id = runIds[0] as number;
+    const notes = 'a note, "quoted"\nwith a newline ✓ =1+1';
+    expect((await fetch(`${s.base}/api/runs/${id}`, patch({ notes, tags: ['x, y', 'ünï'], archived: true }))).status).toBe(200);
+    const run = (await (await fetch(`${s.base}/api/runs/${id}`)).json()) as { notes: string; tags: string[]; archived: boolean };
+    expect(run).toMatchObject({ notes, tags: ['x, y', 'ünï'], archived: true });
+    expect((await fetch(`${s.base}/api/runs/${id}`, patch({ tags: ['bad\u0001tag'] }))).status).toBe(400);
+    expect((await fetch(`${s.base}/api/runs/${id}`, patch({ nope: 1 }))).status).toBe(400);
+
+    insertMetrics(s.db, id, [{ name: 'critic', step: 1, wallTime: 0, value: 1 }]);
+    const dir = checkpointDir(s.home, id);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'step-1.ckpt'), 'x');
+    expect((await fetch(`${s.base}/api/runs/${id}`, { method: 'DELETE' })).status).toBe(200);
+    expect((await fetch(`${s.base}/api/runs/${id}`)).status).toBe(404);
+    expect(s.db.prepare('SELECT count(*) FROM metrics WHERE run_id = ?').pluck().get(id)).toBe(0);
+    expect(fs.existsSync(dir)).toBe(false);
+    expect((await fetch(`${s.base}/api/runs/${id}`, { method: 'DELETE' })).status).toBe(404);
+    expect(listRuns(s.db).map((r) => r.id)).toEqual([runIds[1]]);
   });
 });
 

@@ -1,0 +1,34 @@
+import { expect, test } from './fixtures';
+
+test('History filters, sorts and edits runs, keeps the view in the URL, and deletes after asking', async ({ app }) => {
+  const { page } = app;
+  await app.createRuns({ task: 'bandit-25g-near', algo: 'dtql', seeds: [1, 2], tags: ['sweep-a'] });
+  await app.createRuns({ task: 'bandit-swiss-far', algo: 'kl', seeds: [3], tags: ['sweep-b'], name: 'swiss, "kl" run' });
+  await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'History' }).click();
+  await expect(page.getByTestId('history-count')).toHaveText('3 of 3 runs');
+
+  await page.getByLabel('tag filter').selectOption('sweep-a');
+  await expect(page.getByTestId('history-count')).toHaveText('2 of 3 runs');
+  await expect(page).toHaveURL(/tag=sweep-a/);
+  await page.reload();
+  await expect(page.getByTestId('history-count')).toHaveText('2 of 3 runs');
+  await page.getByLabel('tag filter').selectOption('');
+  await page.getByLabel('search').fill('swiss, "kl"');
+  await expect(page.getByTestId('history-count')).toHaveText('1 of 3 runs');
+  await page.getByLabel('search').fill('');
+
+  await page.getByRole('button', { name: /^seed/ }).click();
+  await expect(page.locator('tbody tr').first()).toContainText('swiss');
+  await page.getByLabel('notes of run 1').fill('best so far, "really"');
+  await page.getByLabel('notes of run 1').blur();
+  await page.getByLabel('search').fill('really');
+  await expect(page.getByTestId('history-count')).toHaveText('1 of 3 runs');
+  await page.getByLabel('search').fill('');
+
+  page.once('dialog', (dialog) => void dialog.accept());
+  await page.getByTestId('run-row-3').getByRole('button', { name: 'Delete' }).click();
+  await expect(page.getByTestId('history-count')).toHaveText('2 of 2 runs');
+  await page.getByTestId('run-row-2').getByRole('button', { name: 'Archive' }).click();
+  await expect(page.getByTestId('history-count')).toHaveText('1 of 2 runs');
+  await app.screenshot('history-filtered');
+});
