@@ -48,12 +48,13 @@ export const runSummarySchema = z.object({
   tags: z.array(z.string()),
   notes: z.string(),
   archived: z.boolean(),
+  /** The run's own outcome at the end (e.g. the bandit mean reward), shown where there is no score. */
+  finalMetrics: z.record(z.string(), z.number()),
 });
 export type RunSummary = z.infer<typeof runSummarySchema>;
 
 export const runDetailSchema = runSummarySchema.extend({
   config: trainConfigSchema,
-  finalMetrics: z.record(z.string(), z.number()),
   backendReason: z.string().nullable(),
   versions: z.record(z.string(), z.string()),
 });

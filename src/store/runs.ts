@@ -72,6 +72,7 @@ function toSummary(raw: unknown): RunSummary {
     tags: row.tags ? row.tags.split(TAG_SEPARATOR) : [],
     notes: row.notes,
     archived: row.archived !== 0,
+    finalMetrics: z.record(z.string(), z.number()).parse(JSON.parse(row.final_metrics)),
   };
 }
 
@@ -80,7 +81,6 @@ function toDetail(raw: unknown): RunDetail {
   return {
     ...toSummary(row),
     config: validateConfig(JSON.parse(row.config)),
-    finalMetrics: z.record(z.string(), z.number()).parse(JSON.parse(row.final_metrics)),
     backendReason: row.backend_reason,
     versions: z.record(z.string(), z.string()).parse(JSON.parse(row.versions)),
   };

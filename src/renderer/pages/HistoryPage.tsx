@@ -17,7 +17,7 @@ const COLUMNS: { key: SortKey; label: string }[] = [
   { key: 'status', label: 'status' },
   { key: 'stepsDone', label: 'steps' },
   { key: 'createdAt', label: 'created' },
-  { key: 'finalScore', label: 'final' },
+  { key: 'finalScore', label: 'final (score or reward)' },
 ];
 
 function compare(a: RunSummary, b: RunSummary, key: SortKey): number {
@@ -166,7 +166,9 @@ export function HistoryPage() {
                     {r.stepsDone.toLocaleString()} / {r.stepsTotal.toLocaleString()}
                   </td>
                   <td>{formatTime(r.createdAt)}</td>
-                  <td>{r.finalScore?.toFixed(1) ?? '-'}</td>
+                  <td title={r.finalScore === null && r.finalMetrics.meanReward !== undefined ? 'mean reward of 1,000 policy actions' : 'normalised score'}>
+                    {r.finalScore?.toFixed(1) ?? r.finalMetrics.meanReward?.toFixed(2) ?? '-'}
+                  </td>
                   <RunNotes key={`${r.id}:${r.notes}:${r.tags.join(',')}`} run={r} />
                   <td className="row-actions">
                     <button className="secondary" onClick={() => act(() => api.updateRun({ id: r.id, archived: !r.archived }))}>
