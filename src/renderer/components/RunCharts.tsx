@@ -41,7 +41,8 @@ export function useRunSeries(runId: number, live: boolean): { series: Record<str
         (err: unknown) => !cancelled && setError(err instanceof Error ? err.message : String(err)),
       );
     void load();
-    const timer = live ? setInterval(() => void load(), 1500) : null;
+    // A hidden tab or window does not need fresh curves; it catches up when shown again.
+    const timer = live ? setInterval(() => document.visibilityState === 'visible' && void load(), 1500) : null;
     return () => {
       cancelled = true;
       if (timer) clearInterval(timer);
