@@ -28,6 +28,15 @@ export const runNameSchema = z
 
 export const seedSchema = z.number().int('a seed must be a whole number').min(0, 'a seed must be at least 0').max(2 ** 31 - 1, 'a seed must be below 2^31');
 
+/** Seeds typed as "0, 1, 2": the list, or the reason it is not one. */
+export function parseSeedList(text: string): { seeds: number[] } | { error: string } {
+  const items = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (items.length === 0) return { error: 'give at least one seed' };
+  const parsed = items.map((s) => seedSchema.safeParse(/^\d+$/.test(s) ? Number(s) : Number.NaN));
+  if (parsed.some((r) => !r.success)) return { error: 'seeds are whole numbers from 0 to 2147483647, separated by commas' };
+  return { seeds: parsed.map((r) => r.data as number) };
+}
+
 export const runSummarySchema = z.object({
   id: runIdSchema,
   name: z.string(),

@@ -23,11 +23,15 @@ export class ApiError extends Error {
 export const badInput = (message: string): ApiError => new ApiError('bad_input', message);
 export const notFound = (message: string): ApiError => new ApiError('not_found', message);
 
+/** The message of anything thrown. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** Normalises anything thrown into an ApiError, keeping the message of unexpected errors. */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new ApiError('internal', message);
+  return new ApiError('internal', messageOf(err));
 }
 
 /** Exit status of the CLI contract: 2 for bad input or usage, 1 when the work failed. */

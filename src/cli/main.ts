@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ApiError, badInput, exitCodeOf } from '../api/errors';
+import { badInput, exitCodeOf, messageOf } from '../api/errors';
 import { createRunsSchema, runIdSchema, seedSchema } from '../api/contract';
 import { describeIssues, parseConfigOverride } from '../core/config';
 import { TASKS, findTask } from '../core/tasks';
@@ -348,7 +348,7 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = informational ? 0 : 2;
       return;
     }
-    process.stderr.write(`dtql: ${err instanceof ApiError || err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`dtql: ${messageOf(err)}\n`);
     process.exitCode = exitCodeOf(err);
   }
 }

@@ -13,6 +13,7 @@ import type { NamedArray } from '../core/nets/params';
 import { Rng } from '../core/rng';
 import type { AdamState } from '../core/tf/adam';
 import { initBackend, type BackendName } from '../core/tf/backend';
+import { messageOf } from '../api/errors';
 
 export interface CriticState {
   critic: Record<string, NamedArray>;
@@ -77,6 +78,6 @@ async function handle(message: WorkerRequest): Promise<WorkerReply> {
 parentPort?.on('message', (message: WorkerRequest) => {
   handle(message).then(
     (reply) => parentPort?.postMessage(reply),
-    (err: unknown) => parentPort?.postMessage({ type: 'error', message: err instanceof Error ? err.message : String(err) } satisfies WorkerReply),
+    (err: unknown) => parentPort?.postMessage({ type: 'error', message: messageOf(err) } satisfies WorkerReply),
   );
 });

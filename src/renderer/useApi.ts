@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import type { ApiEvent } from '../api/contract';
 import { api } from './api';
+import { messageOf } from '../api/errors';
 
 export interface Loaded<T> {
   data: T | null;
@@ -28,7 +29,7 @@ export function useApi<T>(load: () => Promise<T>, deps: unknown[], reloadOn?: (e
       },
       (err: unknown) => {
         if (cancelled) return;
-        setError(err instanceof Error ? err.message : String(err));
+        setError(messageOf(err));
       },
     );
     return () => {
@@ -45,4 +46,14 @@ export function useApi<T>(load: () => Promise<T>, deps: unknown[], reloadOn?: (e
   }, [reloadOn, reload]);
 
   return { data, error, reload };
+}
+
+/** Runs a user action against the API, keeping the reason it failed (if it did) for display. */
+export function useAction(): { error: string | null; run: (call: () => Promise<unknown>) => void } {
+  const [error, setError] = useState<string | null>(null);
+  const run = useCallback((call: () => Promise<unknown>) => {
+    setError(null);
+    call().catch((err: unknown) => setError(messageOf(err)));
+  }, []);
+  return { error, run };
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAgent } from '../../src/core/algos/agents';
+import { DtqlAgent } from '../../src/core/algos/dtql';
 import type { OfflineAgent } from '../../src/core/algos/common';
 import { D4RL_DEFAULTS, type Algo } from '../../src/core/config';
 import { ReplaySampler, disposeBatch } from '../../src/core/data/replay';
@@ -95,6 +96,18 @@ describe.each(['dtql', 'kl'] as const)('%s agent', (algo) => {
       for (const [name, value] of Object.entries(params)) expect(pipelined.state.params[module]?.[name]?.data, `${module}.${name}`).toEqual(value.data);
     }
     expect(pipelined.state.optimizers.critic?.m).toEqual(sequential.state.optimizers.critic?.m);
+  });
+});
+
+describe('DTQL mean action', () => {
+  it('is tanh(mu) * maxAction: inside the action box and the same on every call', () => {
+    const data = loadTaskData(requireTask('bandit-25g-near'));
+    const agent = new DtqlAgent({ ...data.problem, hidden: 32 }, { ...D4RL_DEFAULTS, ...SMALL, timeEmbedDim: 4 }, 4);
+    const a = agent.meanAction(new Float32Array(1));
+    expect(a).toHaveLength(2);
+    for (const v of a) expect(Math.abs(v)).toBeLessThanOrEqual(data.problem.maxAction);
+    expect(agent.meanAction(new Float32Array(1))).toEqual(a);
+    agent.dispose();
   });
 });
 

@@ -74,10 +74,6 @@ export function policyLoss(
   return { loss, trLoss, qLoss, nll, newAction, logStdMean: tf.mean(out.logStd) as tf.Scalar };
 }
 
-/** Scalars of one step, for logging; names match the paper's losses. */
-export const DTQL_METRICS = ['critic', 'value', 'q1', 'q2', 'bc', 'trustRegion', 'nll', 'policy', 'qMean', 'logStd'] as const;
-export type DtqlMetric = (typeof DTQL_METRICS)[number];
-
 export class DtqlAgent extends OfflineAgent<StepNoise> {
   readonly algo = 'dtql';
   readonly policy: GaussianPolicy;

@@ -1,9 +1,10 @@
 import { useMemo, useState } from 'react';
 import { useNavigate } from 'react-router-dom';
 import { trainConfigSchema, type Algo, type TrainConfig, type TrainConfigKey } from '../../core/config';
-import { runNameSchema, seedSchema, tagSchema, type TaskDto } from '../../api/contract';
+import { parseSeedList, runNameSchema, tagSchema, type TaskDto } from '../../api/contract';
 import { api } from '../api';
 import { ErrorNote } from './Status';
+import { messageOf } from '../../api/errors';
 
 /** The form's hyperparameters, in the order a researcher reads them; labels say what they are. */
 const FIELDS: { key: TrainConfigKey; label: string }[] = [
@@ -65,9 +66,8 @@ export function NewRunForm({ task }: { task: TaskDto }) {
       const e = fieldError(key, draft[key]);
       if (e) out[key] = e;
     }
-    const seeds = parseList(seedsText, (s) => seedSchema.safeParse(/^\d+$/.test(s) ? Number(s) : Number.NaN));
-    if (seeds.length === 0) out.seeds = 'give at least one seed';
-    else if (seeds.some((r) => !r.success)) out.seeds = 'seeds are whole numbers from 0 to 2147483647, separated by commas';
+    const seeds = parseSeedList(seedsText);
+    if ('error' in seeds) out.seeds = seeds.error;
     if (name.trim() !== '' && !runNameSchema.safeParse(name).success) out.name = 'at most 200 characters, no control characters';
     if (parseList(tagsText, (t) => tagSchema.safeParse(t)).some((r) => !r.success)) out.tags = 'tags have 1-64 characters each';
     return out;
@@ -76,6 +76,8 @@ export function NewRunForm({ task }: { task: TaskDto }) {
   if (!preset || !presetConfig || !draft) return null;
   const changed = FIELDS.filter(({ key }) => draft[key] !== String(presetConfig[key]));
   const valid = Object.keys(errors).length === 0;
+  const seeds = parseSeedList(seedsText);
+  const seedCount = 'seeds' in seeds ? seeds.seeds.length : 0;
 
   const chooseAlgo = (next: Algo) => {
     setAlgo(next);
@@ -95,14 +97,14 @@ export function NewRunForm({ task }: { task: TaskDto }) {
         task: task.id,
         algo,
         preset: preset.id,
-        seeds: parseList(seedsText, Number),
+        seeds: 'seeds' in seeds ? seeds.seeds : [],
         name: name.trim() === '' ? undefined : name.trim(),
         tags: parseList(tagsText, (t) => t),
         overrides,
       });
       navigate('/live');
     } catch (err) {
-      setSubmitError(err instanceof Error ? err.message : String(err));
+      setSubmitError(messageOf(err));
     } finally {
       setBusy(false);
     }
@@ -168,7 +170,7 @@ export function NewRunForm({ task }: { task: TaskDto }) {
       </div>
       <div className="form-actions">
         <button type="submit" disabled={!valid || busy}>
-          Start {parseList(seedsText, Number).length > 1 ? `${parseList(seedsText, Number).length} runs` : 'run'}
+          Start {seedCount > 1 ? `${seedCount} runs` : 'run'}
         </button>
         <button type="button" className="secondary" disabled={changed.length === 0} onClick={() => setDraft(toDraft(presetConfig))}>
           Reset to {preset.id} preset

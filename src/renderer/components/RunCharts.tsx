@@ -2,6 +2,7 @@ import { useEffect, useMemo, useState } from 'react';
 import { Brush, CartesianGrid, Legend, Line, LineChart, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import type { SeriesDto } from '../../api/contract';
 import { api } from '../api';
+import { messageOf } from '../../api/errors';
 
 const GROUPS: { title: string; match: (name: string) => boolean }[] = [
   { title: 'Critic', match: (n) => ['critic', 'value', 'q1', 'q2'].includes(n) },
@@ -38,7 +39,7 @@ export function useRunSeries(runId: number, live: boolean): { series: Record<str
             setError(null);
           }
         },
-        (err: unknown) => !cancelled && setError(err instanceof Error ? err.message : String(err)),
+        (err: unknown) => !cancelled && setError(messageOf(err)),
       );
     void load();
     // A hidden tab or window does not need fresh curves; it catches up when shown again.

@@ -1,16 +1,13 @@
-import { useState } from 'react';
 import type { RunStatus } from '../../api/contract';
 import { api } from '../api';
+import { useAction } from '../useApi';
 
 const CAN_RESUME = new Set<RunStatus>(['paused', 'stopped', 'interrupted', 'failed', 'diverged']);
 
 /** Pause, resume and stop for one run; the buttons offered follow its status. */
 export function RunControls({ runId, status }: { runId: number; status: RunStatus }) {
-  const [error, setError] = useState<string | null>(null);
-  const act = (call: () => Promise<unknown>) => () => {
-    setError(null);
-    call().catch((err: unknown) => setError(err instanceof Error ? err.message : String(err)));
-  };
+  const { error, run } = useAction();
+  const act = (call: () => Promise<unknown>) => () => run(call);
   return (
     <span className="run-controls">
       {status === 'running' ? <button onClick={act(() => api.pauseRun({ id: runId }))}>Pause</button> : null}

@@ -1,10 +1,11 @@
 import { useEffect, useMemo, useState } from 'react';
 import { useSearchParams } from 'react-router-dom';
-import type { RunDetail, TaskDto } from '../../api/contract';
+import { parseSeedList, type RunDetail, type TaskDto } from '../../api/contract';
 import { api } from '../api';
 import { useApi } from '../useApi';
 import { BanditScatter, domainOf } from './BanditScatter';
 import { ErrorNote, StatusBadge } from './Status';
+import { messageOf } from '../../api/errors';
 
 type Samples = Awaited<ReturnType<typeof api.getSamples>>;
 
@@ -106,11 +107,12 @@ export function TrustRegionVsKl() {
 
   const runBoth = async () => {
     setError(null);
-    const seedNumber = Number(seed);
-    if (!/^\d+$/.test(seed.trim())) {
-      setError('the seed must be a whole number');
+    const parsed = parseSeedList(seed);
+    if ('error' in parsed || parsed.seeds.length !== 1) {
+      setError('the seed must be one whole number from 0 to 2147483647');
       return;
     }
+    const seedNumber = parsed.seeds[0] as number;
     if (steps.trim() !== '' && !/^[1-9]\d*$/.test(steps.trim())) {
       setError('training steps must be a whole number of at least 1 (or empty for the preset)');
       return;
@@ -122,7 +124,7 @@ export function TrustRegionVsKl() {
       const [b] = (await api.createRuns({ ...common, algo: 'kl' })).runIds;
       update({ tr: String(a), kl: String(b), seed: String(seedNumber) });
     } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
+      setError(messageOf(err));
     }
   };
 

@@ -2,7 +2,7 @@ import { useMemo, useState } from 'react';
 import { Link, useSearchParams } from 'react-router-dom';
 import type { RunSummary } from '../../api/contract';
 import { api } from '../api';
-import { useApi } from '../useApi';
+import { useAction, useApi } from '../useApi';
 import { ErrorNote, StatusBadge, formatTime } from '../components/Status';
 
 const onRunsChanged = (event: { type: string }) => event.type === 'runs-changed';
@@ -33,11 +33,10 @@ function compare(a: RunSummary, b: RunSummary, key: SortKey): number {
 function RunNotes({ run }: { run: RunSummary }) {
   const [notes, setNotes] = useState(run.notes);
   const [tags, setTags] = useState(run.tags.join(', '));
-  const [error, setError] = useState<string | null>(null);
+  const { error, run: act } = useAction();
   const save = () => {
-    setError(null);
     const tagList = tags.split(',').map((t) => t.trim()).filter((t) => t !== '');
-    api.updateRun({ id: run.id, notes, tags: tagList }).catch((err: unknown) => setError(err instanceof Error ? err.message : String(err)));
+    act(() => api.updateRun({ id: run.id, notes, tags: tagList }));
   };
   return (
     <>
@@ -55,7 +54,7 @@ function RunNotes({ run }: { run: RunSummary }) {
 export function HistoryPage() {
   const runs = useApi(() => api.listRuns({}), [], onRunsChanged);
   const [params, setParams] = useSearchParams();
-  const [error, setError] = useState<string | null>(null);
+  const { error, run: act } = useAction();
   const get = (k: string) => params.get(k) ?? '';
   const set = (k: string, v: string) => {
     const next = new URLSearchParams(params);
@@ -85,10 +84,6 @@ export function HistoryPage() {
   if (!runs.data) return <p className="muted">Loading runs…</p>;
   const all = runs.data;
   const options = (values: string[]) => [...new Set(values)].sort().map((v) => <option key={v} value={v}>{v}</option>);
-  const act = (call: () => Promise<unknown>) => {
-    setError(null);
-    call().catch((err: unknown) => setError(err instanceof Error ? err.message : String(err)));
-  };
 
   return (
     <div>

@@ -1,11 +1,12 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { useSearchParams } from 'react-router-dom';
-import type { RunSummary } from '../../api/contract';
+import { parseSeedList, type RunSummary } from '../../api/contract';
 import { toCsv } from '../../api/csv';
 import { api } from '../api';
 import { useApi } from '../useApi';
 import { BanditScatter, domainOf } from '../components/BanditScatter';
 import { ErrorNote, StatusBadge } from '../components/Status';
+import { messageOf } from '../../api/errors';
 
 /** The columns and rows of the official figure. */
 const COLUMNS = [
@@ -86,19 +87,19 @@ export function ReproducePage() {
 
   const start = async () => {
     setError(null);
-    const seeds = seedsText.split(',').map((s) => s.trim()).filter((s) => s !== '');
-    if (seeds.length === 0 || seeds.some((s) => !/^\d+$/.test(s))) {
-      setError('seeds are whole numbers separated by commas');
+    const parsed = parseSeedList(seedsText);
+    if ('error' in parsed) {
+      setError(parsed.error);
       return;
     }
     const newTag = `reproduction-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}`;
     try {
       for (const c of COLUMNS) {
-        for (const r of ROWS) await api.createRuns({ task: c.task, algo: r.algo, preset, seeds: seeds.map(Number), tags: [newTag] });
+        for (const r of ROWS) await api.createRuns({ task: c.task, algo: r.algo, preset, seeds: parsed.seeds, tags: [newTag] });
       }
       setParams({ tag: newTag });
     } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
+      setError(messageOf(err));
     }
   };
 
