@@ -1,5 +1,5 @@
 import { describeIssues } from '../core/config';
-import { apiEventSchema, apiMethods, type ApiEvent, type MethodName, type ParamsOf, type ResultOf } from './contract';
+import { apiEventSchema, apiMethods, type ApiEvent, type ExportKind, type MethodName, type ParamsOf, type ResultOf, type RunFilter } from './contract';
 import type { CallReply } from './dispatch';
 import { ApiError } from './errors';
 
@@ -7,10 +7,14 @@ import { ApiError } from './errors';
 export interface Transport {
   call(method: MethodName, params: unknown): Promise<CallReply>;
   subscribe(listener: (event: unknown) => void): () => void;
+  /** Saves a CSV export where the user chooses (a download, or a save dialog); null when cancelled. */
+  download(kind: ExportKind, filter: RunFilter): Promise<CallReply>;
 }
 
 export type ApiClient = { [M in MethodName]: (params: ParamsOf<M>) => Promise<ResultOf<M>> } & {
   onEvent(listener: (event: ApiEvent) => void): () => void;
+  /** Saves the CSV of the runs a filter selects; resolves to where it went, or null when cancelled. */
+  exportCsv(kind: ExportKind, filter: RunFilter): Promise<string | null>;
 };
 
 /** Builds the typed client; results and events are validated so a contract drift fails loudly. */
@@ -30,5 +34,10 @@ export function createApiClient(transport: Transport): ApiClient {
       const parsed = apiEventSchema.safeParse(raw);
       if (parsed.success) listener(parsed.data);
     });
+  client.exportCsv = async (kind: ExportKind, filter: RunFilter) => {
+    const reply = await transport.download(kind, filter);
+    if (!reply.ok) throw new ApiError(reply.error.code, reply.error.message);
+    return reply.result === null ? null : String(reply.result);
+  };
   return client as ApiClient;
 }

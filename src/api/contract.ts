@@ -54,6 +54,10 @@ export const runSummarySchema = z.object({
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
+  /** Seconds from start to end, for ended runs. */
+  durationSec: z.number().nullable(),
+  /** The best evaluation mean reward, for tasks scored by their own outcome (bandits). */
+  bestReward: z.number().nullable(),
   tags: z.array(z.string()),
   notes: z.string(),
   archived: z.boolean(),
@@ -61,6 +65,44 @@ export const runSummarySchema = z.object({
   finalMetrics: z.record(z.string(), z.number()),
 });
 export type RunSummary = z.infer<typeof runSummarySchema>;
+
+/** Columns the run list sorts by; `finalScore` falls back to the task's own outcome (bandit mean reward). */
+export const runSortKeys = ['id', 'name', 'task', 'algo', 'seed', 'status', 'backend', 'createdAt', 'startedAt', 'durationSec', 'stepsDone', 'bestScore', 'finalScore'] as const;
+export type RunSortKey = (typeof runSortKeys)[number];
+
+const epochMs = z.number().int().min(0).max(8.64e15);
+
+/** Which runs a list or an export covers; every field narrows, none given means every unarchived run. */
+export const runFilterSchema = z
+  .object({
+    ids: z.array(runIdSchema).max(100_000, 'at most 100,000 run ids').optional(),
+    task: z.string().min(1).max(100).optional(),
+    algo: algoSchema.optional(),
+    status: runStatusSchema.optional(),
+    tag: z.string().min(1).max(64).optional(),
+    /** Case-insensitive substring of the name or the notes. */
+    text: z.string().min(1).max(200).optional(),
+    /** Created at or after this time (ms since the epoch). */
+    from: epochMs.optional(),
+    /** Created at or before this time (ms since the epoch). */
+    to: epochMs.optional(),
+    archived: z.enum(['exclude', 'include', 'only']).default('exclude'),
+    sort: z.enum(runSortKeys).default('id'),
+    dir: z.enum(['asc', 'desc']).default('desc'),
+  })
+  .strict()
+  .refine((f) => f.from === undefined || f.to === undefined || f.from <= f.to, { message: 'the date range ends before it starts', path: ['to'] });
+export type RunFilter = z.input<typeof runFilterSchema>;
+export type ParsedRunFilter = z.output<typeof runFilterSchema>;
+
+export const runFacetsSchema = z.object({ tasks: z.array(z.string()), algos: z.array(algoSchema), statuses: z.array(runStatusSchema), tags: z.array(z.string()) });
+
+export const exportKinds = ['runs', 'metrics'] as const;
+export type ExportKind = (typeof exportKinds)[number];
+export const exportKindSchema = z.enum(exportKinds);
+
+/** A CSV download of the runs a filter selects: `runs` is the summary table, `metrics` every raw row. */
+export const EXPORT_ROUTE = '/api/export/:kind';
 
 export const runDetailSchema = runSummarySchema.extend({
   config: trainConfigSchema,
@@ -167,7 +209,8 @@ const method = <P extends z.ZodType, R extends z.ZodType>(verb: HttpVerb, path: 
 export const apiMethods = {
   getInfo: method('GET', '/api/info', empty, infoSchema),
   listTasks: method('GET', '/api/tasks', empty, z.array(taskSchema)),
-  listRuns: method('GET', '/api/runs', empty, z.array(runSummarySchema)),
+  listRuns: method('GET', '/api/runs', runFilterSchema, z.array(runSummarySchema)),
+  getRunFacets: method('GET', '/api/run-facets', empty, runFacetsSchema),
   getRun: method('GET', '/api/runs/:id', byId, runDetailSchema),
   createRuns: method('POST', '/api/runs', createRunsSchema, z.object({ runIds: z.array(runIdSchema) })),
   updateRun: method(

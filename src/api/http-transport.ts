@@ -1,13 +1,18 @@
-import type { MethodName } from './contract';
+import { EXPORT_ROUTE, type MethodName } from './contract';
 import type { Transport } from './client';
 import type { CallReply } from './dispatch';
-import { encodeCall } from './routes';
+import { encodeCall, withQuery } from './routes';
 
 /**
  * HTTP + WebSocket transport for a browser talking to `dtql serve`. The access token, when the
  * server needs one, goes in the Authorization header; the WebSocket, which cannot carry headers,
  * relies on the same-origin cookie the server set when the page was opened with the token.
  */
+function failure(payload: unknown, status: number): CallReply {
+  const error = (payload as { error?: unknown } | null)?.error ?? { code: 'internal', message: `HTTP ${status}` };
+  return { ok: false, error: error as Extract<CallReply, { ok: false }>['error'] };
+}
+
 export function createHttpTransport(baseUrl: string, token: string | null): Transport {
   const headers: Record<string, string> = {};
   if (token) headers.authorization = `Bearer ${token}`;
@@ -42,8 +47,20 @@ export function createHttpTransport(baseUrl: string, token: string | null): Tran
       const response = await fetch(new URL(url, baseUrl), init);
       const payload = (await response.json().catch(() => null)) as { error?: { code: string; message: string } } | null;
       if (response.ok) return { ok: true, result: payload };
-      const error = payload?.error ?? { code: 'internal', message: `HTTP ${response.status}` };
-      return { ok: false, error: error as Extract<CallReply, { ok: false }>['error'] };
+      return failure(payload, response.status);
+    },
+    async download(kind, filter): Promise<CallReply> {
+      const url = withQuery(EXPORT_ROUTE.replace(':kind', kind), filter as Record<string, unknown>);
+      const response = await fetch(new URL(url, baseUrl), { headers });
+      if (!response.ok) return failure(await response.json().catch(() => null), response.status);
+      // The browser's own download: a link to the fetched file, clicked once and released.
+      const name = `dtql-${kind}.csv`;
+      const link = document.createElement('a');
+      link.href = URL.createObjectURL(await response.blob());
+      link.download = name;
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+      return { ok: true, result: name };
     },
     subscribe(listener) {
       listeners.add(listener);

@@ -5,14 +5,18 @@ import type { CallReply } from './dispatch';
 export interface DtqlBridge {
   call(method: string, params: unknown): Promise<CallReply>;
   onEvent(listener: (event: unknown) => void): () => void;
+  /** Asks the main process for a save dialog and writes the CSV there; the result is the path or null. */
+  exportCsv(kind: string, filter: unknown): Promise<CallReply>;
 }
 
 export const IPC_CALL_CHANNEL = 'dtql:call';
+export const IPC_EXPORT_CHANNEL = 'dtql:export';
 export const IPC_EVENT_CHANNEL = 'dtql:event';
 
 export function createIpcTransport(bridge: DtqlBridge): Transport {
   return {
     call: (method, params) => bridge.call(method, params),
     subscribe: (listener) => bridge.onEvent(listener),
+    download: (kind, filter) => bridge.exportCsv(kind, filter),
   };
 }

@@ -24,11 +24,16 @@ export function encodeCall(name: MethodName, params: Record<string, unknown>): {
     delete rest[key];
   }
   if (!bodyless(verb)) return { verb, url, body: JSON.stringify(rest) };
-  const query = Object.entries(rest)
+  return { verb, url: withQuery(url, rest) };
+}
+
+/** `url` with each defined param as a JSON value in the query string. */
+export function withQuery(url: string, params: Record<string, unknown>): string {
+  const query = Object.entries(params)
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(JSON.stringify(v))}`)
     .join('&');
-  return { verb, url: query ? `${url}?${query}` : url };
+  return query ? `${url}?${query}` : url;
 }
 
 /** Rebuilds the params object on the server; a value that is not valid JSON stays a string and fails validation. */

@@ -1,6 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { badInput, exitCodeOf, messageOf } from '../api/errors';
-import { createRunsSchema, runIdSchema, seedSchema } from '../api/contract';
+import { createRunsSchema, runFilterSchema, runIdSchema, runSortKeys, runStatusSchema, seedSchema, type RunFilter } from '../api/contract';
 import { describeIssues, parseConfigOverride } from '../core/config';
 import { TASKS, findTask } from '../core/tasks';
 import { planRuns } from '../engine/service';
@@ -52,6 +52,48 @@ function parseCount(value: string): number {
 function parsePositiveInt(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a whole number of at least 1');
   return Number(value);
+}
+
+interface FilterOptions {
+  runs?: number[];
+  task?: string;
+  algo?: 'dtql' | 'kl';
+  status?: RunFilter['status'];
+  tag?: string;
+  search?: string;
+  archived?: 'exclude' | 'include' | 'only';
+  sort?: RunFilter['sort'];
+  asc?: boolean;
+}
+
+/** The run selection flags shared by `runs list` and `export`, the same filter the History page uses. */
+function withFilterOptions(cmd: Command): Command {
+  return cmd
+    .option('--runs <ids>', 'comma-separated run ids', parseRunIds)
+    .option('--task <id>', 'only runs of this task')
+    .addOption(new Option('--algo <algo>', 'only this algorithm').choices(['dtql', 'kl']))
+    .addOption(new Option('--status <status>', 'only runs in this status').choices(runStatusSchema.options))
+    .option('--tag <tag>', 'only runs with this tag')
+    .option('--search <text>', 'only runs whose name or notes contain this text')
+    .addOption(new Option('--archived <which>', 'archived runs').choices(['exclude', 'include', 'only']).default('include'))
+    .addOption(new Option('--sort <key>', 'sort column').choices(runSortKeys).default('id'))
+    .option('--asc', 'ascending order (default: descending)');
+}
+
+function filterOf(opts: FilterOptions): RunFilter {
+  const parsed = runFilterSchema.safeParse({
+    ids: opts.runs,
+    task: opts.task,
+    algo: opts.algo,
+    status: opts.status,
+    tag: opts.tag,
+    text: opts.search,
+    archived: opts.archived,
+    sort: opts.sort,
+    dir: opts.asc ? 'asc' : 'desc',
+  });
+  if (!parsed.success) throw badInput(describeIssues(parsed.error));
+  return parsed.data;
 }
 
 interface TrainOptions {
@@ -169,16 +211,15 @@ function buildProgram(): Command {
     });
 
   const runs = program.command('runs').description('list and inspect runs');
-  runs
-    .command('list')
-    .description('every run in the store, newest first')
+  withFilterOptions(runs.command('list').description('the runs in the store, newest first, optionally filtered'))
     .option('--json', 'print JSON')
-    .action((opts: { json?: boolean }, cmd: Command) => {
+    .action((opts: FilterOptions & { json?: boolean }, cmd: Command) => {
+      const filter = filterOf(opts);
       const { db } = openStore(cmd);
-      const all = listRuns(db);
+      const all = listRuns(db, filter);
       db.close();
       if (opts.json) return printJson(all);
-      if (all.length === 0) return void process.stdout.write('no runs yet\n');
+      if (all.length === 0) return void process.stdout.write('no runs match\n');
       const rows = all.map((r) => [r.id, r.name, r.task, r.algo, r.seed, r.status, `${r.stepsDone}/${r.stepsTotal}`, r.finalScore, r.createdAt.slice(0, 19).replace('T', ' ')]);
       process.stdout.write(`${formatTable(['id', 'name', 'task', 'algo', 'seed', 'status', 'steps', 'final', 'created'], rows)}\n`);
       return undefined;
@@ -265,17 +306,17 @@ function buildProgram(): Command {
       }
     });
 
-  program
-    .command('export')
-    .description('write runs as CSV: a summary row per run, or with --metrics every raw metric row')
+  withFilterOptions(
+    program.command('export').description('write runs as CSV: a summary row per run, or with --metrics every raw metric row (default: every run)'),
+  )
     .requiredOption('--out <file>', 'the CSV file to write')
     .option('--metrics', 'the long metrics table run_id,metric,step,wall_time,value')
-    .option('--runs <ids>', 'comma-separated run ids (default: every run)', parseRunIds)
-    .action(async (opts: { out: string; metrics?: boolean; runs?: number[] }, cmd: Command) => {
+    .action(async (opts: FilterOptions & { out: string; metrics?: boolean }, cmd: Command) => {
+      const filter = filterOf(opts);
       const { exportCsv } = await import('../store/export');
       const { db } = openStore(cmd);
       try {
-        const result = await exportCsv(db, opts.out, { metrics: Boolean(opts.metrics), runIds: opts.runs ?? null });
+        const result = await exportCsv(db, opts.out, opts.metrics ? 'metrics' : 'runs', filter);
         process.stderr.write(`wrote ${result.rows} rows to ${result.file}\n`);
       } finally {
         db.close();

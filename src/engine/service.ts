@@ -1,11 +1,13 @@
-import { validateConfig, type TrainConfig } from '../core/config';
+import type { Readable } from 'node:stream';
+import { describeIssues, validateConfig, type TrainConfig } from '../core/config';
 import { presetOf, requireTask, TASKS } from '../core/tasks';
-import type { ApiHandlers, AppInfo, ParsedParamsOf } from '../api/contract';
+import { exportKindSchema, runFilterSchema, type ApiHandlers, type AppInfo, type ExportKind, type ParsedParamsOf, type ParsedRunFilter } from '../api/contract';
 import { badInput } from '../api/errors';
 import type { Db } from '../store/db';
-import { schemaVersion } from '../store/db';
+import { openReadOnly, schemaVersion } from '../store/db';
+import { exportCsv, exportStream, selectRunIds } from '../store/export';
 import fs from 'node:fs';
-import { countRuns, deleteRun, getRun, insertRuns, listRuns, updateRun } from '../store/runs';
+import { countRuns, deleteRun, getRun, insertRuns, listRuns, runFacets, updateRun } from '../store/runs';
 import { checkpointDir } from './checkpoint';
 import { downsampleMetric, metricNames, metricsAtStep } from '../store/metrics';
 import { readSamples } from '../store/samples';
@@ -25,6 +27,20 @@ export interface ServiceContext {
 export interface Service {
   handlers: ApiHandlers;
   events: EventHub;
+  /** Throws what an export of this selection would refuse (bad kind or filter, unknown id, nothing selected). */
+  checkExport(kind: unknown, filter: unknown): void;
+  /** A CSV of the selected runs as a stream; bad input throws before anything is sent. */
+  exportStream(kind: unknown, filter: unknown): Readable;
+  /** Writes a CSV of the selected runs to a file the user chose. */
+  exportFile(kind: unknown, filter: unknown, file: string): Promise<{ rows: number; file: string }>;
+}
+
+function parseExport(kind: unknown, filter: unknown): { kind: ExportKind; filter: ParsedRunFilter } {
+  const k = exportKindSchema.safeParse(kind);
+  if (!k.success) throw badInput(`unknown export ${JSON.stringify(kind)}: choose runs or metrics`);
+  const f = runFilterSchema.safeParse(filter);
+  if (!f.success) throw badInput(describeIssues(f.error));
+  return { kind: k.data, filter: f.data };
 }
 
 /** The back end every adapter (Electron IPC, HTTP, CLI) calls: the contract implemented over the store. */
@@ -43,7 +59,8 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
       runCount: countRuns(ctx.db),
     }),
     listTasks: () => [...TASKS],
-    listRuns: () => listRuns(ctx.db),
+    listRuns: (filter) => listRuns(ctx.db, filter),
+    getRunFacets: () => runFacets(ctx.db),
     getRun: ({ id }) => getRun(ctx.db, id),
     createRuns: (request) => {
       const plan = planRuns(request);
@@ -103,7 +120,35 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
       return { actions: Array.from(data.actions), rewards: Array.from(data.rewards), dims: data.actionDim };
     },
   };
-  return { handlers, events };
+  return {
+    handlers,
+    events,
+    checkExport: (kind, filter) => {
+      selectRunIds(ctx.db, parseExport(kind, filter).filter);
+    },
+    exportStream: (kind, filter) => {
+      const request = parseExport(kind, filter);
+      // Its own connection: the metric rows hold a read cursor while other requests use the store.
+      const reader = openReadOnly(ctx.db);
+      try {
+        const stream = exportStream(reader, request.kind, request.filter);
+        stream.once('close', () => reader.close());
+        return stream;
+      } catch (err) {
+        reader.close();
+        throw err;
+      }
+    },
+    exportFile: async (kind, filter, file) => {
+      const request = parseExport(kind, filter);
+      const reader = openReadOnly(ctx.db);
+      try {
+        return await exportCsv(reader, file, request.kind, request.filter);
+      } finally {
+        reader.close();
+      }
+    },
+  };
 }
 
 /** Resolves a start request into one queued run per seed; any bad field rejects the whole request. */

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BrowserWindow, app, dialog, ipcMain, session } from 'electron';
-import { IPC_CALL_CHANNEL, IPC_EVENT_CHANNEL } from '../api/ipc-transport';
+import { IPC_CALL_CHANNEL, IPC_EVENT_CHANNEL, IPC_EXPORT_CHANNEL } from '../api/ipc-transport';
+import { toApiError } from '../api/errors';
 import { dispatch } from '../api/dispatch';
 import { createService, type Service } from '../engine/service';
 import { EventHub } from '../engine/events';
@@ -79,6 +80,24 @@ void app.whenReady().then(() => {
       return { ok: false, error: { code: 'unauthorized', message: 'calls are only accepted from the app window' } };
     }
     return dispatch(service.handlers, method, params);
+  });
+  ipcMain.handle(IPC_EXPORT_CHANNEL, async (event, kind: unknown, filter: unknown) => {
+    if (!event.senderFrame || !isAppUrl(event.senderFrame.url, rendererUrl)) {
+      return { ok: false, error: { code: 'unauthorized', message: 'calls are only accepted from the app window' } };
+    }
+    try {
+      // Validate before asking for a file, so a bad request never opens a dialog.
+      service.checkExport(kind, filter);
+      const window = BrowserWindow.fromWebContents(event.sender);
+      const options = { defaultPath: `dtql-${String(kind)}.csv`, filters: [{ name: 'CSV', extensions: ['csv'] }] };
+      const choice = window ? await dialog.showSaveDialog(window, options) : await dialog.showSaveDialog(options);
+      if (choice.canceled || !choice.filePath) return { ok: true, result: null };
+      const written = await service.exportFile(kind, filter, choice.filePath);
+      return { ok: true, result: written.file };
+    } catch (err) {
+      const error = toApiError(err);
+      return { ok: false, error: { code: error.code, message: error.message } };
+    }
   });
   createWindow(service);
   app.on('activate', () => {

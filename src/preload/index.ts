@@ -1,11 +1,15 @@
 import { contextBridge, ipcRenderer } from 'electron';
-import { IPC_CALL_CHANNEL, IPC_EVENT_CHANNEL, type DtqlBridge } from '../api/ipc-transport';
+import { IPC_CALL_CHANNEL, IPC_EVENT_CHANNEL, IPC_EXPORT_CHANNEL, type DtqlBridge } from '../api/ipc-transport';
 
-/** The whole surface the sandboxed page gets: one call function and one event subscription. */
+/** The whole surface the sandboxed page gets: one call function, one CSV save and one event subscription. */
 const bridge: DtqlBridge = {
   call: (method, params) => {
     if (typeof method !== 'string') return Promise.reject(new Error('method must be a string'));
     return ipcRenderer.invoke(IPC_CALL_CHANNEL, method, params);
+  },
+  exportCsv: (kind, filter) => {
+    if (typeof kind !== 'string') return Promise.reject(new Error('kind must be a string'));
+    return ipcRenderer.invoke(IPC_EXPORT_CHANNEL, kind, filter);
   },
   onEvent: (listener) => {
     const handler = (_event: unknown, payload: unknown) => listener(payload);

@@ -3,9 +3,9 @@ import path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
-import { METHOD_NAMES } from '../api/contract';
+import { EXPORT_ROUTE, METHOD_NAMES } from '../api/contract';
 import { dispatch } from '../api/dispatch';
-import { HTTP_STATUS, badInput } from '../api/errors';
+import { HTTP_STATUS, badInput, toApiError } from '../api/errors';
 import { decodeCall, routeOf } from '../api/routes';
 import type { Service } from '../engine/service';
 import {
@@ -100,6 +100,20 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       },
     });
   }
+  app.get(EXPORT_ROUTE, async (req, reply) => {
+    const { kind, ...filter } = decodeCall(req.params as Record<string, string>, req.query as Record<string, string | string[] | undefined>, undefined);
+    let stream;
+    try {
+      stream = service.exportStream(kind, filter);
+    } catch (err) {
+      const error = toApiError(err);
+      return reply.code(HTTP_STATUS[error.code]).send({ error: { code: error.code, message: error.message } });
+    }
+    return reply
+      .type('text/csv; charset=utf-8')
+      .header('content-disposition', `attachment; filename="dtql-${String(kind)}.csv"`)
+      .send(stream);
+  });
   app.all('/api/*', async (req, reply) => reply.code(404).send(errorBody('not_found', `no API route ${req.method} ${req.url.split('?')[0]}`)));
 
   const staticDir = options.staticDir && fs.existsSync(path.join(options.staticDir, 'index.html')) ? options.staticDir : null;

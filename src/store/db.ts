@@ -41,6 +41,9 @@ export interface OpenOptions {
   migrationsDir?: string;
 }
 
+/** The native addon each connection was opened with (Electron's ABI build), reused for its readers. */
+const nativeBindings = new WeakMap<Db, string>();
+
 const SQLITE_HEADER = 'SQLite format 3\0';
 
 /**
@@ -55,6 +58,7 @@ export function openDatabase(home: string, options: OpenOptions = {}): Db {
   let db: Db;
   try {
     db = new Database(file, options.nativeBinding ? { nativeBinding: options.nativeBinding } : {});
+    if (options.nativeBinding) nativeBindings.set(db, options.nativeBinding);
   } catch (err) {
     throw badInput(`cannot open database ${file}: ${(err as Error).message}`);
   }
@@ -79,6 +83,14 @@ export function openDatabase(home: string, options: OpenOptions = {}): Db {
     db.close();
     throw err;
   }
+}
+
+/** A second, read-only connection to the same store, for long reads beside the main connection (WAL). */
+export function openReadOnly(db: Db): Db {
+  const nativeBinding = nativeBindings.get(db);
+  const reader = new Database(db.name, { readonly: true, fileMustExist: true, ...(nativeBinding ? { nativeBinding } : {}) });
+  reader.pragma('busy_timeout = 5000');
+  return reader;
 }
 
 function assertSqliteFile(file: string): void {

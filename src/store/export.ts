@@ -4,32 +4,37 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { stringify } from 'csv-stringify';
 import { trainConfigSchema } from '../core/config';
+import type { ExportKind, RunFilter } from '../api/contract';
 import { neutraliseCell, type CsvValue } from '../api/csv';
 import { badInput } from '../api/errors';
 import type { Db } from './db';
 import { getRun, listRuns } from './runs';
 
-const SUMMARY_COLUMNS = ['run_id', 'name', 'task', 'algo', 'preset', 'seed', 'status', 'backend', 'created', 'started', 'finished', 'duration_s', 'steps_done', 'steps_total', 'best_score', 'final_score', 'tags', 'notes'];
+const SUMMARY_COLUMNS = ['run_id', 'name', 'task', 'algo', 'preset', 'seed', 'status', 'backend', 'created', 'started', 'finished', 'duration_s', 'steps_done', 'steps_total', 'best_score', 'final_score', 'best_reward', 'tags', 'notes'];
+export const METRIC_COLUMNS = ['run_id', 'metric', 'step', 'wall_time', 'value'];
 
-/** The runs to export: the given ids (each must exist), else every run. */
-function selectRuns(db: Db, ids: number[] | null): number[] {
-  if (ids === null) return listRuns(db).map((r) => r.id).reverse();
-  for (const id of ids) getRun(db, id);
-  return ids;
+/** The ids a filter selects, oldest first; an unknown id or an empty selection is bad input. */
+export function selectRunIds(db: Db, filter: RunFilter): number[] {
+  const runs = listRuns(db, { ...filter, sort: 'id', dir: 'asc' });
+  if (filter.ids) {
+    const found = new Set(runs.map((r) => r.id));
+    const missing = filter.ids.filter((id) => !found.has(id));
+    // An id that exists but is filtered out (archived, other task) is not an error; an unknown one is.
+    for (const id of missing) getRun(db, id);
+  }
+  if (runs.length === 0) throw badInput('nothing to export: no run matches the selection');
+  return runs.map((r) => r.id);
 }
 
 function* summaryRows(db: Db, ids: number[]): Generator<CsvValue[]> {
   const configKeys = Object.keys(trainConfigSchema.shape);
-  const metricKeys = new Set<string>();
   const runs = ids.map((id) => getRun(db, id));
-  for (const r of runs) for (const k of Object.keys(r.finalMetrics)) metricKeys.add(k);
-  const finals = [...metricKeys].sort();
+  const finals = [...new Set(runs.flatMap((r) => Object.keys(r.finalMetrics)))].sort();
   yield [...SUMMARY_COLUMNS, ...finals.map((k) => `final_${k}`), ...configKeys];
   for (const r of runs) {
-    const duration = r.startedAt && r.finishedAt ? (Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000 : null;
     yield [
-      r.id, r.name, r.task, r.algo, r.preset, r.seed, r.status, r.backend, r.createdAt, r.startedAt, r.finishedAt, duration,
-      r.stepsDone, r.stepsTotal, r.bestScore, r.finalScore, r.tags.join(';'), r.notes,
+      r.id, r.name, r.task, r.algo, r.preset, r.seed, r.status, r.backend, r.createdAt, r.startedAt, r.finishedAt, r.durationSec,
+      r.stepsDone, r.stepsTotal, r.bestScore, r.finalScore, r.bestReward, r.tags.join(';'), r.notes,
       ...finals.map((k) => r.finalMetrics[k] ?? null),
       ...configKeys.map((k) => r.config[k as keyof typeof r.config] as CsvValue),
     ].map(neutraliseCell);
@@ -37,37 +42,55 @@ function* summaryRows(db: Db, ids: number[]): Generator<CsvValue[]> {
 }
 
 function* metricRows(db: Db, ids: number[]): Generator<CsvValue[]> {
-  yield ['run_id', 'metric', 'step', 'wall_time', 'value'];
+  yield METRIC_COLUMNS;
   const stmt = db.prepare('SELECT run_id, name, step, wall_time, value FROM metrics WHERE run_id = ? ORDER BY name, step').raw(true);
-  for (const id of ids) yield* stmt.iterate(id) as IterableIterator<CsvValue[]>;
+  for (const id of ids) {
+    for (const row of stmt.iterate(id) as IterableIterator<CsvValue[]>) {
+      row[1] = neutraliseCell(row[1]);
+      yield row;
+    }
+  }
 }
 
 /**
- * Streams a CSV (RFC 4180, UTF-8, header row) to `out`: the run summary, or with `metrics` every
- * raw metric row, never held in memory at once. Written to a temporary file renamed into place,
- * so a failed export leaves nothing behind.
+ * The CSV of a selection as a stream (RFC 4180, UTF-8, CRLF, header row): the run summary with
+ * the config keys as columns, or every raw metric row, produced row by row so a million rows
+ * never sit in memory. The selection is checked before the stream starts. The metric rows hold
+ * a read cursor open on `db`: give it a connection of its own where others share the store.
  */
-export async function exportCsv(db: Db, out: string, options: { metrics: boolean; runIds: number[] | null }): Promise<{ rows: number; file: string }> {
+export function exportStream(db: Db, kind: ExportKind, filter: RunFilter, onRow?: () => void): Readable {
+  const ids = selectRunIds(db, filter);
+  const rows = kind === 'metrics' ? metricRows(db, ids) : summaryRows(db, ids);
+  const counted = onRow
+    ? (function* () {
+        for (const row of rows) {
+          onRow();
+          yield row;
+        }
+      })()
+    : rows;
+  return Readable.from(counted).pipe(stringify({ record_delimiter: '\r\n' }));
+}
+
+/**
+ * Writes the CSV to `out` through a temporary file renamed into place, so a failed export leaves
+ * nothing behind. Returns the number of data rows.
+ */
+export async function exportCsv(db: Db, out: string, kind: ExportKind, filter: RunFilter): Promise<{ rows: number; file: string }> {
   const file = path.resolve(out);
-  if (!fs.existsSync(path.dirname(file)) || !fs.statSync(path.dirname(file)).isDirectory()) throw badInput(`cannot write ${file}: folder ${path.dirname(file)} does not exist`);
-  const ids = selectRuns(db, options.runIds);
-  if (ids.length === 0) throw badInput('nothing to export: there are no runs');
-  const tmp = `${file}.partial-${process.pid}`;
+  const folder = path.dirname(file);
+  if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw badInput(`cannot write ${file}: folder ${folder} does not exist`);
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw badInput(`cannot write ${file}: it is a folder`);
   let rows = -1;
-  const source = options.metrics ? metricRows(db, ids) : summaryRows(db, ids);
-  const counted = (function* () {
-    for (const row of source) {
-      rows += 1;
-      yield row;
-    }
-  })();
+  const stream = exportStream(db, kind, filter, () => (rows += 1));
+  const tmp = `${file}.partial-${process.pid}`;
   try {
-    await pipeline(Readable.from(counted), stringify({ record_delimiter: '\r\n' }), fs.createWriteStream(tmp, { flags: 'wx' }));
+    await pipeline(stream, fs.createWriteStream(tmp, { flags: 'wx' }));
     fs.renameSync(tmp, file);
   } catch (err) {
     fs.rmSync(tmp, { force: true });
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EROFS' || code === 'ENOENT' || code === 'EISDIR' || code === 'EEXIST') throw badInput(`cannot write ${file}: ${code}`);
+    if (code === 'EACCES' || code === 'EROFS' || code === 'ENOENT' || code === 'EISDIR' || code === 'EEXIST' || code === 'ENOSPC') throw badInput(`cannot write ${file}: ${code}`);
     throw err;
   }
   return { rows, file };

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { algoSchema, validateConfig, type Algo, type TrainConfig } from '../core/config';
-import { runStatusSchema, type RunDetail, type RunSummary } from '../api/contract';
+import { runFilterSchema, runStatusSchema, type RunDetail, type RunFilter, type RunSortKey, type RunSummary } from '../api/contract';
 import { badInput, notFound } from '../api/errors';
 import type { Db } from './db';
 
@@ -29,6 +29,7 @@ const runRowSchema = z.object({
   notes: z.string(),
   archived: z.number().int(),
   tags: z.string().nullable(),
+  best_reward: z.number().nullable(),
 });
 type RunRow = z.infer<typeof runRowSchema>;
 
@@ -46,8 +47,10 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 
 // Tags are joined with the unit separator, which tag validation forbids inside a tag.
 const TAG_SEPARATOR = '\u001f';
+// The best evaluation reward stands in for a best score on tasks without a normalised score.
 const SELECT_RUNS = `
-  SELECT r.*, (SELECT group_concat(tag, char(31)) FROM (SELECT tag FROM run_tags t WHERE t.run_id = r.id ORDER BY tag)) AS tags
+  SELECT r.*, (SELECT group_concat(tag, char(31)) FROM (SELECT tag FROM run_tags t WHERE t.run_id = r.id ORDER BY tag)) AS tags,
+    (SELECT max(value) FROM metrics m WHERE m.run_id = r.id AND m.name = 'eval/meanReward') AS best_reward
   FROM runs r`;
 
 function toSummary(raw: unknown): RunSummary {
@@ -69,6 +72,8 @@ function toSummary(raw: unknown): RunSummary {
     createdAt: iso(row.created_at) as string,
     startedAt: iso(row.started_at),
     finishedAt: iso(row.finished_at),
+    durationSec: row.started_at !== null && row.finished_at !== null ? (row.finished_at - row.started_at) / 1000 : null,
+    bestReward: row.best_reward,
     tags: row.tags ? row.tags.split(TAG_SEPARATOR) : [],
     notes: row.notes,
     archived: row.archived !== 0,
@@ -112,8 +117,69 @@ export function insertRuns(db: Db, runs: NewRun[], now = Date.now()): number[] {
   )();
 }
 
-export function listRuns(db: Db): RunSummary[] {
-  return db.prepare(`${SELECT_RUNS} ORDER BY r.id DESC`).all().map(toSummary);
+/** SQL for each sort key; scores fall back to the task's own outcome so bandit runs sort too. */
+const SORT_SQL: Record<RunSortKey, string> = {
+  id: 'r.id',
+  name: 'r.name COLLATE NOCASE',
+  task: 'r.task',
+  algo: 'r.algo',
+  seed: 'r.seed',
+  status: 'r.status',
+  backend: 'r.backend',
+  createdAt: 'r.created_at',
+  startedAt: 'r.started_at',
+  durationSec: 'r.finished_at - r.started_at',
+  stepsDone: 'r.steps_done',
+  bestScore: 'coalesce(r.best_score, best_reward)',
+  finalScore: "coalesce(r.final_score, json_extract(r.final_metrics, '$.meanReward'))",
+};
+
+/** The runs a filter selects, sorted as it asks (missing values last either way, then newest first). */
+export function listRuns(db: Db, filter: RunFilter = {}): RunSummary[] {
+  const f = runFilterSchema.parse(filter);
+  const where: string[] = [];
+  const args: Record<string, unknown> = {};
+  if (f.ids !== undefined) {
+    where.push('r.id IN (SELECT value FROM json_each(@ids))');
+    args.ids = JSON.stringify(f.ids);
+  }
+  for (const key of ['task', 'algo', 'status'] as const) {
+    if (f[key] === undefined) continue;
+    where.push(`r.${key} = @${key}`);
+    args[key] = f[key];
+  }
+  if (f.tag !== undefined) {
+    where.push('EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = r.id AND t.tag = @tag)');
+    args.tag = f.tag;
+  }
+  if (f.text !== undefined) {
+    where.push('(instr(lower(r.name), lower(@text)) > 0 OR instr(lower(r.notes), lower(@text)) > 0)');
+    args.text = f.text;
+  }
+  if (f.from !== undefined) {
+    where.push('r.created_at >= @from');
+    args.from = f.from;
+  }
+  if (f.to !== undefined) {
+    where.push('r.created_at <= @to');
+    args.to = f.to;
+  }
+  if (f.archived !== 'include') where.push(f.archived === 'only' ? 'r.archived = 1' : 'r.archived = 0');
+  const order = SORT_SQL[f.sort];
+  const sql = `${SELECT_RUNS} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    ORDER BY (${order}) IS NULL, ${order} ${f.dir === 'asc' ? 'ASC' : 'DESC'}, r.id DESC`;
+  return db.prepare(sql).all(args).map(toSummary);
+}
+
+/** The values the run filters can take in this store. */
+export function runFacets(db: Db): { tasks: string[]; algos: ('dtql' | 'kl')[]; statuses: RunDetail['status'][]; tags: string[] } {
+  const distinct = (sql: string) => db.prepare(sql).pluck().all() as string[];
+  return {
+    tasks: distinct('SELECT DISTINCT task FROM runs ORDER BY task'),
+    algos: algoSchema.array().parse(distinct('SELECT DISTINCT algo FROM runs ORDER BY algo')),
+    statuses: runStatusSchema.array().parse(distinct('SELECT DISTINCT status FROM runs ORDER BY status')),
+    tags: distinct('SELECT DISTINCT tag FROM run_tags ORDER BY tag'),
+  };
 }
 
 export function getRun(db: Db, id: number): RunDetail {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { parse } from 'csv-parse/sync';
 import { openDatabase, type Db } from '../../src/store/db';
 import { listRuns } from '../../src/store/runs';
 import { insertMetrics } from '../../src/store/metrics';
@@ -136,6 +137,45 @@ describe('editing and deleting runs', () => {
     expect(fs.existsSync(dir)).toBe(false);
     expect((await fetch(`${s.base}/api/runs/${id}`, { method: 'DELETE' })).status).toBe(404);
     expect(listRuns(s.db).map((r) => r.id)).toEqual([runIds[1]]);
+  });
+});
+
+describe('filtered lists and CSV downloads', () => {
+  it('filters the run list by query and streams both CSVs of a selection', async () => {
+    const s = await serve();
+    const made = (await (await fetch(`${s.base}/api/runs`, json({ ...request, tags: ['keep, "this"'] }))).json()) as { runIds: number[] };
+    await fetch(`${s.base}/api/runs`, json({ ...request, algo: 'kl', seeds: [3], tags: ['other'] }));
+    const [first] = made.runIds as [number];
+    insertMetrics(s.db, first, [1, 2, 3].map((step) => ({ name: 'critic', step, wallTime: step, value: step / 2 })));
+    const q = encodeURIComponent(JSON.stringify('keep, "this"'));
+    const filtered = (await (await fetch(`${s.base}/api/runs?tag=${q}&sort=%22seed%22&dir=%22asc%22`)).json()) as { seed: number }[];
+    expect(filtered.map((r) => r.seed)).toEqual([1, 2]);
+    const facets = (await (await fetch(`${s.base}/api/run-facets`)).json()) as { tags: string[]; algos: string[] };
+    expect(facets).toMatchObject({ tags: ['keep, "this"', 'other'], algos: ['dtql', 'kl'] });
+
+    const summary = await fetch(`${s.base}/api/export/runs?tag=${q}`);
+    expect(summary.status).toBe(200);
+    expect(summary.headers.get('content-type')).toMatch(/text\/csv/);
+    expect(summary.headers.get('content-disposition')).toMatch(/attachment; filename="dtql-runs.csv"/);
+    const rows = parse(await summary.text(), { columns: true }) as Record<string, string>[];
+    expect(rows.map((r) => [r.seed, r.tags])).toEqual([['1', 'keep, "this"'], ['2', 'keep, "this"']]);
+
+    const metrics = await fetch(`${s.base}/api/export/metrics?ids=${encodeURIComponent(JSON.stringify([first]))}`);
+    expect(parse(await metrics.text())).toEqual([['run_id', 'metric', 'step', 'wall_time', 'value'], ...[1, 2, 3].map((k) => [String(first), 'critic', String(k), String(k), String(k / 2)])]);
+  });
+
+  it.each([
+    ['/api/export/pictures', 400, /unknown export "pictures"/],
+    ['/api/export/runs?ids=%5B999%5D', 404, /no run with id 999/],
+    ['/api/export/runs?task=%22hopper-medium-v2%22', 400, /no run matches/],
+    ['/api/export/runs?sort=%22secret%22', 400, /sort/],
+    ['/api/runs?from=5&to=1', 400, /ends before it starts/],
+  ])('answers %s with %i and a reason', async (url, status, message) => {
+    const s = await serve();
+    await fetch(`${s.base}/api/runs`, json(request));
+    const res = await fetch(`${s.base}${url}`);
+    expect(res.status).toBe(status);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(message);
   });
 });
 

@@ -24,7 +24,7 @@ describe('CSV export', () => {
   it('writes one summary row per run with config columns, surviving a round trip through a CSV parser', async () => {
     const { home, db, ids } = seeded();
     const out = path.join(home, 'runs.csv');
-    const result = await exportCsv(db, out, { metrics: false, runIds: null });
+    const result = await exportCsv(db, out, 'runs', {});
     expect(result.rows).toBe(2);
     const rows = parse(fs.readFileSync(out, 'utf8'), { columns: true }) as Record<string, string>[];
     expect(rows.map((r) => Number(r.run_id))).toEqual(ids);
@@ -47,7 +47,7 @@ describe('CSV export', () => {
     const before = process.memoryUsage().heapUsed;
     let peak = before;
     const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().heapUsed)), 20);
-    const result = await exportCsv(db, out, { metrics: true, runIds: [ids[0] as number] });
+    const result = await exportCsv(db, out, 'metrics', { ids: [ids[0] as number] });
     clearInterval(timer);
     expect(result.rows).toBe(1_000_000);
     expect(peak - before).toBeLessThan(150 * 1024 * 1024);
@@ -61,11 +61,11 @@ describe('CSV export', () => {
 
   it('refuses an unwritable path, an unknown run and an empty store, writing nothing', async () => {
     const { home, db } = seeded();
-    await expect(exportCsv(db, path.join(home, 'missing', 'x.csv'), { metrics: false, runIds: null })).rejects.toThrow(/does not exist/);
-    await expect(exportCsv(db, path.join(home, 'x.csv'), { metrics: false, runIds: [99] })).rejects.toThrow(/no run with id 99/);
+    await expect(exportCsv(db, path.join(home, 'missing', 'x.csv'), 'runs', {})).rejects.toThrow(/does not exist/);
+    await expect(exportCsv(db, path.join(home, 'x.csv'), 'runs', { ids: [99] })).rejects.toThrow(/no run with id 99/);
     expect(fs.existsSync(path.join(home, 'x.csv'))).toBe(false);
     const empty = openDatabase(freshHome());
-    await expect(exportCsv(empty, path.join(home, 'y.csv'), { metrics: true, runIds: null })).rejects.toThrow(/nothing to export/);
+    await expect(exportCsv(empty, path.join(home, 'y.csv'), 'metrics', {})).rejects.toThrow(/nothing to export/);
     empty.close();
     db.close();
   });
@@ -80,5 +80,11 @@ describe('CSV export', () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/does not exist/);
     expect(runCli(['--home', home, 'export', '--out', out, '--runs', 'a,b']).status).toBe(2);
+    const filtered = path.join(home, 'filtered.csv');
+    expect(runCli(['--home', home, 'export', '--out', filtered, '--search', 'S2']).status).toBe(0);
+    expect((parse(fs.readFileSync(filtered, 'utf8'), { columns: true }) as Record<string, string>[]).map((r) => r.seed)).toEqual(['2']);
+    const none = runCli(['--home', home, 'export', '--out', filtered, '--task', 'hopper-medium-v2']);
+    expect(none.status).toBe(2);
+    expect(none.stderr).toMatch(/no run matches/);
   });
 });
