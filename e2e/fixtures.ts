@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { test as base, _electron, type Page } from '@playwright/test';
-import type { CreateRunsRequest } from '../src/api/contract';
+import type { CreateRunsRequest, RunSummary } from '../src/api/contract';
 import { REPO_ROOT, electronBinary, startServed, tempHome } from './launch';
 
 /** One running app under test, whichever shell hosts it. */
@@ -9,6 +9,8 @@ export interface AppUnderTest {
   page: Page;
   /** Starts runs through the app's own API (HTTP in served mode, the preload bridge in Electron). */
   createRuns(request: CreateRunsRequest): Promise<number[]>;
+  /** The runs as the app lists them, through the same API. */
+  listRuns(): Promise<RunSummary[]>;
   /** Saves a full-page screenshot as a test artifact. */
   screenshot(name: string): Promise<void>;
 }
@@ -40,6 +42,11 @@ export const test = base.extend<{ app: AppUnderTest; concurrency: number }>({
           if (!reply.ok) throw new Error(JSON.stringify(reply));
           return reply.result.runIds;
         },
+        listRuns: async () => {
+          const reply = (await page.evaluate(() => window.dtqlBridge?.call('listRuns', { archived: 'include' }))) as { ok: boolean; result: RunSummary[] };
+          if (!reply.ok) throw new Error(JSON.stringify(reply));
+          return reply.result;
+        },
         screenshot: (name) => screenshot(page, name),
       });
       await electronApp.close();
@@ -60,6 +67,7 @@ export const test = base.extend<{ app: AppUnderTest; concurrency: number }>({
           if (!response.ok) throw new Error(await response.text());
           return ((await response.json()) as { runIds: number[] }).runIds;
         },
+        listRuns: async () => (await (await fetch(`${origin}/api/runs?archived=%22include%22`)).json()) as RunSummary[],
         screenshot: (name) => screenshot(page, name),
       });
       await context.close();

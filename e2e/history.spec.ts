@@ -18,7 +18,7 @@ test('History filters, sorts and edits runs, keeps the view in the URL, and dele
   await page.getByLabel('search').fill('');
 
   await page.getByRole('button', { name: /^seed/ }).click();
-  await expect(page.locator('tbody tr').first()).toContainText('swiss');
+  await expect(page.locator('[data-testid^="run-row-"]').first()).toContainText('swiss');
   await page.getByLabel('notes of run 1').fill('best so far, "really"');
   await page.getByLabel('notes of run 1').blur();
   await page.getByLabel('search').fill('really');

@@ -95,7 +95,7 @@ export const runFilterSchema = z
 export type RunFilter = z.input<typeof runFilterSchema>;
 export type ParsedRunFilter = z.output<typeof runFilterSchema>;
 
-export const runFacetsSchema = z.object({ tasks: z.array(z.string()), algos: z.array(algoSchema), statuses: z.array(runStatusSchema), tags: z.array(z.string()) });
+export const runFacetsSchema = z.object({ runCount: z.number().int(), tasks: z.array(z.string()), algos: z.array(algoSchema), statuses: z.array(runStatusSchema), tags: z.array(z.string()) });
 
 export const exportKinds = ['runs', 'metrics'] as const;
 export type ExportKind = (typeof exportKinds)[number];

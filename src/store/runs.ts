@@ -172,9 +172,10 @@ export function listRuns(db: Db, filter: RunFilter = {}): RunSummary[] {
 }
 
 /** The values the run filters can take in this store. */
-export function runFacets(db: Db): { tasks: string[]; algos: ('dtql' | 'kl')[]; statuses: RunDetail['status'][]; tags: string[] } {
+export function runFacets(db: Db): { runCount: number; tasks: string[]; algos: ('dtql' | 'kl')[]; statuses: RunDetail['status'][]; tags: string[] } {
   const distinct = (sql: string) => db.prepare(sql).pluck().all() as string[];
   return {
+    runCount: countRuns(db),
     tasks: distinct('SELECT DISTINCT task FROM runs ORDER BY task'),
     algos: algoSchema.array().parse(distinct('SELECT DISTINCT algo FROM runs ORDER BY algo')),
     statuses: runStatusSchema.array().parse(distinct('SELECT DISTINCT status FROM runs ORDER BY status')),

@@ -93,6 +93,7 @@ describe('run list filters and sort', () => {
   it('lists the values each filter can take', () => {
     const { db } = seeded();
     expect(runFacets(db)).toEqual({
+      runCount: 6,
       tasks: ['bandit-25g-far', 'bandit-25g-near', 'bandit-swiss-far'],
       algos: ['dtql', 'kl'],
       statuses: ['completed', 'diverged', 'queued'],

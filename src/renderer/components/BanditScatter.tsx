@@ -50,65 +50,111 @@ interface Props {
   label: string;
 }
 
+/** One primitive of the scatter, drawn the same way on a canvas and in an SVG file. */
+type Mark =
+  | { kind: 'rect'; x: number; y: number; w: number; h: number; fill: string }
+  | { kind: 'dot'; x: number; y: number; r: number; fill?: string; stroke?: string }
+  | { kind: 'frame'; x: number; y: number; w: number; h: number; stroke: string }
+  | { kind: 'text'; x: number; y: number; text: string };
+
 /**
  * Dataset actions coloured by reward with a colour bar, and the policy's actions in red on top,
- * as the paper's toy figure draws them. A canvas: 11,000 points redraw in a few milliseconds.
+ * as the paper's toy figure draws them.
  */
+function scatterMarks({ data, policy, domain, size: plot = 360 }: Omit<Props, 'label'>): Mark[] {
+  const marks: Mark[] = [];
+  const px = (x: number) => ((x - domain.xMin) / (domain.xMax - domain.xMin)) * plot;
+  const py = (y: number) => plot - ((y - domain.yMin) / (domain.yMax - domain.yMin)) * plot;
+  let rMin = Number.POSITIVE_INFINITY;
+  let rMax = Number.NEGATIVE_INFINITY;
+  for (const r of data.rewards) {
+    rMin = Math.min(rMin, r);
+    rMax = Math.max(rMax, r);
+  }
+  const span = rMax - rMin || 1;
+  for (let i = 0; i < data.rewards.length; i++) {
+    const fill = viridis(((data.rewards[i] as number) - rMin) / span);
+    marks.push({ kind: 'rect', x: px(data.actions[2 * i] as number) - 1, y: py(data.actions[2 * i + 1] as number) - 1, w: 2, h: 2, fill });
+  }
+  if (policy) {
+    // Actions beyond the data's range sit on the frame as open rings, so a policy that left the
+    // data stays visible without shrinking the data to a dot.
+    const clampX = (x: number) => Math.min(plot - 3, Math.max(3, px(x)));
+    const clampY = (y: number) => Math.min(plot - 3, Math.max(3, py(y)));
+    for (let i = 0; i < policy.length; i += 2) {
+      const x = policy[i] as number;
+      const y = policy[i + 1] as number;
+      const outside = !(x >= domain.xMin && x <= domain.xMax && y >= domain.yMin && y <= domain.yMax);
+      marks.push(outside ? { kind: 'dot', x: clampX(x), y: clampY(y), r: 3, stroke: 'rgba(220, 20, 20, 0.7)' } : { kind: 'dot', x: px(x), y: py(y), r: 2.2, fill: 'rgba(220, 20, 20, 0.5)' });
+    }
+  }
+  marks.push({ kind: 'frame', x: 0.5, y: 0.5, w: plot - 1, h: plot - 1, stroke: '#98a2b3' });
+  for (let k = 0; k < plot; k++) marks.push({ kind: 'rect', x: plot + 10, y: k, w: 12, h: 1, fill: viridis(1 - k / plot) });
+  marks.push({ kind: 'text', x: plot + 24, y: 10, text: rMax.toFixed(1) });
+  marks.push({ kind: 'text', x: plot + 24, y: plot - 2, text: rMin.toFixed(1) });
+  marks.push({ kind: 'text', x: plot + 8, y: plot / 2, text: 'reward' });
+  return marks;
+}
+
+function paint(ctx: CanvasRenderingContext2D, marks: Mark[], width: number, height: number): void {
+  ctx.clearRect(0, 0, width, height);
+  ctx.fillStyle = '#fff';
+  ctx.fillRect(0, 0, width, height);
+  ctx.font = '10px sans-serif';
+  for (const m of marks) {
+    if (m.kind === 'rect') {
+      ctx.fillStyle = m.fill;
+      ctx.fillRect(m.x, m.y, m.w, m.h);
+    } else if (m.kind === 'dot') {
+      ctx.beginPath();
+      ctx.arc(m.x, m.y, m.r, 0, 2 * Math.PI);
+      if (m.fill) {
+        ctx.fillStyle = m.fill;
+        ctx.fill();
+      }
+      if (m.stroke) {
+        ctx.strokeStyle = m.stroke;
+        ctx.stroke();
+      }
+    } else if (m.kind === 'frame') {
+      ctx.strokeStyle = m.stroke;
+      ctx.strokeRect(m.x, m.y, m.w, m.h);
+    } else {
+      ctx.fillStyle = '#344054';
+      ctx.fillText(m.text, m.x, m.y);
+    }
+  }
+}
+
+const escapeXml = (text: string) => text.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c] as string);
+const fmt = (v: number) => String(Math.round(v * 100) / 100);
+
+/** The scatter as a standalone SVG document, mark for mark what the canvas shows. */
+export function scatterSvg(props: Omit<Props, 'label'>, title: string): string {
+  const size = props.size ?? 360;
+  const body = scatterMarks(props).map((m) => {
+    if (m.kind === 'rect') return `<rect x="${fmt(m.x)}" y="${fmt(m.y)}" width="${m.w}" height="${m.h}" fill="${m.fill}"/>`;
+    if (m.kind === 'dot') return `<circle cx="${fmt(m.x)}" cy="${fmt(m.y)}" r="${m.r}" fill="${m.fill ?? 'none'}"${m.stroke ? ` stroke="${m.stroke}"` : ''}/>`;
+    if (m.kind === 'frame') return `<rect x="${m.x}" y="${m.y}" width="${m.w}" height="${m.h}" fill="none" stroke="${m.stroke}"/>`;
+    return `<text x="${fmt(m.x)}" y="${fmt(m.y)}" font-size="10" fill="#344054">${escapeXml(m.text)}</text>`;
+  });
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${size + 56}" height="${size}" font-family="sans-serif">`,
+    `<title>${escapeXml(title)}</title>`,
+    `<rect width="100%" height="100%" fill="#fff"/>`,
+    ...body,
+    '</svg>',
+  ].join('\n');
+}
+
+/** The scatter on a canvas: 11,000 points redraw in a few milliseconds. */
 export function BanditScatter({ data, policy, domain, size = 360, label }: Props) {
   const ref = useRef<HTMLCanvasElement>(null);
   useEffect(() => {
     const canvas = ref.current;
     const ctx = canvas?.getContext('2d');
     if (!canvas || !ctx) return;
-    const plot = size;
-    ctx.clearRect(0, 0, canvas.width, canvas.height);
-    ctx.fillStyle = '#fff';
-    ctx.fillRect(0, 0, canvas.width, canvas.height);
-    const px = (x: number) => ((x - domain.xMin) / (domain.xMax - domain.xMin)) * plot;
-    const py = (y: number) => plot - ((y - domain.yMin) / (domain.yMax - domain.yMin)) * plot;
-    let rMin = Number.POSITIVE_INFINITY;
-    let rMax = Number.NEGATIVE_INFINITY;
-    for (const r of data.rewards) {
-      rMin = Math.min(rMin, r);
-      rMax = Math.max(rMax, r);
-    }
-    const span = rMax - rMin || 1;
-    for (let i = 0; i < data.rewards.length; i++) {
-      ctx.fillStyle = viridis(((data.rewards[i] as number) - rMin) / span);
-      ctx.fillRect(px(data.actions[2 * i] as number) - 1, py(data.actions[2 * i + 1] as number) - 1, 2, 2);
-    }
-    if (policy) {
-      // Actions beyond the data's range sit on the frame as open rings, so a policy that left the
-      // data stays visible without shrinking the data to a dot.
-      const clampX = (x: number) => Math.min(plot - 3, Math.max(3, px(x)));
-      const clampY = (y: number) => Math.min(plot - 3, Math.max(3, py(y)));
-      for (let i = 0; i < policy.length; i += 2) {
-        const x = policy[i] as number;
-        const y = policy[i + 1] as number;
-        const outside = !(x >= domain.xMin && x <= domain.xMax && y >= domain.yMin && y <= domain.yMax);
-        ctx.beginPath();
-        ctx.arc(clampX(x), clampY(y), outside ? 3 : 2.2, 0, 2 * Math.PI);
-        if (outside) {
-          ctx.strokeStyle = 'rgba(220, 20, 20, 0.7)';
-          ctx.stroke();
-        } else {
-          ctx.fillStyle = 'rgba(220, 20, 20, 0.5)';
-          ctx.fill();
-        }
-      }
-    }
-    ctx.strokeStyle = '#98a2b3';
-    ctx.strokeRect(0.5, 0.5, plot - 1, plot - 1);
-    // Colour bar with the reward range.
-    for (let k = 0; k < plot; k++) {
-      ctx.fillStyle = viridis(1 - k / plot);
-      ctx.fillRect(plot + 10, k, 12, 1);
-    }
-    ctx.fillStyle = '#344054';
-    ctx.font = '10px sans-serif';
-    ctx.fillText(rMax.toFixed(1), plot + 24, 10);
-    ctx.fillText(rMin.toFixed(1), plot + 24, plot - 2);
-    ctx.fillText('reward', plot + 8, plot / 2);
+    paint(ctx, scatterMarks({ data, policy, domain, size }), canvas.width, canvas.height);
   }, [data, policy, domain, size]);
   return <canvas ref={ref} width={size + 56} height={size} aria-label={label} role="img" data-testid="bandit-scatter" />;
 }

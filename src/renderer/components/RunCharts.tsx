@@ -3,6 +3,7 @@ import { Brush, CartesianGrid, Legend, Line, LineChart, ReferenceLine, Responsiv
 import type { SeriesDto } from '../../api/contract';
 import { api } from '../api';
 import { messageOf } from '../../api/errors';
+import { ChartFrame } from './ChartFrame';
 
 const GROUPS: { title: string; match: (name: string) => boolean }[] = [
   { title: 'Critic', match: (n) => ['critic', 'value', 'q1', 'q2'].includes(n) },
@@ -95,8 +96,7 @@ export function RunCharts({ series, options }: { series: Record<string, SeriesDt
         }
         const data = [...rows.values()].sort((a, b) => (a.x as number) - (b.x as number));
         return (
-          <figure className="chart" key={group.title} data-testid={`chart-${group.title}`}>
-            <figcaption>{group.title}</figcaption>
+          <ChartFrame title={group.title} key={group.title} testId={`chart-${group.title}`}>
             <ResponsiveContainer width="100%" height={220}>
               <LineChart data={data} margin={{ top: 4, right: 16, bottom: 4, left: 0 }}>
                 <CartesianGrid strokeDasharray="3 3" stroke="#e4e7ec" />
@@ -111,7 +111,7 @@ export function RunCharts({ series, options }: { series: Record<string, SeriesDt
                 {data.length > 50 ? <Brush dataKey="x" height={18} travellerWidth={8} /> : null}
               </LineChart>
             </ResponsiveContainer>
-          </figure>
+          </ChartFrame>
         );
       })}
     </div>

@@ -3,7 +3,8 @@ import { useSearchParams } from 'react-router-dom';
 import { parseSeedList, type RunDetail, type TaskDto } from '../../api/contract';
 import { api } from '../api';
 import { useApi } from '../useApi';
-import { BanditScatter, domainOf } from './BanditScatter';
+import { BanditScatter, domainOf, scatterSvg } from './BanditScatter';
+import { ChartFrame } from './ChartFrame';
 import { ErrorNote, StatusBadge } from './Status';
 import { messageOf } from '../../api/errors';
 
@@ -51,17 +52,24 @@ function useRunSamples(runId: number | null): { run: RunDetail | null; samples: 
 
 function Panel({ title, runId, data, domain, samples, run }: { title: string; runId: number | null; data: { actions: number[]; rewards: number[] }; domain: ReturnType<typeof domainOf>; samples: Samples; run: RunDetail | null }) {
   return (
-    <figure className="scatter-panel" data-testid={`panel-${title}`}>
-      <figcaption>
-        <strong>{title}</strong>{' '}
-        {run ? (
-          <>
-            <StatusBadge status={run.status} /> <span className="muted small">run {runId} · step {samples?.step ?? 0} of {run.stepsTotal}</span>
-          </>
-        ) : (
-          <span className="muted small">not started</span>
-        )}
-      </figcaption>
+    <ChartFrame
+      title={`${title} ${run?.task ?? ''} run ${runId ?? ''}`}
+      className="scatter-panel"
+      testId={`panel-${title}`}
+      svgOf={() => scatterSvg({ data, policy: samples?.actions ?? null, domain }, `${title}: dataset actions and policy actions`)}
+      caption={
+        <>
+          <strong>{title}</strong>{' '}
+          {run ? (
+            <>
+              <StatusBadge status={run.status} /> <span className="muted small">run {runId} · step {samples?.step ?? 0} of {run.stepsTotal}</span>
+            </>
+          ) : (
+            <span className="muted small">not started</span>
+          )}
+        </>
+      }
+    >
       <BanditScatter data={data} policy={samples?.actions ?? null} domain={domain} label={`${title}: dataset actions and policy actions`} />
       {samples ? <p className="muted small">{outsideCount(samples.actions, domain)} of {samples.actions.length / 2} policy actions outside the plotted range (rings on the frame)</p> : null}
       <dl className="outcome" data-testid={`outcome-${title}`}>
@@ -72,7 +80,7 @@ function Panel({ title, runId, data, domain, samples, run }: { title: string; ru
           </div>
         ))}
       </dl>
-    </figure>
+    </ChartFrame>
   );
 }
 

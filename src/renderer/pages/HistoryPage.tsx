@@ -1,35 +1,79 @@
-import { useMemo, useState } from 'react';
-import { Link, useSearchParams } from 'react-router-dom';
-import type { RunSummary } from '../../api/contract';
+import { useRef, useState } from 'react';
+import { Link, useNavigate, useSearchParams } from 'react-router-dom';
+import { useVirtualizer } from '@tanstack/react-virtual';
+import { runSortKeys, type ExportKind, type RunFilter, type RunSortKey, type RunSummary } from '../../api/contract';
 import { api } from '../api';
 import { useAction, useApi } from '../useApi';
 import { ErrorNote, StatusBadge, formatTime } from '../components/Status';
 
 const onRunsChanged = (event: { type: string }) => event.type === 'runs-changed';
+const ROW_HEIGHT = 38;
 
-type SortKey = 'id' | 'name' | 'task' | 'algo' | 'seed' | 'status' | 'createdAt' | 'stepsDone' | 'finalScore';
-const COLUMNS: { key: SortKey; label: string }[] = [
-  { key: 'id', label: 'id' },
-  { key: 'name', label: 'name' },
-  { key: 'task', label: 'task' },
-  { key: 'algo', label: 'algo' },
-  { key: 'seed', label: 'seed' },
-  { key: 'status', label: 'status' },
-  { key: 'stepsDone', label: 'steps' },
-  { key: 'createdAt', label: 'created' },
-  { key: 'finalScore', label: 'final (score or reward)' },
+const COLUMNS: { key: RunSortKey | null; label: string; width: string }[] = [
+  { key: 'id', label: 'id', width: '3.5em' },
+  { key: 'name', label: 'name', width: '13em' },
+  { key: 'task', label: 'task', width: '11em' },
+  { key: 'algo', label: 'algo', width: '3.5em' },
+  { key: 'seed', label: 'seed', width: '3.5em' },
+  { key: 'status', label: 'status', width: '7em' },
+  { key: 'backend', label: 'backend', width: '5.5em' },
+  { key: 'startedAt', label: 'started', width: '9em' },
+  { key: 'durationSec', label: 'duration', width: '6em' },
+  { key: 'stepsDone', label: 'steps', width: '8em' },
+  { key: 'bestScore', label: 'best', width: '4.5em' },
+  { key: 'finalScore', label: 'final', width: '4.5em' },
+  { key: null, label: 'tags', width: '8em' },
+  { key: null, label: 'notes', width: '12em' },
+  { key: null, label: '', width: '11em' },
 ];
+const GRID = { gridTemplateColumns: `2em ${COLUMNS.map((c) => c.width).join(' ')}` };
 
-function compare(a: RunSummary, b: RunSummary, key: SortKey): number {
-  const x = a[key];
-  const y = b[key];
-  if (x === y) return 0;
-  if (x === null) return 1;
-  if (y === null) return -1;
-  return x < y ? -1 : 1;
+/** Local calendar days from the date inputs, as the inclusive time range the store filters on. */
+function dayStart(day: string): number | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
+  return m ? new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3])).getTime() : undefined;
+}
+function dayEnd(day: string): number | undefined {
+  const start = dayStart(day);
+  return start === undefined ? undefined : start + 24 * 3600 * 1000 - 1;
 }
 
-/** One editable notes-and-tags cell; saves on blur, shows why a save failed. */
+/** The store filter a History URL describes; unknown values are dropped rather than sent. */
+export function filterOf(params: URLSearchParams): RunFilter {
+  const get = (k: string) => params.get(k) || undefined;
+  const sort = get('sort');
+  const archived = get('archived');
+  const algo = get('algo');
+  return {
+    task: get('task'),
+    algo: algo === 'dtql' || algo === 'kl' ? algo : undefined,
+    status: get('status') as RunFilter['status'],
+    tag: get('tag'),
+    text: get('q'),
+    from: dayStart(params.get('from') ?? ''),
+    to: dayEnd(params.get('to') ?? ''),
+    archived: archived === 'include' || archived === 'only' ? archived : 'exclude',
+    sort: runSortKeys.includes(sort as RunSortKey) ? (sort as RunSortKey) : 'id',
+    dir: get('dir') === 'asc' ? 'asc' : 'desc',
+  };
+}
+
+export function formatDuration(sec: number | null): string {
+  if (sec === null) return '-';
+  if (sec < 60) return `${Math.round(sec)} s`;
+  const m = Math.floor(sec / 60);
+  if (m < 60) return `${m}m ${String(Math.round(sec % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
+}
+
+/** A score where the task has one, else its own outcome (the bandit mean reward). */
+function scoreCell(score: number | null, reward: number | null | undefined) {
+  if (score !== null) return <span title="normalised score">{score.toFixed(1)}</span>;
+  if (reward !== null && reward !== undefined) return <span title="mean reward of 1,000 policy actions">{reward.toFixed(2)}</span>;
+  return '-';
+}
+
+/** The editable tags and notes cells of a row; each saves on blur and shows why a save failed. */
 function RunNotes({ run }: { run: RunSummary }) {
   const [notes, setNotes] = useState(run.notes);
   const [tags, setTags] = useState(run.tags.join(', '));
@@ -40,148 +84,216 @@ function RunNotes({ run }: { run: RunSummary }) {
   };
   return (
     <>
-      <td>
+      <div className="cell">
         <input className="cell-input" aria-label={`tags of run ${run.id}`} value={tags} onChange={(e) => setTags(e.target.value)} onBlur={save} />
-      </td>
-      <td>
-        <input className="cell-input" aria-label={`notes of run ${run.id}`} value={notes} onChange={(e) => setNotes(e.target.value)} onBlur={save} />
+      </div>
+      <div className="cell">
+        <input className="cell-input" aria-label={`notes of run ${run.id}`} value={notes} onChange={(e) => setNotes(e.target.value)} onBlur={save} title={error ?? notes} />
         {error ? <span className="field-error">{error}</span> : null}
-      </td>
+      </div>
+    </>
+  );
+}
+
+function RunRow({ run, selected, onSelect, act }: { run: RunSummary; selected: boolean; onSelect: (on: boolean) => void; act: (call: () => Promise<unknown>) => void }) {
+  return (
+    <>
+      <div className="cell">
+        <input type="checkbox" aria-label={`select run ${run.id}`} checked={selected} onChange={(e) => onSelect(e.target.checked)} />
+      </div>
+      <div className="cell">{run.id}</div>
+      <div className="cell" title={run.name}>
+        <Link to={`/runs/${run.id}`}>{run.name}</Link>
+      </div>
+      <div className="cell">{run.task}</div>
+      <div className="cell">{run.algo}</div>
+      <div className="cell">{run.seed}</div>
+      <div className="cell" title={run.error ?? undefined}>
+        <StatusBadge status={run.status} />
+      </div>
+      <div className="cell">{run.backend ?? '-'}</div>
+      <div className="cell">{formatTime(run.startedAt)}</div>
+      <div className="cell">{formatDuration(run.durationSec)}</div>
+      <div className="cell">
+        {run.stepsDone.toLocaleString()} / {run.stepsTotal.toLocaleString()}
+      </div>
+      <div className="cell">{scoreCell(run.bestScore, run.bestReward)}</div>
+      <div className="cell">{scoreCell(run.finalScore, run.finalMetrics.meanReward)}</div>
+      <RunNotes key={`${run.id}:${run.notes}:${run.tags.join(',')}`} run={run} />
+      <div className="cell row-actions">
+        <button className="secondary" onClick={() => act(() => api.updateRun({ id: run.id, archived: !run.archived }))}>
+          {run.archived ? 'Unarchive' : 'Archive'}
+        </button>
+        <button
+          className="secondary"
+          onClick={() => {
+            if (window.confirm(`Delete run ${run.id} (${run.name}) with its metrics and checkpoints?`)) act(() => api.deleteRun({ id: run.id }));
+          }}
+        >
+          Delete
+        </button>
+      </div>
     </>
   );
 }
 
 export function HistoryPage() {
-  const runs = useApi(() => api.listRuns({}), [], onRunsChanged);
   const [params, setParams] = useSearchParams();
+  const navigate = useNavigate();
+  const filter = filterOf(params);
+  const key = JSON.stringify(filter);
+  const runs = useApi(() => api.listRuns(filter), [key], onRunsChanged);
+  const facets = useApi(() => api.getRunFacets({}), [], onRunsChanged);
+  const [selected, setSelected] = useState<Set<number>>(new Set());
+  const [exported, setExported] = useState<string | null>(null);
   const { error, run: act } = useAction();
+  const scroller = useRef<HTMLDivElement>(null);
+  const shown = runs.error ? [] : (runs.data ?? []);
+  // eslint-disable-next-line react-hooks/incompatible-library -- this app does not use the React Compiler
+  const virtualizer = useVirtualizer({ count: shown.length, getScrollElement: () => scroller.current, estimateSize: () => ROW_HEIGHT, overscan: 12 });
+
   const get = (k: string) => params.get(k) ?? '';
-  const set = (k: string, v: string) => {
+  const set = (changes: Record<string, string>) => {
     const next = new URLSearchParams(params);
-    if (v === '') next.delete(k);
-    else next.set(k, v);
+    for (const [k, v] of Object.entries(changes)) {
+      if (v === '') next.delete(k);
+      else next.set(k, v);
+    }
     setParams(next, { replace: true });
   };
-  const sort = (get('sort') || 'id') as SortKey;
-  const descending = get('dir') !== 'asc';
 
-  const shown = useMemo(() => {
-    const text = get('q').toLowerCase();
-    const rows = (runs.data ?? []).filter(
-      (r) =>
-        (get('archived') === '1' || !r.archived) &&
-        (!get('task') || r.task === get('task')) &&
-        (!get('algo') || r.algo === get('algo')) &&
-        (!get('status') || r.status === get('status')) &&
-        (!get('tag') || r.tags.includes(get('tag'))) &&
-        (!text || r.name.toLowerCase().includes(text) || r.notes.toLowerCase().includes(text)),
-    );
-    return rows.sort((a, b) => (descending ? -1 : 1) * compare(a, b, sort));
-    // eslint-disable-next-line react-hooks/exhaustive-deps -- the URL parameters are the inputs
-  }, [runs.data, params]);
-
-  if (runs.error) return <ErrorNote message={runs.error} />;
-  if (!runs.data) return <p className="muted">Loading runs…</p>;
-  const all = runs.data;
-  const options = (values: string[]) => [...new Set(values)].sort().map((v) => <option key={v} value={v}>{v}</option>);
+  if (facets.error) return <ErrorNote message={facets.error} />;
+  if (!facets.data) return <p className="muted">Loading runs…</p>;
+  const f = facets.data;
+  const options = (values: string[]) => values.map((v) => <option key={v} value={v}>{v}</option>);
+  const chosen = shown.filter((r) => selected.has(r.id));
+  const allChosen = shown.length > 0 && chosen.length === shown.length;
+  const exportCsv = (kind: ExportKind) => {
+    setExported(null);
+    const selection: RunFilter = chosen.length > 0 ? { ids: chosen.map((r) => r.id), archived: 'include' } : filter;
+    act(async () => {
+      const where = await api.exportCsv(kind, selection);
+      if (where) setExported(`Saved ${where}`);
+    });
+  };
+  const sortBy = (k: RunSortKey) => set({ sort: k, dir: filter.sort === k && filter.dir === 'desc' ? 'asc' : 'desc' });
 
   return (
     <div>
       <h1>History</h1>
-      {all.length === 0 ? (
+      {f.runCount === 0 ? (
         <p className="empty" data-testid="history-empty">
           No runs yet. Start one from the Tasks page or with <code>dtql train</code>.
         </p>
       ) : (
         <>
           <div className="form-actions filters" aria-label="Filters">
-            <input placeholder="search name and notes" value={get('q')} onChange={(e) => set('q', e.target.value)} aria-label="search" />
-            <select value={get('task')} onChange={(e) => set('task', e.target.value)} aria-label="task filter">
+            <input placeholder="search name and notes" value={get('q')} onChange={(e) => set({ q: e.target.value })} aria-label="search" />
+            <select value={get('task')} onChange={(e) => set({ task: e.target.value })} aria-label="task filter">
               <option value="">all tasks</option>
-              {options(all.map((r) => r.task))}
+              {options(f.tasks)}
             </select>
-            <select value={get('algo')} onChange={(e) => set('algo', e.target.value)} aria-label="algorithm filter">
+            <select value={get('algo')} onChange={(e) => set({ algo: e.target.value })} aria-label="algorithm filter">
               <option value="">all algorithms</option>
-              {options(all.map((r) => r.algo))}
+              {options(f.algos)}
             </select>
-            <select value={get('status')} onChange={(e) => set('status', e.target.value)} aria-label="status filter">
+            <select value={get('status')} onChange={(e) => set({ status: e.target.value })} aria-label="status filter">
               <option value="">all statuses</option>
-              {options(all.map((r) => r.status))}
+              {options(f.statuses)}
             </select>
-            <select value={get('tag')} onChange={(e) => set('tag', e.target.value)} aria-label="tag filter">
+            <select value={get('tag')} onChange={(e) => set({ tag: e.target.value })} aria-label="tag filter">
               <option value="">all tags</option>
-              {options(all.flatMap((r) => r.tags))}
+              {options(f.tags)}
             </select>
             <label>
-              <input type="checkbox" checked={get('archived') === '1'} onChange={(e) => set('archived', e.target.checked ? '1' : '')} /> archived
+              from <input type="date" value={get('from')} onChange={(e) => set({ from: e.target.value })} aria-label="created from" />
             </label>
+            <label>
+              to <input type="date" value={get('to')} onChange={(e) => set({ to: e.target.value })} aria-label="created to" />
+            </label>
+            <select value={filter.archived} onChange={(e) => set({ archived: e.target.value === 'exclude' ? '' : e.target.value })} aria-label="archived filter">
+              <option value="exclude">hide archived</option>
+              <option value="include">with archived</option>
+              <option value="only">archived only</option>
+            </select>
             <span className="muted small" data-testid="history-count">
-              {shown.length} of {all.length} runs
+              {shown.length} of {f.runCount} runs
             </span>
           </div>
+          <div className="form-actions">
+            <button disabled={chosen.length === 0} onClick={() => navigate(`/compare?ids=${chosen.map((r) => r.id).join(',')}`)} data-testid="compare-selected">
+              Compare selected ({chosen.length})
+            </button>
+            <button className="secondary" disabled={shown.length === 0} onClick={() => exportCsv('runs')} data-testid="export-runs">
+              Export {chosen.length > 0 ? 'selected' : 'shown'} runs (CSV)
+            </button>
+            <button className="secondary" disabled={shown.length === 0} onClick={() => exportCsv('metrics')} data-testid="export-metrics">
+              Export their metrics (CSV)
+            </button>
+            {chosen.length > 0 ? (
+              <button className="secondary" onClick={() => setSelected(new Set())}>
+                Clear selection
+              </button>
+            ) : null}
+            {exported ? <span className="muted small">{exported}</span> : null}
+          </div>
           {error ? <ErrorNote message={error} /> : null}
-          <table className="grid runs" data-testid="history-table">
-            <thead>
-              <tr>
-                {COLUMNS.map((c) => (
-                  <th key={c.key}>
-                    <button
-                      className="sort"
-                      onClick={() => {
-                        const next = new URLSearchParams(params);
-                        next.set('sort', c.key);
-                        next.set('dir', sort === c.key && descending ? 'asc' : 'desc');
-                        setParams(next, { replace: true });
-                      }}
-                    >
+          {runs.error ? <ErrorNote message={`These filters cannot be applied: ${runs.error}`} /> : null}
+          <div className="vtable" ref={scroller} data-testid="history-table" role="table" aria-rowcount={shown.length + 1}>
+            <div className="vrow vhead" style={GRID} role="row">
+              <div className="cell">
+                <input
+                  type="checkbox"
+                  aria-label="select every shown run"
+                  checked={allChosen}
+                  onChange={(e) => setSelected(e.target.checked ? new Set(shown.map((r) => r.id)) : new Set())}
+                />
+              </div>
+              {COLUMNS.map((c) =>
+                c.key === null ? (
+                  <div className="cell" key={c.label || 'actions'} role="columnheader">
+                    {c.label}
+                  </div>
+                ) : (
+                  <div className="cell" key={c.key} role="columnheader">
+                    <button className="sort" onClick={() => sortBy(c.key as RunSortKey)}>
                       {c.label}
-                      {sort === c.key ? (descending ? ' ▼' : ' ▲') : ''}
+                      {filter.sort === c.key ? (filter.dir === 'desc' ? ' ▼' : ' ▲') : ''}
                     </button>
-                  </th>
-                ))}
-                <th>tags</th>
-                <th>notes</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {shown.map((r) => (
-                <tr key={r.id} data-testid={`run-row-${r.id}`}>
-                  <td>{r.id}</td>
-                  <td>
-                    <Link to={`/runs/${r.id}`}>{r.name}</Link>
-                  </td>
-                  <td>{r.task}</td>
-                  <td>{r.algo}</td>
-                  <td>{r.seed}</td>
-                  <td>
-                    <StatusBadge status={r.status} />
-                  </td>
-                  <td>
-                    {r.stepsDone.toLocaleString()} / {r.stepsTotal.toLocaleString()}
-                  </td>
-                  <td>{formatTime(r.createdAt)}</td>
-                  <td title={r.finalScore === null && r.finalMetrics.meanReward !== undefined ? 'mean reward of 1,000 policy actions' : 'normalised score'}>
-                    {r.finalScore?.toFixed(1) ?? r.finalMetrics.meanReward?.toFixed(2) ?? '-'}
-                  </td>
-                  <RunNotes key={`${r.id}:${r.notes}:${r.tags.join(',')}`} run={r} />
-                  <td className="row-actions">
-                    <button className="secondary" onClick={() => act(() => api.updateRun({ id: r.id, archived: !r.archived }))}>
-                      {r.archived ? 'Unarchive' : 'Archive'}
-                    </button>
-                    <button
-                      className="secondary"
-                      onClick={() => {
-                        if (window.confirm(`Delete run ${r.id} (${r.name}) with its metrics and checkpoints?`)) act(() => api.deleteRun({ id: r.id }));
-                      }}
-                    >
-                      Delete
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+                  </div>
+                ),
+              )}
+            </div>
+            {shown.length === 0 ? <p className="muted vempty">No run matches these filters.</p> : null}
+            <div style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
+              {virtualizer.getVirtualItems().map((item) => {
+                const r = shown[item.index] as RunSummary;
+                return (
+                  <div
+                    key={r.id}
+                    className="vrow"
+                    role="row"
+                    data-testid={`run-row-${r.id}`}
+                    style={{ ...GRID, position: 'absolute', top: 0, left: 0, height: ROW_HEIGHT, transform: `translateY(${item.start}px)` }}
+                  >
+                    <RunRow
+                      run={r}
+                      selected={selected.has(r.id)}
+                      onSelect={(on) =>
+                        setSelected((s) => {
+                          const next = new Set(s);
+                          if (on) next.add(r.id);
+                          else next.delete(r.id);
+                          return next;
+                        })
+                      }
+                      act={act}
+                    />
+                  </div>
+                );
+              })}
+            </div>
+          </div>
         </>
       )}
     </div>

@@ -7,6 +7,8 @@ import { useApi } from '../useApi';
 import { BanditScatter, domainOf } from '../components/BanditScatter';
 import { ErrorNote, StatusBadge } from '../components/Status';
 import { messageOf } from '../../api/errors';
+import { pngOfCanvas, saveBlob, saveText } from '../save';
+import { formatMeanSe } from '../stats';
 
 /** The columns and rows of the official figure. */
 const COLUMNS = [
@@ -24,22 +26,6 @@ const OUTCOMES = ['meanReward', 'inSupportFraction', 'topModeFraction'] as const
 
 type Samples = NonNullable<Awaited<ReturnType<typeof api.getSamples>>>;
 
-function download(name: string, href: string): void {
-  const a = document.createElement('a');
-  a.href = href;
-  a.download = name;
-  a.click();
-}
-
-/** Mean and standard error over seeds, as the paper reports. */
-function meanSe(values: number[]): string {
-  if (values.length === 0) return '-';
-  const mean = values.reduce((s, v) => s + v, 0) / values.length;
-  if (values.length === 1) return mean.toFixed(3);
-  const sd = Math.sqrt(values.reduce((s, v) => s + (v - mean) ** 2, 0) / (values.length - 1));
-  return `${mean.toFixed(3)} ± ${(sd / Math.sqrt(values.length)).toFixed(3)}`;
-}
-
 /**
  * The paper's toy figure as a reproduction: all five bandit tasks x trust region and KL (x seeds)
  * in the queue with one action, filled into the 5 x 2 grid as they train.
@@ -47,7 +33,7 @@ function meanSe(values: number[]): string {
 export function ReproducePage() {
   const [params, setParams] = useSearchParams();
   const tag = params.get('tag');
-  const runs = useApi(() => api.listRuns({}), [], (e) => e.type === 'runs-changed');
+  const runs = useApi(() => api.listRuns({ archived: 'include' }), [], (e) => e.type === 'runs-changed');
   const [preset, setPreset] = useState('quick');
   const [seedsText, setSeedsText] = useState('0');
   const [error, setError] = useState<string | null>(null);
@@ -111,7 +97,7 @@ export function ReproducePage() {
       return [r.task, r.algo, r.seed, r.id, r.status, s?.step ?? null, ...OUTCOMES.map((k) => s?.outcome[k] ?? null)];
     });
     const csv = toCsv(['task', 'algo', 'seed', 'run_id', 'status', 'step', ...OUTCOMES], rows);
-    download(`${tag ?? 'reproduction'}.csv`, URL.createObjectURL(new Blob([csv], { type: 'text/csv;charset=utf-8' })));
+    saveText(`${tag ?? 'reproduction'}.csv`, csv, 'text/csv;charset=utf-8');
   };
 
   const exportPng = () => {
@@ -134,7 +120,7 @@ export function ReproducePage() {
       ctx.fillText(`${ROWS[row]?.label ?? ''} · ${COLUMNS[col]?.label ?? ''}`, col * w + 4, row * (h + 24) + 16);
       ctx.drawImage(c, col * w, row * (h + 24) + 22);
     });
-    download(`${tag ?? 'reproduction'}.png`, out.toDataURL('image/png'));
+    void pngOfCanvas(out).then((png) => saveBlob(`${tag ?? 'reproduction'}.png`, png), (err: unknown) => setError(messageOf(err)));
   };
 
   return (
@@ -196,7 +182,7 @@ export function ReproducePage() {
                     {OUTCOMES.map((k) => (
                       <div key={k}>
                         <dt>{k.replace('Fraction', '')}</dt>
-                        <dd>{meanSe(outcomes.map((s) => s.outcome[k]).filter((v): v is number => v !== undefined))}</dd>
+                        <dd>{formatMeanSe(outcomes.map((s) => s.outcome[k]).filter((v): v is number => v !== undefined))}</dd>
                       </div>
                     ))}
                   </dl>
