@@ -331,7 +331,7 @@ function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (opts: { steps: number; repeats: number; json?: boolean }) => {
       const { initBackend } = await import('../core/tf/backend');
-      const { BENCH_PROBLEMS, benchCurveFetch, benchProblem } = await import('../engine/bench');
+      const { BENCH_PROBLEMS, benchCurveFetch, benchProblem, benchRunList } = await import('../engine/bench');
       const backend = await initBackend();
       process.stderr.write(`benchmarking on ${backend.label} (${backend.reason})\n`);
       const results = [];
@@ -344,7 +344,9 @@ function buildProgram(): Command {
       }
       const curves = benchCurveFetch();
       process.stderr.write(`curves: a downsampled ${curves.points.toLocaleString('en-US')}-point series in ${curves.fetchMs.toFixed(0)} ms\n`);
-      if (opts.json) printJson({ backend: backend.name, results, curves });
+      const history = benchRunList();
+      process.stderr.write(`history: ${history.runs} runs listed in ${history.listAllMs.toFixed(0)} ms, filtered and sorted in ${history.filteredSortedMs.toFixed(0)} ms\n`);
+      if (opts.json) printJson({ backend: backend.name, results, curves, history });
       else {
         const rows = results.map((r) => [r.problem, r.pretrainStepsPerSec.toFixed(1), r.trainStepsPerSec.toFixed(1), r.trainStepsPerSecSingleThread.toFixed(1), r.actLatencyMs.toFixed(1)]);
         process.stdout.write(`${formatTable(['problem', 'pretrain steps/s', 'train steps/s', 'one thread', 'act ms'], rows)}\n`);

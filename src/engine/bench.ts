@@ -4,7 +4,7 @@ import path from 'node:path';
 import { D4RL_DEFAULTS } from '../core/config';
 import { openDatabase } from '../store/db';
 import { downsampleMetric, insertMetrics, type MetricRow } from '../store/metrics';
-import { insertRuns } from '../store/runs';
+import { insertRuns, listRuns } from '../store/runs';
 import { planRuns } from './service';
 import { DtqlAgent } from '../core/algos/dtql';
 import { ReplaySampler, type Transitions } from '../core/data/replay';
@@ -136,6 +136,45 @@ export function benchCurveFetch(points = 1_000_000, buckets = 2000, repeats = 5)
       times.push(performance.now() - start);
     }
     return { points, buckets, fetchMs: median(times) };
+  } finally {
+    db.close();
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+}
+
+export interface RunListBench {
+  runs: number;
+  /** Every run, newest first (the History page's first load). */
+  listAllMs: number;
+  /** A tag filter with text search, sorted by final score. */
+  filteredSortedMs: number;
+}
+
+/** History-page queries over a store of `count` ended runs with tags, notes and outcomes. */
+export function benchRunList(count = 5000, repeats = 5): RunListBench {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'dtql-bench-'));
+  const db = openDatabase(home);
+  try {
+    const ids = insertRuns(
+      db,
+      Array.from({ length: count }, (_, i) => planRuns({ task: i % 2 ? 'bandit-25g-far' : 'bandit-swiss-near', algo: i % 3 ? 'dtql' : 'kl', preset: 'quick', seeds: [i], tags: [`sweep-${i % 10}`], overrides: {} })).flat(),
+    );
+    const finish = db.prepare("UPDATE runs SET status = 'completed', notes = ?, final_metrics = ? WHERE id = ?");
+    db.transaction(() => ids.forEach((id, i) => finish.run(`note ${i}`, JSON.stringify({ meanReward: Math.sin(i) }), id)))();
+    const time = (query: () => unknown) => {
+      const times: number[] = [];
+      for (let r = 0; r < repeats; r++) {
+        const start = performance.now();
+        query();
+        times.push(performance.now() - start);
+      }
+      return median(times);
+    };
+    return {
+      runs: count,
+      listAllMs: time(() => listRuns(db)),
+      filteredSortedMs: time(() => listRuns(db, { tag: 'sweep-3', text: 'note 1', sort: 'finalScore' })),
+    };
   } finally {
     db.close();
     fs.rmSync(home, { recursive: true, force: true });

@@ -86,5 +86,8 @@ describe('CSV export', () => {
     const none = runCli(['--home', home, 'export', '--out', filtered, '--task', 'hopper-medium-v2']);
     expect(none.status).toBe(2);
     expect(none.stderr).toMatch(/no run matches/);
+    const listed = runCli(['--home', home, 'runs', 'list', '--search', 'S2', '--json']);
+    expect((JSON.parse(listed.stdout) as { seed: number }[]).map((r) => r.seed)).toEqual([2]);
+    expect(runCli(['--home', home, 'runs', 'list', '--status', 'done']).status).toBe(2);
   });
 });
