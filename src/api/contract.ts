@@ -97,6 +97,37 @@ export type ParsedRunFilter = z.output<typeof runFilterSchema>;
 
 export const runFacetsSchema = z.object({ runCount: z.number().int(), tasks: z.array(z.string()), algos: z.array(algoSchema), statuses: z.array(runStatusSchema), tags: z.array(z.string()) });
 
+export const datasetSchema = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  format: z.enum(['d4rl', 'minari', 'generated']),
+  /** The file imported (a reference, or where the copy came from). */
+  sourcePath: z.string().nullable(),
+  /** The app's own copy inside the data folder, when the user chose to keep one. */
+  storedPath: z.string().nullable(),
+  sha256: z.string(),
+  bytes: z.number().int(),
+  env: z.string().nullable(),
+  suggestedTask: z.string().nullable(),
+  transitions: z.number().int(),
+  episodes: z.number().int(),
+  obsDim: z.number().int(),
+  actDim: z.number().int(),
+  stats: z.record(z.string(), z.number()),
+  warnings: z.array(z.string()),
+  createdAt: z.string(),
+  /** Runs that trained on it. */
+  runs: z.number().int(),
+});
+export type DatasetDto = z.infer<typeof datasetSchema>;
+
+export const datasetNameSchema = z
+  .string()
+  .trim()
+  .min(1, 'the dataset name cannot be empty')
+  .max(100, 'the dataset name has at most 100 characters')
+  .refine((t) => !/[\u0000-\u001f/\\]/.test(t), 'the dataset name cannot contain control characters or slashes');
+
 export const exportKinds = ['runs', 'metrics'] as const;
 export type ExportKind = (typeof exportKinds)[number];
 export const exportKindSchema = z.enum(exportKinds);
@@ -106,6 +137,7 @@ export const EXPORT_ROUTE = '/api/export/:kind';
 
 export const runDetailSchema = runSummarySchema.extend({
   config: trainConfigSchema,
+  datasetId: z.number().int().nullable(),
   backendReason: z.string().nullable(),
   versions: z.record(z.string(), z.string()),
 });
@@ -155,6 +187,8 @@ export const createRunsSchema = z
     name: runNameSchema.optional(),
     tags: z.array(tagSchema).max(50, 'at most 50 tags').default([]),
     overrides: trainConfigSchema.partial().default({}),
+    /** The imported dataset a D4RL task trains on (default: the newest imported for the task). */
+    dataset: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
   })
   .strict();
 export type CreateRunsRequest = z.input<typeof createRunsSchema>;

@@ -105,6 +105,7 @@ interface TrainOptions {
   name?: string;
   tag: string[];
   set: string[];
+  dataset?: number;
   json?: boolean;
 }
 
@@ -260,6 +261,7 @@ function buildProgram(): Command {
     .option('--name <name>', 'run name')
     .option('--tag <tag>', 'tag (repeatable)', collect, [])
     .option('--set <key=value>', 'hyperparameter override (repeatable), e.g. --set alpha=5', collect, [])
+    .option('--dataset <id>', 'imported dataset to train on (D4RL tasks; default: the newest for the task)', parseRunId)
     .option('--json', 'print the run summary as JSON')
     .action(async (opts: TrainOptions, cmd: Command) => {
       const overrides: Record<string, number | boolean> = {};
@@ -280,11 +282,12 @@ function buildProgram(): Command {
         name: opts.name,
         tags: opts.tag,
         overrides,
+        dataset: opts.dataset,
       });
       if (!request.success) throw badInput(describeIssues(request.error));
-      const plan = planRuns(request.data);
       const { db, home } = openStore(cmd);
       try {
+        const plan = planRuns(request.data, db);
         const [runId] = insertRuns(db, plan);
         await trainAndReport(db, home, runId as number, Boolean(opts.json));
       } finally {
@@ -304,6 +307,61 @@ function buildProgram(): Command {
       } finally {
         db.close();
       }
+    });
+
+  const dataset = program.command('dataset').description('import D4RL or Minari HDF5 files and list them');
+  dataset
+    .command('inspect')
+    .description('read and check a file without importing it')
+    .argument('<file>', 'a D4RL or Minari .hdf5 file')
+    .option('--json', 'print JSON')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      const { inspectDataset } = await import('../engine/datasets');
+      const summary = await inspectDataset(file);
+      if (opts.json) return printJson(summary);
+      const lines = [
+        `${summary.format} file: ${summary.transitions.toLocaleString('en-US')} transitions in ${summary.episodes} episodes, obs ${summary.obsDim}, act ${summary.actDim}`,
+        `environment ${summary.env ?? 'not recognised'}; suggested task ${summary.suggestedTask ?? 'none'}`,
+        `reward min/mean/max ${summary.rewardMin.toFixed(3)} / ${summary.rewardMean.toFixed(3)} / ${summary.rewardMax.toFixed(3)}; episode return min/mean/max ${summary.returnMin.toFixed(1)} / ${summary.returnMean.toFixed(1)} / ${summary.returnMax.toFixed(1)}; ${summary.doneCount} terminal transitions`,
+        ...summary.warnings.map((w) => `warning: ${w}`),
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
+      return undefined;
+    });
+  dataset
+    .command('import')
+    .description('check a file and record it in the store, keeping a copy in the data folder (or only a reference)')
+    .argument('<file>', 'a D4RL or Minari .hdf5 file')
+    .option('--name <name>', 'dataset name (default: the file name)')
+    .option('--reference', 'keep only a reference to the file instead of a copy')
+    .option('--json', 'print JSON')
+    .action(async (file: string, opts: { name?: string; reference?: boolean; json?: boolean }, cmd: Command) => {
+      const { importDataset } = await import('../engine/datasets');
+      const { db, home } = openStore(cmd);
+      try {
+        const imported = await importDataset(db, home, file, { name: opts.name, keep: opts.reference ? 'reference' : 'copy' });
+        if (opts.json) return printJson(imported);
+        process.stdout.write(`imported dataset ${imported.id} "${imported.name}": ${imported.transitions.toLocaleString('en-US')} transitions, suggested task ${imported.suggestedTask ?? 'none'}\n`);
+        for (const w of imported.warnings) process.stderr.write(`warning: ${w}\n`);
+        return undefined;
+      } finally {
+        db.close();
+      }
+    });
+  dataset
+    .command('list')
+    .description('the imported datasets, newest first')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const { listDatasets } = await import('../store/datasets');
+      const { db } = openStore(cmd);
+      const all = listDatasets(db);
+      db.close();
+      if (opts.json) return printJson(all);
+      if (all.length === 0) return void process.stdout.write('no datasets imported\n');
+      const rows = all.map((d) => [d.id, d.name, d.format, d.suggestedTask ?? '-', d.transitions, `${d.obsDim}/${d.actDim}`, d.storedPath ? 'copy' : 'reference', d.runs]);
+      process.stdout.write(`${formatTable(['id', 'name', 'format', 'task', 'transitions', 'obs/act', 'kept as', 'runs'], rows)}\n`);
+      return undefined;
     });
 
   withFilterOptions(

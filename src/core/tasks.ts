@@ -157,24 +157,50 @@ const D4RL_TABLE: D4rlDef[] = [
   { name: 'kitchen-mixed-v0', lr: 3e-4, alpha: 200, gamma: 0, lrDecay: true, epochs: 500, batch: 256, expectile: 0.7 },
 ];
 
+/** The D4RL environment families: sizes, episode step limit (notes section 12) and dataset version. */
+export interface D4rlEnv {
+  family: string;
+  /** Other names a file may use for it (Minari's env ids). */
+  aliases: string[];
+  obsDim: number;
+  actDim: number;
+  horizon: number;
+  version: string;
+}
+
+export const D4RL_ENVS: readonly D4rlEnv[] = [
+  { family: 'hopper', aliases: [], obsDim: 11, actDim: 3, horizon: 1000, version: 'v2' },
+  { family: 'halfcheetah', aliases: [], obsDim: 17, actDim: 6, horizon: 1000, version: 'v2' },
+  { family: 'walker2d', aliases: ['walker'], obsDim: 17, actDim: 6, horizon: 1000, version: 'v2' },
+  { family: 'antmaze', aliases: ['ant'], obsDim: 29, actDim: 8, horizon: 1000, version: 'v2' },
+  { family: 'pen', aliases: [], obsDim: 45, actDim: 24, horizon: 100, version: 'v1' },
+  { family: 'kitchen', aliases: [], obsDim: 60, actDim: 9, horizon: 280, version: 'v0' },
+];
+
 interface DomainFacts {
   refMin: number;
   refMax: number;
-  obsDim: number;
-  actDim: number;
+  env: D4rlEnv;
   evalEpisodes: number;
   evaluation: TaskSpec['evaluation'];
 }
 
-/** D4RL reference scores and sizes (notes section 12); episodes per evaluation (notes section 6). */
+/** D4RL reference scores (notes section 12); episodes per evaluation (notes section 6). */
 function domainFacts(name: string): DomainFacts {
-  if (name.startsWith('hopper')) return { refMin: -20.272305, refMax: 3234.3, obsDim: 11, actDim: 3, evalEpisodes: 10, evaluation: 'mujoco' };
-  if (name.startsWith('halfcheetah')) return { refMin: -280.178953, refMax: 12135.0, obsDim: 17, actDim: 6, evalEpisodes: 10, evaluation: 'mujoco' };
-  if (name.startsWith('walker2d')) return { refMin: 1.629008, refMax: 4592.3, obsDim: 17, actDim: 6, evalEpisodes: 10, evaluation: 'mujoco' };
-  if (name.startsWith('antmaze')) return { refMin: 0, refMax: 1, obsDim: 29, actDim: 8, evalEpisodes: 100, evaluation: 'unavailable' };
-  if (name.startsWith('pen')) return { refMin: 96.262799, refMax: 3076.8331017826877, obsDim: 45, actDim: 24, evalEpisodes: 100, evaluation: 'unavailable' };
-  if (name.startsWith('kitchen')) return { refMin: 0, refMax: 4, obsDim: 60, actDim: 9, evalEpisodes: 100, evaluation: 'unavailable' };
-  throw new Error(`no D4RL facts for ${name}`);
+  const env = D4RL_ENVS.find((e) => name.startsWith(e.family));
+  const ref: Record<string, [number, number]> = {
+    hopper: [-20.272305, 3234.3],
+    halfcheetah: [-280.178953, 12135.0],
+    walker2d: [1.629008, 4592.3],
+    antmaze: [0, 1],
+    pen: [96.262799, 3076.8331017826877],
+    kitchen: [0, 4],
+  };
+  if (!env) throw new Error(`no D4RL facts for ${name}`);
+  const [refMin, refMax] = ref[env.family] as [number, number];
+  const mujoco = ['hopper', 'halfcheetah', 'walker2d'].includes(env.family);
+  // Notes section 6: 10 episodes for the gym v2 tasks, 100 for antmaze, pen and kitchen.
+  return { refMin, refMax, env, evalEpisodes: mujoco ? 10 : 100, evaluation: mujoco ? 'mujoco' : 'unavailable' };
 }
 
 function d4rlTask(def: D4rlDef): TaskSpec {
@@ -198,8 +224,8 @@ function d4rlTask(def: D4rlDef): TaskSpec {
     description:
       `Import the D4RL file ${def.name}.hdf5 to train.` +
       (facts.evaluation === 'unavailable' ? ' Its simulator is not available here, so runs train without evaluation.' : ''),
-    obsDim: facts.obsDim,
-    actDim: facts.actDim,
+    obsDim: facts.env.obsDim,
+    actDim: facts.env.actDim,
     dataset: { kind: 'import', d4rlName: def.name },
     score: { refMin: facts.refMin, refMax: facts.refMax },
     rewardShift: antmaze ? -1 : 0,

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { describeIssues, validateConfig, type TrainConfig } from '../core/config';
-import { presetOf, requireTask, TASKS } from '../core/tasks';
+import { presetOf, requireTask, TASKS, type TaskSpec } from '../core/tasks';
+import { getDataset, latestDatasetFor } from '../store/datasets';
 import { exportKindSchema, runFilterSchema, type ApiHandlers, type AppInfo, type ExportKind, type ParsedParamsOf, type ParsedRunFilter } from '../api/contract';
 import { badInput } from '../api/errors';
 import type { Db } from '../store/db';
@@ -63,7 +64,7 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
     getRunFacets: () => runFacets(ctx.db),
     getRun: ({ id }) => getRun(ctx.db, id),
     createRuns: (request) => {
-      const plan = planRuns(request);
+      const plan = planRuns(request, ctx.db);
       const runs = manager();
       const runIds = insertRuns(ctx.db, plan);
       events.publish({ type: 'runs-changed', runIds });
@@ -152,7 +153,7 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
 }
 
 /** Resolves a start request into one queued run per seed; any bad field rejects the whole request. */
-export function planRuns(request: ParsedParamsOf<'createRuns'>): Parameters<typeof insertRuns>[1] {
+export function planRuns(request: ParsedParamsOf<'createRuns'>, db?: Db): Parameters<typeof insertRuns>[1] {
   let task;
   let preset;
   try {
@@ -167,6 +168,7 @@ export function planRuns(request: ParsedParamsOf<'createRuns'>): Parameters<type
   } catch (err) {
     throw badInput(`invalid hyperparameters: ${(err as Error).message}`);
   }
+  const datasetId = resolveDataset(db, task, request.dataset);
   const seeds = [...new Set(request.seeds)];
   const baseName = request.name ?? `${task.id} ${request.algo}`;
   const tags = [...new Set(request.tags)];
@@ -178,5 +180,29 @@ export function planRuns(request: ParsedParamsOf<'createRuns'>): Parameters<type
     config,
     seed,
     tags,
+    datasetId,
   }));
+}
+
+/**
+ * The dataset a run of `task` trains on: none for generated tasks; for D4RL tasks the one asked
+ * for (its sizes must fit the task) or the newest imported for the task.
+ */
+function resolveDataset(db: Db | undefined, task: TaskSpec, requested: number | undefined): number | null {
+  if (task.dataset.kind === 'generated') {
+    if (requested !== undefined) throw badInput(`task ${task.id} generates its own data; it takes no dataset`);
+    return null;
+  }
+  const how = `import ${task.dataset.d4rlName}.hdf5 first (dtql dataset import FILE, or Import on the Tasks page)`;
+  if (!db) throw badInput(`task ${task.id} trains on an imported dataset: ${how}`);
+  if (requested === undefined) {
+    const latest = latestDatasetFor(db, task.id);
+    if (!latest) throw badInput(`no dataset is imported for task ${task.id}: ${how}`);
+    return latest.id;
+  }
+  const chosen = getDataset(db, requested);
+  if (chosen.obsDim !== task.obsDim || chosen.actDim !== task.actDim) {
+    throw badInput(`dataset ${chosen.id} (${chosen.name}) has observation/action sizes ${chosen.obsDim}/${chosen.actDim}; task ${task.id} needs ${task.obsDim}/${task.actDim}`);
+  }
+  return chosen.id;
 }

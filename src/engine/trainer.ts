@@ -5,7 +5,9 @@ import * as tf from '@tensorflow/tfjs';
 import type { BaseNoise, OfflineAgent } from '../core/algos/common';
 import { createAgent } from '../core/algos/agents';
 import { ReplaySampler } from '../core/data/replay';
-import { loadTaskData, type TaskData } from '../core/data/task-data';
+import { loadImportedData, loadTaskData, type TaskData } from '../core/data/task-data';
+import { getDataset } from '../store/datasets';
+import { datasetFile } from './datasets';
 import { BANDIT_EVAL_ACTIONS, banditOutcome } from '../core/envs/bandit2d';
 import { Rng } from '../core/rng';
 import { requireTask, type TaskSpec } from '../core/tasks';
@@ -95,7 +97,9 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
   const task = requireTask(run.task);
   let data: TaskData;
   try {
-    data = loadTaskData(task);
+    if (task.dataset.kind === 'generated') data = loadTaskData(task);
+    else if (run.datasetId === null) throw new Error(`run ${runId} of task ${task.id} has no dataset to train on`);
+    else data = await loadImportedData(task, datasetFile(getDataset(db, run.datasetId)));
   } catch (err) {
     throw badInput((err as Error).message);
   }

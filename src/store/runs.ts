@@ -29,6 +29,7 @@ const runRowSchema = z.object({
   notes: z.string(),
   archived: z.number().int(),
   tags: z.string().nullable(),
+  dataset_id: z.number().int().nullable(),
   best_reward: z.number().nullable(),
 });
 type RunRow = z.infer<typeof runRowSchema>;
@@ -41,6 +42,8 @@ export interface NewRun {
   config: TrainConfig;
   seed: number;
   tags: string[];
+  /** The imported dataset a D4RL run trains on; null for generated data. */
+  datasetId: number | null;
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -86,6 +89,7 @@ function toDetail(raw: unknown): RunDetail {
   return {
     ...toSummary(row),
     config: validateConfig(JSON.parse(row.config)),
+    datasetId: row.dataset_id,
     backendReason: row.backend_reason,
     versions: z.record(z.string(), z.string()).parse(JSON.parse(row.versions)),
   };
@@ -94,8 +98,8 @@ function toDetail(raw: unknown): RunDetail {
 /** Inserts queued runs and their tags in one transaction: all or none. */
 export function insertRuns(db: Db, runs: NewRun[], now = Date.now()): number[] {
   const insertRun = db.prepare(
-    `INSERT INTO runs (name, task, algo, preset, config, seed, status, created_at, steps_total)
-     VALUES (@name, @task, @algo, @preset, @config, @seed, 'queued', @createdAt, @stepsTotal)`,
+    `INSERT INTO runs (name, task, algo, preset, config, seed, status, created_at, steps_total, dataset_id)
+     VALUES (@name, @task, @algo, @preset, @config, @seed, 'queued', @createdAt, @stepsTotal, @datasetId)`,
   );
   const insertTag = db.prepare('INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)');
   return db.transaction(() =>
@@ -109,6 +113,7 @@ export function insertRuns(db: Db, runs: NewRun[], now = Date.now()): number[] {
         seed: run.seed,
         createdAt: now,
         stepsTotal: run.config.pretrainSteps + run.config.trainSteps,
+        datasetId: run.datasetId,
       });
       const id = Number(info.lastInsertRowid);
       for (const tag of run.tags) insertTag.run(id, tag);

@@ -12,7 +12,7 @@ const freshHome = tempHomes('each');
 
 const sampleRun = (overrides: Partial<NewRun> = {}): NewRun => {
   const task = requireTask('bandit-25g-near');
-  return { name: 'r', task: task.id, algo: 'dtql', preset: 'paper', config: presetOf(task).configs.dtql, seed: 1, tags: [], ...overrides };
+  return { name: 'r', task: task.id, algo: 'dtql', preset: 'paper', config: presetOf(task).configs.dtql, seed: 1, tags: [], datasetId: null, ...overrides };
 };
 
 describe('openDatabase', () => {

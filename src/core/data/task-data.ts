@@ -2,6 +2,7 @@ import type { ProblemSpec } from '../algos/dtql';
 import type { TaskSpec } from '../tasks';
 import { banditDataset, type BanditData } from './bandit';
 import type { Transitions } from './replay';
+import { readOfflineDataset } from './offline-dataset';
 
 export interface TaskData {
   transitions: Transitions;
@@ -10,10 +11,7 @@ export interface TaskData {
   bandit?: { data: BanditData; maxNorm: number };
 }
 
-/**
- * The dataset and problem sizes of a task. Bandits are generated here; D4RL tasks train on an
- * imported file, which this version cannot read yet.
- */
+/** The dataset and problem sizes of a task with a generated dataset (the bandits). */
 export function loadTaskData(task: TaskSpec): TaskData {
   if (task.dataset.kind === 'generated') {
     const data = banditDataset(task.dataset.generator === 'bandit-25g' ? '25g' : 'swiss', task.dataset.reward, task.dataset.size);
@@ -24,5 +22,18 @@ export function loadTaskData(task: TaskSpec): TaskData {
       bandit: { data: task.dataset.generator === 'bandit-25g' ? '25g' : 'swiss', maxNorm: data.maxNorm },
     };
   }
-  throw new Error(`task ${task.id} trains on the D4RL file ${task.dataset.d4rlName}.hdf5, and importing D4RL files is not available in this version yet`);
+  throw new Error(`task ${task.id} trains on an imported file (${task.dataset.d4rlName}.hdf5): import it first`);
+}
+
+/**
+ * A D4RL task's data from an imported HDF5 file: actions in [-1, 1] with the denoiser clamped to
+ * them (clip_denoised on D4RL), and the task's reward shift applied (antmaze: r - 1, notes section 1).
+ */
+export async function loadImportedData(task: TaskSpec, file: string): Promise<TaskData> {
+  const { data } = await readOfflineDataset(file);
+  if (data.stateDim !== task.obsDim || data.actionDim !== task.actDim) {
+    throw new Error(`${file} has observation/action sizes ${data.stateDim}/${data.actionDim}, task ${task.id} needs ${task.obsDim}/${task.actDim}`);
+  }
+  if (task.rewardShift !== 0) for (let i = 0; i < data.rewards.length; i++) data.rewards[i] = (data.rewards[i] as number) + task.rewardShift;
+  return { transitions: data, problem: { stateDim: data.stateDim, actionDim: data.actionDim, maxAction: 1, clipDenoised: true } };
 }

@@ -1,0 +1,93 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { DatasetError, readOfflineDataset, type DatasetSummary } from '../core/data/offline-dataset';
+import { datasetNameSchema, type DatasetDto } from '../api/contract';
+import { badInput } from '../api/errors';
+import { describeIssues } from '../core/config';
+import type { Db } from '../store/db';
+import { findDataset, getDataset, insertDataset } from '../store/datasets';
+
+export type KeepMode = 'copy' | 'reference';
+
+/** Where kept copies of imported files live: named by content, so one file is stored once. */
+export function datasetDir(home: string): string {
+  return path.join(home, 'datasets');
+}
+
+async function sha256Of(file: string): Promise<string> {
+  const hash = crypto.createHash('sha256');
+  await pipeline(fs.createReadStream(file), hash);
+  return hash.digest('hex');
+}
+
+/** Reads and checks a file without storing anything: what `dataset inspect` shows. */
+export async function inspectDataset(file: string): Promise<DatasetSummary> {
+  try {
+    return (await readOfflineDataset(path.resolve(file))).summary;
+  } catch (err) {
+    if (err instanceof DatasetError) throw badInput(err.message);
+    throw err;
+  }
+}
+
+/**
+ * Imports a D4RL or Minari file: checks all of it, then records it in one insert, keeping a copy
+ * in the data folder or a reference to where it is. Any failure leaves neither a row nor a copy.
+ */
+export async function importDataset(db: Db, home: string, file: string, options: { name?: string; keep: KeepMode; sourceName?: string }): Promise<DatasetDto> {
+  const source = path.resolve(file);
+  const summary = await inspectDataset(source);
+  const parsedName = datasetNameSchema.safeParse(options.name ?? path.basename(options.sourceName ?? source).replace(/\.(hdf5|h5)$/i, ''));
+  if (!parsedName.success) throw badInput(describeIssues(parsedName.error));
+  const name = parsedName.data;
+  if (findDataset(db, { name })) throw badInput(`a dataset named "${name}" exists already: choose another name`);
+  const sha256 = await sha256Of(source);
+  const same = findDataset(db, { sha256 });
+  if (same) throw badInput(`this file is already imported as "${same.name}" (dataset ${same.id})`);
+  const bytes = fs.statSync(source).size;
+  let stored: string | null = null;
+  if (options.keep === 'copy') {
+    fs.mkdirSync(datasetDir(home), { recursive: true });
+    stored = path.join(datasetDir(home), `${sha256}.hdf5`);
+    const tmp = `${stored}.partial-${process.pid}`;
+    try {
+      fs.copyFileSync(source, tmp);
+      fs.renameSync(tmp, stored);
+    } catch (err) {
+      fs.rmSync(tmp, { force: true });
+      throw badInput(`cannot copy ${path.basename(source)} into ${datasetDir(home)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  try {
+    const { format, transitions, episodes, obsDim, actDim, env, suggestedTask, warnings, ...stats } = summary;
+    const id = insertDataset(db, {
+      name,
+      format,
+      sourcePath: options.keep === 'reference' ? source : (options.sourceName ?? source),
+      storedPath: stored,
+      sha256,
+      bytes,
+      env,
+      suggestedTask,
+      transitions,
+      episodes,
+      obsDim,
+      actDim,
+      stats,
+      warnings,
+    });
+    return getDataset(db, id);
+  } catch (err) {
+    if (stored) fs.rmSync(stored, { force: true });
+    throw err;
+  }
+}
+
+/** The file a dataset trains from: its kept copy, else the referenced original (which must still exist). */
+export function datasetFile(d: DatasetDto): string {
+  const file = d.storedPath ?? d.sourcePath;
+  if (!file || !fs.existsSync(file)) throw badInput(`dataset ${d.id} (${d.name}): its file ${file ?? '(none)'} is gone; import it again`);
+  return file;
+}
