@@ -1,5 +1,5 @@
 import { describeIssues } from '../core/config';
-import { apiEventSchema, apiMethods, type ApiEvent, type ExportKind, type MethodName, type ParamsOf, type ResultOf, type RunFilter } from './contract';
+import { apiEventSchema, apiMethods, datasetSchema, type ApiEvent, type DatasetDto, type ExportKind, type ImportOptions, type MethodName, type ParamsOf, type ResultOf, type RunFilter } from './contract';
 import type { CallReply } from './dispatch';
 import { ApiError } from './errors';
 
@@ -9,12 +9,19 @@ export interface Transport {
   subscribe(listener: (event: unknown) => void): () => void;
   /** Saves a CSV export where the user chooses (a download, or a save dialog); null when cancelled. */
   download(kind: ExportKind, filter: RunFilter): Promise<CallReply>;
+  /** How a dataset file is chosen: the app's own open dialog, or a file the page uploads. */
+  readonly fileAccess: 'dialog' | 'upload';
+  /** Imports a dataset: `file` is uploaded (served mode), or a dialog asks for one (Electron). */
+  importDataset(file: File | null, options: ImportOptions, onProgress?: (fraction: number) => void): Promise<CallReply>;
 }
 
 export type ApiClient = { [M in MethodName]: (params: ParamsOf<M>) => Promise<ResultOf<M>> } & {
   onEvent(listener: (event: ApiEvent) => void): () => void;
   /** Saves the CSV of the runs a filter selects; resolves to where it went, or null when cancelled. */
   exportCsv(kind: ExportKind, filter: RunFilter): Promise<string | null>;
+  readonly fileAccess: 'dialog' | 'upload';
+  /** Imports a dataset file; null when the user cancelled the dialog. */
+  importDataset(file: File | null, options: ImportOptions, onProgress?: (fraction: number) => void): Promise<DatasetDto | null>;
 };
 
 /** Builds the typed client; results and events are validated so a contract drift fails loudly. */
@@ -38,6 +45,15 @@ export function createApiClient(transport: Transport): ApiClient {
     const reply = await transport.download(kind, filter);
     if (!reply.ok) throw new ApiError(reply.error.code, reply.error.message);
     return reply.result === null ? null : String(reply.result);
+  };
+  client.fileAccess = transport.fileAccess;
+  client.importDataset = async (file: File | null, options: ImportOptions, onProgress?: (fraction: number) => void) => {
+    const reply = await transport.importDataset(file, options, onProgress);
+    if (!reply.ok) throw new ApiError(reply.error.code, reply.error.message);
+    if (reply.result === null) return null;
+    const parsed = datasetSchema.safeParse(reply.result);
+    if (!parsed.success) throw new ApiError('internal', `unexpected reply from importDataset: ${describeIssues(parsed.error)}`);
+    return parsed.data;
   };
   return client as ApiClient;
 }

@@ -132,6 +132,12 @@ export const exportKinds = ['runs', 'metrics'] as const;
 export type ExportKind = (typeof exportKinds)[number];
 export const exportKindSchema = z.enum(exportKinds);
 
+/** Served mode's import: the file's bytes as the body, its name and the dataset name in the query. */
+export const UPLOAD_ROUTE = '/api/datasets/upload';
+export const uploadQuerySchema = z.object({ filename: z.string().min(1).max(255), name: datasetNameSchema.optional() }).strict();
+export const importOptionsSchema = z.object({ name: datasetNameSchema.optional(), keep: z.enum(['copy', 'reference']) }).strict();
+export type ImportOptions = z.infer<typeof importOptionsSchema>;
+
 /** A CSV download of the runs a filter selects: `runs` is the summary table, `metrics` every raw row. */
 export const EXPORT_ROUTE = '/api/export/:kind';
 
@@ -245,6 +251,8 @@ export const apiMethods = {
   listTasks: method('GET', '/api/tasks', empty, z.array(taskSchema)),
   listRuns: method('GET', '/api/runs', runFilterSchema, z.array(runSummarySchema)),
   getRunFacets: method('GET', '/api/run-facets', empty, runFacetsSchema),
+  listDatasets: method('GET', '/api/datasets', empty, z.array(datasetSchema)),
+  deleteDataset: method('DELETE', '/api/datasets/:id', byId, ok),
   getRun: method('GET', '/api/runs/:id', byId, runDetailSchema),
   createRuns: method('POST', '/api/runs', createRunsSchema, z.object({ runIds: z.array(runIdSchema) })),
   updateRun: method(
@@ -295,6 +303,7 @@ export function isMethodName(name: unknown): name is MethodName {
 /** Live events pushed to every UI (IPC in Electron, the WebSocket in served mode). */
 export const apiEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('runs-changed'), runIds: z.array(runIdSchema) }),
+  z.object({ type: z.literal('datasets-changed') }),
   progressSchema.extend({ type: z.literal('run-progress') }),
 ]);
 export type ApiEvent = z.infer<typeof apiEventSchema>;

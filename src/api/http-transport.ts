@@ -1,4 +1,4 @@
-import { EXPORT_ROUTE, type MethodName } from './contract';
+import { EXPORT_ROUTE, UPLOAD_ROUTE, type MethodName } from './contract';
 import type { Transport } from './client';
 import type { CallReply } from './dispatch';
 import { encodeCall, withQuery } from './routes';
@@ -61,6 +61,29 @@ export function createHttpTransport(baseUrl: string, token: string | null): Tran
       link.click();
       setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
       return { ok: true, result: name };
+    },
+    fileAccess: 'upload',
+    importDataset(file, options, onProgress): Promise<CallReply> {
+      if (!file) return Promise.resolve({ ok: false, error: { code: 'bad_input', message: 'choose a file to import' } });
+      // XMLHttpRequest, not fetch: only it reports upload progress.
+      return new Promise((resolve) => {
+        const xhr = new XMLHttpRequest();
+        xhr.open('POST', new URL(withQuery(UPLOAD_ROUTE, { filename: file.name, name: options.name }), baseUrl));
+        for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
+        xhr.setRequestHeader('content-type', 'application/octet-stream');
+        xhr.upload.onprogress = (e) => e.lengthComputable && onProgress?.(e.loaded / e.total);
+        xhr.onload = () => {
+          let payload: unknown = null;
+          try {
+            payload = JSON.parse(xhr.responseText);
+          } catch {
+            payload = null;
+          }
+          resolve(xhr.status >= 200 && xhr.status < 300 ? { ok: true, result: payload } : failure(payload, xhr.status));
+        };
+        xhr.onerror = () => resolve({ ok: false, error: { code: 'internal', message: 'the upload failed: the connection to the server broke' } });
+        xhr.send(file);
+      });
     },
     subscribe(listener) {
       listeners.add(listener);

@@ -9,7 +9,8 @@ import { describeIssues } from '../core/config';
 import type { Db } from '../store/db';
 import { findDataset, getDataset, insertDataset } from '../store/datasets';
 
-export type KeepMode = 'copy' | 'reference';
+/** Keep a copy, only a reference, or (for an upload already in the data folder) move the file in. */
+export type KeepMode = 'copy' | 'reference' | 'move';
 
 /** Where kept copies of imported files live: named by content, so one file is stored once. */
 export function datasetDir(home: string): string {
@@ -23,9 +24,9 @@ async function sha256Of(file: string): Promise<string> {
 }
 
 /** Reads and checks a file without storing anything: what `dataset inspect` shows. */
-export async function inspectDataset(file: string): Promise<DatasetSummary> {
+export async function inspectDataset(file: string, label?: string): Promise<DatasetSummary> {
   try {
-    return (await readOfflineDataset(path.resolve(file))).summary;
+    return (await readOfflineDataset(path.resolve(file), label)).summary;
   } catch (err) {
     if (err instanceof DatasetError) throw badInput(err.message);
     throw err;
@@ -38,7 +39,7 @@ export async function inspectDataset(file: string): Promise<DatasetSummary> {
  */
 export async function importDataset(db: Db, home: string, file: string, options: { name?: string; keep: KeepMode; sourceName?: string }): Promise<DatasetDto> {
   const source = path.resolve(file);
-  const summary = await inspectDataset(source);
+  const summary = await inspectDataset(source, options.sourceName);
   const parsedName = datasetNameSchema.safeParse(options.name ?? path.basename(options.sourceName ?? source).replace(/\.(hdf5|h5)$/i, ''));
   if (!parsedName.success) throw badInput(describeIssues(parsedName.error));
   const name = parsedName.data;
@@ -48,13 +49,16 @@ export async function importDataset(db: Db, home: string, file: string, options:
   if (same) throw badInput(`this file is already imported as "${same.name}" (dataset ${same.id})`);
   const bytes = fs.statSync(source).size;
   let stored: string | null = null;
-  if (options.keep === 'copy') {
+  if (options.keep !== 'reference') {
     fs.mkdirSync(datasetDir(home), { recursive: true });
     stored = path.join(datasetDir(home), `${sha256}.hdf5`);
     const tmp = `${stored}.partial-${process.pid}`;
     try {
-      fs.copyFileSync(source, tmp);
-      fs.renameSync(tmp, stored);
+      if (options.keep === 'move') fs.renameSync(source, stored);
+      else {
+        fs.copyFileSync(source, tmp);
+        fs.renameSync(tmp, stored);
+      }
     } catch (err) {
       fs.rmSync(tmp, { force: true });
       throw badInput(`cannot copy ${path.basename(source)} into ${datasetDir(home)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
@@ -83,6 +87,11 @@ export async function importDataset(db: Db, home: string, file: string, options:
     if (stored) fs.rmSync(stored, { force: true });
     throw err;
   }
+}
+
+/** Where served-mode uploads land while they are checked; inside the data folder, so they move in. */
+export function uploadDir(home: string): string {
+  return path.join(home, 'uploads');
 }
 
 /** The file a dataset trains from: its kept copy, else the referenced original (which must still exist). */

@@ -1,8 +1,12 @@
 import type { Readable } from 'node:stream';
 import { describeIssues, validateConfig, type TrainConfig } from '../core/config';
 import { presetOf, requireTask, TASKS, type TaskSpec } from '../core/tasks';
-import { getDataset, latestDatasetFor } from '../store/datasets';
-import { exportKindSchema, runFilterSchema, type ApiHandlers, type AppInfo, type ExportKind, type ParsedParamsOf, type ParsedRunFilter } from '../api/contract';
+import { deleteDataset, getDataset, latestDatasetFor, listDatasets } from '../store/datasets';
+import { importDataset, uploadDir } from './datasets';
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { exportKindSchema, runFilterSchema, uploadQuerySchema, type ApiHandlers, type DatasetDto, type ImportOptions, type AppInfo, type ExportKind, type ParsedParamsOf, type ParsedRunFilter } from '../api/contract';
 import { badInput } from '../api/errors';
 import type { Db } from '../store/db';
 import { openReadOnly, schemaVersion } from '../store/db';
@@ -28,6 +32,10 @@ export interface ServiceContext {
 export interface Service {
   handlers: ApiHandlers;
   events: EventHub;
+  /** Imports a file the user picked on this machine (the CLI, Electron's open dialog). */
+  importFile(file: string, options: ImportOptions): Promise<DatasetDto>;
+  /** Imports an uploaded file (served mode): streamed into the data folder, checked, then moved in or removed. */
+  importUpload(body: NodeJS.ReadableStream, query: unknown): Promise<DatasetDto>;
   /** Throws what an export of this selection would refuse (bad kind or filter, unknown id, nothing selected). */
   checkExport(kind: unknown, filter: unknown): void;
   /** A CSV of the selected runs as a stream; bad input throws before anything is sent. */
@@ -62,6 +70,14 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
     listTasks: () => [...TASKS],
     listRuns: (filter) => listRuns(ctx.db, filter),
     getRunFacets: () => runFacets(ctx.db),
+    listDatasets: () => listDatasets(ctx.db),
+    deleteDataset: ({ id }) => {
+      const stored = deleteDataset(ctx.db, id);
+      // The copy is named by content; another row cannot share it, since the same content is refused.
+      if (stored) fs.rmSync(stored, { force: true });
+      events.publish({ type: 'datasets-changed' });
+      return { ok: true };
+    },
     getRun: ({ id }) => getRun(ctx.db, id),
     createRuns: (request) => {
       const plan = planRuns(request, ctx.db);
@@ -124,6 +140,25 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
   return {
     handlers,
     events,
+    importFile: async (file, options) => {
+      const imported = await importDataset(ctx.db, ctx.home, file, options);
+      events.publish({ type: 'datasets-changed' });
+      return imported;
+    },
+    importUpload: async (body, query) => {
+      const q = uploadQuerySchema.safeParse(query);
+      if (!q.success) throw badInput(describeIssues(q.error));
+      fs.mkdirSync(uploadDir(ctx.home), { recursive: true });
+      const tmp = path.join(uploadDir(ctx.home), `${crypto.randomUUID()}.hdf5`);
+      try {
+        await pipeline(body, fs.createWriteStream(tmp, { flags: 'wx' }));
+        const imported = await importDataset(ctx.db, ctx.home, tmp, { keep: 'move', name: q.data.name, sourceName: path.basename(q.data.filename) });
+        events.publish({ type: 'datasets-changed' });
+        return imported;
+      } finally {
+        fs.rmSync(tmp, { force: true });
+      }
+    },
     checkExport: (kind, filter) => {
       selectRunIds(ctx.db, parseExport(kind, filter).filter);
     },

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BrowserWindow, app, dialog, ipcMain, session } from 'electron';
-import { IPC_CALL_CHANNEL, IPC_EVENT_CHANNEL, IPC_EXPORT_CHANNEL } from '../api/ipc-transport';
+import { IPC_CALL_CHANNEL, IPC_EVENT_CHANNEL, IPC_EXPORT_CHANNEL, IPC_IMPORT_CHANNEL } from '../api/ipc-transport';
+import { importOptionsSchema } from '../api/contract';
 import { toApiError } from '../api/errors';
 import { dispatch } from '../api/dispatch';
 import { createService, type Service } from '../engine/service';
@@ -80,6 +81,24 @@ void app.whenReady().then(() => {
       return { ok: false, error: { code: 'unauthorized', message: 'calls are only accepted from the app window' } };
     }
     return dispatch(service.handlers, method, params);
+  });
+  ipcMain.handle(IPC_IMPORT_CHANNEL, async (event, options: unknown) => {
+    if (!event.senderFrame || !isAppUrl(event.senderFrame.url, rendererUrl)) {
+      return { ok: false, error: { code: 'unauthorized', message: 'calls are only accepted from the app window' } };
+    }
+    try {
+      const parsed = importOptionsSchema.safeParse(options);
+      if (!parsed.success) return { ok: false, error: { code: 'bad_input', message: parsed.error.issues.map((i) => i.message).join('; ') } };
+      const window = BrowserWindow.fromWebContents(event.sender);
+      const dialogOptions = { properties: ['openFile' as const], filters: [{ name: 'HDF5 datasets', extensions: ['hdf5', 'h5'] }] };
+      const choice = window ? await dialog.showOpenDialog(window, dialogOptions) : await dialog.showOpenDialog(dialogOptions);
+      const file = choice.filePaths[0];
+      if (choice.canceled || !file) return { ok: true, result: null };
+      return { ok: true, result: await service.importFile(file, parsed.data) };
+    } catch (err) {
+      const error = toApiError(err);
+      return { ok: false, error: { code: error.code, message: error.message } };
+    }
   });
   ipcMain.handle(IPC_EXPORT_CHANNEL, async (event, kind: unknown, filter: unknown) => {
     if (!event.senderFrame || !isAppUrl(event.senderFrame.url, rendererUrl)) {

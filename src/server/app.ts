@@ -1,9 +1,10 @@
 import fs from 'node:fs';
+import { Readable } from 'node:stream';
 import path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
-import { EXPORT_ROUTE, METHOD_NAMES } from '../api/contract';
+import { EXPORT_ROUTE, METHOD_NAMES, UPLOAD_ROUTE } from '../api/contract';
 import { dispatch } from '../api/dispatch';
 import { HTTP_STATUS, badInput, toApiError } from '../api/errors';
 import { decodeCall, routeOf } from '../api/routes';
@@ -100,6 +101,18 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       },
     });
   }
+  // Dataset uploads arrive as raw bytes and stream to disk; no other route accepts them.
+  app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
+  app.post(UPLOAD_ROUTE, async (req, reply) => {
+    if (!(req.body instanceof Readable)) return reply.code(400).send(errorBody('bad_input', 'send the file as the body, with content-type application/octet-stream'));
+    const query = decodeCall({}, req.query as Record<string, string | string[] | undefined>, undefined);
+    try {
+      return reply.send(await service.importUpload(req.body, query));
+    } catch (err) {
+      const error = toApiError(err);
+      return reply.code(HTTP_STATUS[error.code]).send({ error: { code: error.code, message: error.message } });
+    }
+  });
   app.get(EXPORT_ROUTE, async (req, reply) => {
     const { kind, ...filter } = decodeCall(req.params as Record<string, string>, req.query as Record<string, string | string[] | undefined>, undefined);
     let stream;

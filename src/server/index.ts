@@ -1,7 +1,9 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Db } from '../store/db';
 import { createService } from '../engine/service';
+import { uploadDir } from '../engine/datasets';
 import { EventHub } from '../engine/events';
 import { RunManager, defaultConcurrency } from '../engine/run-manager';
 import { buildServer } from './app';
@@ -23,6 +25,8 @@ export interface ServeOptions {
 /** Starts served mode and returns the URL a browser opens (with the token once, if any). */
 export async function startServer(options: ServeOptions): Promise<{ url: string; close: () => Promise<void> }> {
   const events = new EventHub();
+  // Uploads a previous process was checking when it died are of no use to anyone.
+  fs.rmSync(uploadDir(options.home), { recursive: true, force: true });
   const runs = new RunManager(options.db, options.home, events, options.concurrency ?? defaultConcurrency());
   const service = createService({ db: options.db, home: options.home, mode: 'served', runs }, events);
   const app = await buildServer({

@@ -179,6 +179,42 @@ describe('filtered lists and CSV downloads', () => {
   });
 });
 
+describe('dataset upload', () => {
+  const upload = (base: string, file: string, query: string) =>
+    fetch(`${base}/api/datasets/upload?${query}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: fs.readFileSync(file) });
+
+  it('imports an uploaded file into the data folder, lists it, trains refs to it, and deletes it', async () => {
+    const s = await serve();
+    const res = await upload(s.base, path.resolve('test/fixtures/hdf5/minari-hopper-medium.hdf5'), `filename=${encodeURIComponent('"minari-hopper-medium.hdf5"')}`);
+    expect(res.status).toBe(200);
+    const dataset = (await res.json()) as { id: number; name: string; storedPath: string; sourcePath: string; transitions: number };
+    expect(dataset).toMatchObject({ name: 'minari-hopper-medium', sourcePath: 'minari-hopper-medium.hdf5', transitions: 15 });
+    expect(path.dirname(dataset.storedPath)).toBe(path.join(s.home, 'datasets'));
+    expect(fs.readdirSync(path.join(s.home, 'uploads'))).toEqual([]);
+    const listed = (await (await fetch(`${s.base}/api/datasets`)).json()) as { id: number }[];
+    expect(listed.map((d) => d.id)).toEqual([dataset.id]);
+    const runs = await fetch(`${s.base}/api/runs`, json({ task: 'hopper-medium-v2', algo: 'dtql', seeds: [0] }));
+    expect(runs.status).toBe(200);
+    const refused = await fetch(`${s.base}/api/datasets/${dataset.id}`, { method: 'DELETE' });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/is used by 1 run/);
+  });
+
+  it.each([
+    ['bad-rank.hdf5', 'filename=%22bad-rank.hdf5%22', /bad-rank.hdf5: observations has rank 1/],
+    ['hopper-medium-v2.hdf5', 'name=%22x%22', /filename/],
+    ['hopper-medium-v2.hdf5', 'filename=%22a.hdf5%22&name=%22..%2Fescape%22', /slashes/],
+  ])('refuses %s (%s) with a reason and keeps nothing', async (name, query, message) => {
+    const s = await serve();
+    const res = await upload(s.base, path.resolve('test/fixtures/hdf5', name), query);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(message);
+    expect(await (await fetch(`${s.base}/api/datasets`)).json()).toEqual([]);
+    expect(fs.existsSync(path.join(s.home, 'datasets'))).toBe(false);
+    expect(fs.existsSync(path.join(s.home, 'uploads')) ? fs.readdirSync(path.join(s.home, 'uploads')) : []).toEqual([]);
+  });
+});
+
 describe('served mode security', () => {
   it('refuses a non-loopback host without a token', async () => {
     await expect(serve({ host: '0.0.0.0' })).rejects.toThrow(/without --token/);

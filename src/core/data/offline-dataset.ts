@@ -11,7 +11,7 @@ import type { Transitions } from './replay';
 
 export class DatasetError extends Error {
   constructor(file: string, problem: string) {
-    super(`${path.basename(file)}: ${problem}`);
+    super(`${file}: ${problem}`);
     this.name = 'DatasetError';
   }
 }
@@ -53,9 +53,9 @@ const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x
  * long as its superblock says, so empty, foreign and truncated files get a plain answer before
  * the HDF5 library sees them.
  */
-function checkHdf5Header(file: string): void {
+function checkHdf5Header(file: string, label: string): void {
   const size = fs.statSync(file).size;
-  if (size === 0) throw new DatasetError(file, 'the file is empty');
+  if (size === 0) throw new DatasetError(label, 'the file is empty');
   const fd = fs.openSync(file, 'r');
   try {
     const head = Buffer.alloc(96);
@@ -67,14 +67,14 @@ function checkHdf5Header(file: string): void {
       const eofAt = version < 2 ? (version === 0 ? 24 : 28) + 2 * offsetSize : 12 + 2 * offsetSize;
       if (offsetSize === 8 && eofAt + 8 <= n) {
         const eof = Number(head.readBigUInt64LE(eofAt));
-        if (base + eof > size) throw new DatasetError(file, `the file is truncated: its header says ${base + eof} bytes, it has ${size}`);
+        if (base + eof > size) throw new DatasetError(label, `the file is truncated: its header says ${base + eof} bytes, it has ${size}`);
       }
       return;
     }
   } finally {
     fs.closeSync(fd);
   }
-  throw new DatasetError(file, 'not an HDF5 file (no HDF5 signature)');
+  throw new DatasetError(label, 'not an HDF5 file (no HDF5 signature)');
 }
 
 const H5T_INTEGER = 0;
@@ -360,30 +360,33 @@ function summarise(p: Parsed): DatasetSummary {
   };
 }
 
-/** Reads and checks a D4RL or Minari HDF5 file: the transitions to train on and what the file holds. */
-export async function readOfflineDataset(file: string): Promise<OfflineDataset> {
-  if (!fs.existsSync(file)) throw new DatasetError(file, 'no such file');
-  if (!fs.statSync(file).isFile()) throw new DatasetError(file, 'not a file');
-  checkHdf5Header(file);
+/**
+ * Reads and checks a D4RL or Minari HDF5 file: the transitions to train on and what the file
+ * holds. Messages name the file as `label` (default: its base name; an upload's original name).
+ */
+export async function readOfflineDataset(file: string, label = path.basename(file)): Promise<OfflineDataset> {
+  if (!fs.existsSync(file)) throw new DatasetError(label, 'no such file');
+  if (!fs.statSync(file).isFile()) throw new DatasetError(label, 'not a file');
+  checkHdf5Header(file, label);
   await h5wasm.ready;
   let h5: InstanceType<typeof h5wasm.File>;
   try {
     h5 = new h5wasm.File(file, 'r');
   } catch (err) {
-    throw new DatasetError(file, `cannot be read as HDF5 (${String((err as Error).message).split('\n')[0]})`);
+    throw new DatasetError(label, `cannot be read as HDF5 (${String((err as Error).message).split('\n')[0]})`);
   }
   try {
     const keys = h5.keys();
     const episodes = keys.filter((k) => /^episode_\d+$/.test(k)).sort((a, b) => Number(a.slice(8)) - Number(b.slice(8)));
     let parsed: Parsed;
-    if (keys.includes('observations') || keys.includes('actions')) parsed = readD4rl(file, h5);
-    else if (episodes.length > 0) parsed = readMinari(file, h5, episodes);
-    else throw new DatasetError(file, `neither a D4RL file (keys observations, actions, rewards, terminals) nor a Minari file (episode_N groups); it has: ${keys.join(', ') || 'no keys'}`);
+    if (keys.includes('observations') || keys.includes('actions')) parsed = readD4rl(label, h5);
+    else if (episodes.length > 0) parsed = readMinari(label, h5, episodes);
+    else throw new DatasetError(label, `neither a D4RL file (keys observations, actions, rewards, terminals) nor a Minari file (episode_N groups); it has: ${keys.join(', ') || 'no keys'}`);
     clipActions(parsed.data, parsed.warnings);
     return { summary: summarise(parsed), data: parsed.data };
   } catch (err) {
     if (err instanceof DatasetError) throw err;
-    throw new DatasetError(file, `cannot be read (${String((err as Error).message).split('\n')[0]})`);
+    throw new DatasetError(label, `cannot be read (${String((err as Error).message).split('\n')[0]})`);
   } finally {
     h5.close();
   }

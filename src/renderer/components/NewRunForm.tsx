@@ -1,7 +1,7 @@
 import { useMemo, useState } from 'react';
 import { useNavigate } from 'react-router-dom';
 import { trainConfigSchema, type Algo, type TrainConfig, type TrainConfigKey } from '../../core/config';
-import { parseSeedList, runNameSchema, tagSchema, type TaskDto } from '../../api/contract';
+import { parseSeedList, runNameSchema, tagSchema, type DatasetDto, type TaskDto } from '../../api/contract';
 import { api } from '../api';
 import { ErrorNote } from './Status';
 import { messageOf } from '../../api/errors';
@@ -47,7 +47,8 @@ function parseList<T>(text: string, parse: (item: string) => T): T[] {
     .map(parse);
 }
 
-export function NewRunForm({ task }: { task: TaskDto }) {
+/** The run form of a task; D4RL tasks also pick which imported dataset (of fitting sizes) to train on. */
+export function NewRunForm({ task, datasets = [] }: { task: TaskDto; datasets?: DatasetDto[] }) {
   const navigate = useNavigate();
   const preset = task.presets[0];
   const [algo, setAlgo] = useState<Algo>('dtql');
@@ -58,6 +59,8 @@ export function NewRunForm({ task }: { task: TaskDto }) {
   const [tagsText, setTagsText] = useState('');
   const [submitError, setSubmitError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const fitting = datasets.filter((d) => d.obsDim === task.obsDim && d.actDim === task.actDim);
+  const [datasetId, setDatasetId] = useState<number | null>((fitting.find((d) => d.suggestedTask === task.id) ?? fitting[0])?.id ?? null);
 
   const errors = useMemo(() => {
     const out: Partial<Record<string, string>> = {};
@@ -101,6 +104,7 @@ export function NewRunForm({ task }: { task: TaskDto }) {
         name: name.trim() === '' ? undefined : name.trim(),
         tags: parseList(tagsText, (t) => t),
         overrides,
+        dataset: task.dataset.kind === 'import' && datasetId !== null ? datasetId : undefined,
       });
       navigate('/live');
     } catch (err) {
@@ -120,6 +124,19 @@ export function NewRunForm({ task }: { task: TaskDto }) {
       }}
     >
       <h2>New run</h2>
+      {task.dataset.kind === 'import' ? (
+        <div className="form-row">
+          <label htmlFor="field-dataset">dataset</label>
+          <select id="field-dataset" value={datasetId ?? ''} onChange={(e) => setDatasetId(Number(e.target.value))}>
+            {fitting.map((d) => (
+              <option key={d.id} value={d.id}>
+                {d.name} ({d.transitions.toLocaleString()} transitions)
+              </option>
+            ))}
+          </select>
+          <span className="field-note">imported datasets with {task.obsDim} / {task.actDim} observation / action sizes</span>
+        </div>
+      ) : null}
       <div className="form-row">
         <label htmlFor="field-algo">algorithm</label>
         <select id="field-algo" value={algo} onChange={(e) => chooseAlgo(e.target.value as Algo)}>

@@ -2,9 +2,77 @@ import { Link, useParams } from 'react-router-dom';
 import { ALGO_LABELS, type Algo } from '../../core/config';
 import type { TaskDto } from '../../api/contract';
 import { api } from '../api';
-import { useApi } from '../useApi';
+import { useAction, useApi } from '../useApi';
+import { DatasetImport } from '../components/DatasetImport';
 import { ErrorNote } from '../components/Status';
 import { NewRunForm } from '../components/NewRunForm';
+
+const onDatasetsChanged = (event: { type: string }) => event.type === 'datasets-changed';
+
+/** A D4RL task: its imported datasets (of fitting sizes), the import, and the run form once one exists. */
+function ImportedTask({ task }: { task: TaskDto }) {
+  const datasets = useApi(() => api.listDatasets({}), [], onDatasetsChanged);
+  const { error, run: act } = useAction();
+  if (datasets.error) return <ErrorNote message={datasets.error} />;
+  if (!datasets.data) return <p className="muted">Loading datasets…</p>;
+  const fitting = datasets.data.filter((d) => d.obsDim === task.obsDim && d.actDim === task.actDim);
+  return (
+    <>
+      <h2>Datasets for this task</h2>
+      {fitting.length === 0 ? (
+        <p className="empty" data-testid="no-dataset">
+          No dataset of this task&apos;s sizes is imported yet: import <code>{task.dataset.kind === 'import' ? task.dataset.d4rlName : task.id}.hdf5</code> (D4RL) or the matching Minari file below.
+        </p>
+      ) : (
+        <table className="grid" data-testid="datasets">
+          <thead>
+            <tr>
+              <th>name</th>
+              <th>format</th>
+              <th>transitions</th>
+              <th>episodes</th>
+              <th>return min / mean / max</th>
+              <th>for task</th>
+              <th>kept as</th>
+              <th>runs</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {fitting.map((d) => (
+              <tr key={d.id}>
+                <td title={d.warnings.join('\n') || d.sha256}>
+                  {d.name}
+                  {d.warnings.length ? ' ⚠' : ''}
+                </td>
+                <td>{d.format}</td>
+                <td>{d.transitions.toLocaleString()}</td>
+                <td>{d.episodes.toLocaleString()}</td>
+                <td>{['returnMin', 'returnMean', 'returnMax'].map((k) => d.stats[k]?.toFixed(1) ?? '-').join(' / ')}</td>
+                <td>{d.suggestedTask ?? '-'}</td>
+                <td title={d.storedPath ?? d.sourcePath ?? ''}>{d.storedPath ? 'copy' : 'reference'}</td>
+                <td>{d.runs}</td>
+                <td>
+                  <button
+                    className="secondary"
+                    disabled={d.runs > 0}
+                    title={d.runs > 0 ? 'runs trained on it' : 'remove it from the app (and its copy)'}
+                    onClick={() => window.confirm(`Remove dataset ${d.name}?`) && act(() => api.deleteDataset({ id: d.id }))}
+                  >
+                    Remove
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {error ? <ErrorNote message={error} /> : null}
+      <DatasetImport />
+      {fitting.length > 0 ? <NewRunForm key={`${task.id}:${fitting.map((d) => d.id).join(',')}`} task={task} datasets={fitting} /> : null}
+    </>
+  );
+}
 
 const FAMILY_TITLES: Record<TaskDto['family'], string> = {
   bandit: '2D bandits (built in)',
@@ -56,15 +124,17 @@ function TaskDetail({ task }: { task: TaskDto }) {
           {task.obsDim} / {task.actDim}
         </dd>
         <dt>evaluation</dt>
-        <dd>{task.evaluation === 'unavailable' ? 'no simulator here: trains without evaluation' : task.evaluation}</dd>
+        <dd>
+          {task.evaluation === 'unavailable'
+            ? 'no simulator here: trains without evaluation'
+            : task.evaluation === 'mujoco'
+              ? 'MuJoCo, not in this version yet: runs train without evaluation'
+              : 'the outcome of 1,000 policy actions'}
+        </dd>
         <dt>normalised score</dt>
         <dd>{task.score ? `0-100 from reference returns ${task.score.refMin} .. ${task.score.refMax}` : 'none (the task reports its own outcome)'}</dd>
       </dl>
-      {task.dataset.kind === 'generated' ? (
-        <NewRunForm key={task.id} task={task} />
-      ) : (
-        <p className="empty">Training this task needs its D4RL dataset file, and importing datasets is not available in this version yet.</p>
-      )}
+      {task.dataset.kind === 'generated' ? <NewRunForm key={task.id} task={task} /> : <ImportedTask task={task} />}
       {task.presets.map((preset) => (
         <details key={preset.id} className="preset">
           <summary>

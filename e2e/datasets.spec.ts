@@ -1,0 +1,42 @@
+import path from 'node:path';
+import { expect, test } from './fixtures';
+
+test.use({ concurrency: 1 });
+
+const fixture = (name: string) => path.resolve('test/fixtures/hdf5', name);
+
+test('a D4RL task imports its file with progress, refuses a bad one with the reason, and trains on the import', async ({ app }) => {
+  const { page } = app;
+  await page.getByTestId('task-hopper-medium-v2').click();
+  await expect(page.getByTestId('no-dataset')).toBeVisible();
+  await expect(page.getByRole('form', { name: 'New run' })).toHaveCount(0);
+
+  await page.getByLabel('dataset file').setInputFiles(fixture('bad-nan-observations.hdf5'));
+  await expect(page.getByRole('alert')).toContainText('bad-nan-observations.hdf5: observations has 1 NaN or infinite value (first at row 3, column 7)');
+  await expect(page.getByTestId('no-dataset')).toBeVisible();
+
+  await page.getByLabel('dataset name').fill('my hopper');
+  await page.getByLabel('dataset file').setInputFiles(fixture('hopper-medium-v2.hdf5'));
+  await expect(page.getByTestId('import-done')).toContainText('Imported my hopper: 28 transitions in 3 episodes, for hopper-medium-v2.');
+  const table = page.getByTestId('datasets');
+  await expect(table).toContainText('my hopper');
+  await expect(table).toContainText('copy');
+
+  const form = page.getByRole('form', { name: 'New run' });
+  await expect(form.locator('#field-dataset')).toContainText('my hopper (28 transitions)');
+  for (const [field, value] of [
+    ['trainSteps', '6'],
+    ['pretrainSteps', '2'],
+    ['batchSize', '8'],
+    ['checkpointInterval', '4'],
+  ]) {
+    await page.locator(`#field-${field}`).fill(value as string);
+  }
+  await form.getByRole('button', { name: /^Start/ }).click();
+  await expect(page).toHaveURL(/#\/live$/);
+  await expect.poll(async () => (await app.listRuns()).map((r) => r.status), { timeout: 90_000 }).toEqual(['completed']);
+  await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Tasks' }).click();
+  await page.getByTestId('task-hopper-medium-v2').click();
+  await expect(page.getByTestId('datasets').locator('tbody tr').first().locator('td').nth(7)).toHaveText('1');
+  await app.screenshot('dataset-imported');
+});
