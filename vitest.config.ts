@@ -8,5 +8,7 @@ export default defineConfig({
     hookTimeout: 30_000,
     // The machines have 2 cores; CLI tests spawn processes, so keep parallelism modest.
     maxWorkers: 2,
+    // Memory tests force full collections to measure live heap, not garbage awaiting collection.
+    execArgv: ['--expose-gc'],
   },
 });
