@@ -29,6 +29,9 @@ test('a D4RL task imports its file with progress, refuses a bad one with the rea
     ['pretrainSteps', '2'],
     ['batchSize', '8'],
     ['checkpointInterval', '4'],
+    ['evalInterval', '3'],
+    ['evalEpisodes', '2'],
+    ['actionSamples', '16'],
   ]) {
     await page.locator(`#field-${field}`).fill(value as string);
   }
@@ -39,4 +42,11 @@ test('a D4RL task imports its file with progress, refuses a bad one with the rea
   await page.getByTestId('task-hopper-medium-v2').click();
   await expect(page.getByTestId('datasets').locator('tbody tr').first().locator('td').nth(7)).toHaveText('1');
   await app.screenshot('dataset-imported');
+
+  // The run evaluated its policy in MuJoCo: the History page shows its normalised score.
+  await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'History' }).click();
+  const row = page.locator('[data-testid^="run-row-"]').first();
+  await expect(row.locator('[title="normalised score"]').first()).toHaveText(/^\d+\.\d$/);
+  await row.getByRole('link').click();
+  await expect(page.getByTestId('chart-Evaluation')).toContainText('eval/normalizedScore');
 });

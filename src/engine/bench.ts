@@ -98,7 +98,7 @@ export async function benchProblem(p: BenchProblem, backend: BackendInfo, option
     await stepper.close();
   }
   const state = data.states.slice(0, p.stateDim);
-  const actMs = await timeBlocks(() => agent.selectAction(state, 1024, rng), options.warmup, options.steps, options.repeats);
+  const actMs = await timeBlocks(() => agent.selectActions(state, 1024, rng), options.warmup, options.steps, options.repeats);
   agent.dispose();
 
   const single = make();

@@ -6,6 +6,9 @@ import type { BaseNoise, OfflineAgent } from '../core/algos/common';
 import { createAgent } from '../core/algos/agents';
 import { ReplaySampler } from '../core/data/replay';
 import { loadImportedData, loadTaskData, type TaskData } from '../core/data/task-data';
+import type { TrainConfig } from '../core/config';
+import { runEpisodes } from '../core/envs/evaluate';
+import { isLocomotion } from '../core/envs/locomotion';
 import { getDataset } from '../store/datasets';
 import { datasetFile } from './datasets';
 import { BANDIT_EVAL_ACTIONS, banditOutcome } from '../core/envs/bandit2d';
@@ -61,16 +64,38 @@ const KEEP_CHECKPOINTS = 2;
 const RESUMABLE = new Set(['queued', 'stopped', 'interrupted', 'failed', 'diverged']);
 
 
-/** Evaluation outcomes of a run, logged as `eval/<name>` metrics, and the actions they came from. */
-function evaluate(agent: OfflineAgent, task: TaskSpec, data: TaskData, seed: number, step: number): { outcome: Record<string, number>; actions: Float32Array | null } {
-  if (task.dataset.kind !== 'generated' || !data.bandit) return { outcome: {}, actions: null };
+/**
+ * Evaluation outcomes of a run, logged as `eval/<name>` metrics: for bandits the outcome of 1,000
+ * policy actions (kept to redraw the plot), for MuJoCo tasks `evalEpisodes` episodes with the
+ * paper's action selection, as raw return and D4RL-normalised score (0-100).
+ */
+async function evaluate(agent: OfflineAgent, task: TaskSpec, data: TaskData, config: TrainConfig, seed: number, step: number): Promise<{ outcome: Record<string, number>; actions: Float32Array | null }> {
   // A fresh stream per evaluation keeps training's random numbers the same with or without it.
   const rng = new Rng(seed * 1_000_003 + step);
-  // Every bandit state is the constant 0.
-  const actions = agent.samplePolicyAt(new Float32Array(1), BANDIT_EVAL_ACTIONS, rng);
-  const { transitions } = data;
-  const outcome = banditOutcome(actions, data.bandit.data, task.dataset.reward, { actions: transitions.actions, rewards: transitions.rewards, maxNorm: data.bandit.maxNorm });
-  return { outcome: { ...outcome }, actions };
+  if (data.bandit && task.dataset.kind === 'generated') {
+    // Every bandit state is the constant 0.
+    const actions = agent.samplePolicyAt(new Float32Array(1), BANDIT_EVAL_ACTIONS, rng);
+    const { transitions } = data;
+    const outcome = banditOutcome(actions, data.bandit.data, task.dataset.reward, { actions: transitions.actions, rewards: transitions.rewards, maxNorm: data.bandit.maxNorm });
+    return { outcome: { ...outcome }, actions };
+  }
+  const family = task.id.split('-')[0] ?? '';
+  if (task.evaluation !== 'mujoco' || !task.score || !isLocomotion(family)) return { outcome: {}, actions: null };
+  const { refMin, refMax } = task.score;
+  const stats = await runEpisodes(family, config.evalEpisodes, (observations) => agent.selectActions(observations, config.actionSamples, rng), rng);
+  const normalised = stats.returns.map((r) => (100 * (r - refMin)) / (refMax - refMin));
+  const average = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+  const spread = (values: number[]) => Math.sqrt(average(values.map((v) => (v - average(values)) ** 2)));
+  return {
+    outcome: {
+      return: average(stats.returns),
+      returnStd: spread(stats.returns),
+      normalizedScore: average(normalised),
+      normalizedScoreStd: spread(normalised),
+      episodeLength: average(stats.lengths),
+    },
+    actions: null,
+  };
 }
 
 /** Loads the newest checkpoint that verifies, falling back to older ones (reports what it skipped). */
@@ -112,6 +137,7 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
   const warnings: string[] = [];
   let pending: MetricRow[] = [];
   let lastEval: Record<string, number> = {};
+  let bestScore: number | null = run.bestScore;
   let step = 0;
   let stepper: Stepper | null = null;
 
@@ -175,7 +201,9 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
       const next = stepOf() + 1;
       const checkpointDue = next % config.checkpointInterval === 0 || next === total;
       const pretraining = agent.pretrainStepsDone < config.pretrainSteps;
-      const metrics = await stepper.step(stopNow || checkpointDue);
+      // A MuJoCo evaluation acts through the target critic, which the critic thread must hand back first.
+      const evalDue = task.evaluation === 'mujoco' && (next === total || (agent.pretrainStepsDone >= config.pretrainSteps && (agent.trainStepsDone + 1) % config.evalInterval === 0));
+      const metrics = await stepper.step(stopNow || checkpointDue || evalDue);
       step = stepOf();
       const blownUp = Object.keys(metrics).find((n) => !Number.isFinite(metrics[n]));
       if (blownUp) {
@@ -187,8 +215,9 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
         for (const [n, value] of Object.entries(metrics)) pending.push({ name: n, step, wallTime: now / 1000, value });
       }
       if (!pretraining && (agent.trainStepsDone % config.evalInterval === 0 || step === total)) {
-        const evaluation = evaluate(agent, task, data, run.seed, step);
+        const evaluation = await evaluate(agent, task, data, config, run.seed, step);
         lastEval = evaluation.outcome;
+        if (lastEval.normalizedScore !== undefined) bestScore = Math.max(bestScore ?? Number.NEGATIVE_INFINITY, lastEval.normalizedScore);
         for (const [name, value] of Object.entries(lastEval)) pending.push({ name: `eval/${name}`, step, wallTime: now / 1000, value });
         if (evaluation.actions) saveSamples(db, runId, step, evaluation.actions);
       }
@@ -210,8 +239,8 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
     }
     saveCheckpoint();
     const elapsed = (Date.now() - startedAt) / 1000;
-    // Normalised scores need a simulator; the tasks that train in this version report their own outcome.
-    finish({ status: 'completed', error: warnings.length ? warnings.join('; ') : null, finalMetrics: { ...lastEval }, bestScore: null, finalScore: null });
+    // Tasks without a simulator here (and the bandits) have no normalised score; they report their own outcome.
+    finish({ status: 'completed', error: warnings.length ? warnings.join('; ') : null, finalMetrics: { ...lastEval }, bestScore, finalScore: lastEval.normalizedScore ?? null });
     return { run: getRun(db, runId), backend, stepsPerSec: elapsed > 0 ? (step - startStep) / elapsed : 0 };
   } catch (err) {
     finish({ status: 'failed', error: (err as Error).message });

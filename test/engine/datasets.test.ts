@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/store/db';
 import { listDatasets } from '../../src/store/datasets';
 import { getRun, insertRuns } from '../../src/store/runs';
+import { readMetric } from '../../src/store/metrics';
 import { importDataset } from '../../src/engine/datasets';
 import { planRuns } from '../../src/engine/service';
 import { trainRun } from '../../src/engine/trainer';
@@ -11,7 +12,7 @@ import { runCli, tempHomes } from '../helpers';
 
 const freshHome = tempHomes('each');
 const fixture = (name: string) => path.resolve('test/fixtures/hdf5', name);
-const hopperRun = { task: 'hopper-medium-v2', algo: 'dtql' as const, preset: 'paper', seeds: [0], tags: [], overrides: { pretrainSteps: 2, trainSteps: 3, batchSize: 8, checkpointInterval: 5 } };
+const hopperRun = { task: 'hopper-medium-v2', algo: 'dtql' as const, preset: 'paper', seeds: [0], tags: [], overrides: { pretrainSteps: 2, trainSteps: 4, batchSize: 8, checkpointInterval: 5, evalInterval: 2, evalEpisodes: 2, actionSamples: 16 } };
 
 describe('dataset import', () => {
   it('keeps a copy named by content, or only a reference, with the statistics in the store', async () => {
@@ -57,7 +58,15 @@ describe('dataset import', () => {
     expect(() => planRuns({ ...hopperRun, task: 'bandit-25g-far', preset: 'quick', dataset: d4rl.id }, db)).toThrow(/generates its own data/);
     const result = await trainRun(db, home, runId);
     expect(result.run.status).toBe('completed');
-    expect(getRun(db, runId).stepsDone).toBe(5);
+    expect(getRun(db, runId).stepsDone).toBe(6);
+    // Evaluated in MuJoCo at train steps 2 and 4: raw return and the D4RL-normalised score.
+    const evals = readMetric(db, runId, 'eval/normalizedScore');
+    expect(evals.map((p) => p.step)).toEqual([4, 6]);
+    expect(result.run.finalScore).toBe(evals[1]?.value);
+    expect(result.run.bestScore).toBe(Math.max(...evals.map((p) => p.value)));
+    expect(result.run.finalMetrics).toMatchObject({ return: expect.any(Number), episodeLength: expect.any(Number) });
+    // An untrained policy falls within a few dozen steps: near the hopper's random-policy score.
+    expect(result.run.finalMetrics.episodeLength).toBeLessThan(200);
     db.close();
   }, 60_000);
 

@@ -14,6 +14,12 @@ import { Adam, type AdamState } from '../tf/adam';
 import { stopGradient } from '../tf/kernels';
 
 /** What the problem fixes, as opposed to the hyperparameters of TrainConfig. */
+/** Each row of a [k, d] tensor `count` times in a row: [k * count, d]. */
+export function repeatRows(t: tf.Tensor2D, count: number): tf.Tensor2D {
+  const [k, d] = t.shape;
+  return tf.reshape(tf.tile(tf.reshape(t, [k, 1, d]), [1, count, 1]), [k * count, d]);
+}
+
 export interface ProblemSpec {
   stateDim: number;
   actionDim: number;
@@ -222,8 +228,8 @@ export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
   abstract policyActions(states: tf.Tensor2D, noise: Noise): Float32Array;
   /** The policy update (and any helper network's) given the critic's Q term at those actions. */
   abstract policyStep(batch: Batch, noise: Noise, qTerm: QTerm): Record<string, tf.Scalar>;
-  /** `count` policy actions at one state (row-major): evaluations and action selection draw these. */
-  abstract samplePolicyAt(state: Float32Array, count: number, rng: Rng): Float32Array;
+  /** `count` policy actions at each of k stacked states (state-major rows): evaluations and action selection draw these. */
+  abstract samplePolicyAt(states: Float32Array, count: number, rng: Rng): Float32Array;
   protected abstract policyOptimizers(): Record<string, Adam>;
   protected abstract policyNetworks(): Record<string, { params: ParamSet; dispose(): void }>;
 
@@ -296,26 +302,36 @@ export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
    * The paper's action selection (notes 6): `samples` policy actions for the state, one drawn by
    * softmax over the target critic's min Q.
    */
-  selectAction(state: Float32Array, samples: number, rng: Rng): Float32Array {
+  /**
+   * The paper's action selection (notes section 6) for k stacked states: `samples` policy actions
+   * per state, one of them drawn per state by softmax over the target critic's min-Q.
+   */
+  selectActions(states: Float32Array, samples: number, rng: Rng): Float32Array {
     const { stateDim, actionDim } = this.problem;
-    const all = this.samplePolicyAt(state, samples, rng);
+    const k = states.length / stateDim;
+    const all = this.samplePolicyAt(states, samples, rng);
     const probs = tf.tidy(() => {
-      const states = tf.tile(tf.tensor2d(state, [1, stateDim]), [samples, 1]);
-      const q = this.criticTarget.qMin(states, tf.tensor2d(all, [samples, actionDim]));
-      return tf.softmax(tf.reshape(q, [samples]));
+      const repeated = repeatRows(tf.tensor2d(states, [k, stateDim]), samples);
+      const q = this.criticTarget.qMin(repeated, tf.tensor2d(all, [k * samples, actionDim]));
+      return tf.softmax(tf.reshape(q, [k, samples]));
     });
     const p = probs.dataSync();
     probs.dispose();
-    let u = rng.uniform();
-    let index = samples - 1;
-    for (let i = 0; i < samples; i++) {
-      u -= p[i] as number;
-      if (u < 0) {
-        index = i;
-        break;
+    const chosen = new Float32Array(k * actionDim);
+    for (let row = 0; row < k; row++) {
+      let u = rng.uniform();
+      let index = samples - 1;
+      for (let i = 0; i < samples; i++) {
+        u -= p[row * samples + i] as number;
+        if (u < 0) {
+          index = i;
+          break;
+        }
       }
+      const from = (row * samples + index) * actionDim;
+      chosen.set(all.subarray(from, from + actionDim), row * actionDim);
     }
-    return all.slice(index * actionDim, (index + 1) * actionDim);
+    return chosen;
   }
 
   getState(): AgentState {

@@ -11,7 +11,7 @@ import { ScoreNetwork } from '../nets/score';
 import type { Rng } from '../rng';
 import { Adam } from '../tf/adam';
 import { stopGradient } from '../tf/kernels';
-import { drawBcNoise, injectedLoss, OfflineAgent, type BaseNoise, type Batch, type ProblemSpec, type QTerm } from './common';
+import { drawBcNoise, injectedLoss, OfflineAgent, repeatRows, type BaseNoise, type Batch, type ProblemSpec, type QTerm } from './common';
 
 /** The generator's input noise scale and its (raw, not ln/4) time input (notes 3.4). */
 export const GENERATION_SIGMA = 2.5;
@@ -145,9 +145,10 @@ export class KlAgent extends OfflineAgent<KlNoise> {
     return { policy: generatorStep.value, kl: kl as tf.Scalar, qMean: tf.scalar(-qTerm.loss), fake: fakeStep.value };
   }
 
-  samplePolicyAt(state: Float32Array, count: number, rng: Rng): Float32Array {
-    const z = rng.fillNormal(new Float32Array(count * this.problem.actionDim));
-    const actions = tf.tidy(() => this.generate(tf.tile(tf.tensor2d(state, [1, this.problem.stateDim]), [count, 1]), z));
+  samplePolicyAt(states: Float32Array, count: number, rng: Rng): Float32Array {
+    const k = states.length / this.problem.stateDim;
+    const z = rng.fillNormal(new Float32Array(k * count * this.problem.actionDim));
+    const actions = tf.tidy(() => this.generate(repeatRows(tf.tensor2d(states, [k, this.problem.stateDim]), count), z));
     const values = actions.dataSync() as Float32Array;
     actions.dispose();
     return values;

@@ -16,7 +16,7 @@ import { diffusionLoss, sampleSigma } from '../edm';
 import { GaussianPolicy } from '../nets/policy';
 import type { Rng } from '../rng';
 import { Adam } from '../tf/adam';
-import { drawBcNoise, injectedLoss, OfflineAgent, type BaseNoise, type Batch, type ProblemSpec, type QTerm } from './common';
+import { drawBcNoise, injectedLoss, OfflineAgent, repeatRows, type BaseNoise, type Batch, type ProblemSpec, type QTerm } from './common';
 
 export * from './common';
 
@@ -119,11 +119,15 @@ export class DtqlAgent extends OfflineAgent<StepNoise> {
     return { policy: value, ...(parts as Record<'trustRegion' | 'nll' | 'qMean' | 'logStd', tf.Scalar>) };
   }
 
-  /** The policy sees one state for all samples: one forward row, broadcast to every sample. */
-  samplePolicyAt(state: Float32Array, count: number, rng: Rng): Float32Array {
+  /** One policy forward row per state, its mean and std repeated for every sample of that state. */
+  samplePolicyAt(states: Float32Array, count: number, rng: Rng): Float32Array {
     const { stateDim, actionDim } = this.problem;
-    const xi = rng.fillNormal(new Float32Array(count * actionDim));
-    const actions = tf.tidy(() => this.policy.sample(this.policy.forward(tf.tensor2d(state, [1, stateDim])), tf.tensor2d(xi, [count, actionDim])).action);
+    const k = states.length / stateDim;
+    const xi = rng.fillNormal(new Float32Array(k * count * actionDim));
+    const actions = tf.tidy(() => {
+      const out = this.policy.forward(tf.tensor2d(states, [k, stateDim]));
+      return this.policy.sample({ ...out, mu: repeatRows(out.mu, count), std: repeatRows(out.std, count) }, tf.tensor2d(xi, [k * count, actionDim])).action;
+    });
     const values = actions.dataSync() as Float32Array;
     actions.dispose();
     return values;

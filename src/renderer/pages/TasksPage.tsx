@@ -128,7 +128,7 @@ function TaskDetail({ task }: { task: TaskDto }) {
           {task.evaluation === 'unavailable'
             ? 'no simulator here: trains without evaluation'
             : task.evaluation === 'mujoco'
-              ? 'MuJoCo, not in this version yet: runs train without evaluation'
+              ? `MuJoCo (gym v3 model): ${task.presets[0]?.configs.dtql.evalEpisodes ?? 10} episodes every evaluation interval, raw return and D4RL-normalised score`
               : 'the outcome of 1,000 policy actions'}
         </dd>
         <dt>normalised score</dt>
