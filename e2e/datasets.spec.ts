@@ -50,3 +50,16 @@ test('a D4RL task imports its file with progress, refuses a bad one with the rea
   await row.getByRole('link').click();
   await expect(page.getByTestId('chart-Evaluation')).toContainText('eval/normalizedScore');
 });
+
+test('a -random task generates its data in MuJoCo from the task page', async ({ app }) => {
+  const { page } = app;
+  await page.getByTestId('task-halfcheetah-random-v2').click();
+  await expect(page.getByTestId('no-dataset')).toBeVisible();
+  await page.getByLabel('transitions to generate').fill('abc');
+  await page.getByRole('button', { name: 'Generate' }).click();
+  await expect(page.getByRole('alert')).toContainText('size');
+  await page.getByLabel('transitions to generate').fill('2000');
+  await page.getByRole('button', { name: 'Generate' }).click();
+  await expect(page.getByTestId('datasets')).toContainText('halfcheetah-random-v2 generated (2,000, seed 0)', { timeout: 60_000 });
+  await expect(page.getByRole('form', { name: 'New run' }).locator('#field-dataset')).toContainText('halfcheetah-random-v2 generated');
+});

@@ -253,6 +253,18 @@ export const apiMethods = {
   getRunFacets: method('GET', '/api/run-facets', empty, runFacetsSchema),
   listDatasets: method('GET', '/api/datasets', empty, z.array(datasetSchema)),
   deleteDataset: method('DELETE', '/api/datasets/:id', byId, ok),
+  generateDataset: method(
+    'POST',
+    '/api/datasets/generate',
+    z
+      .object({
+        env: z.enum(['hopper', 'halfcheetah', 'walker2d']),
+        size: z.number().int().min(1000, 'at least 1,000 transitions').max(10_000_000, 'at most 10,000,000 transitions').default(1_000_000),
+        seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
+      })
+      .strict(),
+    datasetSchema,
+  ),
   getRun: method('GET', '/api/runs/:id', byId, runDetailSchema),
   createRuns: method('POST', '/api/runs', createRunsSchema, z.object({ runIds: z.array(runIdSchema) })),
   updateRun: method(

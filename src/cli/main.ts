@@ -1,4 +1,4 @@
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { badInput, exitCodeOf, messageOf } from '../api/errors';
 import { createRunsSchema, runFilterSchema, runIdSchema, runSortKeys, runStatusSchema, seedSchema, type RunFilter } from '../api/contract';
 import { describeIssues, parseConfigOverride } from '../core/config';
@@ -343,6 +343,26 @@ function buildProgram(): Command {
         if (opts.json) return printJson(imported);
         process.stdout.write(`imported dataset ${imported.id} "${imported.name}": ${imported.transitions.toLocaleString('en-US')} transitions, suggested task ${imported.suggestedTask ?? 'none'}\n`);
         for (const w of imported.warnings) process.stderr.write(`warning: ${w}\n`);
+        return undefined;
+      } finally {
+        db.close();
+      }
+    });
+  dataset
+    .command('generate')
+    .description('make a <env>-random-v2 dataset here: uniform random actions in MuJoCo (no download)')
+    .addArgument(new Argument('<env>', 'environment').choices(['hopper', 'halfcheetah', 'walker2d']))
+    .option('--size <n>', 'transitions (default 1,000,000, as D4RL)', parsePositiveInt)
+    .option('--seed <n>', 'random seed (default 0)', parseSeed)
+    .option('--json', 'print JSON')
+    .action(async (env: 'hopper' | 'halfcheetah' | 'walker2d', opts: { size?: number; seed?: number; json?: boolean }, cmd: Command) => {
+      const { generateDataset } = await import('../engine/datasets');
+      const { db, home } = openStore(cmd);
+      try {
+        const made = await generateDataset(db, home, env, { size: opts.size, seed: opts.seed, onProgress: (f) => process.stderr.write(`\rgenerating ${env}: ${Math.round(f * 100)}%`) });
+        process.stderr.write('\n');
+        if (opts.json) return printJson(made);
+        process.stdout.write(`generated dataset ${made.id} "${made.name}": ${made.transitions.toLocaleString('en-US')} transitions in ${made.episodes.toLocaleString('en-US')} episodes, mean return ${made.stats.returnMean?.toFixed(1)}\n`);
         return undefined;
       } finally {
         db.close();

@@ -124,6 +124,8 @@ function banditTask(def: BanditDef): TaskSpec {
 
 interface D4rlDef {
   name: string;
+  /** For tasks outside the paper's Table 4: the task whose settings they borrow. */
+  settingsOf?: string;
   lr: number;
   alpha: number;
   gamma: number;
@@ -177,6 +179,15 @@ export const D4RL_ENVS: readonly D4rlEnv[] = [
   { family: 'kitchen', aliases: [], obsDim: 60, actDim: 9, horizon: 280, version: 'v0' },
 ];
 
+/**
+ * D4RL's `-random` locomotion datasets: not in the paper, but a file the app can also generate
+ * itself (uniform random actions in MuJoCo), so these tasks train without any download.
+ */
+const RANDOM_TASKS: D4rlDef[] = ['hopper', 'halfcheetah', 'walker2d'].map((env) => {
+  const medium = D4RL_TABLE.find((d) => d.name === `${env}-medium-v2`) as D4rlDef;
+  return { ...medium, name: `${env}-random-v2`, settingsOf: medium.name };
+});
+
 interface DomainFacts {
   refMin: number;
   refMax: number;
@@ -223,6 +234,7 @@ function d4rlTask(def: D4rlDef): TaskSpec {
     family: 'd4rl',
     description:
       `Import the D4RL file ${def.name}.hdf5 to train.` +
+      (def.settingsOf ? ` Or generate its data here: uniform random actions in MuJoCo (dtql dataset generate ${facts.env.family}).` : '') +
       (facts.evaluation === 'unavailable' ? ' Its simulator is not available here, so runs train without evaluation.' : ''),
     obsDim: facts.env.obsDim,
     actDim: facts.env.actDim,
@@ -232,8 +244,10 @@ function d4rlTask(def: D4rlDef): TaskSpec {
     evaluation: facts.evaluation,
     presets: [
       {
-        id: 'paper',
-        description: "The paper's Table 4 (official main.py): 50k pretraining steps, then the listed epochs x 1000 steps.",
+        id: def.settingsOf ? 'medium-settings' : 'paper',
+        description: def.settingsOf
+          ? `Not in the paper's Table 4: the settings of ${def.settingsOf}.`
+          : "The paper's Table 4 (official main.py): 50k pretraining steps, then the listed epochs x 1000 steps.",
         // The KL baseline shares the critic, pretraining and hyperparameter table (notes section 8), without the gamma term.
         configs: { dtql: config, kl: { ...config, gamma: 0 } },
         defaultSeed: 0,
@@ -242,7 +256,7 @@ function d4rlTask(def: D4rlDef): TaskSpec {
   };
 }
 
-export const TASKS: readonly TaskSpec[] = [...BANDITS.map(banditTask), ...D4RL_TABLE.map(d4rlTask)];
+export const TASKS: readonly TaskSpec[] = [...BANDITS.map(banditTask), ...D4RL_TABLE.map(d4rlTask), ...RANDOM_TASKS.map(d4rlTask)];
 
 export function findTask(id: string): TaskSpec | undefined {
   return TASKS.find((t) => t.id === id);

@@ -2,6 +2,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { Worker } from 'node:worker_threads';
+import type { LocomotionFamily } from '../core/envs/locomotion';
 import { DatasetError, readOfflineDataset, type DatasetSummary } from '../core/data/offline-dataset';
 import { datasetNameSchema, type DatasetDto } from '../api/contract';
 import { badInput } from '../api/errors';
@@ -86,6 +88,40 @@ export async function importDataset(db: Db, home: string, file: string, options:
   } catch (err) {
     if (stored) fs.rmSync(stored, { force: true });
     throw err;
+  }
+}
+
+export const GENERATED_SIZE_DEFAULT = 1_000_000;
+export const GENERATED_SIZE_MAX = 10_000_000;
+
+/**
+ * Makes a `<env>-random` dataset here (uniform random actions in MuJoCo) on a worker thread, writes
+ * it as a D4RL file in the data folder and imports it like any other: the `-random-v2` task trains on
+ * it. Refused if that exact dataset (same size and seed) exists.
+ */
+export async function generateDataset(db: Db, home: string, family: LocomotionFamily, options: { size?: number; seed?: number; onProgress?: (fraction: number) => void }): Promise<DatasetDto> {
+  const size = options.size ?? GENERATED_SIZE_DEFAULT;
+  const seed = options.seed ?? 0;
+  if (!Number.isInteger(size) || size < 1000 || size > GENERATED_SIZE_MAX) throw badInput(`the size must be a whole number of transitions from 1,000 to ${GENERATED_SIZE_MAX.toLocaleString('en-US')}`);
+  if (!Number.isInteger(seed) || seed < 0) throw badInput('the seed must be a whole number of at least 0');
+  const name = `${family}-random-v2 generated (${size.toLocaleString('en-US')}, seed ${seed})`;
+  if (findDataset(db, { name })) throw badInput(`"${name}" exists already`);
+  fs.mkdirSync(uploadDir(home), { recursive: true });
+  const file = path.join(uploadDir(home), `${family}-random-v2-${crypto.randomUUID()}.hdf5`);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const worker = new Worker(new URL('./generate-worker-entry.mjs', import.meta.url), { workerData: { family, size, seed, file } });
+      worker.on('message', (m: { type: 'progress'; fraction: number } | { type: 'done' } | { type: 'error'; message: string }) => {
+        if (m.type === 'progress') options.onProgress?.(m.fraction);
+        else if (m.type === 'done') resolve();
+        else reject(new Error(`generating ${name} failed: ${m.message}`));
+      });
+      worker.on('error', reject);
+      worker.on('exit', (code) => code !== 0 && reject(new Error(`the generator stopped with code ${code}`)));
+    });
+    return await importDataset(db, home, file, { keep: 'move', name, sourceName: `${family}-random-v2.hdf5 (generated here)` });
+  } finally {
+    fs.rmSync(file, { force: true });
   }
 }
 

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { describeIssues, validateConfig, type TrainConfig } from '../core/config';
 import { presetOf, requireTask, TASKS, type TaskSpec } from '../core/tasks';
 import { deleteDataset, getDataset, latestDatasetFor, listDatasets } from '../store/datasets';
-import { importDataset, uploadDir } from './datasets';
+import { generateDataset, importDataset, uploadDir } from './datasets';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -71,6 +71,11 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
     listRuns: (filter) => listRuns(ctx.db, filter),
     getRunFacets: () => runFacets(ctx.db),
     listDatasets: () => listDatasets(ctx.db),
+    generateDataset: async ({ env, size, seed }) => {
+      const made = await generateDataset(ctx.db, ctx.home, env, { size, seed });
+      events.publish({ type: 'datasets-changed' });
+      return made;
+    },
     deleteDataset: ({ id }) => {
       const stored = deleteDataset(ctx.db, id);
       // The copy is named by content; another row cannot share it, since the same content is refused.

@@ -11,7 +11,7 @@ describe('task catalog', () => {
     }
   });
 
-  it('lists the five bandit tasks and the 20 D4RL tasks of Table 4', () => {
+  it('lists the five bandit tasks, the 20 D4RL tasks of Table 4 and the three -random locomotion tasks', () => {
     expect(TASKS.filter((t) => t.family === 'bandit').map((t) => t.id)).toEqual([
       'bandit-25g-near',
       'bandit-25g-far',
@@ -19,7 +19,9 @@ describe('task catalog', () => {
       'bandit-swiss-near',
       'bandit-swiss-far',
     ]);
-    expect(TASKS.filter((t) => t.family === 'd4rl')).toHaveLength(20);
+    const d4rl = TASKS.filter((t) => t.family === 'd4rl');
+    expect(d4rl.filter((t) => t.presets[0]?.id === 'paper')).toHaveLength(20);
+    expect(d4rl.filter((t) => t.presets[0]?.id === 'medium-settings').map((t) => t.id)).toEqual(['hopper-random-v2', 'halfcheetah-random-v2', 'walker2d-random-v2']);
   });
 
   it('keeps the official per-task settings', () => {

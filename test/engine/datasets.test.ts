@@ -5,7 +5,7 @@ import { openDatabase } from '../../src/store/db';
 import { listDatasets } from '../../src/store/datasets';
 import { getRun, insertRuns } from '../../src/store/runs';
 import { readMetric } from '../../src/store/metrics';
-import { importDataset } from '../../src/engine/datasets';
+import { generateDataset, importDataset } from '../../src/engine/datasets';
 import { planRuns } from '../../src/engine/service';
 import { trainRun } from '../../src/engine/trainer';
 import { runCli, tempHomes } from '../helpers';
@@ -67,6 +67,26 @@ describe('dataset import', () => {
     expect(result.run.finalMetrics).toMatchObject({ return: expect.any(Number), episodeLength: expect.any(Number) });
     // An untrained policy falls within a few dozen steps: near the hopper's random-policy score.
     expect(result.run.finalMetrics.episodeLength).toBeLessThan(200);
+    db.close();
+  }, 60_000);
+
+  it('generates <env>-random-v2 data in MuJoCo whose returns match D4RL random policies', async () => {
+    const home = freshHome();
+    const db = openDatabase(home);
+    // D4RL: hopper-random-v2 averages about 18.8 (normalised 1.2); halfcheetah's random policy about -280; walker2d's about 1.6.
+    for (const [env, low, high] of [
+      ['hopper', 10, 30],
+      ['halfcheetah', -400, -200],
+      ['walker2d', -10, 15],
+    ] as const) {
+      const made = await generateDataset(db, home, env, { size: 3000, seed: 1 });
+      expect(made).toMatchObject({ suggestedTask: `${env}-random-v2`, env, transitions: expect.any(Number), warnings: [] });
+      expect(made.stats.returnMean).toBeGreaterThan(low);
+      expect(made.stats.returnMean).toBeLessThan(high);
+    }
+    await expect(generateDataset(db, home, 'hopper', { size: 3000, seed: 1 })).rejects.toThrow(/exists already/);
+    await expect(generateDataset(db, home, 'hopper', { size: 10 })).rejects.toThrow(/from 1,000/);
+    expect(planRuns({ ...hopperRun, task: 'hopper-random-v2', preset: 'medium-settings' }, db)[0]?.datasetId).toBe(listDatasets(db).find((d) => d.env === 'hopper')?.id);
     db.close();
   }, 60_000);
 

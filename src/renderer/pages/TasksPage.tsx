@@ -1,3 +1,4 @@
+import { useState } from 'react';
 import { Link, useParams } from 'react-router-dom';
 import { ALGO_LABELS, type Algo } from '../../core/config';
 import type { TaskDto } from '../../api/contract';
@@ -68,9 +69,40 @@ function ImportedTask({ task }: { task: TaskDto }) {
         </table>
       )}
       {error ? <ErrorNote message={error} /> : null}
+      {task.id.endsWith('-random-v2') ? <GenerateRandom env={task.id.split('-')[0] as 'hopper' | 'halfcheetah' | 'walker2d'} /> : null}
       <DatasetImport />
       {fitting.length > 0 ? <NewRunForm key={`${task.id}:${fitting.map((d) => d.id).join(',')}`} task={task} datasets={fitting} /> : null}
     </>
+  );
+}
+
+/** Makes the `-random` data here: uniform random actions in the MuJoCo environment. */
+function GenerateRandom({ env }: { env: 'hopper' | 'halfcheetah' | 'walker2d' }) {
+  const [size, setSize] = useState('1000000');
+  const [seed, setSeed] = useState('0');
+  const [busy, setBusy] = useState(false);
+  const { error, run: act } = useAction();
+  const generate = () => {
+    setBusy(true);
+    act(() => api.generateDataset({ env, size: Number(size), seed: Number(seed) }).finally(() => setBusy(false)));
+  };
+  return (
+    <section className="dataset-import" aria-label="Generate a dataset">
+      <h2>Generate the data here</h2>
+      <p className="muted small">Uniform random actions in the MuJoCo {env}, episodes ending as gym's do; D4RL&apos;s random datasets hold 1,000,000 transitions (about a minute or two to make).</p>
+      <div className="form-actions">
+        <label>
+          transitions <input value={size} onChange={(e) => setSize(e.target.value)} inputMode="numeric" aria-label="transitions to generate" disabled={busy} />
+        </label>
+        <label>
+          seed <input value={seed} onChange={(e) => setSeed(e.target.value)} inputMode="numeric" aria-label="generator seed" disabled={busy} />
+        </label>
+        <button type="button" onClick={generate} disabled={busy}>
+          {busy ? 'Generating…' : 'Generate'}
+        </button>
+      </div>
+      {error ? <ErrorNote message={error} /> : null}
+    </section>
   );
 }
 
