@@ -69,3 +69,75 @@ describe('bad files get a clear reason naming the file, key and problem', () => 
     await expect(readOfflineDataset(dir)).rejects.toThrow('not a file');
   });
 });
+
+describe('files the tests write themselves with h5wasm', () => {
+  type Layout = Record<string, { data: Float32Array | Float64Array | Int8Array | Uint8Array | Int32Array; shape: number[]; gzip?: boolean }>;
+
+  async function writeFile(name: string, layout: Layout, groups: Record<string, Layout> = {}, attrs: Record<string, string> = {}): Promise<string> {
+    const h5wasm = (await import('h5wasm/node')).default;
+    await h5wasm.ready;
+    const file = path.join(tempHome(), name);
+    const h5 = new h5wasm.File(file, 'w');
+    const put = (group: { create_dataset: (typeof h5)['create_dataset'] }, entries: Layout) => {
+      for (const [key, v] of Object.entries(entries)) group.create_dataset({ name: key, data: v.data, shape: v.shape, ...(v.gzip ? { compression: 'gzip' as const, compression_opts: 6, chunks: v.shape } : {}) });
+    };
+    put(h5, layout);
+    for (const [g, entries] of Object.entries(groups)) put(h5.create_group(g), entries);
+    for (const [k, v] of Object.entries(attrs)) h5.create_attribute(k, v);
+    h5.close();
+    return file;
+  }
+
+  const n = 12;
+  const d4rl = (over: Partial<Layout> = {}): Layout => {
+    const base: Layout = {
+      observations: { data: new Float32Array(n * 11).map((_, i) => Math.sin(i)), shape: [n, 11] },
+      actions: { data: new Float32Array(n * 3).map((_, i) => Math.cos(i) * 0.9), shape: [n, 3] },
+      rewards: { data: new Float32Array(n).fill(1), shape: [n, 1] },
+      terminals: { data: new Uint8Array(n).map((_, i) => (i === 7 ? 1 : 0)), shape: [n] },
+      timeouts: { data: new Int8Array(n).map((_, i) => (i === 3 ? 1 : 0)), shape: [n] },
+    };
+    const merged: Layout = { ...base };
+    for (const [k, v] of Object.entries(over)) {
+      if (v === undefined) delete merged[k];
+      else merged[k] = v;
+    }
+    return merged;
+  };
+
+  it('reads plain and gzip D4RL layouts with N x 1 rewards and integer flags', async () => {
+    const plain = await readOfflineDataset(await writeFile('walker-plain.hdf5', d4rl()));
+    const gzip = await readOfflineDataset(await writeFile('walker-gzip.hdf5', Object.fromEntries(Object.entries(d4rl()).map(([k, v]) => [k, { ...v, gzip: true }]))));
+    for (const { summary } of [plain, gzip]) {
+      // 12 rows: the last has no next, row 3 timed out.
+      expect(summary).toMatchObject({ format: 'd4rl', transitions: 10, episodes: 3, doneCount: 1, obsDim: 11, actDim: 3, rewardSum: 12 });
+    }
+    expect(gzip.data.states).toEqual(plain.data.states);
+  });
+
+  it('reads a Minari layout written here, and names the episode and key of a bad one', async () => {
+    const episode = (steps: number, end: number): Layout => ({
+      observations: { data: new Float64Array((steps + 1) * 11).fill(0.5), shape: [steps + 1, 11] },
+      actions: { data: new Float32Array(steps * 3), shape: [steps, 3] },
+      rewards: { data: new Float64Array(steps).fill(2), shape: [steps] },
+      terminations: { data: new Int8Array(steps).map((_, i) => (i === steps - 1 ? end : 0)), shape: [steps] },
+      truncations: { data: new Int8Array(steps), shape: [steps] },
+    });
+    const ok = await readOfflineDataset(await writeFile('mini.hdf5', {}, { episode_0: episode(4, 1), episode_1: episode(3, 0) }, { dataset_id: 'mujoco/hopper/medium-expert-v0' }));
+    expect(ok.summary).toMatchObject({ format: 'minari', transitions: 7, episodes: 2, doneCount: 1, returnMax: 8, env: 'hopper', suggestedTask: 'hopper-medium-expert-v2' });
+    const broken = episode(3, 0);
+    broken.observations = { data: new Float64Array(3 * 11), shape: [3, 11] };
+    await expect(readOfflineDataset(await writeFile('mini-bad.hdf5', {}, { episode_0: episode(2, 0), episode_1: broken }))).rejects.toThrow(
+      'mini-bad.hdf5: episode_1/observations has 3 rows, expected one more than the 3 actions',
+    );
+  });
+
+  it.each([
+    ['no terminals', { terminals: undefined }, /the required key terminals is missing/],
+    ['integer actions', { actions: { data: new Int32Array(n * 3), shape: [n, 3] } }, /actions holds integers/],
+    ['short rewards', { rewards: { data: new Float32Array(n - 2), shape: [n - 2] } }, /row counts disagree: observations 12, actions 12, rewards 10/],
+    ['3-D observations', { observations: { data: new Float32Array(n * 22), shape: [n, 11, 2] } }, /observations has rank 3/],
+  ])('refuses %s', async (_name, over, message) => {
+    await expect(readOfflineDataset(await writeFile('bad.hdf5', d4rl(over as Partial<Layout>)))).rejects.toThrow(message);
+  });
+});
