@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readOfflineDataset } from '../../src/core/data/offline-dataset';
+import { DatasetError, readOfflineDataset } from '../../src/core/data/offline-dataset';
+import { Rng } from '../../src/core/rng';
 import { tempHome } from '../helpers';
 
 const FIXTURES = path.resolve('test/fixtures/hdf5');
@@ -140,4 +141,31 @@ describe('files the tests write themselves with h5wasm', () => {
   ])('refuses %s', async (_name, over, message) => {
     await expect(readOfflineDataset(await writeFile('bad.hdf5', d4rl(over as Partial<Layout>)))).rejects.toThrow(message);
   });
+});
+
+describe('random byte mutations of a valid file (bounded, fixed seed)', () => {
+  it('either read as finite data or are refused with a DatasetError, each within a time limit', async () => {
+    const valid = fs.readFileSync(fixture('hopper-medium-v2.hdf5'));
+    const rng = new Rng(7);
+    const dir = tempHome();
+    let refused = 0;
+    for (let k = 0; k < 60; k++) {
+      const bytes = Buffer.from(valid);
+      const flips = 1 + Math.floor(rng.uniform() * 8);
+      for (let f = 0; f < flips; f++) bytes[Math.floor(rng.uniform() * bytes.length)] = Math.floor(rng.uniform() * 256);
+      const file = path.join(dir, `mutant-${k}.hdf5`);
+      fs.writeFileSync(file, bytes);
+      const started = performance.now();
+      try {
+        const { data } = await readOfflineDataset(file);
+        expect(data.states.every(Number.isFinite) && data.actions.every((a) => a >= -1 && a <= 1)).toBe(true);
+      } catch (err) {
+        expect(err).toBeInstanceOf(DatasetError);
+        expect((err as Error).message).toMatch(new RegExp(`^mutant-${k}.hdf5: `));
+        refused += 1;
+      }
+      expect(performance.now() - started).toBeLessThan(5000);
+    }
+    expect(refused).toBeGreaterThan(0);
+  }, 120_000);
 });
