@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { BrowserWindow, app, dialog, ipcMain, session } from 'electron';
+import { BrowserWindow, app, dialog, ipcMain, session, type IpcMainInvokeEvent } from 'electron';
 import { IPC_CALL_CHANNEL, IPC_EVENT_CHANNEL, IPC_EXPORT_CHANNEL, IPC_IMPORT_CHANNEL } from '../api/ipc-transport';
 import { importOptionsSchema } from '../api/contract';
 import { toApiError } from '../api/errors';
@@ -61,6 +61,10 @@ function createWindow(service: Service): BrowserWindow {
   return win;
 }
 
+/** Only the app's own page may call the back end; params are validated by each handler. */
+const fromAppWindow = (event: IpcMainInvokeEvent): boolean => Boolean(event.senderFrame && isAppUrl(event.senderFrame.url, rendererUrl));
+const NOT_FROM_APP = { ok: false, error: { code: 'unauthorized', message: 'calls are only accepted from the app window' } } as const;
+
 app.on('web-contents-created', (_event, contents) => {
   contents.on('will-attach-webview', (event) => event.preventDefault());
 });
@@ -76,16 +80,11 @@ void app.whenReady().then(() => {
   }
   session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
   ipcMain.handle(IPC_CALL_CHANNEL, (event, method: unknown, params: unknown) => {
-    // Only the app's own page may call the back end; params are validated by dispatch().
-    if (!event.senderFrame || !isAppUrl(event.senderFrame.url, rendererUrl)) {
-      return { ok: false, error: { code: 'unauthorized', message: 'calls are only accepted from the app window' } };
-    }
+    if (!fromAppWindow(event)) return NOT_FROM_APP;
     return dispatch(service.handlers, method, params);
   });
   ipcMain.handle(IPC_IMPORT_CHANNEL, async (event, options: unknown) => {
-    if (!event.senderFrame || !isAppUrl(event.senderFrame.url, rendererUrl)) {
-      return { ok: false, error: { code: 'unauthorized', message: 'calls are only accepted from the app window' } };
-    }
+    if (!fromAppWindow(event)) return NOT_FROM_APP;
     try {
       const parsed = importOptionsSchema.safeParse(options);
       if (!parsed.success) return { ok: false, error: { code: 'bad_input', message: parsed.error.issues.map((i) => i.message).join('; ') } };
@@ -101,9 +100,7 @@ void app.whenReady().then(() => {
     }
   });
   ipcMain.handle(IPC_EXPORT_CHANNEL, async (event, kind: unknown, filter: unknown) => {
-    if (!event.senderFrame || !isAppUrl(event.senderFrame.url, rendererUrl)) {
-      return { ok: false, error: { code: 'unauthorized', message: 'calls are only accepted from the app window' } };
-    }
+    if (!fromAppWindow(event)) return NOT_FROM_APP;
     try {
       // Validate before asking for a file, so a bad request never opens a dialog.
       service.checkExport(kind, filter);

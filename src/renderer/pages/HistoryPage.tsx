@@ -165,7 +165,6 @@ export function HistoryPage() {
   if (facets.error) return <ErrorNote message={facets.error} />;
   if (!facets.data) return <p className="muted">Loading runs…</p>;
   const f = facets.data;
-  const options = (values: string[]) => values.map((v) => <option key={v} value={v}>{v}</option>);
   const chosen = shown.filter((r) => selected.has(r.id));
   const allChosen = shown.length > 0 && chosen.length === shown.length;
   const exportCsv = (kind: ExportKind) => {
@@ -189,22 +188,23 @@ export function HistoryPage() {
         <>
           <div className="form-actions filters" aria-label="Filters">
             <input placeholder="search name and notes" value={get('q')} onChange={(e) => set({ q: e.target.value })} aria-label="search" />
-            <select value={get('task')} onChange={(e) => set({ task: e.target.value })} aria-label="task filter">
-              <option value="">all tasks</option>
-              {options(f.tasks)}
-            </select>
-            <select value={get('algo')} onChange={(e) => set({ algo: e.target.value })} aria-label="algorithm filter">
-              <option value="">all algorithms</option>
-              {options(f.algos)}
-            </select>
-            <select value={get('status')} onChange={(e) => set({ status: e.target.value })} aria-label="status filter">
-              <option value="">all statuses</option>
-              {options(f.statuses)}
-            </select>
-            <select value={get('tag')} onChange={(e) => set({ tag: e.target.value })} aria-label="tag filter">
-              <option value="">all tags</option>
-              {options(f.tags)}
-            </select>
+            {(
+              [
+                ['task', 'task filter', 'all tasks', f.tasks],
+                ['algo', 'algorithm filter', 'all algorithms', f.algos],
+                ['status', 'status filter', 'all statuses', f.statuses],
+                ['tag', 'tag filter', 'all tags', f.tags],
+              ] as const
+            ).map(([key, label, all, values]) => (
+              <select key={key} value={get(key)} onChange={(e) => set({ [key]: e.target.value })} aria-label={label}>
+                <option value="">{all}</option>
+                {values.map((v) => (
+                  <option key={v} value={v}>
+                    {v}
+                  </option>
+                ))}
+              </select>
+            ))}
             <label>
               from <input type="date" value={get('from')} onChange={(e) => set({ from: e.target.value })} aria-label="created from" />
             </label>
