@@ -159,17 +159,18 @@ export const presetSchema = z.object({
 export const taskSchema = z.object({
   id: z.string(),
   title: z.string(),
-  family: z.enum(['bandit', 'd4rl']),
+  family: z.enum(['bandit', 'builtin', 'd4rl']),
   description: z.string(),
   obsDim: z.number().int(),
   actDim: z.number().int(),
   dataset: z.union([
     z.object({ kind: z.literal('generated'), generator: z.enum(['bandit-25g', 'bandit-swiss']), reward: z.enum(['near', 'far', 'hard']), size: z.number().int() }),
+    z.object({ kind: z.literal('generated'), generator: z.literal('pendulum-mixture'), size: z.number().int() }),
     z.object({ kind: z.literal('import'), d4rlName: z.string() }),
   ]),
   score: z.object({ refMin: z.number(), refMax: z.number() }).nullable(),
   rewardShift: z.number(),
-  evaluation: z.enum(['bandit-reward', 'mujoco', 'unavailable']),
+  evaluation: z.enum(['bandit-reward', 'mujoco', 'pendulum', 'unavailable']),
   presets: z.array(presetSchema),
 });
 export type TaskDto = z.infer<typeof taskSchema>;

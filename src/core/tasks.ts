@@ -3,9 +3,10 @@ import { D4RL_DEFAULTS, type Algo, type TrainConfig } from './config';
 /** How a task's dataset comes to exist. */
 export type DatasetSource =
   | { kind: 'generated'; generator: 'bandit-25g' | 'bandit-swiss'; reward: BanditReward; size: number }
+  | { kind: 'generated'; generator: 'pendulum-mixture'; size: number }
   | { kind: 'import'; d4rlName: string };
 
-export type TaskFamily = 'bandit' | 'd4rl';
+export type TaskFamily = 'bandit' | 'builtin' | 'd4rl';
 
 /** A named set of hyperparameters for each algorithm, plus the seed the official script used. */
 export interface Preset {
@@ -28,7 +29,7 @@ export interface TaskSpec {
   /** Reward transform applied to the dataset (antmaze: r - 1, notes section 7). */
   rewardShift: number;
   /** Whether a simulator is available here to evaluate policies on this task. */
-  evaluation: 'bandit-reward' | 'mujoco' | 'unavailable';
+  evaluation: 'bandit-reward' | 'mujoco' | 'pendulum' | 'unavailable';
   presets: Preset[];
 }
 
@@ -256,7 +257,51 @@ function d4rlTask(def: D4rlDef): TaskSpec {
   };
 }
 
-export const TASKS: readonly TaskSpec[] = [...BANDITS.map(banditTask), ...D4RL_TABLE.map(d4rlTask), ...RANDOM_TASKS.map(d4rlTask)];
+/**
+ * Returns of the pendulum's reference policies over 1,000 episodes (seed 0), for the 0-100 score:
+ * uniform random actions = 0, the scripted expert = 100. A test recomputes them.
+ */
+export const PENDULUM_REFERENCE = { random: -1242.54, expert: -146.51 };
+
+const PENDULUM_CONFIG: TrainConfig = {
+  ...D4RL_DEFAULTS,
+  pretrainSteps: 1000,
+  trainSteps: 8000,
+  evalInterval: 2000,
+  logInterval: 20,
+  checkpointInterval: 2000,
+};
+
+/** The built-in swing-up: data from a noisy scripted expert and random actions, generated here. */
+const PENDULUM_TASK: TaskSpec = {
+  id: 'pendulum-swingup',
+  title: 'Pendulum swing-up (built in)',
+  family: 'builtin',
+  description:
+    "Gym's Pendulum-v1 swing-up. 100,000 transitions generated here: half the episodes a scripted expert (energy pumping, then PD at the top) with action noise, half uniform random actions. Score: random 0, the scripted expert 100.",
+  obsDim: 3,
+  actDim: 1,
+  dataset: { kind: 'generated', generator: 'pendulum-mixture', size: 100_000 },
+  score: { refMin: PENDULUM_REFERENCE.random, refMax: PENDULUM_REFERENCE.expert },
+  rewardShift: 0,
+  evaluation: 'pendulum',
+  presets: [
+    {
+      id: 'default',
+      description: 'D4RL-style settings (alpha 1, lr 3e-4, batch 256), 1,000 pretraining and 8,000 joint steps: minutes on a CPU.',
+      configs: { dtql: PENDULUM_CONFIG, kl: PENDULUM_CONFIG },
+      defaultSeed: 0,
+    },
+    {
+      id: 'bc',
+      description: 'Behaviour cloning of the same data for comparison: the one-step policy fitted by maximum likelihood only (alpha 0, eta 0, gamma 1).',
+      configs: { dtql: { ...PENDULUM_CONFIG, alpha: 0, eta: 0, gamma: 1 }, kl: PENDULUM_CONFIG },
+      defaultSeed: 0,
+    },
+  ],
+};
+
+export const TASKS: readonly TaskSpec[] = [...BANDITS.map(banditTask), PENDULUM_TASK, ...D4RL_TABLE.map(d4rlTask), ...RANDOM_TASKS.map(d4rlTask)];
 
 export function findTask(id: string): TaskSpec | undefined {
   return TASKS.find((t) => t.id === id);

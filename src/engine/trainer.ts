@@ -8,7 +8,8 @@ import { ReplaySampler } from '../core/data/replay';
 import { loadImportedData, loadTaskData, type TaskData } from '../core/data/task-data';
 import type { TrainConfig } from '../core/config';
 import { runEpisodes } from '../core/envs/evaluate';
-import { isLocomotion } from '../core/envs/locomotion';
+import { LocomotionEnv, isLocomotion } from '../core/envs/locomotion';
+import { PendulumEnv } from '../core/envs/pendulum';
 import { getDataset } from '../store/datasets';
 import { datasetFile } from './datasets';
 import { BANDIT_EVAL_ACTIONS, banditOutcome } from '../core/envs/bandit2d';
@@ -72,7 +73,7 @@ const RESUMABLE = new Set(['queued', 'stopped', 'interrupted', 'failed', 'diverg
 async function evaluate(agent: OfflineAgent, task: TaskSpec, data: TaskData, config: TrainConfig, seed: number, step: number): Promise<{ outcome: Record<string, number>; actions: Float32Array | null }> {
   // A fresh stream per evaluation keeps training's random numbers the same with or without it.
   const rng = new Rng(seed * 1_000_003 + step);
-  if (data.bandit && task.dataset.kind === 'generated') {
+  if (data.bandit && task.dataset.kind === 'generated' && task.dataset.generator !== 'pendulum-mixture') {
     // Every bandit state is the constant 0.
     const actions = agent.samplePolicyAt(new Float32Array(1), BANDIT_EVAL_ACTIONS, rng);
     const { transitions } = data;
@@ -80,9 +81,10 @@ async function evaluate(agent: OfflineAgent, task: TaskSpec, data: TaskData, con
     return { outcome: { ...outcome }, actions };
   }
   const family = task.id.split('-')[0] ?? '';
-  if (task.evaluation !== 'mujoco' || !task.score || !isLocomotion(family)) return { outcome: {}, actions: null };
+  const makeEnv = task.evaluation === 'pendulum' ? () => new PendulumEnv() : task.evaluation === 'mujoco' && isLocomotion(family) ? () => LocomotionEnv.create(family) : null;
+  if (!makeEnv || !task.score) return { outcome: {}, actions: null };
   const { refMin, refMax } = task.score;
-  const stats = await runEpisodes(family, config.evalEpisodes, (observations) => agent.selectActions(observations, config.actionSamples, rng), rng);
+  const stats = await runEpisodes(makeEnv, config.evalEpisodes, (observations) => agent.selectActions(observations, config.actionSamples, rng), rng);
   const normalised = stats.returns.map((r) => (100 * (r - refMin)) / (refMax - refMin));
   const average = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
   const spread = (values: number[]) => Math.sqrt(average(values.map((v) => (v - average(values)) ** 2)));
@@ -202,7 +204,7 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
       const checkpointDue = next % config.checkpointInterval === 0 || next === total;
       const pretraining = agent.pretrainStepsDone < config.pretrainSteps;
       // A MuJoCo evaluation acts through the target critic, which the critic thread must hand back first.
-      const evalDue = task.evaluation === 'mujoco' && (next === total || (agent.pretrainStepsDone >= config.pretrainSteps && (agent.trainStepsDone + 1) % config.evalInterval === 0));
+      const evalDue = (task.evaluation === 'mujoco' || task.evaluation === 'pendulum') && (next === total || (agent.pretrainStepsDone >= config.pretrainSteps && (agent.trainStepsDone + 1) % config.evalInterval === 0));
       const metrics = await stepper.step(stopNow || checkpointDue || evalDue);
       step = stepOf();
       const blownUp = Object.keys(metrics).find((n) => !Number.isFinite(metrics[n]));

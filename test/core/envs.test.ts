@@ -82,8 +82,8 @@ describe('MuJoCo locomotion environments (gym v3, as the D4RL v2 data)', () => {
 
   it('is deterministic for a seed, and episodes run side by side give each its own return', async () => {
     const act = (n: number) => (obs: Float32Array, k: number) => new Float32Array(k * n).map((_, i) => Math.sin(i + (obs[0] as number)));
-    const a = await runEpisodes('hopper', 3, act(3), new Rng(9));
-    const b = await runEpisodes('hopper', 3, act(3), new Rng(9));
+    const a = await runEpisodes(() => LocomotionEnv.create('hopper'), 3, act(3), new Rng(9));
+    const b = await runEpisodes(() => LocomotionEnv.create('hopper'), 3, act(3), new Rng(9));
     expect(a).toEqual(b);
     expect(a.returns).toHaveLength(3);
     expect(a.lengths.every((n) => n > 0 && n <= MAX_EPISODE_STEPS)).toBe(true);

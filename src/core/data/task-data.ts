@@ -3,6 +3,8 @@ import type { TaskSpec } from '../tasks';
 import { banditDataset, type BanditData } from './bandit';
 import type { Transitions } from './replay';
 import { readOfflineDataset } from './offline-dataset';
+import { pendulumDataset } from '../envs/pendulum';
+import { Rng } from '../rng';
 
 export interface TaskData {
   transitions: Transitions;
@@ -13,6 +15,11 @@ export interface TaskData {
 
 /** The dataset and problem sizes of a task with a generated dataset (the bandits). */
 export function loadTaskData(task: TaskSpec): TaskData {
+  if (task.dataset.kind === 'generated' && task.dataset.generator === 'pendulum-mixture') {
+    // A fixed data seed: every run of the task sees the same dataset, as with a file.
+    const transitions = pendulumDataset(task.dataset.size, new Rng(0));
+    return { transitions, problem: { stateDim: 3, actionDim: 1, maxAction: 1, clipDenoised: true } };
+  }
   if (task.dataset.kind === 'generated') {
     const data = banditDataset(task.dataset.generator === 'bandit-25g' ? '25g' : 'swiss', task.dataset.reward, task.dataset.size);
     return {

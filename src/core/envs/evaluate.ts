@@ -1,5 +1,5 @@
 import type { Rng } from '../rng';
-import { LocomotionEnv, type LocomotionFamily } from './locomotion';
+import type { Env } from './env';
 
 export interface EpisodeStats {
   returns: number[];
@@ -11,8 +11,8 @@ export interface EpisodeStats {
  * (notes section 6 selects each action from 1024 samples; batching shares the overhead, not the
  * work). `act` maps k stacked observations to k stacked actions.
  */
-export async function runEpisodes(family: LocomotionFamily, episodes: number, act: (observations: Float32Array, count: number) => Float32Array, rng: Rng): Promise<EpisodeStats> {
-  const envs = await Promise.all(Array.from({ length: episodes }, () => LocomotionEnv.create(family)));
+export async function runEpisodes(makeEnv: () => Env | Promise<Env>, episodes: number, act: (observations: Float32Array, count: number) => Float32Array, rng: Rng): Promise<EpisodeStats> {
+  const envs = await Promise.all(Array.from({ length: episodes }, () => makeEnv()));
   try {
     const observations = envs.map((env) => env.reset(rng));
     const returns = new Array<number>(episodes).fill(0);
@@ -25,7 +25,7 @@ export async function runEpisodes(family: LocomotionFamily, episodes: number, ac
       live.forEach((i, row) => stacked.set(observations[i] as Float32Array, row * width));
       const actions = act(stacked, live.length);
       live = live.filter((i, row) => {
-        const result = (envs[i] as LocomotionEnv).step(actions.subarray(row * actionSize, (row + 1) * actionSize));
+        const result = (envs[i] as Env).step(actions.subarray(row * actionSize, (row + 1) * actionSize));
         returns[i] = (returns[i] as number) + result.reward;
         lengths[i] = (lengths[i] as number) + 1;
         observations[i] = result.observation;

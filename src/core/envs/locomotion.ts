@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import loadMujoco, { type MainModule, type MjData, type MjModel } from 'mujoco-js';
 import type { Rng } from '../rng';
+import type { Env, StepResult } from './env';
 
 /**
  * Gym's Hopper-v3, Walker2d-v3 and HalfCheetah-v3, the environments of the D4RL v2 datasets, on
@@ -83,17 +84,12 @@ function mujocoModule(): Promise<MainModule> {
   return mujoco;
 }
 
-export interface StepResult {
-  observation: Float32Array;
-  reward: number;
-  /** The state left the healthy range: the episode ends, and it is a true terminal. */
-  terminated: boolean;
-  /** The 1000-step limit ended the episode. */
-  truncated: boolean;
+/** A step with the reward's terms; `terminated` means the state left the healthy range. */
+export interface LocomotionStep extends StepResult {
   parts: { forward: number; healthy: number; ctrlCost: number };
 }
 
-export class LocomotionEnv {
+export class LocomotionEnv implements Env {
   readonly observationSize: number;
   readonly actionSize: number;
   private steps = 0;
@@ -164,7 +160,7 @@ export class LocomotionEnv {
   }
 
   /** One environment step: the action (clipped to [-1, 1]) held for frameSkip MuJoCo steps. */
-  step(action: ArrayLike<number>): StepResult {
+  step(action: ArrayLike<number>): LocomotionStep {
     const ctrl = this.data.ctrl as unknown as Float64Array;
     let squared = 0;
     for (let i = 0; i < this.actionSize; i++) {

@@ -108,6 +108,7 @@ function GenerateRandom({ env }: { env: 'hopper' | 'halfcheetah' | 'walker2d' })
 
 const FAMILY_TITLES: Record<TaskDto['family'], string> = {
   bandit: '2D bandits (built in)',
+  builtin: 'Built in control task',
   d4rl: 'D4RL (import the dataset file)',
 };
 
@@ -159,7 +160,7 @@ function TaskDetail({ task }: { task: TaskDto }) {
         <dd>
           {task.evaluation === 'unavailable'
             ? 'no simulator here: trains without evaluation'
-            : task.evaluation === 'mujoco'
+            : task.evaluation === 'mujoco' || task.evaluation === 'pendulum'
               ? `MuJoCo (gym v3 model): ${task.presets[0]?.configs.dtql.evalEpisodes ?? 10} episodes every evaluation interval, raw return and D4RL-normalised score`
               : 'the outcome of 1,000 policy actions'}
         </dd>
