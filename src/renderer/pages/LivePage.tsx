@@ -58,7 +58,7 @@ function LiveRun({ run, progress, options }: { run: RunSummary; progress: Progre
 }
 
 export function LivePage() {
-  const runs = useApi(() => api.listRuns({}), [], (e) => e.type === 'runs-changed');
+  const runs = useApi(() => api.listRuns({ archived: 'include' }), [], (e) => e.type === 'runs-changed');
   const progress = useProgress();
   const [options, setOptions] = useState<ChartOptions>({ smoothing: 0.6, xAxis: 'step' });
   if (runs.error) return <ErrorNote message={runs.error} />;
