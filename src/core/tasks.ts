@@ -294,8 +294,9 @@ const PENDULUM_TASK: TaskSpec = {
     },
     {
       id: 'bc',
-      description: 'Behaviour cloning of the same data for comparison: the one-step policy fitted by maximum likelihood only (alpha 0, eta 0, gamma 1).',
-      configs: { dtql: { ...PENDULUM_CONFIG, alpha: 0, eta: 0, gamma: 1 }, kl: PENDULUM_CONFIG },
+      description:
+        'Behaviour cloning of the same data for comparison: the one-step policy fitted by maximum likelihood only (alpha 0, eta 0, gamma 1), acting with one sample of itself (actionSamples 1, so the critic plays no part).',
+      configs: { dtql: { ...PENDULUM_CONFIG, alpha: 0, eta: 0, gamma: 1, actionSamples: 1 }, kl: PENDULUM_CONFIG },
       defaultSeed: 0,
     },
   ],
