@@ -133,6 +133,18 @@ describe('files the tests write themselves with h5wasm', () => {
     );
   });
 
+  it('summarises a file of 300,000 one-step episodes (past the argument limit of Math.min(...))', async () => {
+    const rows = 300_000;
+    const file = await writeFile('many-episodes.hdf5', {
+      observations: { data: new Float32Array(rows * 2).map((_, i) => i % 7), shape: [rows, 2] },
+      actions: { data: new Float32Array(rows), shape: [rows, 1] },
+      rewards: { data: new Float32Array(rows).map((_, i) => i % 5), shape: [rows] },
+      terminals: { data: new Uint8Array(rows).fill(1), shape: [rows] },
+    });
+    const { summary } = await readOfflineDataset(file);
+    expect(summary).toMatchObject({ episodes: rows, transitions: rows - 1, returnMin: 0, returnMax: 4, returnMean: 2 });
+  });
+
   it.each([
     ['no terminals', { terminals: undefined }, /the required key terminals is missing/],
     ['integer actions', { actions: { data: new Int32Array(n * 3), shape: [n, 3] } }, /actions holds integers/],
