@@ -87,7 +87,10 @@ async function evaluate(agent: OfflineAgent, task: TaskSpec, data: TaskData, con
   const stats = await runEpisodes(makeEnv, config.evalEpisodes, (observations) => agent.selectActions(observations, config.actionSamples, rng), rng);
   const normalised = stats.returns.map((r) => (100 * (r - refMin)) / (refMax - refMin));
   const average = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
-  const spread = (values: number[]) => Math.sqrt(average(values.map((v) => (v - average(values)) ** 2)));
+  const spread = (values: number[]) => {
+    const centre = average(values);
+    return Math.sqrt(average(values.map((v) => (v - centre) ** 2)));
+  };
   return {
     outcome: {
       return: average(stats.returns),
