@@ -1,5 +1,5 @@
 import { afterAll, afterEach } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -51,4 +51,45 @@ export function tempHomes(after: 'each' | 'all' = 'each'): () => string {
     made.push(h);
     return h;
   };
+}
+
+/** Polls `probe` until `ok` holds (or fails after `timeoutMs`, naming what it waited for). */
+export async function waitFor<T>(probe: () => Promise<T> | T, ok: (v: T) => boolean, what: string, timeoutMs = 90_000): Promise<T> {
+  const start = Date.now();
+  for (;;) {
+    const value = await probe();
+    if (ok(value)) return value;
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A real `dtql` process in the background (serve, train...), killed by the caller's cleanup. */
+export function spawnCli(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [DTQL_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+}
+
+/** Starts `dtql serve --port 0` on `home` and resolves with its origin once it prints its URL. */
+export async function startServe(home: string, extra: string[] = []): Promise<{ base: string; child: ChildProcess }> {
+  const child = spawnCli(['--home', home, 'serve', '--port', '0', ...extra]);
+  const base = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n').find((l) => l.startsWith('http://'));
+      if (line) resolve(new URL(line).origin);
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${err.trim()}`)));
+  });
+  return { base, child };
+}
+
+/** A JSON request to a served-mode API; returns status and parsed body. */
+export async function apiRequest(base: string, method: string, url: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${base}${url}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }

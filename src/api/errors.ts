@@ -1,5 +1,5 @@
 /** The kinds of failure every adapter maps the same way: HTTP status, CLI exit code, UI message. */
-export type ApiErrorCode = 'bad_input' | 'not_found' | 'unauthorized' | 'conflict' | 'internal';
+export type ApiErrorCode = 'bad_input' | 'not_found' | 'unauthorized' | 'conflict' | 'busy' | 'storage' | 'internal';
 
 export const HTTP_STATUS: Record<ApiErrorCode, number> = {
   bad_input: 400,
@@ -7,6 +7,8 @@ export const HTTP_STATUS: Record<ApiErrorCode, number> = {
   not_found: 404,
   conflict: 409,
   internal: 500,
+  busy: 503,
+  storage: 507,
 };
 
 /** An error whose message a user can act on; `code` says whose fault it was. */
@@ -28,10 +30,29 @@ export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * What a storage failure means to a user, or null when `err` is not one: SQLite's and the file
+ * system's codes for a locked store, a full disk and a read-only data folder.
+ */
+export function storageProblem(err: unknown): ApiError | null {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return null;
+  const detail = messageOf(err);
+  if (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_') || code === 'SQLITE_LOCKED') {
+    return new ApiError('busy', `the store is locked by another process (${detail}); nothing was changed, try again`);
+  }
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT') return new ApiError('storage', `the disk holding the data folder is full (${detail})`);
+  if (code === 'SQLITE_READONLY' || code.startsWith('SQLITE_READONLY_') || code === 'EROFS') {
+    return new ApiError('storage', `the data folder is read-only (${detail})`);
+  }
+  if (code === 'SQLITE_IOERR' || code.startsWith('SQLITE_IOERR_') || code === 'EIO') return new ApiError('storage', `the data folder could not be written (${detail})`);
+  return null;
+}
+
 /** Normalises anything thrown into an ApiError, keeping the message of unexpected errors. */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  return new ApiError('internal', messageOf(err));
+  return storageProblem(err) ?? new ApiError('internal', messageOf(err));
 }
 
 /** Exit status of the CLI contract: 2 for bad input or usage, 1 when the work failed. */

@@ -5,7 +5,8 @@ import { describeIssues, parseConfigOverride } from '../core/config';
 import { TASKS, findTask } from '../core/tasks';
 import { planRuns } from '../engine/service';
 import { openDatabase, type Db } from '../store/db';
-import { resolveHome } from '../store/home';
+import { ensureHome, resolveHome } from '../store/home';
+import { acquireInstanceLock, recordInstanceUrl } from '../store/instance-lock';
 import { getRun, insertRuns, listRuns } from '../store/runs';
 import { startServer } from '../server/index';
 import { APP_VERSION } from '../engine/version';
@@ -186,13 +187,18 @@ function buildProgram(): Command {
     .option('--token <token>', 'access token required on every request')
     .option('--concurrency <n>', 'runs trained at once (0 holds the queue; default: cores / 2)', parseCount)
     .action(async (opts: { port: number; host: string; token?: string; concurrency?: number }, cmd: Command) => {
-      const { db, home } = openStore(cmd);
+      const home = ensureHome(resolveHome((cmd.optsWithGlobals() as GlobalOptions).home));
+      const lock = acquireInstanceLock(home, 'served');
+      const db = openDatabase(home);
       const server = await startServer({ db, home, host: opts.host, port: opts.port, token: opts.token ?? null, concurrency: opts.concurrency });
+      // The token stays out of the owner file: other local users may read the data folder.
+      recordInstanceUrl(home, server.url.split('?')[0] as string);
       process.stderr.write(`DTQL Workbench serving ${home}\n`);
       process.stdout.write(`${server.url}\n`);
       const shutdown = () => {
         void server.close().finally(() => {
           db.close();
+          lock.release();
           process.exit(0);
         });
       };

@@ -84,14 +84,24 @@ export const sha256 = (buffer: Buffer): string => crypto.createHash('sha256').up
 export function writeFileAtomic(file: string, buffer: Buffer): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w');
   try {
-    fs.writeSync(fd, buffer);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeSync(fd, buffer);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    // A full or read-only disk leaves no half-written file behind (if it lets us remove it).
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // The write error below is the one worth reporting.
+    }
+    throw err;
   }
-  fs.renameSync(tmp, file);
 }
 
 /** Reads a checkpoint and proves it is the file that was written (SHA-256 recorded in the store). */

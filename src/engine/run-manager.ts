@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { badInput } from '../api/errors';
+import { badInput, messageOf, storageProblem } from '../api/errors';
 import type { Db } from '../store/db';
 import { finishRun, getRun, queuedRunIds, setRunStatus } from '../store/runs';
 import type { EventHub } from './events';
@@ -16,6 +16,8 @@ const WORKER_ENTRY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 
 export function defaultConcurrency(): number {
   return Math.max(1, Math.floor(os.availableParallelism() / 2));
 }
+
+const SETTLE_RETRY_MS = 3000;
 
 const ENDED = new Set(['stopped', 'interrupted', 'failed', 'diverged']);
 
@@ -65,7 +67,7 @@ export class RunManager {
       child.onExit((code, signal) => {
         this.active.delete(runId);
         this.progress.delete(runId);
-        this.settle(runId, code, signal, stderr.trim().split('\n').pop() ?? '');
+        this.settleOrRetry(runId, code, signal, stderr.trim().split('\n').pop() ?? '');
         this.events.publish({ type: 'runs-changed', runIds: [runId] });
         this.schedule();
         resolve();
@@ -73,6 +75,26 @@ export class RunManager {
     );
     this.active.set(runId, { process: child, exited });
     this.events.publish({ type: 'runs-changed', runIds: [runId] });
+  }
+
+  /**
+   * Settles an ended process's run; while the store cannot be written (locked, disk full) it tries
+   * again every few seconds instead of taking the app down, as long as the manager is open.
+   */
+  private settleOrRetry(runId: number, code: number | null, signal: string | null, lastError: string): void {
+    try {
+      this.settle(runId, code, signal, lastError);
+    } catch (err) {
+      if (!storageProblem(err)) {
+        process.stderr.write(`could not record how run ${runId} ended: ${messageOf(err)}\n`);
+        return;
+      }
+      if (this.closing) return;
+      setTimeout(() => {
+        this.settleOrRetry(runId, code, signal, lastError);
+        this.events.publish({ type: 'runs-changed', runIds: [runId] });
+      }, SETTLE_RETRY_MS).unref();
+    }
   }
 
   /** A process that ended without recording an end gets an honest one. */

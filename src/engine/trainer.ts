@@ -16,7 +16,7 @@ import { BANDIT_EVAL_ACTIONS, banditOutcome } from '../core/envs/bandit2d';
 import { Rng } from '../core/rng';
 import { requireTask, type TaskSpec } from '../core/tasks';
 import { initBackend, type BackendInfo } from '../core/tf/backend';
-import { badInput } from '../api/errors';
+import { badInput, messageOf, storageProblem } from '../api/errors';
 import type { RunDetail } from '../api/contract';
 import type { Db } from '../store/db';
 import { insertCheckpoint, listCheckpoints } from '../store/checkpoints';
@@ -61,6 +61,24 @@ const PAUSE_POLL_MS = 200;
 
 /** How many checkpoints a run keeps: the newest and the one before it, to fall back on. */
 const KEEP_CHECKPOINTS = 2;
+
+/** How long a run waits for another process to release the store's write lock before it fails. */
+const MAX_STORE_BUSY_MS = 120_000;
+
+const storeBusy = (err: unknown): boolean => storageProblem(err)?.code === 'busy';
+
+/** Runs a store write, retrying while another process holds the write lock (each try already waits busy_timeout). */
+async function whenStoreFree<T>(write: () => T): Promise<T> {
+  const start = Date.now();
+  for (;;) {
+    try {
+      return write();
+    } catch (err) {
+      if (!storeBusy(err) || Date.now() - start > MAX_STORE_BUSY_MS) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
 
 const RESUMABLE = new Set(['queued', 'stopped', 'interrupted', 'failed', 'diverged']);
 
@@ -147,37 +165,60 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
   let stepper: Stepper | null = null;
 
   const stepOf = () => agent.pretrainStepsDone + agent.trainStepsDone;
+  const writeProgress = () =>
+    db.transaction(() => {
+      insertMetrics(db, runId, pending);
+      recordProgress(db, runId, stepOf());
+    })();
+  // While another process holds the store's write lock, metrics wait in memory and training goes on.
+  let busySince: number | null = null;
   const flush = () => {
-    insertMetrics(db, runId, pending);
-    pending = [];
-    recordProgress(db, runId, stepOf());
+    try {
+      writeProgress();
+      pending = [];
+      busySince = null;
+    } catch (err) {
+      if (!storeBusy(err)) throw err;
+      busySince ??= Date.now();
+      if (Date.now() - busySince > MAX_STORE_BUSY_MS) throw err;
+    }
   };
-  const saveCheckpoint = () => {
+  let lastCheckpointStep: number | null = null;
+  const saveCheckpoint = async () => {
     const buffer = encodeCheckpoint(agent.getState());
     const file = path.join(checkpointDir(home, runId), `step-${stepOf()}.ckpt`);
     writeFileAtomic(file, buffer);
-    insertCheckpoint(db, { runId, step: stepOf(), path: file, sha256: sha256(buffer), bytes: buffer.length });
+    try {
+      await whenStoreFree(() => insertCheckpoint(db, { runId, step: stepOf(), path: file, sha256: sha256(buffer), bytes: buffer.length }));
+    } catch (err) {
+      fs.rmSync(file, { force: true });
+      throw err;
+    }
+    lastCheckpointStep = stepOf();
     for (const old of listCheckpoints(db, runId).slice(KEEP_CHECKPOINTS)) {
       fs.rmSync(old.path, { force: true });
       db.prepare('DELETE FROM checkpoints WHERE id = ?').run(old.id);
     }
   };
-  const finish = (outcome: Omit<RunOutcome, 'stepsDone'>) => {
-    flush();
-    finishRun(db, runId, { ...outcome, stepsDone: stepOf() });
-  };
+  const finish = (outcome: Omit<RunOutcome, 'stepsDone'>) =>
+    whenStoreFree(() => {
+      writeProgress();
+      pending = [];
+      finishRun(db, runId, { ...outcome, stepsDone: stepOf() });
+    });
 
   try {
     step = restoreLatest(db, agent, runId, (m) => warnings.push(m));
+    if (step > 0) lastCheckpointStep = step;
     // Marks where a resumed run picked up, for the curves.
     if (step > 0) pending.push({ name: 'event/resume', step, wallTime: Date.now() / 1000, value: step });
-    markRunning(db, runId, {
+    await whenStoreFree(() => markRunning(db, runId, {
       pid: process.pid,
       host: os.hostname(),
       backend: backend.name,
       backendReason: backend.reason,
       versions: { app: APP_VERSION, tfjs: tf.version.tfjs, node: process.versions.node, backend: backend.label },
-    });
+    }));
     hooks.onStatus?.('running');
     const startedAt = Date.now();
     const startStep = step;
@@ -190,14 +231,14 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
       let command = hooks.control?.() ?? null;
       if (command === 'pause') {
         flush();
-        setRunStatus(db, runId, 'paused');
+        await whenStoreFree(() => setRunStatus(db, runId, 'paused'));
         hooks.onStatus?.('paused');
         while (command === 'pause') {
           await new Promise((resolve) => setTimeout(resolve, PAUSE_POLL_MS));
-          recordProgress(db, runId, stepOf());
+          flush();
           command = hooks.control?.() ?? null;
         }
-        setRunStatus(db, runId, 'running');
+        await whenStoreFree(() => setRunStatus(db, runId, 'running'));
         hooks.onStatus?.('running');
         windowStart = { time: performance.now(), step: stepOf() };
       }
@@ -212,7 +253,7 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
       step = stepOf();
       const blownUp = Object.keys(metrics).find((n) => !Number.isFinite(metrics[n]));
       if (blownUp) {
-        finish({ status: 'diverged', error: `the ${blownUp} loss became ${metrics[blownUp]} at step ${step}; the last good checkpoint is kept` });
+        await finish({ status: 'diverged', error: `the ${blownUp} loss became ${metrics[blownUp]} at step ${step}; the last good checkpoint is kept` });
         return { run: getRun(db, runId), backend, stepsPerSec };
       }
       const now = Date.now();
@@ -227,29 +268,48 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
         if (evaluation.actions) saveSamples(db, runId, step, evaluation.actions);
       }
       if (stopNow) {
-        saveCheckpoint();
-        finish({ status: 'stopped', error: null });
+        await saveCheckpoint();
+        await finish({ status: 'stopped', error: null });
         return { run: getRun(db, runId), backend, stepsPerSec };
       }
-      if (step % config.checkpointInterval === 0 && step < total) saveCheckpoint();
+      if (step % config.checkpointInterval === 0 && step < total) await saveCheckpoint();
       if (now - lastFlush >= flushMs || step === total) {
         const t = performance.now();
         stepsPerSec = ((step - windowStart.step) * 1000) / Math.max(t - windowStart.time, 1);
         windowStart = { time: t, step };
         pending.push({ name: 'stepsPerSec', step, wallTime: now / 1000, value: stepsPerSec });
+        // Leak watch: both stay flat over a healthy run (docs/RELIABILITY.md).
+        pending.push({ name: 'sys/tensors', step, wallTime: now / 1000, value: tf.memory().numTensors });
+        const memory = process.memoryUsage();
+        pending.push({ name: 'sys/heapMB', step, wallTime: now / 1000, value: memory.heapUsed / 2 ** 20 });
+        // The resident set also covers the wasm heap and the critic thread's isolate.
+        pending.push({ name: 'sys/rssMB', step, wallTime: now / 1000, value: memory.rss / 2 ** 20 });
         flush();
         lastFlush = now;
         hooks.onProgress?.({ runId, step, total, phase: pretraining ? 'pretrain' : 'train', stepsPerSec, etaSec: stepsPerSec > 0 ? (total - step) / stepsPerSec : null, metrics });
       }
     }
-    saveCheckpoint();
+    await saveCheckpoint();
     const elapsed = (Date.now() - startedAt) / 1000;
     // Tasks without a simulator here (and the bandits) have no normalised score; they report their own outcome.
-    finish({ status: 'completed', error: warnings.length ? warnings.join('; ') : null, finalMetrics: { ...lastEval }, bestScore, finalScore: lastEval.normalizedScore ?? null });
+    await finish({ status: 'completed', error: warnings.length ? warnings.join('; ') : null, finalMetrics: { ...lastEval }, bestScore, finalScore: lastEval.normalizedScore ?? null });
     return { run: getRun(db, runId), backend, stepsPerSec: elapsed > 0 ? (step - startStep) / elapsed : 0 };
   } catch (err) {
-    finish({ status: 'failed', error: (err as Error).message });
-    throw err;
+    const problem = storageProblem(err);
+    const kept = lastCheckpointStep === null ? 'no checkpoint was written yet' : `the checkpoint at step ${lastCheckpointStep} is kept; resume continues from it`;
+    const message = problem ? `${problem.message} at step ${stepOf()}; ${kept}` : messageOf(err);
+    try {
+      await finish({ status: 'failed', error: message });
+    } catch {
+      // Metrics still waiting may not fit; the ending alone is a small update of an existing row.
+      try {
+        finishRun(db, runId, { status: 'failed', error: message, stepsDone: getRun(db, runId).stepsDone });
+      } catch {
+        // Nor that: the parent (or the next process to open the store) records the end from this message.
+        throw new Error(message);
+      }
+    }
+    throw problem ? new Error(message) : err;
   } finally {
     await stepper?.close();
     agent.dispose();

@@ -11,7 +11,8 @@ import { EventHub } from '../engine/events';
 import { RunManager, defaultConcurrency } from '../engine/run-manager';
 import { utilityTraining } from './utility-training';
 import { openDatabase } from '../store/db';
-import { APP_NAME, resolveHome } from '../store/home';
+import { APP_NAME, ensureHome, resolveHome } from '../store/home';
+import { acquireInstanceLock } from '../store/instance-lock';
 import { isAppUrl, secureWindowOptions } from './window';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -28,8 +29,9 @@ function electronSqliteBinding(): string | undefined {
 }
 
 function startBackend(): Service {
-  const home = resolveHome(process.env.DTQL_HOME ?? app.getPath('userData'));
+  const home = ensureHome(resolveHome(process.env.DTQL_HOME ?? app.getPath('userData')));
   const binding = electronSqliteBinding();
+  const lock = acquireInstanceLock(home, 'desktop', binding ? { nativeBinding: binding } : {});
   const db = openDatabase(home, binding ? { nativeBinding: binding } : {});
   const events = new EventHub();
   const concurrency = process.env.DTQL_CONCURRENCY ? Number(process.env.DTQL_CONCURRENCY) : undefined;
@@ -40,7 +42,10 @@ function startBackend(): Service {
     event.preventDefault();
     void runs.shutdown().finally(() => app.quit());
   });
-  app.on('will-quit', () => db.close());
+  app.on('will-quit', () => {
+    db.close();
+    lock.release();
+  });
   runs.schedule();
   return createService({ db, home, mode: 'desktop', runs }, events);
 }

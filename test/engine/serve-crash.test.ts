@@ -1,9 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/store/db';
-import { REPO_ROOT, tempHome } from '../helpers';
+import { apiRequest, startServe, tempHome, waitFor } from '../helpers';
 
 const children: ChildProcess[] = [];
 const homes: string[] = [];
@@ -12,35 +11,13 @@ afterEach(() => {
   for (const h of homes.splice(0)) fs.rmSync(h, { recursive: true, force: true });
 });
 
-async function serve(home: string): Promise<{ base: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'dtql.js'), '--home', home, 'serve', '--port', '0', '--concurrency', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  const base = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const line = out.split('\n').find((l) => l.startsWith('http://'));
-      if (line) resolve(new URL(line).origin);
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited ${code}`)));
-  });
-  return { base, child };
+async function serve(home: string) {
+  const served = await startServe(home, ['--concurrency', '1']);
+  children.push(served.child);
+  return served;
 }
-
-const api = async (base: string, method: string, url: string, body?: unknown) => {
-  const response = await fetch(`${base}${url}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  return (await response.json()) as Record<string, unknown>;
-};
-
-async function until<T>(probe: () => Promise<T> | T, ok: (v: T) => boolean, what: string, timeoutMs = 90_000): Promise<T> {
-  const start = Date.now();
-  for (;;) {
-    const value = await probe();
-    if (ok(value)) return value;
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const api = async (base: string, method: string, url: string, body?: unknown) => (await apiRequest(base, method, url, body)).body;
+const until = waitFor;
 
 describe('served mode killed mid-run', () => {
   it('keeps every flushed metric and an intact database, and the run resumes after a restart', async () => {

@@ -12,6 +12,7 @@ const GROUPS: { title: string; match: (name: string) => boolean }[] = [
   { title: 'Q of policy actions and policy log-std', match: (n) => n === 'qMean' || n === 'logStd' },
   { title: 'Evaluation', match: (n) => n.startsWith('eval/') },
   { title: 'Speed (steps/s)', match: (n) => n === 'stepsPerSec' },
+  { title: 'Training process: live tensors, JS heap and resident memory (MB)', match: (n) => n.startsWith('sys/') },
 ];
 const COLORS = ['#2f6fec', '#e8590c', '#2b8a3e', '#ae3ec9', '#c92a2a', '#1098ad'];
 
