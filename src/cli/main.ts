@@ -50,6 +50,11 @@ function parseCount(value: string): number {
   return Number(value);
 }
 
+function parseNonNegativeInt(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('must be a whole number of at least 0');
+  return Number(value);
+}
+
 function parsePositiveInt(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a whole number of at least 1');
   return Number(value);
@@ -412,8 +417,25 @@ function buildProgram(): Command {
     .description('training and inference speed at batch 256 with the full network sizes (hopper and halfcheetah sizes)')
     .option('--steps <n>', 'steps per timed block', parsePositiveInt, 10)
     .option('--repeats <n>', 'timed blocks; the median is reported', parsePositiveInt, 5)
+    .option('--load', 'instead: served mode training a run while many clients fetch million-point curves')
+    .option('--clients <n>', 'with --load: concurrent loopback clients', parsePositiveInt, 50)
+    .option('--think-ms <ms>', 'with --load: pause of each client between requests (0 saturates the server)', parseNonNegativeInt, 1000)
+    .option('--window <s>', 'with --load: seconds of each measuring window', parsePositiveInt, 20)
     .option('--json', 'print JSON')
-    .action(async (opts: { steps: number; repeats: number; json?: boolean }) => {
+    .action(async (opts: { steps: number; repeats: number; load?: boolean; clients: number; thinkMs: number; window: number; json?: boolean }) => {
+      if (opts.load) {
+        const { benchServedLoad } = await import('../engine/load-bench');
+        const r = await benchServedLoad({ clients: opts.clients, points: 1_000_000, windowSec: opts.window, thinkMs: opts.thinkMs });
+        if (opts.json) printJson(r);
+        else {
+          process.stdout.write(
+            `${r.clients} clients (pause ${r.thinkMs} ms) fetching curves of ${r.pointsPerRun.toLocaleString('en-US')}-point runs: ${r.requests} requests (${r.requestsPerSec.toFixed(1)}/s, ${r.failed} failed), ` +
+              `p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, max ${r.maxMs.toFixed(0)} ms; first uncached fetch ${r.coldFetchMs.toFixed(0)} ms\n` +
+              `training meanwhile: ${r.trainStepsPerSecUnderLoad.toFixed(1)} steps/s against ${r.trainStepsPerSecIdle.toFixed(1)} idle (ratio ${r.trainSpeedRatio.toFixed(2)}; goal 0.80 or more)\n`,
+          );
+        }
+        return;
+      }
       const { initBackend } = await import('../core/tf/backend');
       const { BENCH_PROBLEMS, benchCurveFetch, benchProblem, benchRunList } = await import('../engine/bench');
       const backend = await initBackend();

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -6,7 +7,7 @@ import type { Readable } from 'node:stream';
 import { describeIssues, validateConfig, type TrainConfig } from '../core/config';
 import { presetOf, requireTask, TASKS, type TaskSpec } from '../core/tasks';
 import { loadTaskData } from '../core/data/task-data';
-import { exportKindSchema, runFilterSchema, uploadQuerySchema, type ApiHandlers, type DatasetDto, type ImportOptions, type AppInfo, type ExportKind, type ParsedParamsOf, type ParsedRunFilter } from '../api/contract';
+import { apiMethods, exportKindSchema, runFilterSchema, uploadQuerySchema, type ApiHandlers, type DatasetDto, type ImportOptions, type AppInfo, type ExportKind, type ParsedParamsOf, type MethodName, type ParsedRunFilter, type ResultOf, type RunDetail } from '../api/contract';
 import { badInput } from '../api/errors';
 import { deleteDataset, getDataset, latestDatasetFor, listDatasets } from '../store/datasets';
 import { openReadOnly, schemaVersion, type Db } from '../store/db';
@@ -41,6 +42,16 @@ export interface Service {
   exportStream(kind: unknown, filter: unknown): Readable;
   /** Writes a CSV of the selected runs to a file the user chose. */
   exportFile(kind: unknown, filter: unknown, file: string): Promise<{ rows: number; file: string }>;
+  /**
+   * A cheap fingerprint of what a read would return, for HTTP revalidation (ETag), or null when the
+   * method has none or the params are bad (the call itself then reports why).
+   */
+  versionOf(name: MethodName, params: unknown): string | null;
+}
+
+/** A run's metrics change only together with its step count or status, so those name a curve set. */
+function curveVersion(run: RunDetail, params: ParsedParamsOf<'getMetrics'>): string {
+  return JSON.stringify([run.id, run.createdAt, run.status, run.stepsDone, run.finishedAt, params.maxPoints, params.names ?? null]);
 }
 
 function parseExport(kind: unknown, filter: unknown): { kind: ExportKind; filter: ParsedRunFilter } {
@@ -52,11 +63,16 @@ function parseExport(kind: unknown, filter: unknown): { kind: ExportKind; filter
 }
 
 /** The back end every adapter (Electron IPC, HTTP, CLI) calls: the contract implemented over the store. */
+/** Downsampled curve sets kept in memory: each is at most a few names x 5,000 points. */
+const CURVE_CACHE_ENTRIES = 64;
+
 export function createService(ctx: ServiceContext, events = new EventHub()): Service {
   const manager = (): RunManager => {
     if (!ctx.runs) throw badInput('this back end does not train runs');
     return ctx.runs;
   };
+  // Downsampling a million points takes a good fraction of a second; many viewers of one run share it.
+  const curveCache = new LRUCache<string, ResultOf<'getMetrics'>>({ max: CURVE_CACHE_ENTRIES });
   const handlers: ApiHandlers = {
     getInfo: () => ({
       app: 'dtql-workbench',
@@ -115,12 +131,17 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
       manager().stop(id);
       return { ok: true };
     },
-    getMetrics: ({ id, names, maxPoints }) => {
-      getRun(ctx.db, id);
+    getMetrics: (params) => {
+      const { id, names, maxPoints } = params;
+      const key = curveVersion(getRun(ctx.db, id), params);
+      const cached = curveCache.get(key);
+      if (cached) return cached;
       const all = metricNames(ctx.db, id);
       const chosen = names ?? all;
       const series = Object.fromEntries(chosen.filter((n) => all.includes(n)).map((n) => [n, downsampleMetric(ctx.db, id, n, maxPoints)]));
-      return { names: all, series };
+      const result = { names: all, series };
+      curveCache.set(key, result);
+      return result;
     },
     getProgress: () => ctx.runs?.liveProgress() ?? [],
     getSamples: ({ id, step }) => {
@@ -186,6 +207,16 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
         return await exportCsv(reader, file, request.kind, request.filter);
       } finally {
         reader.close();
+      }
+    },
+    versionOf: (name, params) => {
+      if (name !== 'getMetrics') return null;
+      const parsed = apiMethods.getMetrics.params.safeParse(params);
+      if (!parsed.success) return null;
+      try {
+        return curveVersion(getRun(ctx.db, parsed.data.id), parsed.data);
+      } catch {
+        return null;
       }
     },
   };

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import path from 'node:path';
@@ -95,6 +96,13 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
           req.query as Record<string, string | string[] | undefined>,
           req.body,
         );
+        // Unchanged curves revalidate with 304 and no body: every open page polls them.
+        const version = verb === 'GET' ? service.versionOf(name, params) : null;
+        const etag = version === null ? null : `"${createHash('sha1').update(version).digest('base64url')}"`;
+        if (etag) {
+          reply.header('etag', etag).header('cache-control', 'no-cache');
+          if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+        }
         const result = await dispatch(service.handlers, name, params);
         if (result.ok) return reply.send(result.result);
         return reply.code(HTTP_STATUS[result.error.code]).send({ error: result.error });
