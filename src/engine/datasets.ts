@@ -4,11 +4,12 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Worker } from 'node:worker_threads';
 import type { LocomotionFamily } from '../core/envs/locomotion';
-import { DatasetError, readOfflineDataset, type DatasetSummary } from '../core/data/offline-dataset';
+import type { DatasetSummary } from '../core/data/offline-dataset';
 import { datasetNameSchema, type DatasetDto } from '../api/contract';
 import { badInput } from '../api/errors';
 import { describeIssues } from '../core/config';
 import type { Db } from '../store/db';
+import { engineEntry } from './entries';
 import { findDataset, getDataset, insertDataset } from '../store/datasets';
 
 /** Keep a copy, only a reference, or (for an upload already in the data folder) move the file in. */
@@ -25,23 +26,42 @@ async function sha256Of(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Reads and checks a file without storing anything: what `dataset inspect` shows. */
-export async function inspectDataset(file: string, label?: string): Promise<DatasetSummary> {
-  try {
-    return (await readOfflineDataset(path.resolve(file), label)).summary;
-  } catch (err) {
-    if (err instanceof DatasetError) throw badInput(err.message);
-    throw err;
-  }
+/** How long checking one file may take: a 2M-transition file takes a few seconds. */
+export const INSPECT_TIME_LIMIT_MS = 120_000;
+
+/**
+ * Reads and checks a file without storing anything: what `dataset inspect` shows. The HDF5 reader
+ * runs on a worker thread with a time limit, so a damaged or hostile file can neither hang nor
+ * crash the app; whatever goes wrong in it is reported as a problem of that file.
+ */
+export async function inspectDataset(file: string, label?: string, timeLimitMs = INSPECT_TIME_LIMIT_MS): Promise<DatasetSummary> {
+  const source = path.resolve(file);
+  const shown = label ?? path.basename(source);
+  return new Promise<DatasetSummary>((resolve, reject) => {
+    const worker = new Worker(engineEntry('inspect-worker-entry.mjs'), { workerData: { file: source, label } });
+    const timer = setTimeout(() => {
+      reject(badInput(`${shown}: checking the file took longer than ${Math.round(timeLimitMs / 1000)} s; it may be damaged`));
+      void worker.terminate();
+    }, timeLimitMs);
+    const settle = (outcome: () => void) => {
+      clearTimeout(timer);
+      outcome();
+    };
+    worker.on('message', (m: { type: 'done'; summary: DatasetSummary } | { type: 'error'; message: string; dataset: boolean }) =>
+      settle(() => (m.type === 'done' ? resolve(m.summary) : reject(badInput(m.dataset ? m.message : `${shown}: not a readable HDF5 dataset (${m.message})`)))),
+    );
+    worker.on('error', (err) => settle(() => reject(badInput(`${shown}: the HDF5 reader failed on this file (${err.message})`))));
+    worker.on('exit', (code) => settle(() => reject(badInput(`${shown}: the HDF5 reader stopped (code ${code}) on this file`))));
+  });
 }
 
 /**
  * Imports a D4RL or Minari file: checks all of it, then records it in one insert, keeping a copy
  * in the data folder or a reference to where it is. Any failure leaves neither a row nor a copy.
  */
-export async function importDataset(db: Db, home: string, file: string, options: { name?: string; keep: KeepMode; sourceName?: string }): Promise<DatasetDto> {
+export async function importDataset(db: Db, home: string, file: string, options: { name?: string; keep: KeepMode; sourceName?: string; timeLimitMs?: number }): Promise<DatasetDto> {
   const source = path.resolve(file);
-  const summary = await inspectDataset(source, options.sourceName);
+  const summary = await inspectDataset(source, options.sourceName, options.timeLimitMs);
   const parsedName = datasetNameSchema.safeParse(options.name ?? path.basename(options.sourceName ?? source).replace(/\.(hdf5|h5)$/i, ''));
   if (!parsedName.success) throw badInput(describeIssues(parsedName.error));
   const name = parsedName.data;
@@ -110,7 +130,7 @@ export async function generateDataset(db: Db, home: string, family: LocomotionFa
   const file = path.join(uploadDir(home), `${family}-random-v2-${crypto.randomUUID()}.hdf5`);
   try {
     await new Promise<void>((resolve, reject) => {
-      const worker = new Worker(new URL('./generate-worker-entry.mjs', import.meta.url), { workerData: { family, size, seed, file } });
+      const worker = new Worker(engineEntry('generate-worker-entry.mjs'), { workerData: { family, size, seed, file } });
       worker.on('message', (m: { type: 'progress'; fraction: number } | { type: 'done' } | { type: 'error'; message: string }) => {
         if (m.type === 'progress') options.onProgress?.(m.fraction);
         else if (m.type === 'done') resolve();

@@ -1,16 +1,14 @@
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { badInput, messageOf, storageProblem } from '../api/errors';
 import type { Db } from '../store/db';
 import { finishRun, getRun, queuedRunIds, setRunStatus } from '../store/runs';
+import { engineEntry } from './entries';
 import type { EventHub } from './events';
 import type { WorkerCommand, WorkerMessage } from './run-protocol';
 import type { Progress } from './trainer';
 import { forkTraining, type SpawnTraining, type TrainingProcess } from './training-process';
 
-/** The training-process entry; the same relative path from src/engine and from the bundled out/main. */
-const WORKER_ENTRY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'engine', 'run-worker-entry.mjs');
+const WORKER_ENTRY = engineEntry('run-worker-entry.mjs');
 
 /** Runs at once: each run already uses two threads on the CPU backends (critic worker). */
 export function defaultConcurrency(): number {
