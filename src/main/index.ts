@@ -1,11 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { BrowserWindow, app, dialog, ipcMain, session, type IpcMainInvokeEvent } from 'electron';
-import { IPC_CALL_CHANNEL, IPC_EVENT_CHANNEL, IPC_EXPORT_CHANNEL, IPC_IMPORT_CHANNEL } from '../api/ipc-transport';
-import { importOptionsSchema } from '../api/contract';
-import { toApiError } from '../api/errors';
-import { dispatch } from '../api/dispatch';
+import { BrowserWindow, app, dialog, ipcMain, session } from 'electron';
+import { IPC_EVENT_CHANNEL } from '../api/ipc-transport';
 import { createService, type Service } from '../engine/service';
 import { EventHub } from '../engine/events';
 import { RunManager, defaultConcurrency } from '../engine/run-manager';
@@ -13,7 +10,8 @@ import { utilityTraining } from './utility-training';
 import { openDatabase } from '../store/db';
 import { APP_NAME, ensureHome, resolveHome } from '../store/home';
 import { acquireInstanceLock } from '../store/instance-lock';
-import { isAppUrl, secureWindowOptions } from './window';
+import { registerIpcHandlers } from './ipc';
+import { hardenContents, secureWindowOptions } from './window';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..', '..');
@@ -52,11 +50,6 @@ function startBackend(): Service {
 
 function createWindow(service: Service): BrowserWindow {
   const win = new BrowserWindow(secureWindowOptions(path.join(here, '..', 'preload', 'index.cjs')));
-  win.webContents.setWindowOpenHandler(() => ({ action: 'deny' }));
-  win.webContents.on('will-navigate', (event, url) => {
-    if (!isAppUrl(url, rendererUrl)) event.preventDefault();
-  });
-  win.webContents.on('will-redirect', (event) => event.preventDefault());
   const unsubscribe = service.events.subscribe((event) => {
     if (!win.isDestroyed()) win.webContents.send(IPC_EVENT_CHANNEL, event);
   });
@@ -66,13 +59,8 @@ function createWindow(service: Service): BrowserWindow {
   return win;
 }
 
-/** Only the app's own page may call the back end; params are validated by each handler. */
-const fromAppWindow = (event: IpcMainInvokeEvent): boolean => Boolean(event.senderFrame && isAppUrl(event.senderFrame.url, rendererUrl));
-const NOT_FROM_APP = { ok: false, error: { code: 'unauthorized', message: 'calls are only accepted from the app window' } } as const;
-
-app.on('web-contents-created', (_event, contents) => {
-  contents.on('will-attach-webview', (event) => event.preventDefault());
-});
+// Every web contents the app ever creates (its window included) stays on the app's page.
+app.on('web-contents-created', (_event, contents) => hardenContents(contents, rendererUrl));
 
 void app.whenReady().then(() => {
   let service: Service;
@@ -84,41 +72,19 @@ void app.whenReady().then(() => {
     return;
   }
   session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
-  ipcMain.handle(IPC_CALL_CHANNEL, (event, method: unknown, params: unknown) => {
-    if (!fromAppWindow(event)) return NOT_FROM_APP;
-    return dispatch(service.handlers, method, params);
-  });
-  ipcMain.handle(IPC_IMPORT_CHANNEL, async (event, options: unknown) => {
-    if (!fromAppWindow(event)) return NOT_FROM_APP;
-    try {
-      const parsed = importOptionsSchema.safeParse(options);
-      if (!parsed.success) return { ok: false, error: { code: 'bad_input', message: parsed.error.issues.map((i) => i.message).join('; ') } };
+  registerIpcHandlers(ipcMain, service, rendererUrl, {
+    chooseDatasetFile: async (event) => {
       const window = BrowserWindow.fromWebContents(event.sender);
-      const dialogOptions = { properties: ['openFile' as const], filters: [{ name: 'HDF5 datasets', extensions: ['hdf5', 'h5'] }] };
-      const choice = window ? await dialog.showOpenDialog(window, dialogOptions) : await dialog.showOpenDialog(dialogOptions);
-      const file = choice.filePaths[0];
-      if (choice.canceled || !file) return { ok: true, result: null };
-      return { ok: true, result: await service.importFile(file, parsed.data) };
-    } catch (err) {
-      const error = toApiError(err);
-      return { ok: false, error: { code: error.code, message: error.message } };
-    }
-  });
-  ipcMain.handle(IPC_EXPORT_CHANNEL, async (event, kind: unknown, filter: unknown) => {
-    if (!fromAppWindow(event)) return NOT_FROM_APP;
-    try {
-      // Validate before asking for a file, so a bad request never opens a dialog.
-      service.checkExport(kind, filter);
+      const options = { properties: ['openFile' as const], filters: [{ name: 'HDF5 datasets', extensions: ['hdf5', 'h5'] }] };
+      const choice = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);
+      return choice.canceled ? null : (choice.filePaths[0] ?? null);
+    },
+    chooseCsvTarget: async (event, defaultName) => {
       const window = BrowserWindow.fromWebContents(event.sender);
-      const options = { defaultPath: `dtql-${String(kind)}.csv`, filters: [{ name: 'CSV', extensions: ['csv'] }] };
+      const options = { defaultPath: defaultName, filters: [{ name: 'CSV', extensions: ['csv'] }] };
       const choice = window ? await dialog.showSaveDialog(window, options) : await dialog.showSaveDialog(options);
-      if (choice.canceled || !choice.filePath) return { ok: true, result: null };
-      const written = await service.exportFile(kind, filter, choice.filePath);
-      return { ok: true, result: written.file };
-    } catch (err) {
-      const error = toApiError(err);
-      return { ok: false, error: { code: error.code, message: error.message } };
-    }
+      return choice.canceled ? null : (choice.filePath ?? null);
+    },
   });
   createWindow(service);
   app.on('activate', () => {

@@ -1,4 +1,4 @@
-import type { BrowserWindowConstructorOptions } from 'electron';
+import type { BrowserWindowConstructorOptions, WebContents } from 'electron';
 
 /**
  * The only window settings the app uses, kept in one pure object so a test can assert them:
@@ -36,4 +36,17 @@ export function isAppUrl(url: string, rendererUrl: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Keeps a window on the app's page: new windows are denied, navigation anywhere else and every
+ * redirect are blocked, and no <webview> may attach.
+ */
+export function hardenContents(contents: Pick<WebContents, 'setWindowOpenHandler' | 'on'>, rendererUrl: string): void {
+  contents.setWindowOpenHandler(() => ({ action: 'deny' }));
+  contents.on('will-navigate', (event, url) => {
+    if (!isAppUrl(url, rendererUrl)) event.preventDefault();
+  });
+  contents.on('will-redirect', (event) => event.preventDefault());
+  contents.on('will-attach-webview', (event) => event.preventDefault());
 }

@@ -25,3 +25,24 @@ describe('Electron window settings', () => {
     expect(isAppUrl('not a url', app)).toBe(false);
   });
 });
+
+describe('window contents hardening', () => {
+  it('denies new windows, blocks navigation off the app page, redirects and webviews', async () => {
+    const { EventEmitter } = await import('node:events');
+    const { hardenContents } = await import('../../src/main/window');
+    const app = 'file:///opt/app/out/renderer/index.html';
+    const contents = Object.assign(new EventEmitter(), { openHandler: null as null | (() => unknown), setWindowOpenHandler(h: () => unknown) { this.openHandler = h; } });
+    hardenContents(contents as never, app);
+    expect(contents.openHandler?.()).toEqual({ action: 'deny' });
+    const attempt = (name: string, url?: string) => {
+      let prevented = false;
+      contents.emit(name, { preventDefault: () => (prevented = true) }, url);
+      return prevented;
+    };
+    expect(attempt('will-navigate', 'https://evil.example/')).toBe(true);
+    expect(attempt('will-navigate', 'file:///etc/passwd')).toBe(true);
+    expect(attempt('will-navigate', `${app}#/history`)).toBe(false);
+    expect(attempt('will-redirect', app)).toBe(true);
+    expect(attempt('will-attach-webview')).toBe(true);
+  });
+});

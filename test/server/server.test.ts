@@ -242,6 +242,11 @@ describe('served mode security', () => {
     const s = await serve();
     expect((await fetch(`${s.base}/api/info`, { headers: { origin: 'http://evil.example' } })).status).toBe(403);
     expect((await fetch(`${s.base}/api/info`, { headers: { origin: s.base } })).status).toBe(200);
+    // No CORS: a preflight from another origin is refused and nothing grants cross-origin reads.
+    const preflight = await fetch(`${s.base}/api/runs`, { method: 'OPTIONS', headers: { origin: 'http://evil.example', 'access-control-request-method': 'POST' } });
+    expect(preflight.status).toBe(403);
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+    expect((await fetch(`${s.base}/api/info`)).headers.get('access-control-allow-origin')).toBeNull();
     const socket = new WebSocket(`${s.base.replace('http', 'ws')}/api/events`, { origin: 'http://evil.example' });
     const outcome = await new Promise<string>((resolve) => {
       socket.once('open', () => resolve('open'));
@@ -253,5 +258,12 @@ describe('served mode security', () => {
       socket.once('error', () => resolve('error'));
     });
     expect(outcome).toBe('status 403');
+  });
+
+  it('compares tokens of any length without throwing, and only equal tokens match', async () => {
+    const { tokenMatches } = await import('../../src/server/security');
+    const token = 'a-long-enough-token';
+    expect(tokenMatches(token, token)).toBe(true);
+    for (const other of ['', 'a', `${token}x`, token.slice(0, -1), token.toUpperCase(), 'x'.repeat(10_000), null, undefined]) expect(tokenMatches(token, other)).toBe(false);
   });
 });
