@@ -106,6 +106,7 @@ describe('served mode under many clients', () => {
     const before = await measure();
     for (let round = 0; round < 10; round++) await Promise.all(Array.from({ length: 50 }, (_, i) => cycle(round * 50 + i)));
     const after = await measure();
+    console.info(`WebSocket churn, 500 connections: listeners ${before.listeners} -> ${after.listeners}, TCP handles ${before.handles} -> ${after.handles}, heap ${(before.heap / 2 ** 20).toFixed(1)} -> ${(after.heap / 2 ** 20).toFixed(1)} MB`);
     expect(before.listeners).toBe(0);
     expect(after.listeners).toBe(0);
     expect(after.handles).toBe(before.handles);
