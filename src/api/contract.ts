@@ -63,8 +63,59 @@ export const runSummarySchema = z.object({
   archived: z.boolean(),
   /** The run's own outcome at the end (e.g. the bandit mean reward), shown where there is no score. */
   finalMetrics: z.record(z.string(), z.number()),
+  /** The sweep that queued it, and its values on that sweep's axes (the grid point its seeds share). */
+  sweepId: z.number().int().nullable(),
+  sweepPoint: z.lazy(() => sweepPointSchema).nullable(),
+  /** The remote worker that trains or trained it; null for this machine's own processes. */
+  worker: z.string().nullable(),
 });
 export type RunSummary = z.infer<typeof runSummarySchema>;
+
+/** One value of a sweep key: a task or algorithm name, a number, a flag. */
+export const sweepValueSchema = z.union([z.string().min(1).max(200), z.number().finite(), z.boolean()]);
+export type SweepValue = z.infer<typeof sweepValueSchema>;
+export const sweepPointSchema = z.record(z.string(), sweepValueSchema);
+export type SweepPoint = z.infer<typeof sweepPointSchema>;
+/** A sweep file: keys (task, algo, preset, seed, steps, hyperparameters) to one value or a list, a grid axis. */
+export const sweepSpecSchema = z.record(z.string().min(1).max(100), z.union([sweepValueSchema, z.array(sweepValueSchema).max(1000, 'at most 1,000 values per axis')]));
+export type SweepSpec = z.infer<typeof sweepSpecSchema>;
+
+const meanSeSchema = z.object({ mean: z.number(), se: z.number(), n: z.number().int() });
+/** One grid point of a sweep: its runs, and mean ± standard error over its seeds. */
+export const sweepSummaryRowSchema = z.object({
+  point: sweepPointSchema,
+  runs: z.number().int(),
+  completed: z.number().int(),
+  bestScore: meanSeSchema.nullable(),
+  finalScore: meanSeSchema.nullable(),
+  finals: z.record(z.string(), meanSeSchema),
+});
+export type SweepSummaryRow = z.infer<typeof sweepSummaryRowSchema>;
+
+export const sweepSchema = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  axes: z.array(z.string()),
+  createdAt: z.string(),
+  runs: z.number().int(),
+  /** Runs per status, e.g. { completed: 4, queued: 2 }. */
+  statuses: z.record(z.string(), z.number().int()),
+});
+export type SweepDto = z.infer<typeof sweepSchema>;
+export const sweepDetailSchema = sweepSchema.extend({ spec: sweepSpecSchema, runIds: z.array(z.number().int()), summary: z.array(sweepSummaryRowSchema) });
+export type SweepDetail = z.infer<typeof sweepDetailSchema>;
+
+export const sweepPreviewSchema = z.object({
+  name: z.string(),
+  axes: z.array(z.string()),
+  count: z.number().int(),
+  maxRuns: z.number().int(),
+  runs: z.array(z.object({ name: z.string(), task: z.string(), algo: algoSchema, seed: z.number().int(), steps: z.number().int(), point: sweepPointSchema })),
+  /** Wall-clock estimate at the queue's concurrency, from measured speeds of finished runs here. */
+  estimate: z.object({ seconds: z.number().nullable(), measuredRuns: z.number().int(), unmeasured: z.number().int(), concurrency: z.number().int() }),
+});
+export type SweepPreview = z.infer<typeof sweepPreviewSchema>;
+const sweepRequestSchema = z.object({ spec: sweepSpecSchema, name: runNameSchema.optional() }).strict();
 
 /** Columns the run list sorts by; `finalScore` falls back to the task's own outcome (bandit mean reward). */
 export const runSortKeys = ['id', 'name', 'task', 'algo', 'seed', 'status', 'backend', 'createdAt', 'startedAt', 'durationSec', 'stepsDone', 'bestScore', 'finalScore'] as const;
@@ -80,6 +131,8 @@ export const runFilterSchema = z
     algo: algoSchema.optional(),
     status: runStatusSchema.optional(),
     tag: z.string().min(1).max(64).optional(),
+    /** The runs of one sweep. */
+    sweep: runIdSchema.optional(),
     /** Case-insensitive substring of the name or the notes. */
     text: z.string().min(1).max(200).optional(),
     /** Created at or after this time (ms since the epoch). */
@@ -128,7 +181,8 @@ export const datasetNameSchema = z
   .max(100, 'the dataset name has at most 100 characters')
   .refine((t) => !/[\u0000-\u001f/\\]/.test(t), 'the dataset name cannot contain control characters or slashes');
 
-export const exportKinds = ['runs', 'metrics'] as const;
+/** Runs (one row each), raw metrics, or a sweep's summary (one row per grid point; needs `sweep`). */
+export const exportKinds = ['runs', 'metrics', 'sweep'] as const;
 export type ExportKind = (typeof exportKinds)[number];
 export const exportKindSchema = z.enum(exportKinds);
 
@@ -266,6 +320,10 @@ export const apiMethods = {
       .strict(),
     datasetSchema,
   ),
+  previewSweep: method('POST', '/api/sweeps/preview', sweepRequestSchema, sweepPreviewSchema),
+  createSweep: method('POST', '/api/sweeps', sweepRequestSchema, z.object({ sweepId: z.number().int(), runIds: z.array(runIdSchema) })),
+  listSweeps: method('GET', '/api/sweeps', empty, z.array(sweepSchema)),
+  getSweep: method('GET', '/api/sweeps/:id', byId, sweepDetailSchema),
   getRun: method('GET', '/api/runs/:id', byId, runDetailSchema),
   createRuns: method('POST', '/api/runs', createRunsSchema, z.object({ runIds: z.array(runIdSchema) })),
   updateRun: method(

@@ -1,9 +1,14 @@
+import fs from 'node:fs';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { badInput, exitCodeOf, messageOf } from '../api/errors';
-import { createRunsSchema, runFilterSchema, runIdSchema, runSortKeys, runStatusSchema, seedSchema, type RunFilter } from '../api/contract';
+import { createRunsSchema, type SweepDetail, runFilterSchema, runIdSchema, runSortKeys, runStatusSchema, seedSchema, type RunFilter } from '../api/contract';
 import { describeIssues, parseConfigOverride } from '../core/config';
-import { TASKS, findTask } from '../core/tasks';
+import { TASKS, presetSeed } from '../core/tasks';
 import { planRuns } from '../engine/service';
+import { DEFAULT_MAX_SWEEP_RUNS, estimateSweep, parseSweepText, planSweep } from '../engine/sweep';
+import { RunManager, defaultConcurrency } from '../engine/run-manager';
+import { EventHub } from '../engine/events';
+import { getSweep, insertSweep } from '../store/sweeps';
 import { openDatabase, type Db } from '../store/db';
 import { ensureHome, resolveHome } from '../store/home';
 import { acquireInstanceLock, recordInstanceUrl } from '../store/instance-lock';
@@ -115,17 +120,63 @@ interface TrainOptions {
   json?: boolean;
 }
 
-function presetSeed(taskId: string, presetId: string): number {
-  const task = findTask(taskId);
-  return task?.presets.find((p) => p.id === presetId)?.defaultSeed ?? 0;
-}
-
 const formatDuration = (seconds: number): string => {
   const s = Math.round(seconds);
   return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
 };
 
 /** Trains a stored run with a progress line on stderr, then prints the summary of the CLI contract. */
+interface SweepOptions {
+  name?: string;
+  preview?: boolean;
+  detach?: boolean;
+  maxRuns: number;
+  concurrency?: number;
+  json?: boolean;
+}
+
+function describeEstimate(estimate: { seconds: number | null; measuredRuns: number; unmeasured: number }, concurrency: number): string {
+  if (estimate.seconds === null) return 'no finished runs of these tasks here to estimate the time from';
+  const partial = estimate.unmeasured ? ` for the ${estimate.measuredRuns} runs with measured speeds (${estimate.unmeasured} without)` : '';
+  return `about ${formatDuration(estimate.seconds)}${partial} at ${concurrency} at once`;
+}
+
+/** Trains a sweep's runs in this process's own queue (only those), printing progress, until all have ended. */
+async function trainSweepHere(db: Db, home: string, runIds: number[], concurrency: number): Promise<void> {
+  const ids = new Set(runIds);
+  const manager = new RunManager(db, home, new EventHub(), concurrency);
+  manager.scope = (id) => ids.has(id);
+  let stopping = false;
+  const onSignal = () => {
+    stopping = true;
+    process.stderr.write('\nstopping the sweep: each training run stops with a checkpoint; the rest stay queued\n');
+    void manager.shutdown();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    manager.schedule();
+    for (;;) {
+      const statuses = runIds.map((id) => getRun(db, id).status);
+      const ended = statuses.filter((st) => !['queued', 'running', 'paused'].includes(st)).length;
+      const running = statuses.filter((st) => st === 'running').length;
+      process.stderr.write(`sweep: ${ended}/${runIds.length} ended, ${running} training\n`);
+      if (ended === runIds.length || (stopping && manager.activeRunIds.length === 0)) return;
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await manager.shutdown();
+  }
+}
+
+function formatSweepSummary(sweep: SweepDetail): string {
+  const fmt = (stat: { mean: number; se: number; n: number } | null) => (stat ? `${stat.mean.toFixed(3)} ± ${stat.se.toFixed(3)}` : '-');
+  const rows = sweep.summary.map((row) => [...sweep.axes.map((a) => String(row.point[a] ?? '')), `${row.completed}/${row.runs}`, fmt(row.bestScore), fmt(row.finalScore)]);
+  return formatTable([...sweep.axes, 'completed', 'best (mean ± SE)', 'final (mean ± SE)'], rows);
+}
+
 async function trainAndReport(db: Db, home: string, runId: number, json: boolean): Promise<void> {
   const { trainRun } = await import('../engine/trainer');
   let stopRequested = false;
@@ -315,6 +366,53 @@ function buildProgram(): Command {
       const { db, home } = openStore(cmd);
       try {
         await trainAndReport(db, home, id, Boolean(opts.json));
+      } finally {
+        db.close();
+      }
+    });
+
+  program
+    .command('sweep')
+    .description('queue a grid of runs from a JSON or YAML sweep file and, unless --detach, train them here until every one has ended')
+    .argument('<file>', 'sweep file: keys (task, algo, preset, seed, steps, or a hyperparameter as --set names it) to a value or a list (a grid axis)')
+    .option('--name <name>', 'sweep name (default: the axes it sweeps)')
+    .option('--preview', 'print the runs it would make, their count and a time estimate; queue nothing')
+    .option('--detach', 'queue the runs and return: a running `dtql serve` or the desktop app trains them')
+    .option('--max-runs <n>', 'refuse a sweep with more runs than this', parsePositiveInt, DEFAULT_MAX_SWEEP_RUNS)
+    .option('--concurrency <n>', 'runs trained at once here (default: cores / 2)', parsePositiveInt)
+    .option('--json', 'print JSON')
+    .action(async (file: string, opts: SweepOptions, cmd: Command) => {
+      let text: string;
+      try {
+        text = fs.readFileSync(file, 'utf8');
+      } catch (err) {
+        throw badInput(`cannot read sweep file ${file}: ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`);
+      }
+      const spec = parseSweepText(text, file);
+      const { db, home } = openStore(cmd);
+      try {
+        const planned = planSweep(spec, { name: opts.name, maxRuns: opts.maxRuns, db });
+        const concurrency = opts.concurrency ?? defaultConcurrency();
+        if (opts.preview) {
+          const estimate = estimateSweep(db, planned.runs, concurrency);
+          if (opts.json) printJson({ name: planned.name, axes: planned.axes, count: planned.runs.length, runs: planned.runs.map((r) => ({ name: r.name, task: r.task, algo: r.algo, seed: r.seed, point: r.sweepPoint })), estimate: { ...estimate, concurrency } });
+          else {
+            process.stdout.write(`${formatTable(['task', 'algo', 'seed', ...planned.axes.filter((a) => a !== 'task' && a !== 'algo')], planned.runs.map((r) => [r.task, r.algo, r.seed, ...planned.axes.filter((a) => a !== 'task' && a !== 'algo').map((a) => String(r.sweepPoint[a]))]))}\n`);
+            process.stdout.write(`${planned.runs.length} runs over ${planned.axes.join(' x ') || 'one grid point'}; ${describeEstimate(estimate, concurrency)}\n`);
+          }
+          return;
+        }
+        const { sweepId, runIds } = insertSweep(db, planned);
+        process.stderr.write(`sweep ${sweepId} "${planned.name}": ${runIds.length} runs queued\n`);
+        if (opts.detach) {
+          if (opts.json) printJson({ sweepId, runIds, status: 'queued' });
+          return;
+        }
+        await trainSweepHere(db, home, runIds, concurrency);
+        const sweep = getSweep(db, sweepId);
+        if (opts.json) printJson({ sweepId, runIds, statuses: sweep.statuses, summary: sweep.summary });
+        else process.stdout.write(`${formatSweepSummary(sweep)}\n`);
+        if ((sweep.statuses.completed ?? 0) < runIds.length) process.exitCode = 1;
       } finally {
         db.close();
       }

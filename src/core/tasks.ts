@@ -321,6 +321,11 @@ export function requireTask(id: string): TaskSpec {
   return task;
 }
 
+/** The seed a preset starts from unless told otherwise (0 for an unknown task or preset). */
+export function presetSeed(taskId: string, presetId: string): number {
+  return findTask(taskId)?.presets.find((p) => p.id === presetId)?.defaultSeed ?? 0;
+}
+
 export function presetOf(task: TaskSpec, presetId = 'paper'): Preset {
   const preset = task.presets.find((p) => p.id === presetId);
   if (!preset) throw new Error(`task ${task.id} has no preset "${presetId}" (has: ${task.presets.map((p) => p.id).join(', ')})`);

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { badInput, messageOf, storageProblem } from '../api/errors';
 import type { Db } from '../store/db';
-import { finishRun, getRun, queuedRunIds, setRunStatus } from '../store/runs';
+import { finishRun, getRun, queuedRunIds, runOwner, setRunStatus } from '../store/runs';
 import { engineEntry } from './entries';
 import type { EventHub } from './events';
 import type { WorkerCommand, WorkerMessage } from './run-protocol';
@@ -28,6 +28,8 @@ export class RunManager {
   private readonly active = new Map<number, { process: TrainingProcess; exited: Promise<void> }>();
   private readonly progress = new Map<number, Progress>();
   private closing = false;
+  /** Which queued runs this manager may start (all of them unless set: a CLI sweep takes only its own). */
+  scope: ((runId: number) => boolean) | null = null;
 
   constructor(
     private readonly db: Db,
@@ -43,6 +45,7 @@ export class RunManager {
     if (this.closing) return;
     for (const id of queuedRunIds(this.db)) {
       if (this.active.size >= this.concurrency) return;
+      if (this.scope && !this.scope(id)) continue;
       if (!this.active.has(id)) this.launch(id);
     }
   }
@@ -65,7 +68,7 @@ export class RunManager {
       child.onExit((code, signal) => {
         this.active.delete(runId);
         this.progress.delete(runId);
-        this.settleOrRetry(runId, code, signal, stderr.trim().split('\n').pop() ?? '');
+        this.settleOrRetry(runId, child.pid, code, signal, stderr.trim().split('\n').pop() ?? '');
         this.events.publish({ type: 'runs-changed', runIds: [runId] });
         this.schedule();
         resolve();
@@ -79,9 +82,9 @@ export class RunManager {
    * Settles an ended process's run; while the store cannot be written (locked, disk full) it tries
    * again every few seconds instead of taking the app down, as long as the manager is open.
    */
-  private settleOrRetry(runId: number, code: number | null, signal: string | null, lastError: string): void {
+  private settleOrRetry(runId: number, pid: number | undefined, code: number | null, signal: string | null, lastError: string): void {
     try {
-      this.settle(runId, code, signal, lastError);
+      this.settle(runId, pid, code, signal, lastError);
     } catch (err) {
       if (!storageProblem(err)) {
         process.stderr.write(`could not record how run ${runId} ended: ${messageOf(err)}\n`);
@@ -89,16 +92,19 @@ export class RunManager {
       }
       if (this.closing) return;
       setTimeout(() => {
-        this.settleOrRetry(runId, code, signal, lastError);
+        this.settleOrRetry(runId, pid, code, signal, lastError);
         this.events.publish({ type: 'runs-changed', runIds: [runId] });
       }, SETTLE_RETRY_MS).unref();
     }
   }
 
   /** A process that ended without recording an end gets an honest one. */
-  private settle(runId: number, code: number | null, signal: string | null, lastError: string): void {
+  private settle(runId: number, pid: number | undefined, code: number | null, signal: string | null, lastError: string): void {
     const run = getRun(this.db, runId);
     if (run.status !== 'running' && run.status !== 'paused' && run.status !== 'queued') return;
+    // A run held by another live process (it claimed the run first) is not this child's to settle.
+    const owner = runOwner(this.db, runId);
+    if (owner && owner.pid !== pid) return;
     if (signal || (code === null && !lastError)) {
       finishRun(this.db, runId, { status: 'interrupted', error: `the training process was killed (${signal ?? 'no exit code'}); resume continues from the last checkpoint`, stepsDone: run.stepsDone });
     } else {

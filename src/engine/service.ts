@@ -1,20 +1,23 @@
 import crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { planRuns } from './plan';
+import { DEFAULT_MAX_SWEEP_RUNS, estimateSweep, planSweep } from './sweep';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { describeIssues, validateConfig, type TrainConfig } from '../core/config';
-import { presetOf, requireTask, TASKS, type TaskSpec } from '../core/tasks';
+import { describeIssues } from '../core/config';
+import { requireTask, TASKS } from '../core/tasks';
 import { loadTaskData } from '../core/data/task-data';
 import { apiMethods, exportKindSchema, runFilterSchema, uploadQuerySchema, type ApiHandlers, type DatasetDto, type ImportOptions, type AppInfo, type ExportKind, type ParsedParamsOf, type MethodName, type ParsedRunFilter, type ResultOf, type RunDetail } from '../api/contract';
 import { badInput } from '../api/errors';
-import { deleteDataset, getDataset, latestDatasetFor, listDatasets } from '../store/datasets';
+import { deleteDataset, listDatasets } from '../store/datasets';
 import { openReadOnly, schemaVersion, type Db } from '../store/db';
 import { exportCsv, exportStream, selectRunIds } from '../store/export';
 import { countRuns, deleteRun, getRun, insertRuns, listRuns, runFacets, updateRun } from '../store/runs';
 import { downsampleMetric, metricNames, metricsAtStep } from '../store/metrics';
 import { readSamples } from '../store/samples';
+import { getSweep, insertSweep, listSweeps } from '../store/sweeps';
 import { generateDataset, importDataset, uploadDir } from './datasets';
 import { checkpointDir } from './checkpoint';
 import type { RunManager } from './run-manager';
@@ -27,6 +30,8 @@ export interface ServiceContext {
   mode: AppInfo['mode'];
   /** Runs runs; without one (read-only tools) starting or controlling runs is refused. */
   runs?: RunManager;
+  /** The most runs one sweep may queue (DEFAULT_MAX_SWEEP_RUNS unless set). */
+  maxSweepRuns?: number;
 }
 
 export interface Service {
@@ -98,6 +103,29 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
       events.publish({ type: 'datasets-changed' });
       return { ok: true };
     },
+    previewSweep: ({ spec, name }) => {
+      const maxRuns = ctx.maxSweepRuns ?? DEFAULT_MAX_SWEEP_RUNS;
+      const planned = planSweep(spec, { name, maxRuns, db: ctx.db });
+      const concurrency = Math.max(1, ctx.runs?.concurrency ?? 1);
+      return {
+        name: planned.name,
+        axes: planned.axes,
+        count: planned.runs.length,
+        maxRuns,
+        runs: planned.runs.map((r) => ({ name: r.name, task: r.task, algo: r.algo, seed: r.seed, steps: r.config.pretrainSteps + r.config.trainSteps, point: r.sweepPoint })),
+        estimate: { ...estimateSweep(ctx.db, planned.runs, concurrency), concurrency },
+      };
+    },
+    createSweep: ({ spec, name }) => {
+      const planned = planSweep(spec, { name, maxRuns: ctx.maxSweepRuns ?? DEFAULT_MAX_SWEEP_RUNS, db: ctx.db });
+      const runs = manager();
+      const created = insertSweep(ctx.db, planned);
+      events.publish({ type: 'runs-changed', runIds: created.runIds });
+      runs.schedule();
+      return created;
+    },
+    listSweeps: () => listSweeps(ctx.db),
+    getSweep: ({ id }) => getSweep(ctx.db, id),
     getRun: ({ id }) => getRun(ctx.db, id),
     createRuns: (request) => {
       const plan = planRuns(request, ctx.db);
@@ -222,57 +250,4 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
   };
 }
 
-/** Resolves a start request into one queued run per seed; any bad field rejects the whole request. */
-export function planRuns(request: ParsedParamsOf<'createRuns'>, db?: Db): Parameters<typeof insertRuns>[1] {
-  let task;
-  let preset;
-  try {
-    task = requireTask(request.task);
-    preset = presetOf(task, request.preset);
-  } catch (err) {
-    throw badInput((err as Error).message);
-  }
-  let config: TrainConfig;
-  try {
-    config = validateConfig({ ...preset.configs[request.algo], ...request.overrides });
-  } catch (err) {
-    throw badInput(`invalid hyperparameters: ${(err as Error).message}`);
-  }
-  const datasetId = resolveDataset(db, task, request.dataset);
-  const seeds = [...new Set(request.seeds)];
-  const baseName = request.name ?? `${task.id} ${request.algo}`;
-  const tags = [...new Set(request.tags)];
-  return seeds.map((seed) => ({
-    name: seeds.length > 1 ? `${baseName} s${seed}` : baseName,
-    task: task.id,
-    algo: request.algo,
-    preset: preset.id,
-    config,
-    seed,
-    tags,
-    datasetId,
-  }));
-}
-
-/**
- * The dataset a run of `task` trains on: none for generated tasks; for D4RL tasks the one asked
- * for (its sizes must fit the task) or the newest imported for the task.
- */
-function resolveDataset(db: Db | undefined, task: TaskSpec, requested: number | undefined): number | null {
-  if (task.dataset.kind === 'generated') {
-    if (requested !== undefined) throw badInput(`task ${task.id} generates its own data; it takes no dataset`);
-    return null;
-  }
-  const how = `import ${task.dataset.d4rlName}.hdf5 first (dtql dataset import FILE, or Import on the Tasks page)`;
-  if (!db) throw badInput(`task ${task.id} trains on an imported dataset: ${how}`);
-  if (requested === undefined) {
-    const latest = latestDatasetFor(db, task.id);
-    if (!latest) throw badInput(`no dataset is imported for task ${task.id}: ${how}`);
-    return latest.id;
-  }
-  const chosen = getDataset(db, requested);
-  if (chosen.obsDim !== task.obsDim || chosen.actDim !== task.actDim) {
-    throw badInput(`dataset ${chosen.id} (${chosen.name}) has observation/action sizes ${chosen.obsDim}/${chosen.actDim}; task ${task.id} needs ${task.obsDim}/${task.actDim}`);
-  }
-  return chosen.id;
-}
+export { planRuns };

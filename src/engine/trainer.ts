@@ -16,7 +16,7 @@ import { BANDIT_EVAL_ACTIONS, banditOutcome } from '../core/envs/bandit2d';
 import { Rng } from '../core/rng';
 import { requireTask, type TaskSpec } from '../core/tasks';
 import { initBackend, type BackendInfo } from '../core/tf/backend';
-import { badInput, messageOf, storageProblem } from '../api/errors';
+import { ApiError, badInput, messageOf, storageProblem } from '../api/errors';
 import type { RunDetail } from '../api/contract';
 import type { Db } from '../store/db';
 import { insertCheckpoint, listCheckpoints } from '../store/checkpoints';
@@ -48,6 +48,8 @@ export interface TrainHooks {
   onStatus?: (status: 'running' | 'paused') => void;
   /** Seconds between progress reports and store flushes (default 1). */
   flushSeconds?: number;
+  /** The remote worker training it, recorded on the run; absent for this machine's own processes. */
+  worker?: string;
 }
 
 export interface TrainResult {
@@ -163,6 +165,7 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
   let bestScore: number | null = run.bestScore;
   let step = 0;
   let stepper: Stepper | null = null;
+  let ownsRun = true;
 
   const stepOf = () => agent.pretrainStepsDone + agent.trainStepsDone;
   const writeProgress = () =>
@@ -212,13 +215,18 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
     if (step > 0) lastCheckpointStep = step;
     // Marks where a resumed run picked up, for the curves.
     if (step > 0) pending.push({ name: 'event/resume', step, wallTime: Date.now() / 1000, value: step });
-    await whenStoreFree(() => markRunning(db, runId, {
+    const claimed = await whenStoreFree(() => markRunning(db, runId, {
       pid: process.pid,
       host: os.hostname(),
       backend: backend.name,
       backendReason: backend.reason,
       versions: { app: APP_VERSION, tfjs: tf.version.tfjs, node: process.versions.node, backend: backend.label },
+      worker: hooks.worker ?? null,
     }));
+    if (!claimed) {
+      ownsRun = false;
+      throw new ApiError('conflict', `run ${runId} is already being trained by another process`);
+    }
     hooks.onStatus?.('running');
     const startedAt = Date.now();
     const startStep = step;
@@ -295,6 +303,8 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
     await finish({ status: 'completed', error: warnings.length ? warnings.join('; ') : null, finalMetrics: { ...lastEval }, bestScore, finalScore: lastEval.normalizedScore ?? null });
     return { run: getRun(db, runId), backend, stepsPerSec: elapsed > 0 ? (step - startStep) / elapsed : 0 };
   } catch (err) {
+    // A run another process claimed first is that process's to record.
+    if (!ownsRun) throw err;
     const problem = storageProblem(err);
     const kept = lastCheckpointStep === null ? 'no checkpoint was written yet' : `the checkpoint at step ${lastCheckpointStep} is kept; resume continues from it`;
     const message = problem ? `${problem.message} at step ${stepOf()}; ${kept}` : messageOf(err);

@@ -7,10 +7,12 @@ import { ComparePage } from './pages/ComparePage';
 import { HistoryPage } from './pages/HistoryPage';
 import { RunPage } from './pages/RunPage';
 import { ReproducePage } from './pages/ReproducePage';
+import { SweepsPage } from './pages/SweepsPage';
 
 const PAGES = [
   { path: '/tasks', label: 'Tasks' },
   { path: '/live', label: 'Live run' },
+  { path: '/sweeps', label: 'Sweeps' },
   { path: '/compare', label: 'Compare' },
   { path: '/history', label: 'History' },
   { path: '/reproduce', label: 'Reproduce' },
@@ -40,6 +42,7 @@ export function App() {
             <Route path="/tasks" element={<TasksPage />} />
             <Route path="/tasks/:taskId" element={<TasksPage />} />
             <Route path="/live" element={<LivePage />} />
+            <Route path="/sweeps" element={<SweepsPage />} />
             <Route path="/compare" element={<ComparePage />} />
             <Route path="/history" element={<HistoryPage />} />
             <Route path="/reproduce" element={<ReproducePage />} />

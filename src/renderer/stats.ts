@@ -1,5 +1,9 @@
 /** Statistics over seeds for the Compare and Reproduce pages: pure functions, unit-tested. */
 
+import { mean, sampleStd, standardError } from '../core/stats';
+
+export { mean, sampleStd, standardError };
+
 export type BandKind = 'std' | 'sem' | 'minmax';
 
 export const BAND_LABELS: Record<BandKind, string> = {
@@ -7,21 +11,6 @@ export const BAND_LABELS: Record<BandKind, string> = {
   sem: 'mean ± 1 standard error over runs',
   minmax: 'mean, band from min to max over runs',
 };
-
-export function mean(values: number[]): number {
-  return values.reduce((s, v) => s + v, 0) / values.length;
-}
-
-/** Sample standard deviation (n - 1); 0 for a single value. */
-export function sampleStd(values: number[]): number {
-  if (values.length < 2) return 0;
-  const m = mean(values);
-  return Math.sqrt(values.reduce((s, v) => s + (v - m) ** 2, 0) / (values.length - 1));
-}
-
-export function standardError(values: number[]): number {
-  return values.length < 2 ? 0 : sampleStd(values) / Math.sqrt(values.length);
-}
 
 /** "mean ± standard error" over seeds, as the paper reports; '-' for no values. */
 export function formatMeanSe(values: number[], digits = 3): string {

@@ -49,11 +49,15 @@ export function useApi<T>(load: () => Promise<T>, deps: unknown[], reloadOn?: (e
 }
 
 /** Runs a user action against the API, keeping the reason it failed (if it did) for display. */
-export function useAction(): { error: string | null; run: (call: () => Promise<unknown>) => void } {
+export function useAction(): { error: string | null; busy: boolean; run: (call: () => Promise<unknown>) => void } {
   const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
   const run = useCallback((call: () => Promise<unknown>) => {
     setError(null);
-    call().catch((err: unknown) => setError(messageOf(err)));
+    setBusy(true);
+    call()
+      .catch((err: unknown) => setError(messageOf(err)))
+      .finally(() => setBusy(false));
   }, []);
-  return { error, run };
+  return { error, busy, run };
 }

@@ -9,6 +9,7 @@ import { neutraliseCell, type CsvValue } from '../api/csv';
 import { badInput } from '../api/errors';
 import type { Db } from './db';
 import { getRun, listRuns } from './runs';
+import { getSweep } from './sweeps';
 
 const SUMMARY_COLUMNS = ['run_id', 'name', 'task', 'algo', 'preset', 'seed', 'status', 'backend', 'created', 'started', 'finished', 'duration_s', 'steps_done', 'steps_total', 'best_score', 'final_score', 'best_reward', 'tags', 'notes'];
 export const METRIC_COLUMNS = ['run_id', 'metric', 'step', 'wall_time', 'value'];
@@ -52,6 +53,30 @@ function* metricRows(db: Db, ids: number[]): Generator<CsvValue[]> {
   }
 }
 
+/** A sweep's summary: one row per grid point, its axis values, then mean and standard error over seeds. */
+function sweepRows(db: Db, filter: RunFilter): Generator<CsvValue[]> {
+  // Checked now, not when the first row is pulled: a bad request must fail before anything is sent.
+  if (filter.sweep === undefined) throw badInput('a sweep summary needs the sweep: sweep=ID');
+  const sweep = getSweep(db, filter.sweep);
+  const finals = [...new Set(sweep.summary.flatMap((row) => Object.keys(row.finals)))].sort();
+  const pair = (name: string) => [`${name}_mean`, `${name}_se`];
+  const cells = (stat: { mean: number; se: number } | null | undefined) => [stat?.mean ?? null, stat?.se ?? null];
+  return (function* () {
+    yield [...sweep.axes, 'runs', 'completed', 'n', ...pair('best_score'), ...pair('final_score'), ...finals.flatMap((k) => pair(`final_${k}`))];
+    for (const row of sweep.summary) {
+      yield [
+        ...sweep.axes.map((k) => row.point[k] ?? null),
+        row.runs,
+        row.completed,
+        row.finalScore?.n ?? 0,
+        ...cells(row.bestScore),
+        ...cells(row.finalScore),
+        ...finals.flatMap((k) => cells(row.finals[k])),
+      ].map(neutraliseCell);
+    }
+  })();
+}
+
 /**
  * The CSV of a selection as a stream (RFC 4180, UTF-8, CRLF, header row): the run summary with
  * the config keys as columns, or every raw metric row, produced row by row so a million rows
@@ -59,8 +84,7 @@ function* metricRows(db: Db, ids: number[]): Generator<CsvValue[]> {
  * a read cursor open on `db`: give it a connection of its own where others share the store.
  */
 export function exportStream(db: Db, kind: ExportKind, filter: RunFilter, onRow?: () => void): Readable {
-  const ids = selectRunIds(db, filter);
-  const rows = kind === 'metrics' ? metricRows(db, ids) : summaryRows(db, ids);
+  const rows = kind === 'sweep' ? sweepRows(db, filter) : kind === 'metrics' ? metricRows(db, selectRunIds(db, filter)) : summaryRows(db, selectRunIds(db, filter));
   const counted = onRow
     ? (function* () {
         for (const row of rows) {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { algoSchema, validateConfig, type Algo, type TrainConfig } from '../core/config';
-import { runFilterSchema, runStatusSchema, type RunDetail, type RunFilter, type RunSortKey, type RunSummary } from '../api/contract';
+import { runFilterSchema, runStatusSchema, sweepPointSchema, type RunDetail, type RunFilter, type RunSortKey, type RunSummary, type SweepPoint } from '../api/contract';
 import { badInput, notFound } from '../api/errors';
 import type { Db } from './db';
 
@@ -31,6 +31,9 @@ const runRowSchema = z.object({
   tags: z.string().nullable(),
   dataset_id: z.number().int().nullable(),
   best_reward: z.number().nullable(),
+  sweep_id: z.number().int().nullable(),
+  sweep_point: z.string().nullable(),
+  worker: z.string().nullable(),
 });
 type RunRow = z.infer<typeof runRowSchema>;
 
@@ -44,6 +47,9 @@ export interface NewRun {
   tags: string[];
   /** The imported dataset a D4RL run trains on; null for generated data. */
   datasetId: number | null;
+  /** The sweep that made it and its values on the sweep's axes. */
+  sweepId?: number;
+  sweepPoint?: SweepPoint;
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -81,6 +87,9 @@ function toSummary(raw: unknown): RunSummary {
     notes: row.notes,
     archived: row.archived !== 0,
     finalMetrics: z.record(z.string(), z.number()).parse(JSON.parse(row.final_metrics)),
+    sweepId: row.sweep_id,
+    sweepPoint: row.sweep_point === null ? null : sweepPointSchema.parse(JSON.parse(row.sweep_point)),
+    worker: row.worker,
   };
 }
 
@@ -98,8 +107,8 @@ function toDetail(raw: unknown): RunDetail {
 /** Inserts queued runs and their tags in one transaction: all or none. */
 export function insertRuns(db: Db, runs: NewRun[], now = Date.now()): number[] {
   const insertRun = db.prepare(
-    `INSERT INTO runs (name, task, algo, preset, config, seed, status, created_at, steps_total, dataset_id)
-     VALUES (@name, @task, @algo, @preset, @config, @seed, 'queued', @createdAt, @stepsTotal, @datasetId)`,
+    `INSERT INTO runs (name, task, algo, preset, config, seed, status, created_at, steps_total, dataset_id, sweep_id, sweep_point)
+     VALUES (@name, @task, @algo, @preset, @config, @seed, 'queued', @createdAt, @stepsTotal, @datasetId, @sweepId, @sweepPoint)`,
   );
   const insertTag = db.prepare('INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)');
   return db.transaction(() =>
@@ -114,6 +123,8 @@ export function insertRuns(db: Db, runs: NewRun[], now = Date.now()): number[] {
         createdAt: now,
         stepsTotal: run.config.pretrainSteps + run.config.trainSteps,
         datasetId: run.datasetId,
+        sweepId: run.sweepId ?? null,
+        sweepPoint: run.sweepPoint ? JSON.stringify(run.sweepPoint) : null,
       });
       const id = Number(info.lastInsertRowid);
       for (const tag of run.tags) insertTag.run(id, tag);
@@ -147,6 +158,10 @@ export function listRuns(db: Db, filter: RunFilter = {}): RunSummary[] {
   if (f.ids !== undefined) {
     where.push('r.id IN (SELECT value FROM json_each(@ids))');
     args.ids = JSON.stringify(f.ids);
+  }
+  if (f.sweep !== undefined) {
+    where.push('r.sweep_id = @sweep');
+    args.sweep = f.sweep;
   }
   for (const key of ['task', 'algo', 'status'] as const) {
     if (f[key] === undefined) continue;
@@ -199,11 +214,26 @@ export function countRuns(db: Db): number {
 }
 
 /** Claims a run for this process: running, with the owner and a heartbeat for crash recovery. */
-export function markRunning(db: Db, id: number, owner: { pid: number; host: string; backend: string; backendReason: string; versions: Record<string, string> }, now = Date.now()): void {
-  db.prepare(
-    `UPDATE runs SET status = 'running', error = NULL, started_at = coalesce(started_at, @now), finished_at = NULL, owner_pid = @pid, owner_host = @host,
-       heartbeat_at = @now, backend = @backend, backend_reason = @backendReason, versions = @versions WHERE id = @id`,
-  ).run({ id, now, pid: owner.pid, host: owner.host, backend: owner.backend, backendReason: owner.backendReason, versions: JSON.stringify(owner.versions) });
+/**
+ * Claims a run for this process: only a run that is not already running or paused can be
+ * claimed, in one statement, so two processes (an app and a CLI sweep) never train the same run.
+ * Returns whether this process got it.
+ */
+export function markRunning(db: Db, id: number, owner: { pid: number; host: string; backend: string; backendReason: string; versions: Record<string, string>; worker?: string | null }, now = Date.now()): boolean {
+  const info = db
+    .prepare(
+      `UPDATE runs SET status = 'running', error = NULL, started_at = coalesce(started_at, @now), finished_at = NULL, owner_pid = @pid, owner_host = @host,
+         heartbeat_at = @now, backend = @backend, backend_reason = @backendReason, versions = @versions, worker = @worker
+       WHERE id = @id AND status NOT IN ('running', 'paused', 'completed')`,
+    )
+    .run({ id, now, pid: owner.pid, host: owner.host, backend: owner.backend, backendReason: owner.backendReason, versions: JSON.stringify(owner.versions), worker: owner.worker ?? null });
+  return info.changes === 1;
+}
+
+/** The process that holds a run (running or paused), if any. */
+export function runOwner(db: Db, id: number): { pid: number; host: string } | null {
+  const row = db.prepare('SELECT owner_pid AS pid, owner_host AS host FROM runs WHERE id = ?').get(id) as { pid: number | null; host: string | null } | undefined;
+  return row && row.pid !== null && row.host !== null ? { pid: row.pid, host: row.host } : null;
 }
 
 export function recordProgress(db: Db, id: number, stepsDone: number, now = Date.now()): void {

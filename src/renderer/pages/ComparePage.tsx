@@ -9,6 +9,7 @@ import { useAction, useApi } from '../useApi';
 import { ErrorNote } from '../components/Status';
 import { ChartFrame } from '../components/ChartFrame';
 import { TrustRegionVsKl } from '../components/TrustRegionVsKl';
+import { SweepSummary } from '../components/SweepSummary';
 import { BAND_LABELS, formatMeanSe, groupBand, groupBy, valueAt, type BandKind, type Curve } from '../stats';
 import { saveText } from '../save';
 
@@ -45,7 +46,17 @@ const BASE_GROUPINGS: Record<string, { label: string; keyOf: (r: RunDetail) => s
   task: { label: 'task', keyOf: (r) => r.task },
   preset: { label: 'preset', keyOf: (r) => `${r.task} · ${r.preset}` },
   run: { label: 'none (each run)', keyOf: (r) => `run ${r.id} · ${r.name}` },
+  sweep: { label: 'sweep grid point (the swept keys)', keyOf: (r) => describePoint(r.sweepPoint) || `${r.algo} · ${r.task}` },
 };
+
+/** A sweep's grid point as "alpha=5 · algo=kl". */
+export function describePoint(point: Record<string, unknown> | null): string {
+  return point
+    ? Object.entries(point)
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(' · ')
+    : '';
+}
 
 function groupingOf(key: string, diffKeys: (keyof TrainConfig)[]): (r: RunDetail) => string {
   const base = BASE_GROUPINGS[key];
@@ -80,13 +91,20 @@ export function ComparePage() {
   const { error: actionError, run: act } = useAction();
   const all = runs.data ?? [];
   const idsParam = params.get('ids');
-  const ids = idsParam !== null ? [...new Set(idsParam.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0))].sort((a, b) => a - b) : defaultSelection(all);
+  const sweepId = Number(params.get('sweep'));
+  const sweep = useApi(() => (Number.isInteger(sweepId) && sweepId > 0 ? api.getSweep({ id: sweepId }) : Promise.resolve(null)), [sweepId], onRunsChanged);
+  const ids =
+    idsParam !== null
+      ? [...new Set(idsParam.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0))].sort((a, b) => a - b)
+      : sweep.data
+        ? sweep.data.runIds
+        : defaultSelection(all);
   const idKey = ids.join(',');
   const details = useApi(() => Promise.all(ids.map((id) => api.getRun({ id }))), [idKey]);
   const metricParam = params.get('metric');
   const band = (['std', 'sem', 'minmax'].includes(params.get('band') ?? '') ? params.get('band') : 'sem') as BandKind;
   const xAxis = params.get('x') === 'wall' ? 'wall' : 'step';
-  const grouping = params.get('group') ?? 'algo+task';
+  const grouping = params.get('group') ?? (sweep.data ? 'sweep' : 'algo+task');
   const showRuns = params.get('runs') === '1';
   const available = useApi(() => Promise.all(ids.map((id) => api.getMetrics({ id, names: [], maxPoints: 10 }))), [idKey]);
   const names = useMemo(() => [...new Set((available.data ?? []).flatMap((m) => m.names))].filter((n) => !n.startsWith('event/')).sort(), [available.data]);
@@ -189,6 +207,8 @@ export function ComparePage() {
           {listed.length > 500 ? <p className="muted small">Showing 500 of {listed.length}; narrow the search.</p> : null}
         </aside>
         <section className="detail">
+          {sweep.data ? <SweepSummary sweep={sweep.data} onExport={() => act(() => api.exportCsv('sweep', { sweep: sweep.data?.id }))} /> : null}
+          {sweep.error ? <ErrorNote message={sweep.error} /> : null}
           {chosen.length === 0 ? (
             <p className="muted">Select runs to compare, here or on the History page. Runs of one configuration (its seeds) form a group.</p>
           ) : (

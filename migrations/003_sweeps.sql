@@ -1,0 +1,16 @@
+-- Sweeps: a grid of runs queued together (task x algorithm x hyperparameters x seeds), and which
+-- machine trained a run when remote workers do.
+CREATE TABLE sweeps (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  name       TEXT    NOT NULL,
+  spec       TEXT    NOT NULL, -- the sweep file as JSON: keys to one value or a list (a grid axis)
+  axes       TEXT    NOT NULL, -- JSON array: the keys with more than one value, seed excluded
+  created_at INTEGER NOT NULL
+);
+
+ALTER TABLE runs ADD COLUMN sweep_id INTEGER REFERENCES sweeps(id) ON DELETE SET NULL;
+-- This run's values on the sweep's axes (JSON object), the grid point its seeds share.
+ALTER TABLE runs ADD COLUMN sweep_point TEXT;
+-- The worker that trains (or trained) it: null for this machine's own training processes.
+ALTER TABLE runs ADD COLUMN worker TEXT;
+CREATE INDEX runs_sweep ON runs(sweep_id);

@@ -1,0 +1,16 @@
+/** Summary statistics over seeds, as the paper reports them (mean and standard error). */
+
+export function mean(values: number[]): number {
+  return values.reduce((s, v) => s + v, 0) / values.length;
+}
+
+/** Sample standard deviation (n - 1); 0 for a single value. */
+export function sampleStd(values: number[]): number {
+  if (values.length < 2) return 0;
+  const m = mean(values);
+  return Math.sqrt(values.reduce((s, v) => s + (v - m) ** 2, 0) / (values.length - 1));
+}
+
+export function standardError(values: number[]): number {
+  return values.length < 2 ? 0 : sampleStd(values) / Math.sqrt(values.length);
+}

@@ -1,0 +1,136 @@
+import YAML from 'yaml';
+import { createRunsSchema, sweepSpecSchema, type SweepPoint, type SweepSpec, type SweepValue } from '../api/contract';
+import { badInput, messageOf } from '../api/errors';
+import { describeIssues, trainConfigSchema } from '../core/config';
+import { presetSeed } from '../core/tasks';
+import type { Db } from '../store/db';
+import type { NewRun } from '../store/runs';
+import { planRuns } from './plan';
+
+/** Keys of a sweep besides the hyperparameters (which are named as `--set` names them). */
+export const SWEEP_RUN_KEYS = ['task', 'algo', 'preset', 'seed', 'steps'] as const;
+
+/** Runs one sweep may make unless the settings say otherwise. */
+export const DEFAULT_MAX_SWEEP_RUNS = 500;
+
+export interface PlannedSweep {
+  name: string;
+  spec: SweepSpec;
+  /** Keys with more than one value, seed excluded: what tells the grid points apart. */
+  axes: string[];
+  runs: (NewRun & { sweepPoint: SweepPoint })[];
+}
+
+/** Reads a sweep file (JSON is YAML too); a bad file is bad input naming it. */
+export function parseSweepText(text: string, source: string): SweepSpec {
+  let raw: unknown;
+  try {
+    raw = YAML.parse(text);
+  } catch (err) {
+    throw badInput(`${source}: not valid JSON or YAML (${messageOf(err).split('\n')[0]})`);
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw badInput(`${source}: a sweep is an object of keys (task, algo, seed, steps or a hyperparameter) to one value or a list of values`);
+  }
+  const parsed = sweepSpecSchema.safeParse(raw);
+  if (!parsed.success) throw badInput(`${source}: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+/** Every combination of the axes' values, the first key varying slowest. */
+function gridPoints(axes: [string, SweepValue[]][]): Record<string, SweepValue>[] {
+  return axes.reduce<Record<string, SweepValue>[]>((points, [key, values]) => points.flatMap((p) => values.map((v) => ({ ...p, [key]: v }))), [{}]);
+}
+
+const describePoint = (point: SweepPoint): string =>
+  Object.entries(point)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(' ');
+
+/**
+ * Expands a sweep into its runs, checking everything first: unknown keys, empty or repeated axis
+ * values, the run limit (before expanding), and each grid point as a run request. All or nothing.
+ */
+export function planSweep(spec: SweepSpec, options: { name?: string; maxRuns: number; db?: Db }): PlannedSweep {
+  const configKeys = Object.keys(trainConfigSchema.shape);
+  const known = new Set<string>([...SWEEP_RUN_KEYS, ...configKeys]);
+  const unknown = Object.keys(spec).filter((k) => !known.has(k));
+  if (unknown.length) {
+    throw badInput(`unknown key${unknown.length > 1 ? 's' : ''} in the sweep: ${unknown.join(', ')}; use ${SWEEP_RUN_KEYS.join(', ')} or a hyperparameter (${configKeys.join(', ')})`);
+  }
+  if (spec.task === undefined) throw badInput('the sweep needs a task (or a list of tasks)');
+  const lists = Object.entries(spec).map(([k, v]): [string, SweepValue[]] => [k, Array.isArray(v) ? v : [v]]);
+  const empty = lists.filter(([, v]) => v.length === 0).map(([k]) => k);
+  if (empty.length) throw badInput(`empty grid axis: ${empty.join(', ')}; give at least one value`);
+  const repeated = lists.filter(([, v]) => new Set(v.map((x) => JSON.stringify(x))).size < v.length).map(([k]) => k);
+  if (repeated.length) throw badInput(`a value repeats on the grid axis ${repeated.join(', ')}`);
+  const count = lists.reduce((n, [, v]) => n * v.length, 1);
+  if (count > options.maxRuns) {
+    throw badInput(`this sweep makes ${count.toLocaleString('en-US')} runs, more than the limit of ${options.maxRuns.toLocaleString('en-US')}; narrow the grid or raise the limit`);
+  }
+  const axes = lists.filter(([k, v]) => v.length > 1 && k !== 'seed').map(([k]) => k);
+  const name = options.name?.trim() || `sweep over ${axes.length ? axes.join(' x ') : 'one point'}`;
+  const runs = gridPoints(lists).map((values) => {
+    const { task, algo = 'dtql', preset = 'paper', seed, steps, ...hyperparameters } = values;
+    const sweepPoint: SweepPoint = Object.fromEntries(axes.map((k) => [k, values[k] as SweepValue]));
+    const where = `grid point ${describePoint(sweepPoint) || '(the only one)'}`;
+    const request = createRunsSchema.safeParse({
+      task,
+      algo,
+      preset,
+      seeds: [seed ?? presetSeed(String(task), String(preset))],
+      name: `${name}: ${describePoint(sweepPoint)}`.slice(0, 190),
+      overrides: { ...hyperparameters, ...(steps === undefined ? {} : { trainSteps: steps }) },
+    });
+    if (!request.success) throw badInput(`${where}: ${describeIssues(request.error)}`);
+    try {
+      const [run] = planRuns(request.data, options.db);
+      return { ...(run as NewRun), sweepPoint };
+    } catch (err) {
+      throw badInput(`${where}: ${messageOf(err)}`);
+    }
+  });
+  return { name, spec, axes, runs };
+}
+
+/** Median of a list, or null for none. */
+function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+/**
+ * Wall-clock seconds the sweep's runs will take at `concurrency` runs at once, from the measured
+ * speed of finished runs of the same task and algorithm here (same batch size where there are
+ * some). Runs with nothing to go by are counted in `unmeasured`, not guessed.
+ */
+export function estimateSweep(db: Db, runs: NewRun[], concurrency: number): { seconds: number | null; measuredRuns: number; unmeasured: number } {
+  const speed = new Map<string, number | null>();
+  const measured = (run: NewRun): number | null => {
+    const key = `${run.task}|${run.algo}|${run.config.batchSize}`;
+    if (!speed.has(key)) {
+      const rates = (batch: number | null) =>
+        db
+          .prepare(
+            `SELECT steps_done * 1000.0 / (finished_at - started_at) FROM runs
+             WHERE task = ? AND algo = ? AND status = 'completed' AND finished_at > started_at AND steps_done > 0
+               AND (? IS NULL OR json_extract(config, '$.batchSize') = ?)
+             ORDER BY id DESC LIMIT 20`,
+          )
+          .pluck()
+          .all(run.task, run.algo, batch, batch) as number[];
+      speed.set(key, median(rates(run.config.batchSize)) ?? median(rates(null)));
+    }
+    return speed.get(key) ?? null;
+  };
+  let seconds = 0;
+  let measuredRuns = 0;
+  for (const run of runs) {
+    const stepsPerSec = measured(run);
+    if (stepsPerSec === null) continue;
+    seconds += (run.config.pretrainSteps + run.config.trainSteps) / stepsPerSec;
+    measuredRuns++;
+  }
+  return { seconds: measuredRuns ? seconds / Math.max(1, concurrency) : null, measuredRuns, unmeasured: runs.length - measuredRuns };
+}

@@ -1,0 +1,277 @@
+import { useMemo, useState } from 'react';
+import { Link, useNavigate } from 'react-router-dom';
+import YAML from 'yaml';
+import { ALGO_LABELS, trainConfigSchema, type Algo } from '../../core/config';
+import { parseSeedList, sweepSpecSchema, type SweepPreview, type SweepSpec, type SweepValue } from '../../api/contract';
+import { api } from '../api';
+import { useAction, useApi } from '../useApi';
+import { ErrorNote } from '../components/Status';
+
+const HYPERPARAMETERS = Object.keys(trainConfigSchema.shape);
+const onRunsChanged = (event: { type: string }) => event.type === 'runs-changed';
+
+interface Axis {
+  key: string;
+  values: string;
+}
+
+/** "1, 5, 20" or "true, false" as typed values; text stays text so the back end names what is wrong. */
+function parseValues(text: string): SweepValue[] {
+  return text
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '')
+    .map((v) => (v === 'true' ? true : v === 'false' ? false : v !== '' && Number.isFinite(Number(v)) ? Number(v) : v));
+}
+
+const formatSeconds = (s: number) => (s < 90 ? `${Math.round(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`);
+
+/** The grid builder: task, algorithms, seeds, steps and any hyperparameter axes, as a sweep file. */
+function SweepBuilder() {
+  const tasks = useApi(() => api.listTasks({}), []);
+  const navigate = useNavigate();
+  const [name, setName] = useState('');
+  const [taskId, setTaskId] = useState('bandit-25g-near');
+  const [preset, setPreset] = useState('quick');
+  const [algos, setAlgos] = useState<Algo[]>(['dtql', 'kl']);
+  const [seeds, setSeeds] = useState('0, 1');
+  const [steps, setSteps] = useState('');
+  const [axes, setAxes] = useState<Axis[]>([{ key: 'alpha', values: '1, 5' }]);
+  const [editFile, setEditFile] = useState(false);
+  const [fileText, setFileText] = useState('');
+  const [preview, setPreview] = useState<SweepPreview | null>(null);
+  const { error, busy, run: act } = useAction();
+  const task = tasks.data?.find((t) => t.id === taskId);
+
+  const built = useMemo((): { spec: SweepSpec } | { error: string } => {
+    const seedList = parseSeedList(seeds);
+    if ('error' in seedList) return { error: seedList.error };
+    if (algos.length === 0) return { error: 'choose at least one algorithm' };
+    const spec: SweepSpec = { task: taskId, preset, algo: algos.length === 1 ? (algos[0] as Algo) : algos, seed: seedList.seeds.length === 1 ? (seedList.seeds[0] as number) : seedList.seeds };
+    if (steps.trim()) spec.steps = Number(steps);
+    for (const axis of axes) {
+      const values = parseValues(axis.values);
+      spec[axis.key] = values.length === 1 ? (values[0] as SweepValue) : values;
+    }
+    return { spec };
+  }, [taskId, preset, algos, seeds, steps, axes]);
+
+  const fromFile = useMemo((): { spec: SweepSpec } | { error: string } => {
+    try {
+      const parsed = sweepSpecSchema.safeParse(YAML.parse(fileText));
+      return parsed.success ? { spec: parsed.data } : { error: `the sweep file: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'file'}: ${i.message}`).join('; ')}` };
+    } catch (err) {
+      return { error: `the sweep file is not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}` };
+    }
+  }, [fileText]);
+
+  const current = editFile ? fromFile : built;
+  const yamlText = 'spec' in built ? YAML.stringify(built.spec) : '';
+  const request = () => {
+    if ('error' in current) throw new Error(current.error);
+    return { spec: current.spec, ...(name.trim() ? { name: name.trim() } : {}) };
+  };
+
+  return (
+    <section className="run-form" aria-label="New sweep">
+      <h2>New sweep</h2>
+      <div className="form-row">
+        <label htmlFor="sweep-name">name</label>
+        <input id="sweep-name" value={name} onChange={(e) => setName(e.target.value)} placeholder="(the axes it sweeps)" />
+        <span />
+      </div>
+      <fieldset disabled={editFile} style={{ border: 'none', padding: 0, margin: 0 }}>
+        <div className="form-row">
+          <label htmlFor="sweep-task">task</label>
+          <select id="sweep-task" value={taskId} onChange={(e) => setTaskId(e.target.value)}>
+            {(tasks.data ?? []).map((t) => (
+              <option key={t.id} value={t.id}>
+                {t.id}
+              </option>
+            ))}
+          </select>
+          <span />
+        </div>
+        <div className="form-row">
+          <label htmlFor="sweep-preset">preset</label>
+          <select id="sweep-preset" value={preset} onChange={(e) => setPreset(e.target.value)}>
+            {(task?.presets ?? []).map((p) => (
+              <option key={p.id} value={p.id}>
+                {p.id}
+              </option>
+            ))}
+          </select>
+          <span className="field-note">{task?.presets.find((p) => p.id === preset)?.description}</span>
+        </div>
+        <div className="form-row">
+          <span>algorithms</span>
+          <span>
+            {(['dtql', 'kl'] as Algo[]).map((a) => (
+              <label key={a} style={{ marginRight: '1rem' }}>
+                <input type="checkbox" checked={algos.includes(a)} onChange={() => setAlgos(algos.includes(a) ? algos.filter((x) => x !== a) : [...algos, a])} data-testid={`sweep-algo-${a}`} /> {ALGO_LABELS[a]}
+              </label>
+            ))}
+          </span>
+          <span />
+        </div>
+        <div className="form-row">
+          <label htmlFor="sweep-seeds">seeds</label>
+          <input id="sweep-seeds" value={seeds} onChange={(e) => setSeeds(e.target.value)} />
+          <span className="field-note">comma-separated; every grid point runs with each</span>
+        </div>
+        <div className="form-row">
+          <label htmlFor="sweep-steps">joint training steps</label>
+          <input id="sweep-steps" value={steps} onChange={(e) => setSteps(e.target.value)} placeholder="(the preset's)" />
+          <span />
+        </div>
+        <div className="sweep-axes">
+          {axes.map((axis, i) => (
+            <div className="sweep-axis" key={i}>
+              <select value={axis.key} onChange={(e) => setAxes(axes.map((a, j) => (j === i ? { ...a, key: e.target.value } : a)))} aria-label={`axis ${i + 1} hyperparameter`}>
+                {HYPERPARAMETERS.map((k) => (
+                  <option key={k} value={k} disabled={k !== axis.key && axes.some((a) => a.key === k)}>
+                    {k}
+                  </option>
+                ))}
+              </select>
+              <input value={axis.values} onChange={(e) => setAxes(axes.map((a, j) => (j === i ? { ...a, values: e.target.value } : a)))} aria-label={`axis ${i + 1} values`} placeholder="values, comma-separated" />
+              <button className="secondary" onClick={() => setAxes(axes.filter((_, j) => j !== i))}>
+                Remove
+              </button>
+            </div>
+          ))}
+          <div>
+            <button className="secondary" onClick={() => setAxes([...axes, { key: HYPERPARAMETERS.find((k) => !axes.some((a) => a.key === k)) ?? 'alpha', values: '' }])} data-testid="sweep-add-axis">
+              Add a hyperparameter axis
+            </button>
+          </div>
+        </div>
+      </fieldset>
+      <details open={editFile}>
+        <summary>Sweep file (YAML, as `dtql sweep FILE` reads it)</summary>
+        <label className="small">
+          <input
+            type="checkbox"
+            checked={editFile}
+            onChange={(e) => {
+              setEditFile(e.target.checked);
+              if (e.target.checked) setFileText(yamlText);
+            }}
+            data-testid="sweep-edit-file"
+          />{' '}
+          edit the file directly
+        </label>
+        <textarea className="sweep-yaml" value={editFile ? fileText : yamlText} readOnly={!editFile} onChange={(e) => setFileText(e.target.value)} aria-label="sweep file" data-testid="sweep-file" />
+      </details>
+      {'error' in current ? <p className="field-error">{current.error}</p> : null}
+      <div className="form-actions">
+        <button className="secondary" disabled={busy || 'error' in current} onClick={() => act(async () => setPreview(await api.previewSweep(request())))} data-testid="sweep-preview">
+          Preview
+        </button>
+        <button
+          disabled={busy || 'error' in current}
+          onClick={() =>
+            act(async () => {
+              const { sweepId } = await api.createSweep(request());
+              navigate(`/compare?sweep=${sweepId}`);
+            })
+          }
+          data-testid="sweep-queue"
+        >
+          Queue the sweep
+        </button>
+      </div>
+      {error ? <ErrorNote message={error} /> : null}
+      {preview ? (
+        <div data-testid="sweep-preview-result">
+          <p>
+            <strong>{preview.count} runs</strong> over {preview.axes.join(' × ') || 'one grid point'} (limit {preview.maxRuns}).{' '}
+            {preview.estimate.seconds === null
+              ? 'No finished runs of these tasks here to estimate the time from.'
+              : `About ${formatSeconds(preview.estimate.seconds)} at ${preview.estimate.concurrency} at once${preview.estimate.unmeasured ? ` for the ${preview.estimate.measuredRuns} runs with measured speeds` : ''}.`}
+          </p>
+          <table className="grid">
+            <thead>
+              <tr>
+                <th>task</th>
+                <th>algorithm</th>
+                <th>seed</th>
+                <th>steps</th>
+                <th>grid point</th>
+              </tr>
+            </thead>
+            <tbody>
+              {preview.runs.slice(0, 200).map((r, i) => (
+                <tr key={i}>
+                  <td>{r.task}</td>
+                  <td>{r.algo}</td>
+                  <td>{r.seed}</td>
+                  <td>{r.steps}</td>
+                  <td>
+                    {Object.entries(r.point)
+                      .map(([k, v]) => `${k}=${String(v)}`)
+                      .join(' · ')}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {preview.runs.length > 200 ? <p className="muted small">Showing 200 of {preview.runs.length}.</p> : null}
+        </div>
+      ) : null}
+    </section>
+  );
+}
+
+export function SweepsPage() {
+  const sweeps = useApi(() => api.listSweeps({}), [], onRunsChanged);
+  const { error, run: act } = useAction();
+  return (
+    <div>
+      <h1>Sweeps</h1>
+      <p className="muted">A grid over tasks, algorithms, hyperparameters and seeds, queued as one sweep. The same file runs headless with <code>dtql sweep FILE</code>.</p>
+      <SweepBuilder />
+      <h2>Sweeps here</h2>
+      {sweeps.error ? <ErrorNote message={sweeps.error} /> : null}
+      {error ? <ErrorNote message={error} /> : null}
+      {sweeps.data && sweeps.data.length === 0 ? <p className="empty">No sweeps yet.</p> : null}
+      {sweeps.data && sweeps.data.length > 0 ? (
+        <table className="grid" data-testid="sweeps">
+          <thead>
+            <tr>
+              <th>id</th>
+              <th>name</th>
+              <th>axes</th>
+              <th>runs</th>
+              <th>created</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {sweeps.data.map((s) => (
+              <tr key={s.id}>
+                <td>{s.id}</td>
+                <td>{s.name}</td>
+                <td>{s.axes.join(' × ')}</td>
+                <td>
+                  {s.runs} (
+                  {Object.entries(s.statuses)
+                    .map(([status, n]) => `${n} ${status}`)
+                    .join(', ')}
+                  )
+                </td>
+                <td>{new Date(s.createdAt).toLocaleString()}</td>
+                <td className="row-actions">
+                  <Link to={`/compare?sweep=${s.id}`}>Compare</Link>{' '}
+                  <button className="secondary" onClick={() => act(() => api.exportCsv('sweep', { sweep: s.id }))}>
+                    Summary CSV
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+    </div>
+  );
+}
