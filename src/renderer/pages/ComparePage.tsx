@@ -100,16 +100,17 @@ export function ComparePage() {
         ? sweep.data.runIds
         : defaultSelection(all);
   const idKey = ids.join(',');
-  const details = useApi(() => Promise.all(ids.map((id) => api.getRun({ id }))), [idKey]);
+  // Runs that end while the page is open bring their outcomes and curves with them.
+  const details = useApi(() => Promise.all(ids.map((id) => api.getRun({ id }))), [idKey], onRunsChanged);
   const metricParam = params.get('metric');
   const band = (['std', 'sem', 'minmax'].includes(params.get('band') ?? '') ? params.get('band') : 'sem') as BandKind;
   const xAxis = params.get('x') === 'wall' ? 'wall' : 'step';
   const grouping = params.get('group') ?? (sweep.data ? 'sweep' : 'algo+task');
   const showRuns = params.get('runs') === '1';
-  const available = useApi(() => Promise.all(ids.map((id) => api.getMetrics({ id, names: [], maxPoints: 10 }))), [idKey]);
+  const available = useApi(() => Promise.all(ids.map((id) => api.getMetrics({ id, names: [], maxPoints: 10 }))), [idKey], onRunsChanged);
   const names = useMemo(() => [...new Set((available.data ?? []).flatMap((m) => m.names))].filter((n) => !n.startsWith('event/')).sort(), [available.data]);
   const metric = metricParam ?? PREFERRED_METRICS.find((m) => names.includes(m)) ?? names[0] ?? '';
-  const curves = useApi(() => (metric ? Promise.all(ids.map((id) => api.getMetrics({ id, names: [metric], maxPoints: 500 }))) : Promise.resolve([])), [idKey, metric]);
+  const curves = useApi(() => (metric ? Promise.all(ids.map((id) => api.getMetrics({ id, names: [metric], maxPoints: 500 }))) : Promise.resolve([])), [idKey, metric], onRunsChanged);
 
   const set = (changes: Record<string, string | null>) => {
     const next = new URLSearchParams(params);
