@@ -1,5 +1,5 @@
--- Sweeps: a grid of runs queued together (task x algorithm x hyperparameters x seeds), and which
--- machine trained a run when remote workers do.
+-- Sweeps: a grid of runs queued together (task x algorithm x hyperparameters x seeds), and what
+-- remote workers need: which worker trained a run, and the store's own id.
 CREATE TABLE sweeps (
   id         INTEGER PRIMARY KEY AUTOINCREMENT,
   name       TEXT    NOT NULL,
@@ -13,4 +13,12 @@ ALTER TABLE runs ADD COLUMN sweep_id INTEGER REFERENCES sweeps(id) ON DELETE SET
 ALTER TABLE runs ADD COLUMN sweep_point TEXT;
 -- The worker that trains (or trained) it: null for this machine's own training processes.
 ALTER TABLE runs ADD COLUMN worker TEXT;
+-- The remote training attempt whose results count (a handed-over run's earlier attempt is ignored).
+ALTER TABLE runs ADD COLUMN remote_token TEXT;
+
+-- Small facts about this store: its id (names its Redis keys), the Redis stream position applied.
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE INDEX runs_sweep ON runs(sweep_id);

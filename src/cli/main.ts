@@ -6,7 +6,7 @@ import { describeIssues, parseConfigOverride } from '../core/config';
 import { TASKS, presetSeed } from '../core/tasks';
 import { planRuns } from '../engine/service';
 import { DEFAULT_MAX_SWEEP_RUNS, estimateSweep, parseSweepText, planSweep } from '../engine/sweep';
-import { RunManager, defaultConcurrency } from '../engine/run-manager';
+import { RunManager, defaultConcurrency, type RunQueue } from '../engine/run-manager';
 import { EventHub } from '../engine/events';
 import { getSweep, insertSweep } from '../store/sweeps';
 import { openDatabase, type Db } from '../store/db';
@@ -132,6 +132,7 @@ interface SweepOptions {
   detach?: boolean;
   maxRuns: number;
   concurrency?: number;
+  redis?: string;
   json?: boolean;
 }
 
@@ -141,33 +142,42 @@ function describeEstimate(estimate: { seconds: number | null; measuredRuns: numb
   return `about ${formatDuration(estimate.seconds)}${partial} at ${concurrency} at once`;
 }
 
-/** Trains a sweep's runs in this process's own queue (only those), printing progress, until all have ended. */
-async function trainSweepHere(db: Db, home: string, runIds: number[], concurrency: number): Promise<void> {
+/** This process's own training queue, taking only the given runs. */
+function localQueue(db: Db, home: string, runIds: number[], concurrency: number): RunQueue {
   const ids = new Set(runIds);
   const manager = new RunManager(db, home, new EventHub(), concurrency);
   manager.scope = (id) => ids.has(id);
+  return manager;
+}
+
+/** Trains a sweep's runs through `queue` (here, or on remote workers), printing progress, until all have ended. */
+async function trainSweep(db: Db, runIds: number[], queue: RunQueue): Promise<void> {
   let stopping = false;
   const onSignal = () => {
     stopping = true;
-    process.stderr.write('\nstopping the sweep: each training run stops with a checkpoint; the rest stay queued\n');
-    void manager.shutdown();
+    process.stderr.write('\nstopping the sweep: training runs stop with a checkpoint; the rest stay queued\n');
+    for (const id of runIds) if (['running', 'paused'].includes(getRun(db, id).status)) queue.stop(id);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    manager.schedule();
+    queue.schedule();
+    let last = '';
     for (;;) {
-      const statuses = runIds.map((id) => getRun(db, id).status);
-      const ended = statuses.filter((st) => !['queued', 'running', 'paused'].includes(st)).length;
-      const running = statuses.filter((st) => st === 'running').length;
-      process.stderr.write(`sweep: ${ended}/${runIds.length} ended, ${running} training\n`);
-      if (ended === runIds.length || (stopping && manager.activeRunIds.length === 0)) return;
-      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const runs = runIds.map((id) => getRun(db, id));
+      const ended = runs.filter((r) => !['queued', 'running', 'paused'].includes(r.status)).length;
+      const training = runs.filter((r) => r.status === 'running');
+      const workers = [...new Set(training.map((r) => r.worker).filter((w): w is string => w !== null))];
+      const line = `sweep: ${ended}/${runIds.length} ended, ${training.length} training${workers.length ? ` on ${workers.join(', ')}` : ''}`;
+      if (line !== last) process.stderr.write(`${line}\n`);
+      last = line;
+      if (ended === runIds.length || (stopping && training.length === 0)) return;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
     }
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await manager.shutdown();
+    await queue.shutdown();
   }
 }
 
@@ -380,6 +390,7 @@ function buildProgram(): Command {
     .option('--detach', 'queue the runs and return: a running `dtql serve` or the desktop app trains them')
     .option('--max-runs <n>', 'refuse a sweep with more runs than this', parsePositiveInt, DEFAULT_MAX_SWEEP_RUNS)
     .option('--concurrency <n>', 'runs trained at once here (default: cores / 2)', parsePositiveInt)
+    .option('--redis <url>', 'queue the runs for remote `dtql worker`s through this Redis (redis:// or rediss://) instead of training here')
     .option('--json', 'print JSON')
     .action(async (file: string, opts: SweepOptions, cmd: Command) => {
       let text: string;
@@ -402,20 +413,49 @@ function buildProgram(): Command {
           }
           return;
         }
-        const { sweepId, runIds } = insertSweep(db, planned);
-        process.stderr.write(`sweep ${sweepId} "${planned.name}": ${runIds.length} runs queued\n`);
-        if (opts.detach) {
-          if (opts.json) printJson({ sweepId, runIds, status: 'queued' });
-          return;
+        // Redis is proved reachable before anything is queued.
+        let owned: Set<number> | null = null;
+        const remote = opts.redis ? await (await import('../engine/remote-queue')).RemoteQueue.open(db, home, new EventHub(), opts.redis, (id) => owned?.has(id) ?? false) : null;
+        try {
+          const { sweepId, runIds } = insertSweep(db, planned);
+          owned = new Set(runIds);
+          process.stderr.write(`sweep ${sweepId} "${planned.name}": ${runIds.length} runs queued${remote ? ' for remote workers' : ''}\n`);
+          if (remote) remote.schedule();
+          if (opts.detach) {
+            await remote?.settled();
+            if (opts.json) printJson({ sweepId, runIds, status: 'queued' });
+            return;
+          }
+          await trainSweep(db, runIds, remote ?? localQueue(db, home, runIds, concurrency));
+          const sweep = getSweep(db, sweepId);
+          if (opts.json) printJson({ sweepId, runIds, statuses: sweep.statuses, summary: sweep.summary });
+          else process.stdout.write(`${formatSweepSummary(sweep)}\n`);
+          if ((sweep.statuses.completed ?? 0) < runIds.length) process.exitCode = 1;
+        } finally {
+          await remote?.shutdown();
         }
-        await trainSweepHere(db, home, runIds, concurrency);
-        const sweep = getSweep(db, sweepId);
-        if (opts.json) printJson({ sweepId, runIds, statuses: sweep.statuses, summary: sweep.summary });
-        else process.stdout.write(`${formatSweepSummary(sweep)}\n`);
-        if ((sweep.statuses.completed ?? 0) < runIds.length) process.exitCode = 1;
       } finally {
         db.close();
       }
+    });
+
+  program
+    .command('worker')
+    .description('train queued runs from Redis on this machine (scaling out); stop with Ctrl-C, its runs move to other workers')
+    .requiredOption('--redis <url>', 'redis://[user:password@]host:port (rediss:// for TLS)')
+    .option('--concurrency <n>', 'runs trained at once here (default: cores / 2)', parsePositiveInt)
+    .option('--name <name>', 'name shown on the runs it trains (default: host:pid)')
+    .action(async (opts: { redis: string; concurrency?: number; name?: string }) => {
+      const { startRemoteWorker } = await import('../engine/remote-worker');
+      const lockMs = process.env.DTQL_WORKER_LOCK_MS ? Number(process.env.DTQL_WORKER_LOCK_MS) : undefined;
+      const worker = await startRemoteWorker({ redisUrl: opts.redis, concurrency: opts.concurrency ?? defaultConcurrency(), name: opts.name, lockMs });
+      process.stderr.write(`worker ${worker.name} taking runs from Redis\n`);
+      const leave = () => {
+        worker.leave();
+        process.exit(0);
+      };
+      process.once('SIGINT', leave);
+      process.once('SIGTERM', leave);
     });
 
   const dataset = program.command('dataset').description('import D4RL or Minari HDF5 files and list them');

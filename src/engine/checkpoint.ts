@@ -5,6 +5,8 @@ import { z } from 'zod';
 import type { AgentState } from '../core/algos/common';
 import type { AdamState } from '../core/tf/adam';
 import type { NamedArray } from '../core/nets/params';
+import type { Db } from '../store/db';
+import { listCheckpoints } from '../store/checkpoints';
 
 const MAGIC = 'DTQLCKPT';
 const FORMAT_VERSION = 1;
@@ -115,4 +117,22 @@ export function readCheckpoint(file: string, expectedSha256: string): AgentState
 /** Where a run's checkpoint files live in the data folder. */
 export function checkpointDir(home: string, runId: number): string {
   return path.join(home, 'checkpoints', `run-${runId}`);
+}
+
+/** How many checkpoints a run keeps: the newest and the one before it, to fall back on. */
+export const KEEP_CHECKPOINTS = 2;
+
+/** Writes a run's checkpoint file into the data folder (atomically) and returns its path. */
+export function writeRunCheckpoint(home: string, runId: number, step: number, buffer: Buffer): string {
+  const file = path.join(checkpointDir(home, runId), `step-${step}.ckpt`);
+  writeFileAtomic(file, buffer);
+  return file;
+}
+
+/** Removes all but the newest KEEP_CHECKPOINTS checkpoints of a run, files and rows. */
+export function pruneCheckpoints(db: Db, runId: number): void {
+  for (const old of listCheckpoints(db, runId).slice(KEEP_CHECKPOINTS)) {
+    fs.rmSync(old.path, { force: true });
+    db.prepare('DELETE FROM checkpoints WHERE id = ?').run(old.id);
+  }
 }

@@ -19,12 +19,26 @@ const SETTLE_RETRY_MS = 3000;
 
 const ENDED = new Set(['stopped', 'interrupted', 'failed', 'diverged']);
 
+/** What the back end asks of a queue, local (training processes here) or remote (workers through Redis). */
+export interface RunQueue {
+  concurrency: number;
+  /** Which queued runs it may start (all unless set: a CLI sweep takes only its own). */
+  scope: ((runId: number) => boolean) | null;
+  schedule(): void;
+  pause(runId: number): void;
+  stop(runId: number): void;
+  resume(runId: number): void;
+  liveProgress(): Progress[];
+  readonly activeRunIds: number[];
+  shutdown(graceMs?: number): Promise<void>;
+}
+
 /**
  * The queue: queued runs in the store, started oldest first in their own processes up to a
  * concurrency limit. A process that dies leaves its run interrupted (killed) or failed (crashed)
  * with a message; the app itself is never affected.
  */
-export class RunManager {
+export class RunManager implements RunQueue {
   private readonly active = new Map<number, { process: TrainingProcess; exited: Promise<void> }>();
   private readonly progress = new Map<number, Progress>();
   private closing = false;

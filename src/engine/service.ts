@@ -20,7 +20,7 @@ import { readSamples } from '../store/samples';
 import { getSweep, insertSweep, listSweeps } from '../store/sweeps';
 import { generateDataset, importDataset, uploadDir } from './datasets';
 import { checkpointDir } from './checkpoint';
-import type { RunManager } from './run-manager';
+import type { RunQueue } from './run-manager';
 import { EventHub } from './events';
 import { APP_VERSION } from './version';
 
@@ -29,7 +29,7 @@ export interface ServiceContext {
   home: string;
   mode: AppInfo['mode'];
   /** Runs runs; without one (read-only tools) starting or controlling runs is refused. */
-  runs?: RunManager;
+  runs?: RunQueue;
   /** The most runs one sweep may queue (DEFAULT_MAX_SWEEP_RUNS unless set). */
   maxSweepRuns?: number;
 }
@@ -72,7 +72,7 @@ function parseExport(kind: unknown, filter: unknown): { kind: ExportKind; filter
 const CURVE_CACHE_ENTRIES = 64;
 
 export function createService(ctx: ServiceContext, events = new EventHub()): Service {
-  const manager = (): RunManager => {
+  const manager = (): RunQueue => {
     if (!ctx.runs) throw badInput('this back end does not train runs');
     return ctx.runs;
   };

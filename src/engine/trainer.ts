@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { BaseNoise, OfflineAgent } from '../core/algos/common';
 import { createAgent } from '../core/algos/agents';
@@ -23,7 +22,7 @@ import { insertCheckpoint, listCheckpoints } from '../store/checkpoints';
 import { insertMetrics, type MetricRow } from '../store/metrics';
 import { saveSamples } from '../store/samples';
 import { finishRun, getRun, markRunning, recordProgress, setRunStatus, type RunOutcome } from '../store/runs';
-import { checkpointDir, encodeCheckpoint, readCheckpoint, sha256, writeFileAtomic } from './checkpoint';
+import { encodeCheckpoint, pruneCheckpoints, readCheckpoint, sha256, writeRunCheckpoint } from './checkpoint';
 import { PipelinedStepper, SequentialStepper, type Stepper } from './stepper';
 import { APP_VERSION } from './version';
 
@@ -50,6 +49,10 @@ export interface TrainHooks {
   flushSeconds?: number;
   /** The remote worker training it, recorded on the run; absent for this machine's own processes. */
   worker?: string;
+  /** Told what each store write held, after it landed: a remote worker streams these back. */
+  onFlush?: (rows: MetricRow[], stepsDone: number) => void;
+  onCheckpoint?: (checkpoint: { step: number; sha256: string; buffer: Buffer }) => void;
+  onSamples?: (step: number, actions: Float32Array) => void;
 }
 
 export interface TrainResult {
@@ -60,9 +63,6 @@ export interface TrainResult {
 
 /** How often a paused run checks for resume (and refreshes its heartbeat). */
 const PAUSE_POLL_MS = 200;
-
-/** How many checkpoints a run keeps: the newest and the one before it, to fall back on. */
-const KEEP_CHECKPOINTS = 2;
 
 /** How long a run waits for another process to release the store's write lock before it fails. */
 const MAX_STORE_BUSY_MS = 120_000;
@@ -178,6 +178,7 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
   const flush = () => {
     try {
       writeProgress();
+      hooks.onFlush?.(pending, stepOf());
       pending = [];
       busySince = null;
     } catch (err) {
@@ -189,23 +190,22 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
   let lastCheckpointStep: number | null = null;
   const saveCheckpoint = async () => {
     const buffer = encodeCheckpoint(agent.getState());
-    const file = path.join(checkpointDir(home, runId), `step-${stepOf()}.ckpt`);
-    writeFileAtomic(file, buffer);
+    const digest = sha256(buffer);
+    const file = writeRunCheckpoint(home, runId, stepOf(), buffer);
     try {
-      await whenStoreFree(() => insertCheckpoint(db, { runId, step: stepOf(), path: file, sha256: sha256(buffer), bytes: buffer.length }));
+      await whenStoreFree(() => insertCheckpoint(db, { runId, step: stepOf(), path: file, sha256: digest, bytes: buffer.length }));
     } catch (err) {
       fs.rmSync(file, { force: true });
       throw err;
     }
     lastCheckpointStep = stepOf();
-    for (const old of listCheckpoints(db, runId).slice(KEEP_CHECKPOINTS)) {
-      fs.rmSync(old.path, { force: true });
-      db.prepare('DELETE FROM checkpoints WHERE id = ?').run(old.id);
-    }
+    hooks.onCheckpoint?.({ step: stepOf(), sha256: digest, buffer });
+    pruneCheckpoints(db, runId);
   };
   const finish = (outcome: Omit<RunOutcome, 'stepsDone'>) =>
     whenStoreFree(() => {
       writeProgress();
+      hooks.onFlush?.(pending, stepOf());
       pending = [];
       finishRun(db, runId, { ...outcome, stepsDone: stepOf() });
     });
@@ -273,7 +273,10 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
         lastEval = evaluation.outcome;
         if (lastEval.normalizedScore !== undefined) bestScore = Math.max(bestScore ?? Number.NEGATIVE_INFINITY, lastEval.normalizedScore);
         for (const [name, value] of Object.entries(lastEval)) pending.push({ name: `eval/${name}`, step, wallTime: now / 1000, value });
-        if (evaluation.actions) saveSamples(db, runId, step, evaluation.actions);
+        if (evaluation.actions) {
+          saveSamples(db, runId, step, evaluation.actions);
+          hooks.onSamples?.(step, evaluation.actions);
+        }
       }
       if (stopNow) {
         await saveCheckpoint();

@@ -286,7 +286,8 @@ export const STALE_HEARTBEAT_MS = 10 * 60 * 1000;
  * another process is never touched. Returns the ids it changed.
  */
 export function recoverOrphanedRuns(db: Db, host: string, now = Date.now()): number[] {
-  const rows = db.prepare("SELECT id, owner_pid AS pid, owner_host AS host, heartbeat_at AS heartbeat FROM runs WHERE status IN ('running', 'paused')").all() as {
+  // Runs on remote workers are settled by the remote queue from what the workers report.
+  const rows = db.prepare("SELECT id, owner_pid AS pid, owner_host AS host, heartbeat_at AS heartbeat FROM runs WHERE status IN ('running', 'paused') AND worker IS NULL").all() as {
     id: number;
     pid: number | null;
     host: string | null;

@@ -1,0 +1,267 @@
+import fs from 'node:fs';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { badInput, messageOf } from '../api/errors';
+import { requireTask } from '../core/tasks';
+import { insertCheckpoint, listCheckpoints } from '../store/checkpoints';
+import type { Db } from '../store/db';
+import { insertMetrics } from '../store/metrics';
+import { getMeta, setMeta, storeId } from '../store/meta';
+import { finishRun, getRun, queuedRunIds, recordProgress, setRunStatus } from '../store/runs';
+import { saveSamples } from '../store/samples';
+import { pruneCheckpoints, readCheckpoint, sha256, writeRunCheckpoint } from './checkpoint';
+import type { EventHub } from './events';
+import { RUN_QUEUE, connectRedis, jobIdOf, remoteEventSchema, remoteKeys, type RemoteEvent, type RunJob } from './remote-protocol';
+import type { RunQueue } from './run-manager';
+import type { Progress } from './trainer';
+
+/** Stream position applied to this store, kept in `meta` in the same transaction as the data. */
+const CURSOR_KEY = 'remote_cursor';
+/** How often the queue re-checks its runs against Redis (lost jobs, failed jobs, new queued runs). */
+const RECONCILE_MS = 3000;
+const LIVE_JOB_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
+const ENDED = new Set(['stopped', 'interrupted', 'failed', 'diverged']);
+
+/**
+ * The distributed queue (issue 10): queued runs become BullMQ jobs that `dtql worker` processes on
+ * any machine take; what they produce comes back on the store's Redis stream and is written here
+ * exactly as a local run would write it. Redis is the transport; this store stays the record.
+ */
+export class RemoteQueue implements RunQueue {
+  concurrency: number;
+  scope: ((runId: number) => boolean) | null = null;
+  private readonly keys;
+  private readonly progress = new Map<number, Progress>();
+  private closed = false;
+  private reconciling: Promise<void> | null = null;
+  private readonly timer: NodeJS.Timeout;
+  private readonly collecting: Promise<void>;
+
+  private constructor(
+    private readonly db: Db,
+    private readonly home: string,
+    private readonly events: EventHub,
+    private readonly redis: Redis,
+    private readonly reader: Redis,
+    private readonly queue: Queue,
+    private readonly queueConnection: Redis,
+    private readonly id: string,
+  ) {
+    this.keys = remoteKeys(id);
+    // Workers decide their own concurrency; here it only scales the sweep time estimate.
+    this.concurrency = 1;
+    this.timer = setInterval(() => this.schedule(), RECONCILE_MS);
+    this.timer.unref();
+    this.collecting = this.collect();
+  }
+
+  /** Connects (a bad URL, an unreachable server or wrong credentials throw a clear error) and starts collecting. */
+  static async open(db: Db, home: string, events: EventHub, redisUrl: string, scope: ((runId: number) => boolean) | null = null): Promise<RemoteQueue> {
+    const redis = await connectRedis(redisUrl);
+    const reader = await connectRedis(redisUrl, { blocking: true });
+    const queueConnection = await connectRedis(redisUrl, { blocking: true });
+    const queue = new Queue(RUN_QUEUE, { connection: queueConnection });
+    const remote = new RemoteQueue(db, home, events, redis, reader, queue, queueConnection, storeId(db));
+    remote.scope = scope;
+    remote.schedule();
+    return remote;
+  }
+
+  get activeRunIds(): number[] {
+    return [...this.progress.keys()];
+  }
+
+  liveProgress(): Progress[] {
+    return [...this.progress.values()];
+  }
+
+  /** Makes Redis match the store; runs one pass at a time. */
+  schedule(): void {
+    if (this.closed || this.reconciling) return;
+    this.reconciling = this.reconcile()
+      .catch((err: unknown) => {
+        process.stderr.write(`remote queue: ${messageOf(err)}\n`);
+      })
+      .finally(() => {
+        this.reconciling = null;
+      });
+  }
+
+  /** Resolves once the current reconcile pass (if any) is done: tests and the CLI wait on it. */
+  async settled(): Promise<void> {
+    await this.reconciling;
+  }
+
+  private async reconcile(): Promise<void> {
+    for (const runId of queuedRunIds(this.db)) {
+      if (this.scope && !this.scope(runId)) continue;
+      await this.enqueue(runId);
+    }
+    // Runs a worker holds whose job Redis no longer knows (a restart without persistence) go back
+    // in the queue; runs whose job failed without reporting an end get that end.
+    const held = this.db.prepare("SELECT id FROM runs WHERE status IN ('running', 'paused') AND worker IS NOT NULL").pluck().all() as number[];
+    for (const runId of held) {
+      const job = await this.queue.getJob(jobIdOf(this.id, runId));
+      const state = job ? await job.getState() : 'missing';
+      if (LIVE_JOB_STATES.has(state)) continue;
+      if (state === 'failed') {
+        const run = getRun(this.db, runId);
+        finishRun(this.db, runId, { status: 'failed', error: `the worker's job failed: ${job?.failedReason ?? 'no reason given'}; resume continues from the last checkpoint`, stepsDone: run.stepsDone });
+        this.events.publish({ type: 'runs-changed', runIds: [runId] });
+      } else if (state === 'missing') {
+        setRunStatus(this.db, runId, 'queued');
+        await this.enqueue(runId);
+      }
+    }
+  }
+
+  private async enqueue(runId: number): Promise<void> {
+    const run = getRun(this.db, runId);
+    if (requireTask(run.task).dataset.kind !== 'generated') {
+      finishRun(this.db, runId, { status: 'failed', error: `remote workers train tasks that make their own data; ${run.task} trains on an imported file: train it here (without Redis)`, stepsDone: run.stepsDone });
+      this.events.publish({ type: 'runs-changed', runIds: [runId] });
+      return;
+    }
+    const jobId = jobIdOf(this.id, runId);
+    const existing = await this.queue.getJob(jobId);
+    if (existing && LIVE_JOB_STATES.has(await existing.getState())) return;
+    if (existing) await existing.remove();
+    // The newest good checkpoint this store holds travels with a resumed run, in case Redis lost its copy.
+    if (!(await this.redis.exists(this.keys.checkpoint(runId)))) {
+      for (const ckpt of listCheckpoints(this.db, runId)) {
+        try {
+          readCheckpoint(ckpt.path, ckpt.sha256);
+          await this.redis.set(this.keys.checkpoint(runId), fs.readFileSync(ckpt.path));
+          break;
+        } catch {
+          continue;
+        }
+      }
+    }
+    await this.redis.del(this.keys.control(runId));
+    const job: RunJob = { storeId: this.id, runId, name: run.name, task: run.task, algo: run.algo, preset: run.preset, seed: run.seed, config: run.config };
+    await this.queue.add('train', job, { jobId, removeOnComplete: true, removeOnFail: 1000 });
+  }
+
+  pause(runId: number): void {
+    if (getRun(this.db, runId).status !== 'running') throw badInput(`run ${runId} is not training, so it cannot pause`);
+    void this.redis.set(this.keys.control(runId), 'pause');
+  }
+
+  stop(runId: number): void {
+    const run = getRun(this.db, runId);
+    if (run.status === 'queued') {
+      void this.queue.remove(jobIdOf(this.id, runId));
+      finishRun(this.db, runId, { status: 'stopped', error: null, stepsDone: run.stepsDone });
+      this.events.publish({ type: 'runs-changed', runIds: [runId] });
+      return;
+    }
+    if (run.status !== 'running' && run.status !== 'paused') throw badInput(`run ${runId} is ${run.status}; only queued, running or paused runs can stop`);
+    void this.redis.set(this.keys.control(runId), 'stop');
+  }
+
+  resume(runId: number): void {
+    const run = getRun(this.db, runId);
+    if (run.status === 'paused') {
+      void this.redis.del(this.keys.control(runId));
+      return;
+    }
+    if (!ENDED.has(run.status)) throw badInput(`run ${runId} is ${run.status}; only paused, stopped, interrupted, failed or diverged runs can resume`);
+    setRunStatus(this.db, runId, 'queued');
+    this.events.publish({ type: 'runs-changed', runIds: [runId] });
+    this.schedule();
+  }
+
+  /** Reads the store's stream from the saved position and applies each event with the new position. */
+  private async collect(): Promise<void> {
+    while (!this.closed) {
+      let reply: [string, [string, string[]][]][] | null;
+      try {
+        reply = (await this.reader.xread('COUNT', 200, 'BLOCK', 1000, 'STREAMS', this.keys.events, getMeta(this.db, CURSOR_KEY) ?? '0')) as typeof reply;
+      } catch (err) {
+        if (this.closed) return;
+        process.stderr.write(`remote queue: reading the event stream failed (${messageOf(err)}); retrying\n`);
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        continue;
+      }
+      let last: string | null = null;
+      for (const [entryId, fields] of reply?.[0]?.[1] ?? []) {
+        const parsed = remoteEventSchema.safeParse(JSON.parse(fields[1] ?? 'null'));
+        const blob = parsed.success && parsed.data.type === 'checkpoint' ? await this.redis.getBuffer(this.keys.checkpoint(parsed.data.runId)) : null;
+        const changed = this.db.transaction(() => {
+          const runIds = parsed.success ? this.apply(parsed.data, blob) : [];
+          setMeta(this.db, CURSOR_KEY, entryId);
+          return runIds;
+        })();
+        if (parsed.success && parsed.data.type === 'progress' && this.isCurrent(parsed.data.progress.runId, parsed.data.token)) {
+          this.progress.set(parsed.data.progress.runId, parsed.data.progress);
+          this.events.publish({ type: 'run-progress', ...parsed.data.progress });
+        }
+        if (changed.length) this.events.publish({ type: 'runs-changed', runIds: changed });
+        last = entryId;
+      }
+      // Applied entries are no longer needed in Redis.
+      if (last) await this.redis.xtrim(this.keys.events, 'MINID', last).catch(() => undefined);
+    }
+  }
+
+  private isCurrent(runId: number, token: string): boolean {
+    return (this.db.prepare('SELECT remote_token FROM runs WHERE id = ?').pluck().get(runId) as string | null | undefined) === token;
+  }
+
+  /** Writes one event into the store; returns the runs whose row changed. */
+  private apply(event: RemoteEvent, blob: Buffer | null): number[] {
+    if (event.type === 'progress') return [];
+    const { runId } = event;
+    if (!this.db.prepare('SELECT 1 FROM runs WHERE id = ?').get(runId)) return [];
+    if (event.type === 'started') {
+      this.db
+        .prepare(
+          `UPDATE runs SET status = 'running', error = NULL, worker = @worker, remote_token = @token, owner_pid = @pid, owner_host = @host, heartbeat_at = @now,
+             started_at = coalesce(started_at, @now), finished_at = NULL, backend = @backend, backend_reason = @backendReason, versions = @versions WHERE id = @runId`,
+        )
+        .run({ runId, worker: event.worker, token: event.token, pid: event.pid, host: event.host, now: Date.now(), backend: event.backend, backendReason: event.backendReason, versions: JSON.stringify(event.versions) });
+      return [runId];
+    }
+    if (!this.isCurrent(runId, event.token)) return [];
+    switch (event.type) {
+      case 'metrics':
+        insertMetrics(this.db, runId, event.rows);
+        recordProgress(this.db, runId, event.stepsDone);
+        return [];
+      case 'checkpoint': {
+        // The key holds only the newest checkpoint: an older event catching up is skipped.
+        if (!blob || sha256(blob) !== event.sha256) return [];
+        const file = writeRunCheckpoint(this.home, runId, event.step, blob);
+        insertCheckpoint(this.db, { runId, step: event.step, path: file, sha256: event.sha256, bytes: blob.length });
+        pruneCheckpoints(this.db, runId);
+        return [];
+      }
+      case 'samples': {
+        const bytes = Buffer.from(event.actions, 'base64');
+        saveSamples(this.db, runId, event.step, new Float32Array(new Uint8Array(bytes).buffer));
+        return [];
+      }
+      case 'status':
+        setRunStatus(this.db, runId, event.status);
+        return [runId];
+      case 'ended':
+        finishRun(this.db, runId, { status: event.status, error: event.error, stepsDone: event.stepsDone, finalMetrics: event.finalMetrics, bestScore: event.bestScore, finalScore: event.finalScore });
+        this.progress.delete(runId);
+        void this.redis.del(this.keys.control(runId));
+        return [runId];
+    }
+  }
+
+  /** Stops collecting and disconnects; remote runs go on training and are caught up on next open. */
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    await this.reconciling;
+    this.reader.disconnect();
+    await this.collecting.catch(() => undefined);
+    await this.queue.close();
+    this.queueConnection.disconnect();
+    this.redis.disconnect();
+  }
+}
