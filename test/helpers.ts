@@ -93,3 +93,57 @@ export async function apiRequest(base: string, method: string, url: string, body
   const response = await fetch(`${base}${url}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
+
+/** Whether Debian's redis-server is on this machine (`.ci/run` installs it). */
+export function hasRedisServer(): boolean {
+  return spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).status === 0;
+}
+
+/** A free loopback TCP port. */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A throwaway redis-server on a free loopback port (no persistence unless asked), started by the
+ * test itself: never a system service. `stop()` kills it; `start()` brings it back on the same port.
+ */
+export async function startRedis(options: { password?: string } = {}): Promise<{ url: string; port: number; stop: () => Promise<void>; start: () => Promise<void> }> {
+  const port = await freePort();
+  let child: ChildProcess | null = null;
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(options.password ? ['--requirepass', options.password] : [])];
+  const start = async () => {
+    child = spawn('redis-server', args, { stdio: 'ignore' });
+    const { connect } = await import('node:net');
+    await waitFor(
+      () =>
+        new Promise<boolean>((resolve) => {
+          const socket = connect(port, '127.0.0.1', () => {
+            socket.destroy();
+            resolve(true);
+          });
+          socket.on('error', () => resolve(false));
+        }),
+      (ok) => ok,
+      'redis-server to listen',
+      10_000,
+    );
+  };
+  const stop = async () => {
+    const c = child as ChildProcess | null;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise((r) => c.once('exit', r));
+    c.kill('SIGKILL');
+    await exited;
+  };
+  await start();
+  return { url: `redis://${options.password ? `:${options.password}@` : ''}127.0.0.1:${port}`, port, stop, start };
+}

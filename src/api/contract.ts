@@ -115,6 +115,18 @@ export const sweepPreviewSchema = z.object({
   estimate: z.object({ seconds: z.number().nullable(), measuredRuns: z.number().int(), unmeasured: z.number().int(), concurrency: z.number().int() }),
 });
 export type SweepPreview = z.infer<typeof sweepPreviewSchema>;
+/** App settings kept in the store; a Redis URL sends runs to remote workers (after a restart). */
+export const settingsSchema = z.object({
+  /** As saved, with any password hidden. */
+  redisUrl: z.string().nullable(),
+  /** Where runs train now: training processes here, or remote workers through Redis. */
+  queue: z.enum(['local', 'remote']),
+  /** The saved Redis setting differs from the running queue until the app restarts. */
+  restartNeeded: z.boolean(),
+  maxSweepRuns: z.number().int(),
+});
+export type SettingsDto = z.infer<typeof settingsSchema>;
+
 const sweepRequestSchema = z.object({ spec: sweepSpecSchema, name: runNameSchema.optional() }).strict();
 
 /** Columns the run list sorts by; `finalScore` falls back to the task's own outcome (bandit mean reward). */
@@ -323,6 +335,8 @@ export const apiMethods = {
   previewSweep: method('POST', '/api/sweeps/preview', sweepRequestSchema, sweepPreviewSchema),
   createSweep: method('POST', '/api/sweeps', sweepRequestSchema, z.object({ sweepId: z.number().int(), runIds: z.array(runIdSchema) })),
   listSweeps: method('GET', '/api/sweeps', empty, z.array(sweepSchema)),
+  getSettings: method('GET', '/api/settings', empty, settingsSchema),
+  updateSettings: method('PATCH', '/api/settings', z.object({ redisUrl: z.string().trim().min(1, 'give a Redis URL, or null to train here').max(500).nullable() }).strict(), settingsSchema),
   getSweep: method('GET', '/api/sweeps/:id', byId, sweepDetailSchema),
   getRun: method('GET', '/api/runs/:id', byId, runDetailSchema),
   createRuns: method('POST', '/api/runs', createRunsSchema, z.object({ runIds: z.array(runIdSchema) })),

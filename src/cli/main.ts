@@ -12,6 +12,7 @@ import { getSweep, insertSweep } from '../store/sweeps';
 import { openDatabase, type Db } from '../store/db';
 import { ensureHome, resolveHome } from '../store/home';
 import { acquireInstanceLock, recordInstanceUrl } from '../store/instance-lock';
+import { REDIS_URL_SETTING, getMeta } from '../store/meta';
 import { getRun, insertRuns, listRuns } from '../store/runs';
 import { startServer } from '../server/index';
 import { APP_VERSION } from '../engine/version';
@@ -252,11 +253,18 @@ function buildProgram(): Command {
     .option('--host <host>', 'address to bind; a non-loopback address needs --token', '127.0.0.1')
     .option('--token <token>', 'access token required on every request')
     .option('--concurrency <n>', 'runs trained at once (0 holds the queue; default: cores / 2)', parseCount)
-    .action(async (opts: { port: number; host: string; token?: string; concurrency?: number }, cmd: Command) => {
+    .option('--redis <url>', 'send runs to remote `dtql worker`s through this Redis instead of training here (default: the saved setting)')
+    .action(async (opts: { port: number; host: string; token?: string; concurrency?: number; redis?: string }, cmd: Command) => {
       const home = ensureHome(resolveHome((cmd.optsWithGlobals() as GlobalOptions).home));
       const lock = acquireInstanceLock(home, 'served');
       const db = openDatabase(home);
-      const server = await startServer({ db, home, host: opts.host, port: opts.port, token: opts.token ?? null, concurrency: opts.concurrency });
+      const redisUrl = opts.redis ?? getMeta(db, REDIS_URL_SETTING);
+      const server = await startServer({ db, home, host: opts.host, port: opts.port, token: opts.token ?? null, concurrency: opts.concurrency, redisUrl }).catch((err: unknown) => {
+        db.close();
+        lock.release();
+        throw err;
+      });
+      if (redisUrl) process.stderr.write('runs go to remote workers through Redis\n');
       // The token stays out of the owner file: other local users may read the data folder.
       recordInstanceUrl(home, server.url.split('?')[0] as string);
       process.stderr.write(`DTQL Workbench serving ${home}\n`);

@@ -86,15 +86,17 @@ export async function connectRedis(url: string, options: { blocking?: boolean; t
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw new ApiError('bad_input', `not a Redis URL: ${parsed.protocol}// (use redis:// or rediss://)`);
   const shown = `${parsed.protocol}//${parsed.username ? `${parsed.username}@` : ''}${parsed.host}`;
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: options.blocking ? null : 1, connectTimeout: options.timeoutMs ?? 5000, enableOfflineQueue: true });
-  // Until the connection proves itself, ioredis' own error events are the failure reported below.
-  const swallow = () => undefined;
-  redis.on('error', swallow);
+  // ioredis reports the cause (a refused AUTH, say) as an error event before "Connection is closed".
+  let cause: unknown = null;
+  redis.on('error', (err: unknown) => {
+    cause ??= err;
+  });
   try {
     await redis.connect();
     await redis.ping();
   } catch (err) {
     redis.disconnect();
-    const text = messageOf(err);
+    const text = messageOf(cause ?? err);
     const reason = /NOAUTH|WRONGPASS|invalid password|invalid username/i.test(text) ? `it refused the credentials (${text})` : `it cannot be reached (${text})`;
     throw new ApiError('bad_input', `Redis at ${shown}: ${reason}`);
   }

@@ -18,6 +18,9 @@ import { countRuns, deleteRun, getRun, insertRuns, listRuns, runFacets, updateRu
 import { downsampleMetric, metricNames, metricsAtStep } from '../store/metrics';
 import { readSamples } from '../store/samples';
 import { getSweep, insertSweep, listSweeps } from '../store/sweeps';
+import { REDIS_URL_SETTING, deleteMeta, getMeta, setMeta } from '../store/meta';
+import { RemoteQueue } from './remote-queue';
+import { connectRedis } from './remote-protocol';
 import { generateDataset, importDataset, uploadDir } from './datasets';
 import { checkpointDir } from './checkpoint';
 import type { RunQueue } from './run-manager';
@@ -54,6 +57,17 @@ export interface Service {
   versionOf(name: MethodName, params: unknown): string | null;
 }
 
+/** A Redis URL as shown to users: the password replaced. */
+function hidePassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
 /** A run's metrics change only together with its step count or status, so those name a curve set. */
 function curveVersion(run: RunDetail, params: ParsedParamsOf<'getMetrics'>): string {
   return JSON.stringify([run.id, run.createdAt, run.status, run.stepsDone, run.finishedAt, params.maxPoints, params.names ?? null]);
@@ -78,6 +92,11 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
   };
   // Downsampling a million points takes a good fraction of a second; many viewers of one run share it.
   const curveCache = new LRUCache<string, ResultOf<'getMetrics'>>({ max: CURVE_CACHE_ENTRIES });
+  const settingsOf = (): ResultOf<'getSettings'> => {
+    const saved = getMeta(ctx.db, REDIS_URL_SETTING);
+    const queue = ctx.runs instanceof RemoteQueue ? 'remote' : 'local';
+    return { redisUrl: saved === null ? null : hidePassword(saved), queue, restartNeeded: (saved !== null) !== (queue === 'remote'), maxSweepRuns: ctx.maxSweepRuns ?? DEFAULT_MAX_SWEEP_RUNS };
+  };
   const handlers: ApiHandlers = {
     getInfo: () => ({
       app: 'dtql-workbench',
@@ -125,6 +144,16 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
       return created;
     },
     listSweeps: () => listSweeps(ctx.db),
+    getSettings: () => settingsOf(),
+    updateSettings: async ({ redisUrl }) => {
+      if (redisUrl === null) deleteMeta(ctx.db, REDIS_URL_SETTING);
+      else {
+        // Saved only once Redis answers with these credentials.
+        (await connectRedis(redisUrl)).disconnect();
+        setMeta(ctx.db, REDIS_URL_SETTING, redisUrl);
+      }
+      return settingsOf();
+    },
     getSweep: ({ id }) => getSweep(ctx.db, id),
     getRun: ({ id }) => getRun(ctx.db, id),
     createRuns: (request) => {

@@ -5,7 +5,9 @@ import { BrowserWindow, app, dialog, ipcMain, session } from 'electron';
 import { IPC_EVENT_CHANNEL } from '../api/ipc-transport';
 import { createService, type Service } from '../engine/service';
 import { EventHub } from '../engine/events';
-import { RunManager, defaultConcurrency } from '../engine/run-manager';
+import { RunManager, defaultConcurrency, type RunQueue } from '../engine/run-manager';
+import { RemoteQueue } from '../engine/remote-queue';
+import { REDIS_URL_SETTING, getMeta } from '../store/meta';
 import { utilityTraining } from './utility-training';
 import { openDatabase } from '../store/db';
 import { APP_NAME, ensureHome, resolveHome } from '../store/home';
@@ -26,18 +28,29 @@ function electronSqliteBinding(): string | undefined {
   return fs.existsSync(file) ? file : undefined;
 }
 
-function startBackend(): Service {
+async function startBackend(): Promise<Service> {
   const home = ensureHome(resolveHome(process.env.DTQL_HOME ?? app.getPath('userData')));
   const binding = electronSqliteBinding();
   const lock = acquireInstanceLock(home, 'desktop', binding ? { nativeBinding: binding } : {});
   const db = openDatabase(home, binding ? { nativeBinding: binding } : {});
   const events = new EventHub();
   const concurrency = process.env.DTQL_CONCURRENCY ? Number(process.env.DTQL_CONCURRENCY) : undefined;
-  const runs = new RunManager(db, home, events, concurrency !== undefined && Number.isInteger(concurrency) && concurrency >= 0 ? concurrency : defaultConcurrency(), utilityTraining);
+  const localQueue = () => new RunManager(db, home, events, concurrency !== undefined && Number.isInteger(concurrency) && concurrency >= 0 ? concurrency : defaultConcurrency(), utilityTraining);
+  // With a Redis URL in the settings, runs go to remote workers; if Redis cannot be reached, say so and train here.
+  const redisUrl = getMeta(db, REDIS_URL_SETTING);
+  let runs: RunQueue;
+  try {
+    runs = redisUrl ? await RemoteQueue.open(db, home, events, redisUrl) : localQueue();
+  } catch (err) {
+    dialog.showErrorBox('Remote workers unavailable: training on this machine', (err as Error).message);
+    runs = localQueue();
+  }
+  let stopped = false;
   app.on('before-quit', (event) => {
-    if (runs.activeRunIds.length === 0) return;
-    // Let training processes stop with a checkpoint before the store closes.
+    if (stopped) return;
+    // Training processes stop with a checkpoint (remote runs go on) before the store closes.
     event.preventDefault();
+    stopped = true;
     void runs.shutdown().finally(() => app.quit());
   });
   app.on('will-quit', () => {
@@ -62,10 +75,10 @@ function createWindow(service: Service): BrowserWindow {
 // Every web contents the app ever creates (its window included) stays on the app's page.
 app.on('web-contents-created', (_event, contents) => hardenContents(contents, rendererUrl));
 
-void app.whenReady().then(() => {
+void app.whenReady().then(async () => {
   let service: Service;
   try {
-    service = startBackend();
+    service = await startBackend();
   } catch (err) {
     dialog.showErrorBox('DTQL Workbench cannot open its data folder', (err as Error).message);
     app.exit(2);

@@ -5,7 +5,8 @@ import type { Db } from '../store/db';
 import { createService } from '../engine/service';
 import { uploadDir } from '../engine/datasets';
 import { EventHub } from '../engine/events';
-import { RunManager, defaultConcurrency } from '../engine/run-manager';
+import { RunManager, defaultConcurrency, type RunQueue } from '../engine/run-manager';
+import { RemoteQueue } from '../engine/remote-queue';
 import { buildServer } from './app';
 
 /** The renderer build electron-vite writes, relative to this file in src/server. */
@@ -20,6 +21,8 @@ export interface ServeOptions {
   staticDir?: string;
   /** Runs trained at once; 0 holds the queue. */
   concurrency?: number;
+  /** With a Redis URL runs go to remote `dtql worker`s instead of training processes here. */
+  redisUrl?: string | null;
 }
 
 /** Starts served mode and returns the URL a browser opens (with the token once, if any). */
@@ -27,7 +30,9 @@ export async function startServer(options: ServeOptions): Promise<{ url: string;
   const events = new EventHub();
   // Uploads a previous process was checking when it died are of no use to anyone.
   fs.rmSync(uploadDir(options.home), { recursive: true, force: true });
-  const runs = new RunManager(options.db, options.home, events, options.concurrency ?? defaultConcurrency());
+  const runs: RunQueue = options.redisUrl
+    ? await RemoteQueue.open(options.db, options.home, events, options.redisUrl)
+    : new RunManager(options.db, options.home, events, options.concurrency ?? defaultConcurrency());
   const service = createService({ db: options.db, home: options.home, mode: 'served', runs }, events);
   const app = await buildServer({
     service,

@@ -1,6 +1,9 @@
 import crypto from 'node:crypto';
 import type { Db } from './db';
 
+/** The Redis URL the app's settings hold: with one, runs go to remote workers. */
+export const REDIS_URL_SETTING = 'redis_url';
+
 export function getMeta(db: Db, key: string): string | null {
   return (db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(key) as string | undefined) ?? null;
 }
@@ -16,4 +19,8 @@ export function storeId(db: Db): string {
   const id = crypto.randomUUID();
   db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('store_id', id);
   return getMeta(db, 'store_id') as string;
+}
+
+export function deleteMeta(db: Db, key: string): void {
+  db.prepare('DELETE FROM meta WHERE key = ?').run(key);
 }

@@ -44,6 +44,12 @@ function LiveRun({ run, progress, options }: { run: RunSummary; progress: Progre
         <Link to={`/runs/${run.id}`}>{run.name}</Link> <StatusBadge status={run.status} />
         <span className="muted small">
           {run.task} · seed {run.seed} · {run.backend ?? 'backend chosen at start'}
+          {run.worker ? (
+            <>
+              {' '}
+              · on worker <strong data-testid={`live-worker-${run.id}`}>{run.worker}</strong>
+            </>
+          ) : null}
         </span>
         <RunControls runId={run.id} status={run.status} />
       </div>

@@ -2,7 +2,7 @@ import { useMemo, useState } from 'react';
 import { Link, useNavigate } from 'react-router-dom';
 import YAML from 'yaml';
 import { ALGO_LABELS, trainConfigSchema, type Algo } from '../../core/config';
-import { parseSeedList, sweepSpecSchema, type SweepPreview, type SweepSpec, type SweepValue } from '../../api/contract';
+import { parseSeedList, sweepSpecSchema, type SettingsDto, type SweepPreview, type SweepSpec, type SweepValue } from '../../api/contract';
 import { api } from '../api';
 import { useAction, useApi } from '../useApi';
 import { ErrorNote } from '../components/Status';
@@ -223,6 +223,38 @@ function SweepBuilder() {
   );
 }
 
+/** Where runs train: here, or on remote `dtql worker`s through Redis (saved in the store, used after a restart). */
+function ScalingOut() {
+  const settings = useApi(() => api.getSettings({}), []);
+  const [url, setUrl] = useState('');
+  const [saved, setSaved] = useState<SettingsDto | null>(null);
+  const { error, busy, run: act } = useAction();
+  const current = saved ?? settings.data;
+  return (
+    <section className="dataset-import" aria-label="Scaling out">
+      <h2>Scaling out</h2>
+      {current ? (
+        <p className="small" data-testid="queue-mode">
+          Runs train {current.queue === 'remote' ? 'on remote workers through Redis' : 'on this machine'}.
+          {current.redisUrl ? ` Saved Redis: ${current.redisUrl}.` : ''}
+          {current.restartNeeded ? ' Restart the app to apply the saved setting.' : ''}
+        </p>
+      ) : null}
+      <div className="form-actions">
+        <input className="wide" value={url} onChange={(e) => setUrl(e.target.value)} placeholder="redis://user:password@host:6379 (rediss:// for TLS)" aria-label="Redis URL" />
+        <button className="secondary" disabled={busy || !url.trim()} onClick={() => act(async () => setSaved(await api.updateSettings({ redisUrl: url.trim() })))} data-testid="save-redis">
+          Use Redis
+        </button>
+        <button className="secondary" disabled={busy || !current?.redisUrl} onClick={() => act(async () => setSaved(await api.updateSettings({ redisUrl: null })))}>
+          Train here
+        </button>
+      </div>
+      <p className="muted small">Start <code>dtql worker --redis URL</code> on each machine that should train; the URL is checked before it is saved.</p>
+      {error ? <ErrorNote message={error} /> : null}
+    </section>
+  );
+}
+
 export function SweepsPage() {
   const sweeps = useApi(() => api.listSweeps({}), [], onRunsChanged);
   const { error, run: act } = useAction();
@@ -231,6 +263,7 @@ export function SweepsPage() {
       <h1>Sweeps</h1>
       <p className="muted">A grid over tasks, algorithms, hyperparameters and seeds, queued as one sweep. The same file runs headless with <code>dtql sweep FILE</code>.</p>
       <SweepBuilder />
+      <ScalingOut />
       <h2>Sweeps here</h2>
       {sweeps.error ? <ErrorNote message={sweeps.error} /> : null}
       {error ? <ErrorNote message={error} /> : null}
