@@ -254,12 +254,13 @@ function buildProgram(): Command {
     .option('--token <token>', 'access token required on every request')
     .option('--concurrency <n>', 'runs trained at once (0 holds the queue; default: cores / 2)', parseCount)
     .option('--redis <url>', 'send runs to remote `dtql worker`s through this Redis instead of training here (default: the saved setting)')
-    .action(async (opts: { port: number; host: string; token?: string; concurrency?: number; redis?: string }, cmd: Command) => {
+    .option('--max-sweep-runs <n>', 'refuse sweeps with more runs than this', parsePositiveInt, DEFAULT_MAX_SWEEP_RUNS)
+    .action(async (opts: { port: number; host: string; token?: string; concurrency?: number; redis?: string; maxSweepRuns: number }, cmd: Command) => {
       const home = ensureHome(resolveHome((cmd.optsWithGlobals() as GlobalOptions).home));
       const lock = acquireInstanceLock(home, 'served');
       const db = openDatabase(home);
       const redisUrl = opts.redis ?? getMeta(db, REDIS_URL_SETTING);
-      const server = await startServer({ db, home, host: opts.host, port: opts.port, token: opts.token ?? null, concurrency: opts.concurrency, redisUrl }).catch((err: unknown) => {
+      const server = await startServer({ db, home, host: opts.host, port: opts.port, token: opts.token ?? null, concurrency: opts.concurrency, redisUrl, maxSweepRuns: opts.maxSweepRuns }).catch((err: unknown) => {
         db.close();
         lock.release();
         throw err;

@@ -23,6 +23,8 @@ export interface ServeOptions {
   concurrency?: number;
   /** With a Redis URL runs go to remote `dtql worker`s instead of training processes here. */
   redisUrl?: string | null;
+  /** The most runs one sweep may queue. */
+  maxSweepRuns?: number;
 }
 
 /** Starts served mode and returns the URL a browser opens (with the token once, if any). */
@@ -33,7 +35,7 @@ export async function startServer(options: ServeOptions): Promise<{ url: string;
   const runs: RunQueue = options.redisUrl
     ? await RemoteQueue.open(options.db, options.home, events, options.redisUrl)
     : new RunManager(options.db, options.home, events, options.concurrency ?? defaultConcurrency());
-  const service = createService({ db: options.db, home: options.home, mode: 'served', runs }, events);
+  const service = createService({ db: options.db, home: options.home, mode: 'served', runs, maxSweepRuns: options.maxSweepRuns }, events);
   const app = await buildServer({
     service,
     host: options.host,
