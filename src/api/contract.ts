@@ -76,6 +76,15 @@ export const sweepValueSchema = z.union([z.string().min(1).max(200), z.number().
 export type SweepValue = z.infer<typeof sweepValueSchema>;
 export const sweepPointSchema = z.record(z.string(), sweepValueSchema);
 export type SweepPoint = z.infer<typeof sweepPointSchema>;
+
+/** A grid point as "alpha=5 · algo=kl" (or with another separator); '' for none. */
+export function formatSweepPoint(point: SweepPoint | null, separator = ' · '): string {
+  return point
+    ? Object.entries(point)
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(separator)
+    : '';
+}
 /** A sweep file: keys (task, algo, preset, seed, steps, hyperparameters) to one value or a list, a grid axis. */
 export const sweepSpecSchema = z.record(z.string().min(1).max(100), z.union([sweepValueSchema, z.array(sweepValueSchema).max(1000, 'at most 1,000 values per axis')]));
 export type SweepSpec = z.infer<typeof sweepSpecSchema>;

@@ -14,3 +14,10 @@ export function sampleStd(values: number[]): number {
 export function standardError(values: number[]): number {
   return values.length < 2 ? 0 : sampleStd(values) / Math.sqrt(values.length);
 }
+
+/** The middle value (the upper middle for an even count); NaN for none. */
+export function median(values: number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { D4RL_DEFAULTS } from '../core/config';
+import { median } from '../core/stats';
 import { openDatabase } from '../store/db';
 import { downsampleMetric, insertMetrics, type MetricRow } from '../store/metrics';
 import { insertRuns, listRuns } from '../store/runs';
@@ -48,11 +49,6 @@ function randomTransitions(rng: Rng, stateDim: number, actionDim: number, size: 
     notDone: new Float32Array(size).fill(1),
   };
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
-};
 
 /** Median milliseconds per call over `repeats` timed blocks of `steps` calls, after `warmup` calls. */
 async function timeBlocks(run: () => unknown, warmup: number, steps: number, repeats: number): Promise<number> {

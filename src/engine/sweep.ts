@@ -1,7 +1,8 @@
 import YAML from 'yaml';
-import { createRunsSchema, sweepSpecSchema, type SweepPoint, type SweepSpec, type SweepValue } from '../api/contract';
+import { createRunsSchema, formatSweepPoint, sweepSpecSchema, type SweepPoint, type SweepSpec, type SweepValue } from '../api/contract';
 import { badInput, messageOf } from '../api/errors';
 import { describeIssues, trainConfigSchema } from '../core/config';
+import { median } from '../core/stats';
 import { presetSeed } from '../core/tasks';
 import type { Db } from '../store/db';
 import type { NewRun } from '../store/runs';
@@ -42,11 +43,6 @@ function gridPoints(axes: [string, SweepValue[]][]): Record<string, SweepValue>[
   return axes.reduce<Record<string, SweepValue>[]>((points, [key, values]) => points.flatMap((p) => values.map((v) => ({ ...p, [key]: v }))), [{}]);
 }
 
-const describePoint = (point: SweepPoint): string =>
-  Object.entries(point)
-    .map(([k, v]) => `${k}=${String(v)}`)
-    .join(' ');
-
 /**
  * Expands a sweep into its runs, checking everything first: unknown keys, empty or repeated axis
  * values, the run limit (before expanding), and each grid point as a run request. All or nothing.
@@ -73,13 +69,13 @@ export function planSweep(spec: SweepSpec, options: { name?: string; maxRuns: nu
   const runs = gridPoints(lists).map((values) => {
     const { task, algo = 'dtql', preset = 'paper', seed, steps, ...hyperparameters } = values;
     const sweepPoint: SweepPoint = Object.fromEntries(axes.map((k) => [k, values[k] as SweepValue]));
-    const where = `grid point ${describePoint(sweepPoint) || '(the only one)'}`;
+    const where = `grid point ${formatSweepPoint(sweepPoint, ' ') || '(the only one)'}`;
     const request = createRunsSchema.safeParse({
       task,
       algo,
       preset,
       seeds: [seed ?? presetSeed(String(task), String(preset))],
-      name: `${name}: ${describePoint(sweepPoint)}`.slice(0, 190),
+      name: `${name}: ${formatSweepPoint(sweepPoint, ' ')}`.slice(0, 190),
       overrides: { ...hyperparameters, ...(steps === undefined ? {} : { trainSteps: steps }) },
     });
     if (!request.success) throw badInput(`${where}: ${describeIssues(request.error)}`);
@@ -91,13 +87,6 @@ export function planSweep(spec: SweepSpec, options: { name?: string; maxRuns: nu
     }
   });
   return { name, spec, axes, runs };
-}
-
-/** Median of a list, or null for none. */
-function median(values: number[]): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
 /**
@@ -120,7 +109,9 @@ export function estimateSweep(db: Db, runs: NewRun[], concurrency: number): { se
           )
           .pluck()
           .all(run.task, run.algo, batch, batch) as number[];
-      speed.set(key, median(rates(run.config.batchSize)) ?? median(rates(null)));
+      const same = rates(run.config.batchSize);
+      const any = same.length ? same : rates(null);
+      speed.set(key, any.length ? median(any) : null);
     }
     return speed.get(key) ?? null;
   };

@@ -2,7 +2,7 @@ import { useMemo, useState } from 'react';
 import { useSearchParams } from 'react-router-dom';
 import { Area, CartesianGrid, ComposedChart, Legend, Line, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { configDiff, type TrainConfig } from '../../core/config';
-import type { RunDetail, RunSummary, SeriesDto } from '../../api/contract';
+import { formatSweepPoint, type RunDetail, type RunSummary, type SeriesDto } from '../../api/contract';
 import { toCsv } from '../../api/csv';
 import { api } from '../api';
 import { useAction, useApi } from '../useApi';
@@ -46,17 +46,9 @@ const BASE_GROUPINGS: Record<string, { label: string; keyOf: (r: RunDetail) => s
   task: { label: 'task', keyOf: (r) => r.task },
   preset: { label: 'preset', keyOf: (r) => `${r.task} · ${r.preset}` },
   run: { label: 'none (each run)', keyOf: (r) => `run ${r.id} · ${r.name}` },
-  sweep: { label: 'sweep grid point (the swept keys)', keyOf: (r) => describePoint(r.sweepPoint) || `${r.algo} · ${r.task}` },
+  sweep: { label: 'sweep grid point (the swept keys)', keyOf: (r) => formatSweepPoint(r.sweepPoint) || `${r.algo} · ${r.task}` },
 };
 
-/** A sweep's grid point as "alpha=5 · algo=kl". */
-export function describePoint(point: Record<string, unknown> | null): string {
-  return point
-    ? Object.entries(point)
-        .map(([k, v]) => `${k}=${String(v)}`)
-        .join(' · ')
-    : '';
-}
 
 function groupingOf(key: string, diffKeys: (keyof TrainConfig)[]): (r: RunDetail) => string {
   const base = BASE_GROUPINGS[key];

@@ -2,7 +2,7 @@ import { useMemo, useState } from 'react';
 import { Link, useNavigate } from 'react-router-dom';
 import YAML from 'yaml';
 import { ALGO_LABELS, trainConfigSchema, type Algo } from '../../core/config';
-import { parseSeedList, sweepSpecSchema, type SettingsDto, type SweepPreview, type SweepSpec, type SweepValue } from '../../api/contract';
+import { formatSweepPoint, parseSeedList, sweepSpecSchema, type SettingsDto, type SweepPreview, type SweepSpec, type SweepValue } from '../../api/contract';
 import { api } from '../api';
 import { useAction, useApi } from '../useApi';
 import { ErrorNote } from '../components/Status';
@@ -207,11 +207,7 @@ function SweepBuilder() {
                   <td>{r.algo}</td>
                   <td>{r.seed}</td>
                   <td>{r.steps}</td>
-                  <td>
-                    {Object.entries(r.point)
-                      .map(([k, v]) => `${k}=${String(v)}`)
-                      .join(' · ')}
-                  </td>
+                  <td>{formatSweepPoint(r.point)}</td>
                 </tr>
               ))}
             </tbody>
