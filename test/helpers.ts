@@ -116,10 +116,11 @@ export async function freePort(): Promise<number> {
  * A throwaway redis-server on a free loopback port (no persistence unless asked), started by the
  * test itself: never a system service. `stop()` kills it; `start()` brings it back on the same port.
  */
-export async function startRedis(options: { password?: string } = {}): Promise<{ url: string; port: number; stop: () => Promise<void>; start: () => Promise<void> }> {
+export async function startRedis(options: { password?: string; tls?: { cert: string; key: string } } = {}): Promise<{ url: string; port: number; stop: () => Promise<void>; start: () => Promise<void> }> {
   const port = await freePort();
   let child: ChildProcess | null = null;
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(options.password ? ['--requirepass', options.password] : [])];
+  const listen = options.tls ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.cert, '--tls-key-file', options.tls.key, '--tls-auth-clients', 'no'] : ['--port', String(port)];
+  const args = [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(options.password ? ['--requirepass', options.password] : [])];
   const start = async () => {
     child = spawn('redis-server', args, { stdio: 'ignore' });
     const { connect } = await import('node:net');
@@ -145,5 +146,17 @@ export async function startRedis(options: { password?: string } = {}): Promise<{
     await exited;
   };
   await start();
-  return { url: `redis://${options.password ? `:${options.password}@` : ''}127.0.0.1:${port}`, port, stop, start };
+  const host = options.tls ? 'localhost' : '127.0.0.1';
+  return { url: `${options.tls ? 'rediss' : 'redis'}://${options.password ? `:${options.password}@` : ''}${host}:${port}`, port, stop, start };
+}
+
+/** A throwaway CA and a server certificate for localhost signed by it (openssl), for TLS tests. */
+export function makeTestCertificates(dir: string): { ca: string; cert: string; key: string } | null {
+  const run = (args: string[]) => spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' }).status === 0;
+  fs.writeFileSync(path.join(dir, 'san.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  const ok =
+    run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=dtql-test-ca']) &&
+    run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost']) &&
+    run(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'san.cnf']);
+  return ok ? { ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key') } : null;
 }

@@ -97,7 +97,11 @@ export async function connectRedis(url: string, options: { blocking?: boolean; t
   } catch (err) {
     redis.disconnect();
     const text = messageOf(cause ?? err);
-    const reason = /NOAUTH|WRONGPASS|invalid password|invalid username/i.test(text) ? `it refused the credentials (${text})` : `it cannot be reached (${text})`;
+    const reason = /NOAUTH|WRONGPASS|invalid password|invalid username/i.test(text)
+      ? `it refused the credentials (${text})`
+      : /certificate|self[- ]signed|CERT_|TLS|SSL/i.test(text)
+        ? `its TLS certificate is not trusted here (${text}); point NODE_EXTRA_CA_CERTS at the CA file that signed it`
+        : `it cannot be reached (${text})`;
     throw new ApiError('bad_input', `Redis at ${shown}: ${reason}`);
   }
   return redis;

@@ -3,7 +3,7 @@
  * a sweep across two worker processes, a worker killed mid-run, remote = local results, Redis
  * restarting, the app closed while workers train, and bad Redis URLs.
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DB_FILE, openDatabase } from '../../src/store/db';
 import { readMetric } from '../../src/store/metrics';
 import { getRun, listRuns } from '../../src/store/runs';
-import { apiRequest, hasRedisServer, runCli, spawnCli, startRedis, startServe, tempHomes, waitFor } from '../helpers';
+import { apiRequest, hasRedisServer, makeTestCertificates, runCli, spawnCli, startRedis, startServe, tempHomes, waitFor } from '../helpers';
 
 const freshHome = tempHomes();
 const children: ChildProcess[] = [];
@@ -25,7 +25,7 @@ const SMALL = 'preset: quick\nalgo: dtql\nbatchSize: 32\nscoreHidden: 32\nevalIn
 /** Short locks so a dead worker's run moves on within seconds. */
 const WORKER_ENV = { DTQL_WORKER_LOCK_MS: '3000' };
 
-async function redis(options: { password?: string } = {}) {
+async function redis(options: Parameters<typeof startRedis>[0] = {}) {
   const server = await startRedis(options);
   redises.push(server);
   return server;
@@ -187,4 +187,21 @@ describe.skipIf(!hasRedisServer())('remote workers (BullMQ on Redis)', () => {
     expect(ok.status, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ status: 'queued' });
   }, 120_000);
+
+  it.skipIf(spawnSync('openssl', ['version']).status !== 0)('a rediss:// (TLS) URL works once the CA is trusted, and an untrusted certificate is named as the problem', async () => {
+    const certs = makeTestCertificates(freshHome());
+    if (!certs) throw new Error('openssl could not make the test certificates');
+    const { url } = await redis({ tls: { cert: certs.cert, key: certs.key } });
+    const home = freshHome();
+    const file = sweepFile(home, `task: bandit-25g-near\nseed: [1, 2]\nsteps: 20\n${SMALL}`);
+    const untrusted = runCli(['--home', home, 'sweep', file, '--redis', url]);
+    expect(untrusted.status).toBe(2);
+    expect(untrusted.stderr).toMatch(/its TLS certificate is not trusted here .*NODE_EXTRA_CA_CERTS/);
+    const trust = { NODE_EXTRA_CA_CERTS: certs.ca };
+    const tlsWorker = spawnCli(['worker', '--redis', url, '--concurrency', '1', '--name', 'tls-worker'], { ...WORKER_ENV, ...trust });
+    children.push(tlsWorker);
+    const result = runCli(['--home', home, 'sweep', file, '--redis', url, '--json'], trust, 180_000);
+    expect(result.status, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ statuses: { completed: 2 } });
+  }, 240_000);
 });
