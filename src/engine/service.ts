@@ -24,6 +24,7 @@ import { connectRedis } from './remote-protocol';
 import { generateDataset, importDataset, uploadDir } from './datasets';
 import { checkpointDir } from './checkpoint';
 import type { RunQueue } from './run-manager';
+import type { NewRun } from '../store/runs';
 import { EventHub } from './events';
 import { APP_VERSION } from './version';
 
@@ -55,6 +56,13 @@ export interface Service {
    * method has none or the params are bad (the call itself then reports why).
    */
   versionOf(name: MethodName, params: unknown): string | null;
+}
+
+/** Remote workers get a run's config, not its files: runs on imported datasets train only here. */
+function assertRemoteTrainable(queue: RunQueue, runs: NewRun[]): void {
+  if (!(queue instanceof RemoteQueue)) return;
+  const imported = [...new Set(runs.filter((r) => r.datasetId !== null).map((r) => r.task))];
+  if (imported.length) throw badInput(`runs go to remote workers, which cannot reach imported datasets: ${imported.join(', ')} must train on this machine (start it without Redis)`);
 }
 
 /** A Redis URL as shown to users: the password replaced. */
@@ -138,6 +146,7 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
     createSweep: ({ spec, name }) => {
       const planned = planSweep(spec, { name, maxRuns: ctx.maxSweepRuns ?? DEFAULT_MAX_SWEEP_RUNS, db: ctx.db });
       const runs = manager();
+      assertRemoteTrainable(runs, planned.runs);
       const created = insertSweep(ctx.db, planned);
       events.publish({ type: 'runs-changed', runIds: created.runIds });
       runs.schedule();
@@ -159,6 +168,7 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
     createRuns: (request) => {
       const plan = planRuns(request, ctx.db);
       const runs = manager();
+      assertRemoteTrainable(runs, plan);
       const runIds = insertRuns(ctx.db, plan);
       events.publish({ type: 'runs-changed', runIds });
       runs.schedule();

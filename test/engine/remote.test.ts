@@ -204,4 +204,17 @@ describe.skipIf(!hasRedisServer())('remote workers (BullMQ on Redis)', () => {
     expect(result.status, result.stderr).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ statuses: { completed: 2 } });
   }, 240_000);
+
+  it('runs on an imported dataset are refused when runs go to remote workers, which never see the file', async () => {
+    const { url } = await redis();
+    const home = freshHome();
+    const imported = runCli(['--home', home, 'dataset', 'import', path.join('test', 'fixtures', 'hdf5', 'hopper-medium-v2.hdf5')]);
+    expect(imported.status, imported.stderr).toBe(0);
+    const served = await startServe(home, ['--redis', url]);
+    children.push(served.child);
+    const refused = await apiRequest(served.base, 'POST', '/api/runs', { task: 'hopper-medium-v2', algo: 'dtql', seeds: [1] });
+    expect(refused.status).toBe(400);
+    expect((refused.body.error as { message: string }).message).toMatch(/remote workers, which cannot reach imported datasets: hopper-medium-v2 must train on this machine/);
+    expect((await apiRequest(served.base, 'GET', '/api/runs')).body).toEqual([]);
+  }, 120_000);
 });
