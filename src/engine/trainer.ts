@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
+import { PerformanceObserver, constants } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import type { BaseNoise, OfflineAgent } from '../core/algos/common';
 import { createAgent } from '../core/algos/agents';
@@ -166,6 +167,7 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
   let step = 0;
   let stepper: Stepper | null = null;
   let ownsRun = true;
+  const liveHeap = watchLiveHeap();
 
   const stepOf = () => agent.pretrainStepsDone + agent.trainStepsDone;
   const writeProgress = () =>
@@ -293,6 +295,8 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
         pending.push({ name: 'sys/tensors', step, wallTime: now / 1000, value: tf.memory().numTensors });
         const memory = process.memoryUsage();
         pending.push({ name: 'sys/heapMB', step, wallTime: now / 1000, value: memory.heapUsed / 2 ** 20 });
+        // The heap right after the latest full collection: what is really alive, the number a leak moves.
+        if (liveHeap.afterMajorGc !== null) pending.push({ name: 'sys/liveHeapMB', step, wallTime: now / 1000, value: liveHeap.afterMajorGc / 2 ** 20 });
         // The resident set also covers the wasm heap and the critic thread's isolate.
         pending.push({ name: 'sys/rssMB', step, wallTime: now / 1000, value: memory.rss / 2 ** 20 });
         flush();
@@ -324,9 +328,22 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
     }
     throw problem ? new Error(message) : err;
   } finally {
+    liveHeap.stop();
     await stepper?.close();
     agent.dispose();
   }
+}
+
+/** Records the heap size after each major (mark-compact) collection, as V8 reports them. */
+function watchLiveHeap(): { afterMajorGc: number | null; stop: () => void } {
+  const watch = { afterMajorGc: null as number | null, stop: () => observer.disconnect() };
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      if ((entry as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) watch.afterMajorGc = process.memoryUsage().heapUsed;
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  return watch;
 }
 
 /** Two cores for the CPU backends (critic on a worker thread); a native backend threads itself. */

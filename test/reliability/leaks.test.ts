@@ -1,7 +1,8 @@
 /**
  * Leaks in long runs (issue 9.5), the CI-sized version: a training process logs its live tensor
  * count and heap every second; over a run with evaluations and checkpoints the tensor count must
- * not move and the heap must not climb. The 100,000-step figures are in docs/RELIABILITY.md.
+ * not move and the heap left after full collections must not climb. The 100,000-step figures
+ * are in docs/RELIABILITY.md.
  */
 import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/store/db';
@@ -21,14 +22,15 @@ describe('long-run leak watch', () => {
     try {
       expect(getRun(db, 1).status).toBe('completed');
       const tensors = readMetric(db, 1, 'sys/tensors').map((m) => m.value);
-      const heap = readMetric(db, 1, 'sys/heapMB').map((m) => m.value);
+      const live = readMetric(db, 1, 'sys/liveHeapMB').map((m) => m.value);
       expect(tensors.length).toBeGreaterThanOrEqual(10);
       // Flat from the first report on: every evaluation and checkpoint disposed what it made.
       expect(new Set(tensors.slice(1)).size).toBe(1);
       expect(tensors.at(-1)).toBe(tensors[1]);
-      // The heap saws up and down with garbage collection; its floor must not rise.
-      const half = Math.floor(heap.length / 2);
-      expect(Math.min(...heap.slice(half)) - Math.min(...heap.slice(1, half))).toBeLessThan(8);
+      // The heap after full collections: a young process still grows a little (compiled code,
+      // caches), so the bound is loose; a leak of 10 kB per step would already add 25 MB.
+      expect(live.length).toBeGreaterThan(0);
+      expect((live.at(-1) as number) - (live[0] as number)).toBeLessThan(16);
     } finally {
       db.close();
     }
