@@ -44,11 +44,13 @@ const poll = setInterval(() => {
     () => undefined,
   );
 }, 500);
-// The worker that started this process died or lost the job: stop at once, its next holder resumes.
-process.on('disconnect', () => process.exit(3));
-
 let started = false;
 const home = fs.mkdtempSync(path.join(scratchRoot ?? os.tmpdir(), `run-${job.runId}-`));
+// The worker that started this process died or lost the job: stop at once, its next holder resumes.
+process.on('disconnect', () => {
+  fs.rmSync(home, { recursive: true, force: true });
+  process.exit(3);
+});
 const db = openDatabase(home);
 try {
   const [localId] = insertRuns(db, [{ name: job.name, task: job.task, algo: job.algo, preset: job.preset, config: job.config, seed: job.seed, tags: [], datasetId: null }]) as [number];
