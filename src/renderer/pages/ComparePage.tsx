@@ -113,8 +113,17 @@ export function ComparePage() {
     setParams(next, { replace: true });
   };
   // An explicit empty selection is kept as `none`, so the default comparison does not come back.
-  const setIds = (next: number[]) => set({ ids: next.join(',') || 'none' });
-  const toggle = (id: number) => setIds(ids.includes(id) ? ids.filter((x) => x !== id) : [...ids, id]);
+  // The router applies URL changes as a transition; the picked boxes show the new selection at once.
+  // Until the URL catches up (its `ids` still as when picked) the pick is what the boxes show.
+  const [picked, setPicked] = useState<{ whilePending: string | null; ids: number[] } | null>(null);
+  // Once the URL has moved on, the pick is spent (React's "adjust state while rendering" pattern).
+  if (picked && picked.whilePending !== idsParam) setPicked(null);
+  const shown = picked && picked.whilePending === idsParam ? picked.ids : ids;
+  const setIds = (next: number[]) => {
+    setPicked({ whilePending: idsParam, ids: next });
+    set({ ids: next.join(',') || 'none' });
+  };
+  const toggle = (id: number) => setIds(shown.includes(id) ? shown.filter((x) => x !== id) : [...shown, id]);
 
   const chosen = details.data ?? [];
   const diffKeys = differingKeys(chosen);
@@ -180,16 +189,16 @@ export function ComparePage() {
           {all.length === 0 ? <p className="empty">No runs to compare yet.</p> : null}
           <input className="wide" placeholder="find runs" value={pick} onChange={(e) => setPick(e.target.value)} aria-label="find runs to compare" />
           <div className="form-actions">
-            <button className="secondary" onClick={() => setIds([])} disabled={ids.length === 0}>
+            <button className="secondary" onClick={() => setIds([])} disabled={shown.length === 0}>
               Clear
             </button>
-            <span className="muted small">{ids.length} selected</span>
+            <span className="muted small">{shown.length} selected</span>
           </div>
           <ul className="task-list compare-list">
             {listed.slice(0, 500).map((r) => (
               <li key={r.id}>
                 <label>
-                  <input type="checkbox" checked={ids.includes(r.id)} onChange={() => toggle(r.id)} data-testid={`compare-pick-${r.id}`} /> {r.id} · {r.name}{' '}
+                  <input type="checkbox" checked={shown.includes(r.id)} onChange={() => toggle(r.id)} data-testid={`compare-pick-${r.id}`} /> {r.id} · {r.name}{' '}
                   <span className="muted small">
                     {r.algo} · seed {r.seed}
                   </span>
