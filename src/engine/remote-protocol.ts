@@ -71,6 +71,17 @@ export const remoteEventSchema = z.discriminatedUnion('type', [
 ]);
 export type RemoteEvent = z.infer<typeof remoteEventSchema>;
 
+/** A Redis URL as shown to people (messages, settings): any password replaced by ***. */
+export function redactedRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
 /**
  * A connection to Redis that proves it works before anything relies on it: an unreachable
  * server, a wrong password or a TLS mismatch become one clear error naming the URL (password
@@ -84,7 +95,7 @@ export async function connectRedis(url: string, options: { blocking?: boolean; t
     throw new ApiError('bad_input', `not a Redis URL: ${JSON.stringify(url.slice(0, 100))} (use redis://[user:password@]host:port or rediss:// for TLS)`);
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw new ApiError('bad_input', `not a Redis URL: ${parsed.protocol}// (use redis:// or rediss://)`);
-  const shown = `${parsed.protocol}//${parsed.username ? `${parsed.username}@` : ''}${parsed.host}`;
+  const shown = redactedRedisUrl(url);
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: options.blocking ? null : 1, connectTimeout: options.timeoutMs ?? 5000, enableOfflineQueue: true });
   // ioredis reports the cause (a refused AUTH, say) as an error event before "Connection is closed".
   let cause: unknown = null;

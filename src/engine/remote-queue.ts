@@ -9,10 +9,10 @@ import { insertMetrics } from '../store/metrics';
 import { getMeta, setMeta, storeId } from '../store/meta';
 import { finishRun, getRun, queuedRunIds, recordProgress, setRunStatus } from '../store/runs';
 import { saveSamples } from '../store/samples';
-import { pruneCheckpoints, readCheckpoint, sha256, writeRunCheckpoint } from './checkpoint';
+import { pruneCheckpoints, sha256, writeRunCheckpoint } from './checkpoint';
 import type { EventHub } from './events';
 import { RUN_QUEUE, connectRedis, jobIdOf, remoteEventSchema, remoteKeys, type RemoteEvent, type RunJob } from './remote-protocol';
-import type { RunQueue } from './run-manager';
+import { cannotStop, requeueEndedRun, stopQueuedRun, type RunQueue } from './run-manager';
 import type { Progress } from './trainer';
 
 /** Stream position applied to this store, kept in `meta` in the same transaction as the data. */
@@ -20,7 +20,6 @@ const CURSOR_KEY = 'remote_cursor';
 /** How often the queue re-checks its runs against Redis (lost jobs, failed jobs, new queued runs). */
 const RECONCILE_MS = 3000;
 const LIVE_JOB_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
-const ENDED = new Set(['stopped', 'interrupted', 'failed', 'diverged']);
 
 /**
  * The distributed queue (issue 10): queued runs become BullMQ jobs that `dtql worker` processes on
@@ -129,12 +128,10 @@ export class RemoteQueue implements RunQueue {
     // The newest good checkpoint this store holds travels with a resumed run, in case Redis lost its copy.
     if (!(await this.redis.exists(this.keys.checkpoint(runId)))) {
       for (const ckpt of listCheckpoints(this.db, runId)) {
-        try {
-          readCheckpoint(ckpt.path, ckpt.sha256);
-          await this.redis.set(this.keys.checkpoint(runId), fs.readFileSync(ckpt.path));
+        const buffer = fs.existsSync(ckpt.path) ? fs.readFileSync(ckpt.path) : null;
+        if (buffer && sha256(buffer) === ckpt.sha256) {
+          await this.redis.set(this.keys.checkpoint(runId), buffer);
           break;
-        } catch {
-          continue;
         }
       }
     }
@@ -152,11 +149,9 @@ export class RemoteQueue implements RunQueue {
     const run = getRun(this.db, runId);
     if (run.status === 'queued') {
       void this.queue.remove(jobIdOf(this.id, runId));
-      finishRun(this.db, runId, { status: 'stopped', error: null, stepsDone: run.stepsDone });
-      this.events.publish({ type: 'runs-changed', runIds: [runId] });
-      return;
+      return stopQueuedRun(this.db, this.events, run);
     }
-    if (run.status !== 'running' && run.status !== 'paused') throw badInput(`run ${runId} is ${run.status}; only queued, running or paused runs can stop`);
+    if (run.status !== 'running' && run.status !== 'paused') throw cannotStop(run);
     void this.redis.set(this.keys.control(runId), 'stop');
   }
 
@@ -166,9 +161,7 @@ export class RemoteQueue implements RunQueue {
       void this.redis.del(this.keys.control(runId));
       return;
     }
-    if (!ENDED.has(run.status)) throw badInput(`run ${runId} is ${run.status}; only paused, stopped, interrupted, failed or diverged runs can resume`);
-    setRunStatus(this.db, runId, 'queued');
-    this.events.publish({ type: 'runs-changed', runIds: [runId] });
+    requeueEndedRun(this.db, this.events, run);
     this.schedule();
   }
 

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { badInput, messageOf, storageProblem } from '../api/errors';
+import type { RunSummary } from '../api/contract';
 import type { Db } from '../store/db';
 import { finishRun, getRun, queuedRunIds, runOwner, setRunStatus } from '../store/runs';
 import { engineEntry } from './entries';
@@ -18,6 +19,22 @@ export function defaultConcurrency(): number {
 const SETTLE_RETRY_MS = 3000;
 
 const ENDED = new Set(['stopped', 'interrupted', 'failed', 'diverged']);
+
+/** A queued run that never started ends as stopped (the same for every queue). */
+export function stopQueuedRun(db: Db, events: EventHub, run: RunSummary): void {
+  finishRun(db, run.id, { status: 'stopped', error: null, stepsDone: run.stepsDone });
+  events.publish({ type: 'runs-changed', runIds: [run.id] });
+}
+
+/** An ended run goes back in the queue and continues from its last checkpoint; any other state is refused. */
+export function requeueEndedRun(db: Db, events: EventHub, run: RunSummary): void {
+  if (!ENDED.has(run.status)) throw badInput(`run ${run.id} is ${run.status}; only paused, stopped, interrupted, failed or diverged runs can resume`);
+  setRunStatus(db, run.id, 'queued');
+  events.publish({ type: 'runs-changed', runIds: [run.id] });
+}
+
+/** Refuses to stop a run that is neither queued, running nor paused. */
+export const cannotStop = (run: RunSummary) => badInput(`run ${run.id} is ${run.status}; only queued, running or paused runs can stop`);
 
 /** What the back end asks of a queue, local (training processes here) or remote (workers through Redis). */
 export interface RunQueue {
@@ -136,21 +153,15 @@ export class RunManager implements RunQueue {
 
   stop(runId: number): void {
     const run = getRun(this.db, runId);
-    if (run.status === 'queued' && !this.active.has(runId)) {
-      finishRun(this.db, runId, { status: 'stopped', error: null, stepsDone: run.stepsDone });
-      this.events.publish({ type: 'runs-changed', runIds: [runId] });
-      return;
-    }
-    if (!this.send(runId, 'stop')) throw badInput(`run ${runId} is ${run.status}; only queued, running or paused runs can stop`);
+    if (run.status === 'queued' && !this.active.has(runId)) return stopQueuedRun(this.db, this.events, run);
+    if (!this.send(runId, 'stop')) throw cannotStop(run);
   }
 
   /** A paused run continues; an ended run is queued again and continues from its last checkpoint. */
   resume(runId: number): void {
     const run = getRun(this.db, runId);
     if (run.status === 'paused' && this.send(runId, 'resume')) return;
-    if (!ENDED.has(run.status)) throw badInput(`run ${runId} is ${run.status}; only paused, stopped, interrupted, failed or diverged runs can resume`);
-    setRunStatus(this.db, runId, 'queued');
-    this.events.publish({ type: 'runs-changed', runIds: [runId] });
+    requeueEndedRun(this.db, this.events, run);
     this.schedule();
   }
 

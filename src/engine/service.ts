@@ -20,7 +20,7 @@ import { readSamples } from '../store/samples';
 import { getSweep, insertSweep, listSweeps } from '../store/sweeps';
 import { REDIS_URL_SETTING, deleteMeta, getMeta, setMeta } from '../store/meta';
 import { RemoteQueue } from './remote-queue';
-import { connectRedis } from './remote-protocol';
+import { connectRedis, redactedRedisUrl } from './remote-protocol';
 import { generateDataset, importDataset, uploadDir } from './datasets';
 import { checkpointDir } from './checkpoint';
 import type { RunQueue } from './run-manager';
@@ -65,17 +65,6 @@ function assertRemoteTrainable(queue: RunQueue, runs: NewRun[]): void {
   if (imported.length) throw badInput(`runs go to remote workers, which cannot reach imported datasets: ${imported.join(', ')} must train on this machine (start it without Redis)`);
 }
 
-/** A Redis URL as shown to users: the password replaced. */
-function hidePassword(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url;
-  }
-}
-
 /** A run's metrics change only together with its step count or status, so those name a curve set. */
 function curveVersion(run: RunDetail, params: ParsedParamsOf<'getMetrics'>): string {
   return JSON.stringify([run.id, run.createdAt, run.status, run.stepsDone, run.finishedAt, params.maxPoints, params.names ?? null]);
@@ -103,7 +92,7 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
   const settingsOf = (): ResultOf<'getSettings'> => {
     const saved = getMeta(ctx.db, REDIS_URL_SETTING);
     const queue = ctx.runs instanceof RemoteQueue ? 'remote' : 'local';
-    return { redisUrl: saved === null ? null : hidePassword(saved), queue, restartNeeded: (saved !== null) !== (queue === 'remote'), maxSweepRuns: ctx.maxSweepRuns ?? DEFAULT_MAX_SWEEP_RUNS };
+    return { redisUrl: saved === null ? null : redactedRedisUrl(saved), queue, restartNeeded: (saved !== null) !== (queue === 'remote'), maxSweepRuns: ctx.maxSweepRuns ?? DEFAULT_MAX_SWEEP_RUNS };
   };
   const handlers: ApiHandlers = {
     getInfo: () => ({

@@ -14,6 +14,7 @@ import { getDataset } from '../store/datasets';
 import { datasetFile } from './datasets';
 import { BANDIT_EVAL_ACTIONS, banditOutcome } from '../core/envs/bandit2d';
 import { Rng } from '../core/rng';
+import { mean } from '../core/stats';
 import { requireTask, type TaskSpec } from '../core/tasks';
 import { initBackend, type BackendInfo } from '../core/tf/backend';
 import { ApiError, badInput, messageOf, storageProblem } from '../api/errors';
@@ -107,18 +108,18 @@ async function evaluate(agent: OfflineAgent, task: TaskSpec, data: TaskData, con
   const { refMin, refMax } = task.score;
   const stats = await runEpisodes(makeEnv, config.evalEpisodes, (observations) => agent.selectActions(observations, config.actionSamples, rng), rng);
   const normalised = stats.returns.map((r) => (100 * (r - refMin)) / (refMax - refMin));
-  const average = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+  // Spread over the episodes: the population standard deviation.
   const spread = (values: number[]) => {
-    const centre = average(values);
-    return Math.sqrt(average(values.map((v) => (v - centre) ** 2)));
+    const centre = mean(values);
+    return Math.sqrt(mean(values.map((v) => (v - centre) ** 2)));
   };
   return {
     outcome: {
-      return: average(stats.returns),
+      return: mean(stats.returns),
       returnStd: spread(stats.returns),
-      normalizedScore: average(normalised),
+      normalizedScore: mean(normalised),
       normalizedScoreStd: spread(normalised),
-      episodeLength: average(stats.lengths),
+      episodeLength: mean(stats.lengths),
     },
     actions: null,
   };
@@ -170,18 +171,20 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
   const liveHeap = watchLiveHeap();
 
   const stepOf = () => agent.pretrainStepsDone + agent.trainStepsDone;
-  const writeProgress = () =>
+  /** Writes the waiting metrics with the step count, then tells the hook what landed. */
+  const writeProgress = () => {
     db.transaction(() => {
       insertMetrics(db, runId, pending);
       recordProgress(db, runId, stepOf());
     })();
+    hooks.onFlush?.(pending, stepOf());
+    pending = [];
+  };
   // While another process holds the store's write lock, metrics wait in memory and training goes on.
   let busySince: number | null = null;
   const flush = () => {
     try {
       writeProgress();
-      hooks.onFlush?.(pending, stepOf());
-      pending = [];
       busySince = null;
     } catch (err) {
       if (!storeBusy(err)) throw err;
@@ -207,8 +210,6 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
   const finish = (outcome: Omit<RunOutcome, 'stepsDone'>) =>
     whenStoreFree(() => {
       writeProgress();
-      hooks.onFlush?.(pending, stepOf());
-      pending = [];
       finishRun(db, runId, { ...outcome, stepsDone: stepOf() });
     });
 
