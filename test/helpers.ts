@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Db } from '../src/store/db';
+import { readMetric } from '../src/store/metrics';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const SHARED = path.resolve(REPO_ROOT, '..', 'shared');
@@ -159,4 +161,9 @@ export function makeTestCertificates(dir: string): { ca: string; cert: string; k
     run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost']) &&
     run(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'san.cnf']);
   return ok ? { ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key') } : null;
+}
+
+/** Distinct steps with a critic loss: exactly the steps trained when logInterval is 1. */
+export function criticSteps(db: Db, runId: number): number {
+  return new Set(readMetric(db, runId, 'critic').map((m) => m.step)).size;
 }

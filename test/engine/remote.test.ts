@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DB_FILE, openDatabase } from '../../src/store/db';
 import { readMetric } from '../../src/store/metrics';
 import { getRun, listRuns } from '../../src/store/runs';
-import { apiRequest, hasRedisServer, makeTestCertificates, runCli, spawnCli, startRedis, startServe, tempHomes, waitFor } from '../helpers';
+import { apiRequest, criticSteps, hasRedisServer, makeTestCertificates, runCli, spawnCli, startRedis, startServe, tempHomes, waitFor } from '../helpers';
 
 const freshHome = tempHomes();
 const children: ChildProcess[] = [];
@@ -53,14 +53,6 @@ function peek<T>(home: string, read: (db: Database.Database) => T): T {
   }
 }
 
-const criticSteps = (home: string, runId: number) => {
-  const db = openDatabase(home);
-  try {
-    return new Set(readMetric(db, runId, 'critic').map((m) => m.step)).size;
-  } finally {
-    db.close();
-  }
-};
 
 describe.skipIf(!hasRedisServer())('remote workers (BullMQ on Redis)', () => {
   it('a sweep of 6 runs completes across two workers, each run whole, and a remote run equals the same seed trained here', async () => {
@@ -76,7 +68,7 @@ describe.skipIf(!hasRedisServer())('remote workers (BullMQ on Redis)', () => {
     const db = openDatabase(home);
     const runs = listRuns(db, { sweep: 1 });
     expect(new Set(runs.map((r) => r.worker))).toEqual(new Set(['worker-a', 'worker-b']));
-    for (const run of runs) expect(new Set(readMetric(db, run.id, 'critic').map((m) => m.step)).size).toBe(40);
+    for (const run of runs) expect(criticSteps(db, run.id)).toBe(40);
     const remote = readMetric(db, out.runIds[0] as number, 'critic');
     db.close();
 
@@ -119,7 +111,7 @@ describe.skipIf(!hasRedisServer())('remote workers (BullMQ on Redis)', () => {
     expect(handedOver[0]?.worker).toBe('heir');
     // The curve marks where the heir picked up, at a checkpoint of the dead worker.
     expect((readMetric(db, handedOver[0]!.id, 'event/resume')[0]?.step ?? 0) % 10).toBe(0);
-    for (const run of runs) expect(new Set(readMetric(db, run.id, 'critic').map((m) => m.step)).size).toBe(200);
+    for (const run of runs) expect(criticSteps(db, run.id)).toBe(200);
     db.close();
   }, 300_000);
 
@@ -156,8 +148,8 @@ describe.skipIf(!hasRedisServer())('remote workers (BullMQ on Redis)', () => {
     children.push(second.child);
     for (const id of runIds) await waitFor(() => apiRequest(second.base, 'GET', `/api/runs/${id}`), (r) => r.body.status === 'completed', `run ${id} to be caught up`, 60_000);
     expect(peek(home, (db) => db.prepare('SELECT count(*) FROM metrics').pluck().get() as number)).toBeGreaterThan(behind);
-    for (const id of runIds) expect(criticSteps(home, id)).toBe(60);
     const db = openDatabase(home);
+    for (const id of runIds) expect(criticSteps(db, id)).toBe(60);
     expect(getRun(db, runIds[1] as number)).toMatchObject({ worker: 'only', stepsDone: 60 });
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     db.close();

@@ -16,7 +16,7 @@ import { listCheckpoints } from '../../src/store/checkpoints';
 import { DB_FILE, openDatabase, type Db } from '../../src/store/db';
 import { readMetric } from '../../src/store/metrics';
 import { getRun, insertRuns } from '../../src/store/runs';
-import { apiRequest, runCli, sha256File, spawnCli, startServe, tempHomes, waitFor } from '../helpers';
+import { apiRequest, criticSteps, runCli, sha256File, spawnCli, startServe, tempHomes, waitFor } from '../helpers';
 
 const freshHome = tempHomes();
 const children: ChildProcess[] = [];
@@ -40,8 +40,6 @@ function queueRun(db: Db, trainSteps: number): number {
   return insertRuns(db, planRuns({ task: 'bandit-25g-far', algo: 'dtql', preset: 'quick', seeds: [5], tags: [], overrides: { ...SMALL, trainSteps } }))[0] as number;
 }
 
-/** Distinct steps with a critic loss: exactly the steps trained when logInterval is 1. */
-const criticSteps = (db: Db, id: number) => new Set(readMetric(db, id, 'critic').map((m) => m.step)).size;
 
 /** Rows flushed so far, read without touching the store (no recovery, no migrations). */
 function flushedRows(home: string): number {
