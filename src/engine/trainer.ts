@@ -171,11 +171,12 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
   const liveHeap = watchLiveHeap();
 
   const stepOf = () => agent.pretrainStepsDone + agent.trainStepsDone;
-  /** Writes the waiting metrics with the step count, then tells the hook what landed. */
-  const writeProgress = () => {
+  /** Writes the waiting metrics with the step count (and `alongside`, in the same transaction), then tells the hook what landed. */
+  const writeProgress = (alongside?: () => void) => {
     db.transaction(() => {
       insertMetrics(db, runId, pending);
       recordProgress(db, runId, stepOf());
+      alongside?.();
     })();
     hooks.onFlush?.(pending, stepOf());
     pending = [];
@@ -198,7 +199,8 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
     const digest = sha256(buffer);
     const file = writeRunCheckpoint(home, runId, stepOf(), buffer);
     try {
-      await whenStoreFree(() => insertCheckpoint(db, { runId, step: stepOf(), path: file, sha256: digest, bytes: buffer.length }));
+      // A checkpoint lands only with every metric before it: resume replays from it, so none may be missing.
+      await whenStoreFree(() => writeProgress(() => insertCheckpoint(db, { runId, step: stepOf(), path: file, sha256: digest, bytes: buffer.length })));
     } catch (err) {
       fs.rmSync(file, { force: true });
       throw err;

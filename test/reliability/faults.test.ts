@@ -106,6 +106,17 @@ describe('faults', () => {
     expect(integrity(db)).toBe('ok');
   }, 120_000);
 
+  it('a checkpoint lands in the store only together with every metric before it', async () => {
+    const home = freshHome();
+    const db = store(home);
+    const id = queueRun(db, 80);
+    const seen: { checkpoint: number; metricSteps: number }[] = [];
+    // With time-based flushes out of the way, only the checkpoint itself can have written the metrics.
+    await trainRun(db, home, id, { flushSeconds: 3600, onCheckpoint: ({ step }) => seen.push({ checkpoint: step, metricSteps: criticSteps(db, id) }) });
+    expect(seen.map((s) => s.checkpoint)).toEqual([25, 50, 75, 80]);
+    for (const { checkpoint, metricSteps } of seen) expect(metricSteps).toBe(checkpoint);
+  }, 120_000);
+
   it.each([
     ['ENOSPC', 'no space left on device', /disk holding the data folder is full/],
     ['EROFS', 'read-only file system', /data folder is read-only/],
