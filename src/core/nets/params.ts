@@ -18,7 +18,9 @@ export class ParamSet {
 
   add(name: string, values: Float32Array, shape: number[]): tf.Variable {
     if (this.byName.has(name)) throw new Error(`duplicate parameter ${name}`);
-    const variable = tf.variable(tf.tensor(values, shape, 'float32'), true);
+    const initial = tf.tensor(values, shape, 'float32');
+    const variable = tf.variable(initial, true);
+    initial.dispose();
     this.byName.set(name, variable);
     return variable;
   }
