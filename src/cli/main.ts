@@ -599,7 +599,7 @@ function buildProgram(): Command {
       process.stderr.write(`curves: a downsampled ${curves.points.toLocaleString('en-US')}-point series in ${curves.fetchMs.toFixed(0)} ms\n`);
       const history = benchRunList();
       process.stderr.write(`history: ${history.runs} runs listed in ${history.listAllMs.toFixed(0)} ms, filtered and sorted in ${history.filteredSortedMs.toFixed(0)} ms\n`);
-      if (opts.json) printJson({ backend: backend.name, results, curves, history });
+      if (opts.json) printJson({ backend: backend.name, kernels: backend.label, results, curves, history });
       else {
         const rows = results.map((r) => [r.problem, r.pretrainStepsPerSec.toFixed(1), r.trainStepsPerSec.toFixed(1), r.trainStepsPerSecSingleThread.toFixed(1), r.actLatencyMs.toFixed(1)]);
         process.stdout.write(`${formatTable(['problem', 'pretrain steps/s', 'train steps/s', 'one thread', 'act ms'], rows)}\n`);
@@ -618,7 +618,7 @@ function buildProgram(): Command {
       const { report, backend } = await runGolden(file, opts.networks);
       const quantities = Object.fromEntries(Object.entries(report.quantities).map(([k, q]) => [k, q.maxAbsError]));
       if (opts.json) {
-        printJson({ file, precision: report.precision, backend: backend.name, maxAbsError: report.maxAbsError, worst: report.worst, quantities, pass: report.pass });
+        printJson({ file, precision: report.precision, backend: backend.name, kernels: backend.label, maxAbsError: report.maxAbsError, worst: report.worst, quantities, pass: report.pass });
       } else {
         const failures = Object.entries(report.quantities).filter(([, q]) => !q.pass);
         for (const [name, q] of failures) process.stdout.write(`FAIL ${name}: max abs error ${q.maxAbsError.toExponential(2)} (${q.kind})\n`);

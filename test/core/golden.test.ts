@@ -44,11 +44,18 @@ describe('golden numbers of the official implementation', () => {
 });
 
 describe('dtql golden', () => {
-  it('prints the contract JSON and exits 0 when every quantity passes', () => {
-    const result = runCli(['golden', path.join(GOLDEN, 'networks.json'), '--json']);
-    expect(result.status).toBe(0);
-    const out = JSON.parse(result.stdout) as { precision: string; pass: boolean; maxAbsError: number; worst: string; quantities: Record<string, number> };
+  // Both kernel sets a user can have: OpenBLAS matrix products where the addon is built, plain wasm otherwise.
+  it.each([
+    ['networks.json', 'with OpenBLAS where built', {}],
+    ['train_step.json', 'with OpenBLAS where built', {}],
+    ['networks.json', 'on plain wasm', { DTQL_NATIVE_BLAS: '0' }],
+    ['train_step.json', 'on plain wasm', { DTQL_NATIVE_BLAS: '0' }],
+  ] as [string, string, Record<string, string>][])('%s %s: prints the contract JSON and exits 0 when every quantity passes', (name, _kernels, env) => {
+    const result = runCli(['golden', path.join(GOLDEN, name), '--json'], env);
+    expect(result.status, result.stdout.slice(-2000)).toBe(0);
+    const out = JSON.parse(result.stdout) as { precision: string; pass: boolean; maxAbsError: number; worst: string; kernels: string; quantities: Record<string, number> };
     expect(out).toMatchObject({ precision: 'float32', pass: true });
+    if (env.DTQL_NATIVE_BLAS === '0') expect(out.kernels).toBe('wasm (SIMD)');
     expect(out.maxAbsError).toBeLessThan(1e-5);
     expect(out.quantities[out.worst]).toBe(out.maxAbsError);
   });

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/core/tf/backend';
 import { mish } from '../../src/core/tf/kernels';
+import { nativeMatMulActive } from '../../src/core/tf/native-matmul';
 import { Rng } from '../../src/core/rng';
 import { sampleSigma, sigmaFromUniform } from '../../src/core/edm';
 
@@ -43,6 +44,52 @@ describe('fast matMul gradient', () => {
     expect(Array.from(dx.dataSync())).toEqual([2.5, 1.5, -2.5, -2.75, 1.75, 2.75]);
     expect(Array.from(dw.dataSync())).toEqual([3, 10, 4.5, 11, 6, 12]);
     tf.dispose([dx, dw]);
+  });
+});
+
+describe('OpenBLAS matMul kernel', () => {
+  // CI installs OpenBLAS, so there the addon must be built: a silent fall back to wasm would hide a 3x slowdown.
+  it.runIf(process.env.DTQL_REQUIRE_NATIVE_BLAS === '1')('is built and active where OpenBLAS is installed', () => {
+    expect(nativeMatMulActive()).toBe(true);
+  });
+
+  /** Row-major reference product in float64 for one [m, k] x [k, n] pair. */
+  const reference = (a: number[], b: number[], m: number, k: number, n: number) =>
+    Array.from({ length: m * n }, (_, i) => a.slice(Math.floor(i / n) * k, Math.floor(i / n) * k + k).reduce((sum, x, j) => sum + x * (b[j * n + (i % n)] as number), 0));
+
+  it.each([
+    ['2D', [5, 7], [7, 3], false, false],
+    ['transposed a', [7, 5], [7, 3], true, false],
+    ['transposed b', [5, 7], [3, 7], false, true],
+    ['both transposed', [7, 5], [3, 7], true, true],
+    ['batched, one b for all', [2, 5, 7], [7, 3], false, false],
+    ['batched both', [2, 5, 7], [2, 7, 3], false, false],
+    ['broadcast a of batch 1', [1, 5, 7], [4, 7, 3], false, false],
+  ] as [string, number[], number[], boolean, boolean][])('%s equals the float64 product', (_name, aShape, bShape, transposeA, transposeB) => {
+    const rng = new Rng(11);
+    const a = tf.tensor(Array.from({ length: aShape.reduce((x, y) => x * y, 1) }, () => rng.normal()), aShape);
+    const b = tf.tensor(Array.from({ length: bShape.reduce((x, y) => x * y, 1) }, () => rng.normal()), bShape);
+    const product = tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D, transposeA, transposeB);
+    const plain = (t: tf.Tensor, transpose: boolean) => {
+      const last2 = t.shape.slice(-2) as [number, number];
+      const mats = tf.reshape(t, [-1, ...last2]);
+      const out = (transpose ? tf.transpose(mats, [0, 2, 1]) : mats) as tf.Tensor3D;
+      return { data: Array.from(out.dataSync()), rows: out.shape[1], cols: out.shape[2], count: out.shape[0] };
+    };
+    const [pa, pb] = [plain(a, transposeA), plain(b, transposeB)];
+    const outer = product.shape.slice(0, -2);
+    const batch = outer.reduce((x, y) => x * y, 1);
+    const [m, n] = [pa.rows, pb.cols];
+    const expected: number[] = [];
+    for (let i = 0; i < batch; i++) {
+      // A side with one matrix serves every batch entry.
+      const [ai, bi] = [pa.count === 1 ? 0 : i, pb.count === 1 ? 0 : i];
+      expected.push(...reference(pa.data.slice(ai * m * pa.cols, (ai + 1) * m * pa.cols), pb.data.slice(bi * pb.rows * n, (bi + 1) * pb.rows * n), m, pa.cols, n));
+    }
+    const got = Array.from(product.dataSync());
+    expect(got.length).toBe(expected.length);
+    got.forEach((v, i) => expect(v).toBeCloseTo(expected[i] as number, 4));
+    tf.dispose([a, b, product]);
   });
 });
 

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { useFastMatMulGradient } from './kernels';
+import { useNativeMatMul } from './native-matmul';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 
@@ -52,7 +53,10 @@ export async function initBackend(prefer?: BackendName): Promise<BackendInfo> {
       wasm.setWasmPaths(`${path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist')}${path.sep}`);
       if (await tf.setBackend('wasm')) {
         useFastMatMulGradient();
-        active = { name: 'wasm', label: 'wasm (SIMD)', reason: skipped.length ? skipped.join('; ') : 'requested' };
+        const matMul = useNativeMatMul();
+        const label = matMul.active ? 'wasm (SIMD) + OpenBLAS matMul' : 'wasm (SIMD)';
+        const reasons = [...skipped, matMul.active ? `matMul in ${matMul.description}` : matMul.description];
+        active = { name: 'wasm', label, reason: prefer === 'wasm' ? `requested; ${reasons.join('; ')}` : reasons.join('; ') };
         return active;
       }
       skipped.push('wasm backend did not initialise');

@@ -1,0 +1,78 @@
+import * as tf from '@tensorflow/tfjs';
+import { createRequire } from 'node:module';
+
+/** The native addon (native/blas): OpenBLAS sgemm on Float32Arrays, here views of the wasm heap. */
+interface NativeBlas {
+  sgemm(a: Float32Array, b: Float32Array, out: Float32Array, batch: number, m: number, k: number, n: number, transposeA: boolean, transposeB: boolean, aBatches: number, bBatches: number): void;
+  describe(): string;
+}
+
+/** The part of the wasm backend a kernel needs to work on tensor buffers in its heap. */
+interface WasmKernelBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(tensor: tf.TensorInfo): Float32Array;
+}
+
+const require = createRequire(import.meta.url);
+let active: { description: string } | null = null;
+
+/** Whether matrix products run in OpenBLAS (then transposed operands cost nothing). */
+export function nativeMatMulActive(): boolean {
+  return active !== null;
+}
+
+/** Loads the addon, or says why it is not there. */
+function loadBlas(): NativeBlas | string {
+  if (process.env.DTQL_NATIVE_BLAS === '0') return 'native matMul turned off (DTQL_NATIVE_BLAS=0)';
+  try {
+    return require('dtql-native-blas') as NativeBlas;
+  } catch (err) {
+    return `native matMul not built (${(err as Error).message.split('\n')[0]}); install OpenBLAS (Debian: libopenblas-dev) and run npm install again`;
+  }
+}
+
+const sizeOf = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
+
+/**
+ * Replaces the wasm backend's BatchMatMul with OpenBLAS working on the tensors' heap buffers in
+ * place: XNNPACK in wasm has 128-bit vectors and no FMA, about a third of what this CPU gives a
+ * BLAS (platform-notes.md; `dtql bench` reports both). Shapes the addon does not cover (general
+ * batch broadcasting, other dtypes) still go to the wasm kernel. Returns a description of the
+ * kernels in use, or why the wasm one stays.
+ */
+export function useNativeMatMul(): { active: boolean; description: string } {
+  if (active) return { active: true, description: active.description };
+  const blas = loadBlas();
+  if (typeof blas === 'string') return { active: false, description: blas };
+  const wasmKernel = tf.getKernel('BatchMatMul', 'wasm');
+  if (!wasmKernel) return { active: false, description: 'the wasm backend has no BatchMatMul kernel to replace' };
+  const fallback = wasmKernel.kernelFunc;
+  tf.unregisterKernel('BatchMatMul', 'wasm');
+  tf.registerKernel({
+    kernelName: 'BatchMatMul',
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+      const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+      const backend = args.backend as unknown as WasmKernelBackend;
+      const [ra, rb] = [a.shape.length, b.shape.length];
+      const m = (transposeA ? a.shape[ra - 1] : a.shape[ra - 2]) as number;
+      const k = (transposeA ? a.shape[ra - 2] : a.shape[ra - 1]) as number;
+      const kb = (transposeB ? b.shape[rb - 1] : b.shape[rb - 2]) as number;
+      const n = (transposeB ? b.shape[rb - 2] : b.shape[rb - 1]) as number;
+      const [outerA, outerB] = [a.shape.slice(0, -2), b.shape.slice(0, -2)];
+      const [aBatches, bBatches] = [sizeOf(outerA), sizeOf(outerB)];
+      const outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
+      const batch = sizeOf(outer);
+      // Each side's batch either whole or a single matrix repeated: what the addon's `i % batches` covers.
+      const covered = [aBatches, bBatches].every((count) => count === 1 || count === batch);
+      if (a.dtype !== 'float32' || b.dtype !== 'float32' || k !== kb || !covered) return fallback(args);
+      const out = backend.makeOutput([...outer, m, n], 'float32');
+      // Views after the output exists: an allocation can grow the heap and detach older views.
+      blas.sgemm(backend.typedArrayFromHeap(a), backend.typedArrayFromHeap(b), backend.typedArrayFromHeap(out), batch, m, k, n, transposeA, transposeB, aBatches, bBatches);
+      return out;
+    },
+  });
+  active = { description: blas.describe() };
+  return { active: true, description: active.description };
+}
