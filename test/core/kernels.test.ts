@@ -91,6 +91,12 @@ describe('OpenBLAS matMul kernel', () => {
     got.forEach((v, i) => expect(v).toBeCloseTo(expected[i] as number, 4));
     tf.dispose([a, b, product]);
   });
+
+  it('leaves an empty product to the wasm kernel', () => {
+    const product = tf.matMul(tf.zeros([0, 7]), tf.ones([7, 3]));
+    expect(product.shape).toEqual([0, 3]);
+    product.dispose();
+  });
 });
 
 describe('sigma sampler', () => {

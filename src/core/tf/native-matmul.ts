@@ -64,9 +64,10 @@ export function useNativeMatMul(): { active: boolean; description: string } {
       const [aBatches, bBatches] = [sizeOf(outerA), sizeOf(outerB)];
       const outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
       const batch = sizeOf(outer);
-      // Each side's batch either whole or a single matrix repeated: what the addon's `i % batches` covers.
+      // Each side's batch either whole or a single matrix repeated: what the addon's `i % batches` covers;
+      // empty products stay with wasm (BLAS has nothing to do and the addon refuses zero sizes).
       const covered = [aBatches, bBatches].every((count) => count === 1 || count === batch);
-      if (a.dtype !== 'float32' || b.dtype !== 'float32' || k !== kb || !covered) return fallback(args);
+      if (a.dtype !== 'float32' || b.dtype !== 'float32' || k !== kb || !covered || batch * m * k * n === 0) return fallback(args);
       const out = backend.makeOutput([...outer, m, n], 'float32');
       // Views after the output exists: an allocation can grow the heap and detach older views.
       blas.sgemm(backend.typedArrayFromHeap(a), backend.typedArrayFromHeap(b), backend.typedArrayFromHeap(out), batch, m, k, n, transposeA, transposeB, aBatches, bBatches);
