@@ -114,7 +114,7 @@ function banditTask(def: BanditDef): TaskSpec {
       },
       {
         id: 'paper',
-        description: 'The official toy script: full batch of 10,000, lr 3e-3, its step counts (hours on a CPU).',
+        description: 'The official toy script: full batch of 10,000, lr 3e-3, its step counts (about an hour per run on a 2-core CPU with OpenBLAS, longer without).',
         // KL pretrains its diffusion model for 500 steps before distilling (--pretrain_diffusion).
         configs: { dtql: banditPaperConfig(def.tr), kl: banditPaperConfig({ pretrainSteps: 500, ...def.kl }) },
         defaultSeed: def.seed,

@@ -154,7 +154,7 @@ export function TrustRegionVsKl() {
           preset{' '}
           <select value={presetId} onChange={(e) => update({ preset: e.target.value })} aria-label="preset">
             <option value="quick">quick (minutes)</option>
-            <option value="paper">paper (full batch, hours on a CPU)</option>
+            <option value="paper">paper (full batch, about an hour per run on a CPU)</option>
           </select>
         </label>
         <label>
