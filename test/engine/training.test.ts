@@ -202,5 +202,6 @@ describe('training runs in the store', () => {
     }
     const list = runCli(['--home', home, 'runs', 'list', '--json']);
     expect(JSON.parse(list.stdout)).toEqual([]);
-  });
+    // Eight CLI processes: 17-25 s on a quiet machine, past the default 30 s on a busy one.
+  }, 120_000);
 });
