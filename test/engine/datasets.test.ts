@@ -43,7 +43,7 @@ describe('dataset import', () => {
     expect(listDatasets(db)).toHaveLength(1);
     expect(fs.readdirSync(path.join(home, 'datasets'))).toHaveLength(1);
     db.close();
-  });
+  }, 120_000);
 
   it('a D4RL task needs an imported dataset, then trains on it for real', async () => {
     const home = freshHome();
@@ -102,5 +102,5 @@ describe('dataset import', () => {
     expect(runCli(['--home', home, 'dataset', 'import', fixture('hopper-medium-v2.hdf5'), '--reference']).status).toBe(0);
     const listed = JSON.parse(runCli(['--home', home, 'dataset', 'list', '--json']).stdout) as { name: string; storedPath: string | null }[];
     expect(listed).toMatchObject([{ name: 'hopper-medium-v2', storedPath: null }]);
-  });
+  }, 120_000);
 });

@@ -99,5 +99,5 @@ describe('CSV export', () => {
     const listed = runCli(['--home', home, 'runs', 'list', '--search', 'S2', '--json']);
     expect((JSON.parse(listed.stdout) as { seed: number }[]).map((r) => r.seed)).toEqual([2]);
     expect(runCli(['--home', home, 'runs', 'list', '--status', 'done']).status).toBe(2);
-  });
+  }, 120_000);
 });
