@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DB_FILE, openDatabase } from '../../src/store/db';
+import { DB_FILE, loadMigrations, openDatabase, schemaVersion } from '../../src/store/db';
 import { readMetric } from '../../src/store/metrics';
 import { getRun, listRuns } from '../../src/store/runs';
 import { apiRequest, criticSteps, hasRedisServer, makeTestCertificates, runCli, spawnCli, startRedis, startServe, tempHomes, waitFor } from '../helpers';
@@ -53,6 +53,15 @@ function peek<T>(home: string, read: (db: Database.Database) => T): T {
   }
 }
 
+/** Steps done by the worker's running run; undefined until the sweep has created the store and its whole schema. */
+function runningSteps(home: string, workerName: string): number | undefined {
+  if (!fs.existsSync(path.join(home, DB_FILE))) return undefined;
+  return peek(home, (db) => {
+    // Each migration commits on its own: wait for the last one (the worker column comes late).
+    if (schemaVersion(db) < (loadMigrations().at(-1)?.version ?? 0)) return undefined;
+    return db.prepare("SELECT steps_done FROM runs WHERE worker = ? AND status = 'running'").pluck().get(workerName) as number | undefined;
+  });
+}
 
 describe.skipIf(!hasRedisServer())('remote workers (BullMQ on Redis)', () => {
   it('a sweep of 6 runs completes across two workers, each run whole, and a remote run equals the same seed trained here', async () => {
@@ -92,7 +101,7 @@ describe.skipIf(!hasRedisServer())('remote workers (BullMQ on Redis)', () => {
     sweep.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     const done = new Promise<number | null>((resolve) => sweep.once('exit', resolve));
     await waitFor(
-      () => (fs.existsSync(path.join(home, DB_FILE)) ? peek(home, (db) => db.prepare("SELECT steps_done FROM runs WHERE worker = 'doomed' AND status = 'running'").pluck().get() as number | undefined) : undefined),
+      () => runningSteps(home, 'doomed'),
       (steps) => (steps ?? 0) >= 40,
       'the doomed worker to pass a checkpoint',
       120_000,
