@@ -108,10 +108,15 @@ export function writeFileAtomic(file: string, buffer: Buffer): void {
 
 /** Reads a checkpoint and proves it is the file that was written (SHA-256 recorded in the store). */
 export function readCheckpoint(file: string, expectedSha256: string): AgentState {
+  return decodeCheckpoint(readCheckpointBytes(file, expectedSha256));
+}
+
+/** A checkpoint file's bytes, checked against the SHA-256 recorded for it (throws when missing or corrupt). */
+export function readCheckpointBytes(file: string, expectedSha256: string): Buffer {
   const buffer = fs.readFileSync(file);
   const actual = sha256(buffer);
   if (actual !== expectedSha256) throw new Error(`checkpoint ${file} is corrupt (SHA-256 ${actual.slice(0, 12)}… differs from the recorded ${expectedSha256.slice(0, 12)}…)`);
-  return decodeCheckpoint(buffer);
+  return buffer;
 }
 
 /** Where a run's checkpoint files live in the data folder. */

@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { badInput, messageOf } from '../api/errors';
@@ -9,7 +8,7 @@ import { insertMetrics } from '../store/metrics';
 import { getMeta, setMeta, storeId } from '../store/meta';
 import { finishRun, getRun, queuedRunIds, recordProgress, setRunStatus } from '../store/runs';
 import { saveSamples } from '../store/samples';
-import { pruneCheckpoints, sha256, writeRunCheckpoint } from './checkpoint';
+import { pruneCheckpoints, readCheckpointBytes, sha256, writeRunCheckpoint } from './checkpoint';
 import type { EventHub } from './events';
 import { RUN_QUEUE, connectRedis, jobIdOf, remoteEventSchema, remoteKeys, type RemoteEvent, type RunJob } from './remote-protocol';
 import { cannotStop, requeueEndedRun, stopQueuedRun, type RunQueue } from './run-manager';
@@ -128,11 +127,14 @@ export class RemoteQueue implements RunQueue {
     // The newest good checkpoint this store holds travels with a resumed run, in case Redis lost its copy.
     if (!(await this.redis.exists(this.keys.checkpoint(runId)))) {
       for (const ckpt of listCheckpoints(this.db, runId)) {
-        const buffer = fs.existsSync(ckpt.path) ? fs.readFileSync(ckpt.path) : null;
-        if (buffer && sha256(buffer) === ckpt.sha256) {
-          await this.redis.set(this.keys.checkpoint(runId), buffer);
-          break;
+        let buffer: Buffer;
+        try {
+          buffer = readCheckpointBytes(ckpt.path, ckpt.sha256);
+        } catch {
+          continue;
         }
+        await this.redis.set(this.keys.checkpoint(runId), buffer);
+        break;
       }
     }
     await this.redis.del(this.keys.control(runId));
