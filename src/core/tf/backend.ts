@@ -52,8 +52,9 @@ export async function initBackend(prefer?: BackendName): Promise<BackendInfo> {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       wasm.setWasmPaths(`${path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist')}${path.sep}`);
       if (await tf.setBackend('wasm')) {
-        useFastMatMulGradient();
         const matMul = useNativeMatMul();
+        // OpenBLAS takes transposed operands at full speed; only the wasm matMul needs them materialised.
+        if (!matMul.active) useFastMatMulGradient();
         const label = matMul.active ? 'wasm (SIMD) + OpenBLAS matMul' : 'wasm (SIMD)';
         const reasons = [...skipped, matMul.active ? `matMul in ${matMul.description}` : matMul.description];
         active = { name: 'wasm', label, reason: prefer === 'wasm' ? `requested; ${reasons.join('; ')}` : reasons.join('; ') };

@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import { nativeMatMulActive } from './native-matmul';
 
 let fastMatMulGradient = false;
 
@@ -30,8 +29,7 @@ export function useFastMatMulGradient(): void {
         const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
         const [a, b] = saved as [tf.Tensor, tf.Tensor];
         const grad = dy as tf.Tensor;
-        // OpenBLAS takes transposed operands at full speed: no copies needed there.
-        if (transposeA || transposeB || nativeMatMulActive()) return original.gradFunc(dy, saved, attrs);
+        if (transposeA || transposeB) return original.gradFunc(dy, saved, attrs);
         return {
           a: () => tf.matMul(grad as tf.Tensor3D, swapLast(b) as tf.Tensor3D),
           b: () => tf.matMul(swapLast(a) as tf.Tensor3D, grad as tf.Tensor3D),
