@@ -12,43 +12,17 @@ the best-mode fraction and the policy's mean log-std. Measured (torch 2.13 CPU, 
 14.79), as the workbench's own `quick` run does (0.009, 14.88). Full batch is slow here (over 0.6 s
 per step); the workbench's `paper` run showed the full-batch outcome instead.
 """
-import math
 import os
 import sys
 
 import torch
 import torch.nn as nn
 
+from toy_reference import ScoreNet, diffusion_loss, twenty_five_gaussians
+
 torch.set_num_threads(int(os.environ.get("THREADS", "1")))
 seed, batch_size, steps, reward_type = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 torch.manual_seed(seed)
-SIGMA_DATA = 0.5
-
-
-class TimeEmbedding(nn.Module):
-    def __init__(self, dim):
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, t):
-        half = self.dim // 2
-        freqs = torch.exp(torch.arange(half) * -(math.log(10000) / (half - 1)))
-        angles = t[:, None] * freqs[None, :]
-        return torch.cat((angles.sin(), angles.cos()), -1)
-
-
-class ScoreNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.embed = nn.Sequential(TimeEmbedding(4), nn.Linear(4, 8), nn.Mish(), nn.Linear(8, 4))
-        layers = [nn.Linear(7, 128)]
-        for _ in range(3):
-            layers += [nn.Linear(128, 128), nn.Mish()]
-        layers.append(nn.Linear(128, 2))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x, cond, t):
-        return self.net(torch.cat([x, cond, self.embed(t.reshape(-1))], -1))
 
 
 def critic_head(inp, norm):
@@ -75,34 +49,21 @@ class TanhGaussianPolicy(nn.Module):
         return (torch.tanh(z) * self.max_action).clamp(-self.max_action, self.max_action), log_std
 
 
-def sample_sigma(n):
-    lo = torch.tensor(0.002, dtype=torch.float64).log().sub(math.log(SIGMA_DATA)).div(0.5).sigmoid()
-    hi = torch.tensor(80.0, dtype=torch.float64).log().sub(math.log(SIGMA_DATA)).div(0.5).sigmoid()
-    u = torch.rand(n, dtype=torch.float64) * (hi - lo) + lo
-    return u.logit().mul(0.5).add(math.log(SIGMA_DATA)).exp().float()
+centres, actions = twenty_five_gaussians()
+max_radius = actions.norm(dim=1).max()
 
 
-def diffusion_loss(net, x, cond):
-    sigma = sample_sigma(len(x))[:, None]
-    noisy = x + torch.randn_like(x) * sigma
-    c_skip = SIGMA_DATA**2 / (sigma**2 + SIGMA_DATA**2)
-    c_out = sigma * SIGMA_DATA / (sigma**2 + SIGMA_DATA**2) ** 0.5
-    c_in = 1 / (sigma**2 + SIGMA_DATA**2) ** 0.5
-    out = net(noisy * c_in, cond, torch.log(sigma) / 4)
-    return ((out - (x - c_skip * noisy) / c_out) ** 2).mean()
+def reward_of(a):
+    """The toy rewards of actions [n, 2] as [n, 1]: near uses the dataset's largest |a|."""
+    radius = a.norm(dim=1, keepdim=True)
+    if reward_type == 'far':
+        return radius
+    if reward_type == 'near':
+        return max_radius - radius
+    return torch.where((a[:, :1] < -7.5) & (a[:, 1:] > 7.5), 2 * radius, radius)
 
 
-grid = torch.linspace(-10, 10, 5)
-centres = torch.stack(torch.meshgrid(grid, grid, indexing='ij'), -1).reshape(-1, 2)
-actions = (centres[:, None, :] + 0.3 * torch.randn(25, 400, 2)).reshape(-1, 2)
-radius = actions.norm(dim=1, keepdim=True)
-if reward_type == 'far':
-    rewards = radius
-elif reward_type == 'near':
-    rewards = radius.max() - radius
-else:
-    top_left = (actions[:, :1] < -7.5) & (actions[:, 1:] > 7.5)
-    rewards = torch.where(top_left, 2 * radius, radius)
+rewards = reward_of(actions)
 best = {'far': centres.abs().min(1).values > 9, 'near': centres.norm(dim=1) < 1, 'hard': (centres[:, 0] < -9) & (centres[:, 1] > 9)}[reward_type]
 states = torch.zeros(len(actions), 1)
 
@@ -151,6 +112,5 @@ for step in range(1, steps + 1):
             nearest = dist.min(1)
             in_support = nearest.values < 0.9
             in_best = in_support & best[nearest.indices]
-            norm = sample.norm(dim=1)
-            mean_reward = {'far': norm, 'near': radius.max() - norm, 'hard': torch.where((sample[:, 0] < -7.5) & (sample[:, 1] > 7.5), 2 * norm, norm)}[reward_type].mean()
+            mean_reward = reward_of(sample).mean()
         print(f"step {step} reward {mean_reward:.2f} in-support {in_support.float().mean():.3f} best {in_best.float().mean():.3f} logstd {log_std.mean():.2f}", flush=True)
