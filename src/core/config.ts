@@ -15,8 +15,10 @@ export const trainConfigSchema = z
     eta: z.number().finite().min(0, 'must be at least 0'),
     /** IQL expectile of the V loss, strictly between 0 and 1. */
     expectile: z.number().gt(0, 'must be above 0').lt(1, 'must be below 1'),
-    /** Adam learning rate of the diffusion model and the policy. */
+    /** Adam learning rate of the diffusion model (and of the KL baseline's fake score network). */
     lr: z.number().gt(0, 'must be above 0').max(1, 'must be at most 1'),
+    /** Adam learning rate of the one-step policy (DTQL) or generator (KL); the official code uses lr. */
+    policyLr: z.number().gt(0, 'must be above 0').max(1, 'must be at most 1'),
     /** Adam learning rate of the critic (hard-coded 3e-4 in the official code, toy: 3e-3). */
     criticLr: z.number().gt(0, 'must be above 0').max(1, 'must be at most 1'),
     /** Cosine decay of all learning rates to 0 over the training steps. */
@@ -62,6 +64,7 @@ export const D4RL_DEFAULTS: TrainConfig = {
   eta: 1,
   expectile: 0.7,
   lr: 3e-4,
+  policyLr: 3e-4,
   criticLr: 3e-4,
   lrDecay: false,
   batchSize: 256,

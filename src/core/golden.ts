@@ -191,6 +191,7 @@ function agentFor(config: GoldenConfig, alpha: number, gamma: number): DtqlAgent
     discount: config.discount,
     tau: config.tau,
     lr: config.lr,
+    policyLr: config.lr,
     criticLr: config.lr,
     lrDecay: false,
     batchSize: config.batch,

@@ -34,6 +34,20 @@ describe('task catalog', () => {
     const swissFar = presetOf(requireTask('bandit-swiss-far'));
     expect(swissFar.configs.dtql).toMatchObject({ eta: 5, lr: 3e-3, batchSize: 10_000, expectile: 0.95, scoreHidden: 128, timeEmbedDim: 4 });
     expect(presetOf(requireTask('bandit-25g-far')).configs.kl).toMatchObject({ trainSteps: 2000, pretrainSteps: 500 });
+    expect(hopper.policyLr).toBe(hopper.lr);
+    expect(swissFar.configs.kl).toMatchObject({ lr: 3e-3, policyLr: 3e-3 });
+  });
+
+  it('quick bandit presets: minibatches; a fifth of the Q weight for the trust region where reward grows outward; a tenth of lr for the KL generator', () => {
+    for (const id of ['bandit-25g-far', 'bandit-25g-hard', 'bandit-swiss-far', 'bandit-25g-near', 'bandit-swiss-near']) {
+      const task = requireTask(id);
+      const paper = presetOf(task, 'paper').configs;
+      const quick = presetOf(task, 'quick').configs;
+      const outward = id.endsWith('near') ? {} : { eta: paper.dtql.eta * 0.2, trainSteps: 7000 };
+      expect(quick.dtql).toEqual({ ...paper.dtql, batchSize: 256, ...outward });
+      expect(quick.kl).toEqual({ ...paper.kl, batchSize: 256, policyLr: 3e-4 });
+    }
+    expect(presetOf(requireTask('bandit-swiss-far'), 'quick').configs.dtql.eta).toBeCloseTo(1, 12);
   });
 
   it('normalises D4RL returns to 0-100 with the reference scores', () => {

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAgent } from '../../src/core/algos/agents';
 import { DtqlAgent } from '../../src/core/algos/dtql';
-import type { OfflineAgent } from '../../src/core/algos/common';
+import { cosineLr, type OfflineAgent } from '../../src/core/algos/common';
 import { D4RL_DEFAULTS, type Algo } from '../../src/core/config';
 import { ReplaySampler, disposeBatch } from '../../src/core/data/replay';
 import { loadTaskData } from '../../src/core/data/task-data';
@@ -53,6 +53,23 @@ describe.each(['dtql', 'kl'] as const)('%s agent', (algo) => {
     const before = tf.memory().numTensors;
     runSteps(agent, sampler, 100);
     expect(tf.memory().numTensors).toBe(before);
+    agent.dispose();
+  });
+
+  it('trains the policy at policyLr and the diffusion model (and the KL fake score) at lr, both under the cosine schedule', () => {
+    const data = loadTaskData(requireTask('bandit-25g-near'));
+    const agent = createAgent(algo, { ...data.problem, hidden: 32 }, { ...D4RL_DEFAULTS, ...SMALL, timeEmbedDim: 4, lr: 1e-3, policyLr: 1e-4, lrDecay: true }, 2);
+    const sampler = new ReplaySampler(data.transitions, SMALL.batchSize);
+    const rates = () => Object.fromEntries(Object.entries(agent.getState().optimizers).map(([name, o]) => [name, o.lr]));
+    runSteps(agent, sampler, 1);
+    const policyName = algo === 'dtql' ? 'policy' : 'generator';
+    expect(rates()).toMatchObject({ bc: 1e-3, [policyName]: 1e-4, ...(algo === 'kl' ? { fake: 1e-3 } : {}) });
+    runSteps(agent, sampler, 4);
+    agent.beginTrainStep();
+    const decayed = rates();
+    expect(decayed.bc).toBeCloseTo(cosineLr(1e-3, 5, SMALL.trainSteps), 12);
+    expect(decayed[policyName]).toBeCloseTo(cosineLr(1e-4, 5, SMALL.trainSteps), 12);
+    if (algo === 'kl') expect(decayed.fake).toBeCloseTo(decayed.bc as number, 15);
     agent.dispose();
   });
 

@@ -86,6 +86,23 @@ describe('openDatabase', () => {
   });
 });
 
+describe('migration 004 (policyLr)', () => {
+  it('gives every run stored before it a policy learning rate equal to its lr', () => {
+    const oldMigrations = freshHome();
+    for (const m of loadMigrations().filter((m) => m.version <= 3)) fs.writeFileSync(path.join(oldMigrations, `00${m.version}_${m.name}.sql`), m.sql);
+    const home = freshHome();
+    const old = openDatabase(home, { migrationsDir: oldMigrations });
+    const config = { ...presetOf(requireTask('bandit-25g-near')).configs.kl, lr: 0.002 };
+    const [id] = insertRuns(old, [sampleRun({ config })]);
+    old.prepare("UPDATE runs SET config = json_remove(config, '$.policyLr')").run();
+    old.close();
+    const db = openDatabase(home);
+    expect(schemaVersion(db)).toBe(4);
+    expect(getRun(db, id as number).config).toEqual({ ...config, policyLr: 0.002 });
+    db.close();
+  });
+});
+
 describe('runs', () => {
   it('inserts queued runs with tags and reads them back', () => {
     const db = openDatabase(freshHome());

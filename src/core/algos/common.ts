@@ -231,6 +231,10 @@ export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
   /** `count` policy actions at each of k stacked states (state-major rows): evaluations and action selection draw these. */
   abstract samplePolicyAt(states: Float32Array, count: number, rng: Rng): Float32Array;
   protected abstract policyOptimizers(): Record<string, Adam>;
+  /** Those of the policy optimizers that train a score network and so learn at `lr` (the KL fake score); the rest learn at `policyLr`. */
+  protected scoreOptimizers(): Adam[] {
+    return [];
+  }
   protected abstract policyNetworks(): Record<string, { params: ParamSet; dispose(): void }>;
 
   /** Behaviour-cloning update of the diffusion model (notes 4.2, paper Eq. 2). */
@@ -276,10 +280,11 @@ export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
   }
 
   /** Learning rates of the coming training step (cosine decay counts training steps only). */
-  scheduledLr(): { lr: number; criticLr: number } {
-    const { lr, criticLr, lrDecay, trainSteps } = this.config;
+  scheduledLr(): { lr: number; policyLr: number; criticLr: number } {
+    const { lr, policyLr, criticLr, lrDecay, trainSteps } = this.config;
     const t = this.trainStepsDone;
-    return lrDecay ? { lr: cosineLr(lr, t, trainSteps), criticLr: cosineLr(criticLr, t, trainSteps) } : { lr, criticLr };
+    if (!lrDecay) return { lr, policyLr, criticLr };
+    return { lr: cosineLr(lr, t, trainSteps), policyLr: cosineLr(policyLr, t, trainSteps), criticLr: cosineLr(criticLr, t, trainSteps) };
   }
 
   /** Called before each joint step's draws: the learning rates of this step, and any set-up the policy needs. */
@@ -292,9 +297,10 @@ export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
   protected onTrainStepStart(): void {}
 
   applySchedule(): void {
-    const { lr, criticLr } = this.scheduledLr();
+    const { lr, policyLr, criticLr } = this.scheduledLr();
     this.bcOptimizer.lr = lr;
-    for (const optimizer of Object.values(this.policyOptimizers())) optimizer.lr = lr;
+    const scoreOptimizers = new Set(this.scoreOptimizers());
+    for (const optimizer of Object.values(this.policyOptimizers())) optimizer.lr = scoreOptimizers.has(optimizer) ? lr : policyLr;
     this.criticLearner.optimizer.lr = criticLr;
   }
 

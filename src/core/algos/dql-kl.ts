@@ -85,12 +85,16 @@ export class KlAgent extends OfflineAgent<KlNoise> {
     const size = { actionDim: problem.actionDim, stateDim: problem.stateDim, hidden: config.scoreHidden, timeEmbedDim: config.timeEmbedDim };
     this.generator = new ScoreNetwork(size, this.rng);
     this.fakeScore = new ScoreNetwork(size, this.rng);
-    this.generatorOptimizer = new Adam(this.generator.params.variables, config.lr);
+    this.generatorOptimizer = new Adam(this.generator.params.variables, config.policyLr);
     this.fakeOptimizer = new Adam(this.fakeScore.params.variables, config.lr);
   }
 
   protected policyOptimizers(): Record<string, Adam> {
     return { generator: this.generatorOptimizer, fake: this.fakeOptimizer };
+  }
+
+  protected override scoreOptimizers(): Adam[] {
+    return [this.fakeOptimizer];
   }
 
   protected policyNetworks(): Record<string, ScoreNetwork> {
