@@ -33,6 +33,8 @@ export class SequentialStepper<N extends BaseNoise> implements Stepper {
   ) {}
 
   async step(): Promise<Record<string, number>> {
+    // Nothing here waits on I/O, so without this a run would never hear Ctrl-C or a stop/pause message.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const { agent } = this;
     const batch = this.sampler.sample(agent.dataRng);
     const pretraining = agent.pretrainStepsDone < agent.config.pretrainSteps;

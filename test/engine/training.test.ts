@@ -116,6 +116,22 @@ describe.each(['dtql', 'kl'] as const)('%s agent', (algo) => {
   });
 });
 
+describe('sequential stepper', () => {
+  it('yields to the event loop every step, so signals and stop or pause messages are heard between steps', async () => {
+    const { agent, sampler } = smallAgent(12);
+    const stepper = new SequentialStepper(agent, sampler);
+    let heardAfterSteps: number | null = null;
+    let steps = 0;
+    setTimeout(() => {
+      heardAfterSteps = steps;
+    }, 0);
+    for (; steps < 30; steps++) await stepper.step();
+    expect(heardAfterSteps).not.toBeNull();
+    expect(heardAfterSteps as unknown as number).toBeLessThan(30);
+    agent.dispose();
+  });
+});
+
 describe('DTQL mean action', () => {
   it('is tanh(mu) * maxAction: inside the action box and the same on every call', () => {
     const data = loadTaskData(requireTask('bandit-25g-near'));
