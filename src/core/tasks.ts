@@ -106,6 +106,8 @@ const REWARD_TEXT: Record<BanditReward, string> = {
 
 function banditTask(def: BanditDef): TaskSpec {
   const dataText = def.data === '25g' ? '25 Gaussians on a 5 x 5 grid' : 'Swiss roll';
+  // KL pretrains its diffusion model for 500 steps before distilling (--pretrain_diffusion).
+  const paper = { dtql: banditPaperConfig(def.tr), kl: banditPaperConfig({ pretrainSteps: 500, ...def.kl }) };
   return {
     id: def.id,
     title: `2D bandit: ${dataText}, ${def.reward}`,
@@ -123,20 +125,19 @@ function banditTask(def: BanditDef): TaskSpec {
         description:
           'Minibatches of 256 from the 10,000 actions, minutes on a CPU. Trust region: on far and hard a fifth of the official Q weight for 7,000 steps, on near the official settings. KL: its generator at lr 3e-4, a tenth of its fake score network\'s. Reproduces the figure on some tasks, not all (README table): the trust region leaves the data on 25G-far and the KL generator still runs away on far and hard.',
         configs: {
-          dtql: banditPaperConfig({
-            ...def.tr,
-            ...(def.reward === 'near' ? {} : { eta: (def.tr.eta ?? 1) * QUICK_OUTWARD_ETA_SCALE, trainSteps: QUICK_OUTWARD_STEPS }),
+          dtql: {
+            ...paper.dtql,
+            ...(def.reward === 'near' ? {} : { eta: paper.dtql.eta * QUICK_OUTWARD_ETA_SCALE, trainSteps: QUICK_OUTWARD_STEPS }),
             batchSize: QUICK_BATCH,
-          }),
-          kl: banditPaperConfig({ pretrainSteps: 500, ...def.kl, policyLr: QUICK_KL_POLICY_LR, batchSize: QUICK_BATCH }),
+          },
+          kl: { ...paper.kl, policyLr: QUICK_KL_POLICY_LR, batchSize: QUICK_BATCH },
         },
         defaultSeed: def.seed,
       },
       {
         id: 'paper',
         description: 'The official toy script: full batch of 10,000, lr 3e-3, its step counts (about an hour per run on a 2-core CPU with OpenBLAS, longer without).',
-        // KL pretrains its diffusion model for 500 steps before distilling (--pretrain_diffusion).
-        configs: { dtql: banditPaperConfig(def.tr), kl: banditPaperConfig({ pretrainSteps: 500, ...def.kl }) },
+        configs: paper,
         defaultSeed: def.seed,
       },
     ],
