@@ -19,6 +19,12 @@ export const trainConfigSchema = z
     lr: z.number().gt(0, 'must be above 0').max(1, 'must be at most 1'),
     /** Adam learning rate of the one-step policy (DTQL) or generator (KL); the official code uses lr. */
     policyLr: z.number().gt(0, 'must be above 0').max(1, 'must be at most 1'),
+    /**
+     * Policy actions drawn per state for the policy loss, averaged (1 in the official code). More
+     * samples lower the noise of the policy gradient at proportional cost; on the bandits, where every
+     * state is the same, they stand in for the official full batch.
+     */
+    policyLossSamples: z.number().int('must be a whole number').min(1, 'must be at least 1').max(64, 'must be at most 64'),
     /** Adam learning rate of the critic (hard-coded 3e-4 in the official code, toy: 3e-3). */
     criticLr: z.number().gt(0, 'must be above 0').max(1, 'must be at most 1'),
     /** Cosine decay of all learning rates to 0 over the training steps. */
@@ -65,6 +71,7 @@ export const D4RL_DEFAULTS: TrainConfig = {
   expectile: 0.7,
   lr: 3e-4,
   policyLr: 3e-4,
+  policyLossSamples: 1,
   criticLr: 3e-4,
   lrDecay: false,
   batchSize: 256,

@@ -62,6 +62,7 @@ function banditPaperConfig(overrides: Partial<TrainConfig>): TrainConfig {
     expectile: 0.95,
     lr: 3e-3,
     policyLr: 3e-3,
+    policyLossSamples: 1,
     criticLr: 3e-3,
     lrDecay: false,
     batchSize: BANDIT_SIZE,

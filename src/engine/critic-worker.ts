@@ -55,7 +55,7 @@ async function handle(message: WorkerRequest): Promise<WorkerReply> {
   }
   if (message.type === 'qterm') {
     if (!lastStates) throw new Error('Q term asked for before any critic step');
-    const actions = tf.tensor2d(message.actions, [lastStates.shape[0], problem.actionDim]);
+    const actions = tf.tensor2d(message.actions, [message.actions.length / problem.actionDim, problem.actionDim]);
     const term = criticActionTerm(learner.critic, lastStates, actions);
     actions.dispose();
     return { type: 'qterm', term };

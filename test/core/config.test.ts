@@ -72,6 +72,8 @@ describe('config validation', () => {
     [{ trainSteps: 1.5 }, 'trainSteps: must be a whole number'],
     [{ expectile: 1 }, 'expectile: must be below 1'],
     [{ timeEmbedDim: 5 }, 'timeEmbedDim: must be even'],
+    [{ policyLossSamples: 0 }, 'policyLossSamples: must be at least 1'],
+    [{ policyLossSamples: 2.5 }, 'policyLossSamples: must be a whole number'],
   ])('rejects %o naming the field', (patch, message) => {
     expect(() => validateConfig({ ...base, ...patch })).toThrow(message);
   });

@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAgent } from '../../src/core/algos/agents';
-import { DtqlAgent } from '../../src/core/algos/dtql';
-import { cosineLr, type OfflineAgent } from '../../src/core/algos/common';
-import { D4RL_DEFAULTS, type Algo } from '../../src/core/config';
+import { DtqlAgent, policyLoss, type StepNoise } from '../../src/core/algos/dtql';
+import { cosineLr, criticActionTerm, type OfflineAgent } from '../../src/core/algos/common';
+import { D4RL_DEFAULTS, type Algo, type TrainConfig } from '../../src/core/config';
 import { ReplaySampler, disposeBatch } from '../../src/core/data/replay';
 import { loadTaskData } from '../../src/core/data/task-data';
 import { requireTask } from '../../src/core/tasks';
@@ -27,9 +27,9 @@ beforeAll(async () => {
 /** A small bandit configuration: the real networks, narrower and on small batches, for speed. */
 const SMALL = { batchSize: 32, scoreHidden: 32, logInterval: 1, evalInterval: 4, checkpointInterval: 4, pretrainSteps: 3, trainSteps: 9 };
 
-function smallAgent(seed: number, algo: Algo = 'dtql') {
+function smallAgent(seed: number, algo: Algo = 'dtql', overrides: Partial<TrainConfig> = {}) {
   const data = loadTaskData(requireTask('bandit-25g-near'));
-  const agent = createAgent(algo, { ...data.problem, hidden: 32 }, { ...D4RL_DEFAULTS, ...SMALL, timeEmbedDim: 4 }, seed);
+  const agent = createAgent(algo, { ...data.problem, hidden: 32 }, { ...D4RL_DEFAULTS, ...SMALL, timeEmbedDim: 4, ...overrides }, seed);
   return { agent, sampler: new ReplaySampler(data.transitions, SMALL.batchSize) };
 }
 
@@ -46,8 +46,8 @@ function runSteps(agent: OfflineAgent, sampler: ReplaySampler, n: number, pretra
 }
 
 describe.each(['dtql', 'kl'] as const)('%s agent', (algo) => {
-  it('keeps the tensor count flat across 100 training steps', () => {
-    const { agent, sampler } = smallAgent(1, algo);
+  it.each([1, 3])('keeps the tensor count flat across 100 training steps (%i policy samples per state)', (policyLossSamples) => {
+    const { agent, sampler } = smallAgent(1, algo, { policyLossSamples });
     runSteps(agent, sampler, 3, true);
     runSteps(agent, sampler, 3);
     const before = tf.memory().numTensors;
@@ -95,9 +95,9 @@ describe.each(['dtql', 'kl'] as const)('%s agent', (algo) => {
     b.agent.dispose();
   });
 
-  it('trains with the critic on a worker thread with exactly the sequential results', async () => {
+  it.each([1, 3])('trains with the critic on a worker thread with exactly the sequential results (%i policy samples per state)', async (policyLossSamples) => {
     const run = async (pipelined: boolean) => {
-      const { agent, sampler } = smallAgent(11, algo);
+      const { agent, sampler } = smallAgent(11, algo, { policyLossSamples });
       const stepper = pipelined ? await PipelinedStepper.start(agent, sampler, 'wasm') : new SequentialStepper(agent, sampler);
       const values: Record<string, number>[] = [];
       for (let i = 0; i < 8; i++) values.push(await stepper.step(i === 5 || i === 7));
@@ -113,6 +113,41 @@ describe.each(['dtql', 'kl'] as const)('%s agent', (algo) => {
       for (const [name, value] of Object.entries(params)) expect(pipelined.state.params[module]?.[name]?.data, `${module}.${name}`).toEqual(value.data);
     }
     expect(pipelined.state.optimizers.critic?.m).toEqual(sequential.state.optimizers.critic?.m);
+  });
+});
+
+describe('policy samples per state (policyLossSamples)', () => {
+  /** Rows of sample j of every state from state-major noise with `k` samples per state. */
+  const sampleRows = (values: Float32Array, width: number, k: number, j: number) =>
+    Float32Array.from({ length: values.length / k }, (_, i) => values[(Math.floor(i / width) * k + j) * width + (i % width)] as number);
+
+  it('DTQL: the loss and policy gradient with k samples per state are the mean of the k one-sample ones', () => {
+    const data = loadTaskData(requireTask('pendulum-swingup'));
+    const k = 3;
+    const agent = new DtqlAgent({ ...data.problem, hidden: 32 }, { ...D4RL_DEFAULTS, ...SMALL, eta: 0.7, gamma: 0.3, policyLossSamples: k }, 4);
+    const batch = new ReplaySampler(data.transitions, SMALL.batchSize).sample(agent.dataRng);
+    const noise = agent.drawNoise(SMALL.batchSize);
+    expect(noise.sigmaTr.length).toBe(SMALL.batchSize * k);
+    const lossAndGrads = (n: StepNoise) => {
+      const actions = agent.policyActions(batch.states, n);
+      const actionTensor = tf.tensor2d(actions, [actions.length, 1]);
+      const qTerm = criticActionTerm(agent.critic, batch.states, actionTensor);
+      actionTensor.dispose();
+      const { value, grads } = tf.variableGrads(() => policyLoss(agent, batch, n, { alpha: 1, eta: 0.7, gamma: 0.3 }, qTerm).loss, agent.policy.params.variables);
+      const out = { loss: value.dataSync()[0] as number, grads: Object.values(grads).map((g) => Array.from(g.dataSync())) };
+      tf.dispose([value, grads]);
+      return out;
+    };
+    const all = lossAndGrads(noise);
+    const singles = Array.from({ length: k }, (_, j) =>
+      lossAndGrads({ ...noise, xiPolicy: sampleRows(noise.xiPolicy, 1, k, j), sigmaTr: sampleRows(noise.sigmaTr, 1, k, j), epsTr: sampleRows(noise.epsTr, 1, k, j) }),
+    );
+    expect(all.loss).toBeCloseTo(singles.reduce((t, x) => t + x.loss, 0) / k, 4);
+    all.grads.forEach((grad, p) =>
+      grad.forEach((g, i) => expect(g).toBeCloseTo(singles.reduce((t, x) => t + (x.grads[p]?.[i] as number), 0) / k, 4)),
+    );
+    disposeBatch(batch);
+    agent.dispose();
   });
 });
 

@@ -97,8 +97,26 @@ describe('migration 004 (policyLr)', () => {
     old.prepare("UPDATE runs SET config = json_remove(config, '$.policyLr')").run();
     old.close();
     const db = openDatabase(home);
-    expect(schemaVersion(db)).toBe(4);
+    expect(schemaVersion(db)).toBe(5);
     expect(getRun(db, id as number).config).toEqual({ ...config, policyLr: 0.002 });
+    db.close();
+  });
+});
+
+describe('migration 005 (policyLossSamples)', () => {
+  it('gives every run stored before it one policy sample per state, as it trained', () => {
+    const oldMigrations = freshHome();
+    for (const m of loadMigrations().filter((m) => m.version <= 4)) fs.writeFileSync(path.join(oldMigrations, `00${m.version}_${m.name}.sql`), m.sql);
+    const home = freshHome();
+    const old = openDatabase(home, { migrationsDir: oldMigrations });
+    const config = presetOf(requireTask('bandit-25g-far')).configs.dtql;
+    const [id, kept] = insertRuns(old, [sampleRun({ config }), sampleRun({ config: { ...config, policyLossSamples: 8 } })]);
+    old.prepare("UPDATE runs SET config = json_remove(config, '$.policyLossSamples') WHERE id = ?").run(id);
+    old.close();
+    const db = openDatabase(home);
+    expect(schemaVersion(db)).toBe(5);
+    expect(getRun(db, id as number).config).toEqual({ ...config, policyLossSamples: 1 });
+    expect(getRun(db, kept as number).config.policyLossSamples).toBe(8);
     db.close();
   });
 });

@@ -13,13 +13,23 @@ import { Rng, type RngState } from '../rng';
 import { Adam, type AdamState } from '../tf/adam';
 import { stopGradient } from '../tf/kernels';
 
-/** What the problem fixes, as opposed to the hyperparameters of TrainConfig. */
 /** Each row of a [k, d] tensor `count` times in a row: [k * count, d]. */
 export function repeatRows(t: tf.Tensor2D, count: number): tf.Tensor2D {
   const [k, d] = t.shape;
   return tf.reshape(tf.tile(tf.reshape(t, [k, 1, d]), [1, count, 1]), [k * count, d]);
 }
 
+/**
+ * The batch's states lined up with `rows` policy actions: with policyLossSamples > 1 the actions
+ * come state-major (every state's samples in a row), so each state repeats that many times.
+ */
+export function statesForActions(states: tf.Tensor2D, rows: number): tf.Tensor2D {
+  const count = rows / states.shape[0];
+  if (!Number.isInteger(count)) throw new Error(`${rows} actions do not split evenly over ${states.shape[0]} states`);
+  return count === 1 ? states : repeatRows(states, count);
+}
+
+/** What the problem fixes, as opposed to the hyperparameters of TrainConfig. */
 export interface ProblemSpec {
   stateDim: number;
   actionDim: number;
@@ -93,10 +103,11 @@ export interface QTerm {
   actionGrad: Float32Array;
 }
 
-/** -mean min(Q1, Q2)(s, a) and d/da of it, with the critic frozen (notes 4.4). */
+/** -mean min(Q1, Q2)(s, a) and d/da of it, with the critic frozen (notes 4.4); one or more actions per state. */
 export function criticActionTerm(critic: Critic, states: tf.Tensor2D, actions: tf.Tensor2D): QTerm {
   const { value, grad } = tf.tidy(() => {
-    const f = (a: tf.Tensor) => tf.neg(tf.mean(critic.qMin(states, a))) as tf.Scalar;
+    const repeated = statesForActions(states, actions.shape[0]);
+    const f = (a: tf.Tensor) => tf.neg(tf.mean(critic.qMin(repeated, a))) as tf.Scalar;
     const { value: v, grad: g } = tf.valueAndGrad(f)(actions);
     return { value: v, grad: g };
   });
@@ -224,7 +235,7 @@ export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
 
   /** All draws of one step, in the algorithm's order (the BC draws first). */
   abstract drawNoise(batch: number): Noise;
-  /** The one-step policy's actions for the batch under this step's noise (row-major). */
+  /** The one-step policy's actions for the batch under this step's noise: policyLossSamples per state, state-major. */
   abstract policyActions(states: tf.Tensor2D, noise: Noise): Float32Array;
   /** The policy update (and any helper network's) given the critic's Q term at those actions. */
   abstract policyStep(batch: Batch, noise: Noise, qTerm: QTerm): Record<string, tf.Scalar>;
@@ -252,7 +263,7 @@ export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
   /** The Q term at the policy's actions from this agent's own critic (the single-thread order). */
   localQTerm(batch: Batch, noise: Noise): QTerm {
     const actions = this.policyActions(batch.states, noise);
-    const a = tf.tensor2d(actions, [batch.states.shape[0], this.problem.actionDim]);
+    const a = tf.tensor2d(actions, [actions.length / this.problem.actionDim, this.problem.actionDim]);
     const term = criticActionTerm(this.critic, batch.states, a);
     a.dispose();
     return term;

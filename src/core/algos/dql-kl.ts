@@ -11,7 +11,7 @@ import { ScoreNetwork } from '../nets/score';
 import type { Rng } from '../rng';
 import { Adam } from '../tf/adam';
 import { stopGradient } from '../tf/kernels';
-import { drawBcNoise, injectedLoss, OfflineAgent, repeatRows, type BaseNoise, type Batch, type ProblemSpec, type QTerm } from './common';
+import { drawBcNoise, injectedLoss, OfflineAgent, statesForActions, type BaseNoise, type Batch, type ProblemSpec, type QTerm } from './common';
 
 /** The generator's input noise scale and its (raw, not ln/4) time input (notes 3.4). */
 export const GENERATION_SIGMA = 2.5;
@@ -47,7 +47,7 @@ export function dmdLoss(
   return { loss, real: realParts, fake: fakeParts, weightingFactor, grad };
 }
 
-/** The draws of one KL step: BC, the generator's input z, the DMD sigma/noise, the fake score's sigma/noise. */
+/** The draws of one KL step: BC, then for `samples` generator actions per state its input z, the DMD sigma/noise, the fake score's sigma/noise. */
 export interface KlNoise extends BaseNoise {
   z: Float32Array;
   sigmaDmd: Float32Array;
@@ -56,13 +56,14 @@ export interface KlNoise extends BaseNoise {
   epsFake: Float32Array;
 }
 
-export function drawKlNoise(rng: Rng, batch: number, actionDim: number): KlNoise {
+export function drawKlNoise(rng: Rng, batch: number, actionDim: number, samples: number): KlNoise {
   const { sigmaBc, epsBc } = drawBcNoise(rng, batch, actionDim);
-  const z = rng.fillNormal(new Float32Array(batch * actionDim));
-  const sigmaDmd = sampleSigma(rng, batch);
-  const epsDmd = rng.fillNormal(new Float32Array(batch * actionDim));
-  const sigmaFake = sampleSigma(rng, batch);
-  const epsFake = rng.fillNormal(new Float32Array(batch * actionDim));
+  const rows = batch * samples;
+  const z = rng.fillNormal(new Float32Array(rows * actionDim));
+  const sigmaDmd = sampleSigma(rng, rows);
+  const epsDmd = rng.fillNormal(new Float32Array(rows * actionDim));
+  const sigmaFake = sampleSigma(rng, rows);
+  const epsFake = rng.fillNormal(new Float32Array(rows * actionDim));
   return { sigmaBc, epsBc, z, sigmaDmd, epsDmd, sigmaFake, epsFake };
 }
 
@@ -109,14 +110,14 @@ export class KlAgent extends OfflineAgent<KlNoise> {
   }
 
   drawNoise(batch: number): KlNoise {
-    return drawKlNoise(this.rng, batch, this.problem.actionDim);
+    return drawKlNoise(this.rng, batch, this.problem.actionDim, this.config.policyLossSamples);
   }
 
-  /** G(z * 2.5, s, 2.5) for standard-normal z ([B, A]). */
+  /** G(z * 2.5, s, 2.5) for standard-normal z, z's rows / the states' rows actions per state (state-major). */
   private generate(states: tf.Tensor2D, z: Float32Array): tf.Tensor2D {
     const rows = z.length / this.problem.actionDim;
     const input = tf.mul(tf.tensor2d(z, [rows, this.problem.actionDim]), GENERATION_SIGMA);
-    return this.generator.forward(input, states, tf.fill([rows, 1], GENERATION_SIGMA));
+    return this.generator.forward(input, statesForActions(states, rows), tf.fill([rows, 1], GENERATION_SIGMA));
   }
 
   policyActions(states: tf.Tensor2D, noise: KlNoise): Float32Array {
@@ -128,20 +129,30 @@ export class KlAgent extends OfflineAgent<KlNoise> {
 
   /** Generator step (notes 8.4) with the injected Q term, then the fake-score step (notes 8.5). */
   policyStep(batch: Batch, noise: KlNoise, qTerm: QTerm): Record<'policy' | 'kl' | 'qMean' | 'fake', tf.Scalar> {
-    const [b, a] = batch.actions.shape;
+    const a = batch.actions.shape[1];
+    const rows = noise.sigmaDmd.length;
     const { alpha, eta } = this.config;
-    const before = tf.tensor2d(this.policyActions(batch.states, noise), [b, a]);
+    const before = tf.tensor2d(this.policyActions(batch.states, noise), [rows, a]);
     let kl: tf.Scalar | undefined;
     const generatorStep = tf.variableGrads(() => {
       const action = this.generate(batch.states, noise.z);
-      const dmd = dmdLoss(this.bcActor, this.fakeScore, action, batch.states, tf.tensor2d(noise.sigmaDmd, [b, 1]), tf.tensor2d(noise.epsDmd, [b, a]), this.denoiserClamp);
+      const states = statesForActions(batch.states, rows);
+      const dmd = dmdLoss(this.bcActor, this.fakeScore, action, states, tf.tensor2d(noise.sigmaDmd, [rows, 1]), tf.tensor2d(noise.epsDmd, [rows, a]), this.denoiserClamp);
       kl = tf.keep(dmd.loss);
       return tf.add(tf.mul(alpha, dmd.loss), tf.mul(eta, injectedLoss(action, qTerm))) as tf.Scalar;
     }, this.generator.params.variables);
     this.generatorOptimizer.apply(generatorStep.grads);
     tf.dispose(generatorStep.grads);
     const fakeStep = tf.variableGrads(
-      () => diffusionLoss(this.fakeScore, before, batch.states, tf.tensor2d(noise.sigmaFake, [b, 1]), tf.tensor2d(noise.epsFake, [b, a]), this.denoiserClamp).loss,
+      () =>
+        diffusionLoss(
+          this.fakeScore,
+          before,
+          statesForActions(batch.states, rows),
+          tf.tensor2d(noise.sigmaFake, [rows, 1]),
+          tf.tensor2d(noise.epsFake, [rows, a]),
+          this.denoiserClamp,
+        ).loss,
       this.fakeScore.params.variables,
     );
     this.fakeOptimizer.apply(fakeStep.grads);
@@ -152,7 +163,7 @@ export class KlAgent extends OfflineAgent<KlNoise> {
   samplePolicyAt(states: Float32Array, count: number, rng: Rng): Float32Array {
     const k = states.length / this.problem.stateDim;
     const z = rng.fillNormal(new Float32Array(k * count * this.problem.actionDim));
-    const actions = tf.tidy(() => this.generate(repeatRows(tf.tensor2d(states, [k, this.problem.stateDim]), count), z));
+    const actions = tf.tidy(() => this.generate(tf.tensor2d(states, [k, this.problem.stateDim]), z));
     const values = actions.dataSync() as Float32Array;
     actions.dispose();
     return values;

@@ -13,26 +13,34 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from '../config';
 import { diffusionLoss, sampleSigma } from '../edm';
-import { GaussianPolicy } from '../nets/policy';
+import { GaussianPolicy, type PolicyOutput } from '../nets/policy';
 import type { Rng } from '../rng';
 import { Adam } from '../tf/adam';
-import { drawBcNoise, injectedLoss, OfflineAgent, repeatRows, type BaseNoise, type Batch, type ProblemSpec, type QTerm } from './common';
+import { drawBcNoise, injectedLoss, OfflineAgent, repeatRows, statesForActions, type BaseNoise, type Batch, type ProblemSpec, type QTerm } from './common';
 
 export * from './common';
 
-/** The random draws of one training step, in the official draw order. */
+/** The random draws of one training step, in the official draw order; the policy's for `samples` actions per state. */
 export interface StepNoise extends BaseNoise {
   xiPolicy: Float32Array;
   sigmaTr: Float32Array;
   epsTr: Float32Array;
 }
 
-export function drawStepNoise(rng: Rng, batch: number, actionDim: number): StepNoise {
+export function drawStepNoise(rng: Rng, batch: number, actionDim: number, samples: number): StepNoise {
   const { sigmaBc, epsBc } = drawBcNoise(rng, batch, actionDim);
-  const xiPolicy = rng.fillNormal(new Float32Array(batch * actionDim));
-  const sigmaTr = sampleSigma(rng, batch);
-  const epsTr = rng.fillNormal(new Float32Array(batch * actionDim));
+  const rows = batch * samples;
+  const xiPolicy = rng.fillNormal(new Float32Array(rows * actionDim));
+  const sigmaTr = sampleSigma(rng, rows);
+  const epsTr = rng.fillNormal(new Float32Array(rows * actionDim));
   return { sigmaBc, epsBc, xiPolicy, sigmaTr, epsTr };
+}
+
+/** Reparameterised actions, xi's rows / out's rows per state (state-major), from one forward row per state. */
+function sampleEachState(policy: GaussianPolicy, out: PolicyOutput, xi: tf.Tensor2D): tf.Tensor2D {
+  const count = xi.shape[0] / out.mu.shape[0];
+  const repeated = count === 1 ? out : { ...out, mu: repeatRows(out.mu, count), std: repeatRows(out.std, count) };
+  return policy.sample(repeated, xi).action;
 }
 
 export interface PolicyLossParts {
@@ -54,6 +62,7 @@ export interface PolicyWeights {
  * Policy loss (notes 4.4): alpha * L_TR + eta * (-mean min Q(s, a_theta)) + gamma * NLL of dataset
  * actions. The Q term enters through `qTerm` (its value and action gradient at a_theta), which is
  * exactly the gradient the critic would pass back, computed by whichever thread holds the critic.
+ * With several policy samples per state (the noise's rows), L_TR and the Q term average over all of them.
  */
 export function policyLoss(
   agent: Pick<DtqlAgent, 'policy' | 'bcActor' | 'denoiserClamp'>,
@@ -62,11 +71,13 @@ export function policyLoss(
   weights: PolicyWeights,
   qTerm: QTerm,
 ): PolicyLossParts {
-  const [b, a] = batch.actions.shape;
+  const a = batch.actions.shape[1];
+  const rows = noise.sigmaTr.length;
   const out = agent.policy.forward(batch.states);
-  const newAction = agent.policy.sample(out, tf.tensor2d(noise.xiPolicy, [b, a])).action;
-  const sigma = tf.tensor2d(noise.sigmaTr, [b, 1]);
-  const trLoss = diffusionLoss(agent.bcActor, newAction, batch.states, sigma, tf.tensor2d(noise.epsTr, [b, a]), agent.denoiserClamp).loss;
+  const newAction = sampleEachState(agent.policy, out, tf.tensor2d(noise.xiPolicy, [rows, a]));
+  const sigma = tf.tensor2d(noise.sigmaTr, [rows, 1]);
+  const states = statesForActions(batch.states, rows);
+  const trLoss = diffusionLoss(agent.bcActor, newAction, states, sigma, tf.tensor2d(noise.epsTr, [rows, a]), agent.denoiserClamp).loss;
   const qLoss = injectedLoss(newAction, qTerm);
   // The official code uses a constant 0 when gamma is 0, skipping the likelihood entirely.
   const nll = weights.gamma !== 0 ? (tf.neg(tf.mean(agent.policy.logProb(out, batch.actions))) as tf.Scalar) : tf.scalar(0);
@@ -94,12 +105,12 @@ export class DtqlAgent extends OfflineAgent<StepNoise> {
   }
 
   drawNoise(batch: number): StepNoise {
-    return drawStepNoise(this.rng, batch, this.problem.actionDim);
+    return drawStepNoise(this.rng, batch, this.problem.actionDim, this.config.policyLossSamples);
   }
 
   /** a_theta = policy(s) with the step's reparameterisation noise, as row-major values. */
   policyActions(states: tf.Tensor2D, noise: StepNoise): Float32Array {
-    const action = tf.tidy(() => this.policy.sample(this.policy.forward(states), tf.tensor2d(noise.xiPolicy, [states.shape[0], this.problem.actionDim])).action);
+    const action = tf.tidy(() => sampleEachState(this.policy, this.policy.forward(states), tf.tensor2d(noise.xiPolicy, [noise.sigmaTr.length, this.problem.actionDim])));
     const values = action.dataSync() as Float32Array;
     action.dispose();
     return values;
@@ -124,10 +135,7 @@ export class DtqlAgent extends OfflineAgent<StepNoise> {
     const { stateDim, actionDim } = this.problem;
     const k = states.length / stateDim;
     const xi = rng.fillNormal(new Float32Array(k * count * actionDim));
-    const actions = tf.tidy(() => {
-      const out = this.policy.forward(tf.tensor2d(states, [k, stateDim]));
-      return this.policy.sample({ ...out, mu: repeatRows(out.mu, count), std: repeatRows(out.std, count) }, tf.tensor2d(xi, [k * count, actionDim])).action;
-    });
+    const actions = tf.tidy(() => sampleEachState(this.policy, this.policy.forward(tf.tensor2d(states, [k, stateDim])), tf.tensor2d(xi, [k * count, actionDim])));
     const values = actions.dataSync() as Float32Array;
     actions.dispose();
     return values;
