@@ -38,16 +38,16 @@ describe('task catalog', () => {
     expect(swissFar.configs.kl).toMatchObject({ lr: 3e-3, policyLr: 3e-3 });
   });
 
-  it('quick bandit presets: minibatches; a fifth of the Q weight for the trust region where reward grows outward; a tenth of lr for the KL generator', () => {
+  it('quick bandit presets: minibatches; two fifths of the Q weight and twice the steps for the trust region (8 samples per state on 25G-far and swiss-near); a tenth of lr for the KL generator', () => {
     for (const id of ['bandit-25g-far', 'bandit-25g-hard', 'bandit-swiss-far', 'bandit-25g-near', 'bandit-swiss-near']) {
       const task = requireTask(id);
       const paper = presetOf(task, 'paper').configs;
       const quick = presetOf(task, 'quick').configs;
-      const outward = id.endsWith('near') ? {} : { eta: paper.dtql.eta * 0.2, trainSteps: 7000 };
-      expect(quick.dtql).toEqual({ ...paper.dtql, batchSize: 256, ...outward });
+      const originEscape = id === 'bandit-25g-far' || id === 'bandit-swiss-near' ? { policyLossSamples: 8, trainSteps: 3500 } : {};
+      expect(quick.dtql).toEqual({ ...paper.dtql, batchSize: 256, eta: paper.dtql.eta * 0.4, trainSteps: 7000, ...originEscape });
       expect(quick.kl).toEqual({ ...paper.kl, batchSize: 256, policyLr: 3e-4 });
     }
-    expect(presetOf(requireTask('bandit-swiss-far'), 'quick').configs.dtql.eta).toBeCloseTo(1, 12);
+    expect(presetOf(requireTask('bandit-swiss-far'), 'quick').configs.dtql.eta).toBeCloseTo(2, 12);
   });
 
   it('normalises D4RL returns to 0-100 with the reference scores', () => {
