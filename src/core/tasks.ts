@@ -52,8 +52,9 @@ const QUICK_TRUST_REGION_STEPS = 7000;
  * mostly noise (signal-to-noise 0.2-0.3): the std grows first and the policy spreads over the box
  * corners. On swiss-near the origin is the best reward but off the data, where the trust region is
  * weakest; the policy stays in that hole. Eight policy samples per state (2,048 actions per step,
- * nearer the official 10,000) let the mean leave the origin for a mode first. They make a step about
- * 3.5 times as slow, so these runs keep the official 3,500 steps.
+ * nearer the official 10,000) let the mean leave the origin for a mode first (at the default seeds;
+ * other seeds are slower or miss, README). They make a step about 3.5 times as slow, so these runs
+ * keep the official 3,500 steps.
  */
 const QUICK_ORIGIN_ESCAPE: Partial<TrainConfig> = { policyLossSamples: 8, trainSteps: 3500 };
 /**
