@@ -57,9 +57,7 @@ describe.each(['dtql', 'kl'] as const)('%s agent', (algo) => {
   });
 
   it('trains the policy at policyLr and the diffusion model (and the KL fake score) at lr, both under the cosine schedule', () => {
-    const data = loadTaskData(requireTask('bandit-25g-near'));
-    const agent = createAgent(algo, { ...data.problem, hidden: 32 }, { ...D4RL_DEFAULTS, ...SMALL, timeEmbedDim: 4, lr: 1e-3, policyLr: 1e-4, lrDecay: true }, 2);
-    const sampler = new ReplaySampler(data.transitions, SMALL.batchSize);
+    const { agent, sampler } = smallAgent(2, algo, { lr: 1e-3, policyLr: 1e-4, lrDecay: true });
     const rates = () => Object.fromEntries(Object.entries(agent.getState().optimizers).map(([name, o]) => [name, o.lr]));
     runSteps(agent, sampler, 1);
     const policyName = algo === 'dtql' ? 'policy' : 'generator';
@@ -117,9 +115,8 @@ describe.each(['dtql', 'kl'] as const)('%s agent', (algo) => {
 });
 
 describe('policy samples per state (policyLossSamples)', () => {
-  /** Rows of sample j of every state from state-major noise with `k` samples per state. */
-  const sampleRows = (values: Float32Array, width: number, k: number, j: number) =>
-    Float32Array.from({ length: values.length / k }, (_, i) => values[(Math.floor(i / width) * k + j) * width + (i % width)] as number);
+  /** Sample j of every state from state-major draws with `k` samples per state, one value per row (pendulum's action is one-dimensional). */
+  const sampleRows = (values: Float32Array, k: number, j: number) => values.filter((_, row) => row % k === j);
 
   it('DTQL: the loss and policy gradient with k samples per state are the mean of the k one-sample ones', () => {
     const data = loadTaskData(requireTask('pendulum-swingup'));
@@ -140,7 +137,7 @@ describe('policy samples per state (policyLossSamples)', () => {
     };
     const all = lossAndGrads(noise);
     const singles = Array.from({ length: k }, (_, j) =>
-      lossAndGrads({ ...noise, xiPolicy: sampleRows(noise.xiPolicy, 1, k, j), sigmaTr: sampleRows(noise.sigmaTr, 1, k, j), epsTr: sampleRows(noise.epsTr, 1, k, j) }),
+      lossAndGrads({ ...noise, xiPolicy: sampleRows(noise.xiPolicy, k, j), sigmaTr: sampleRows(noise.sigmaTr, k, j), epsTr: sampleRows(noise.epsTr, k, j) }),
     );
     expect(all.loss).toBeCloseTo(singles.reduce((t, x) => t + x.loss, 0) / k, 4);
     all.grads.forEach((grad, p) =>

@@ -86,12 +86,17 @@ describe('openDatabase', () => {
   });
 });
 
+/** A home whose database has the migrations up to `version` only, as an older release left it. */
+function openAtVersion(version: number) {
+  const oldMigrations = freshHome();
+  for (const m of loadMigrations().filter((m) => m.version <= version)) fs.writeFileSync(path.join(oldMigrations, `00${m.version}_${m.name}.sql`), m.sql);
+  const home = freshHome();
+  return { home, old: openDatabase(home, { migrationsDir: oldMigrations }) };
+}
+
 describe('migration 004 (policyLr)', () => {
   it('gives every run stored before it a policy learning rate equal to its lr', () => {
-    const oldMigrations = freshHome();
-    for (const m of loadMigrations().filter((m) => m.version <= 3)) fs.writeFileSync(path.join(oldMigrations, `00${m.version}_${m.name}.sql`), m.sql);
-    const home = freshHome();
-    const old = openDatabase(home, { migrationsDir: oldMigrations });
+    const { home, old } = openAtVersion(3);
     const config = { ...presetOf(requireTask('bandit-25g-near')).configs.kl, lr: 0.002 };
     const [id] = insertRuns(old, [sampleRun({ config })]);
     old.prepare("UPDATE runs SET config = json_remove(config, '$.policyLr')").run();
@@ -105,10 +110,7 @@ describe('migration 004 (policyLr)', () => {
 
 describe('migration 005 (policyLossSamples)', () => {
   it('gives every run stored before it one policy sample per state, as it trained', () => {
-    const oldMigrations = freshHome();
-    for (const m of loadMigrations().filter((m) => m.version <= 4)) fs.writeFileSync(path.join(oldMigrations, `00${m.version}_${m.name}.sql`), m.sql);
-    const home = freshHome();
-    const old = openDatabase(home, { migrationsDir: oldMigrations });
+    const { home, old } = openAtVersion(4);
     const config = presetOf(requireTask('bandit-25g-far')).configs.dtql;
     const [id, kept] = insertRuns(old, [sampleRun({ config }), sampleRun({ config: { ...config, policyLossSamples: 8 } })]);
     old.prepare("UPDATE runs SET config = json_remove(config, '$.policyLossSamples') WHERE id = ?").run(id);

@@ -135,8 +135,8 @@ export class KlAgent extends OfflineAgent<KlNoise> {
     const before = tf.tensor2d(this.policyActions(batch.states, noise), [rows, a]);
     let kl: tf.Scalar | undefined;
     const generatorStep = tf.variableGrads(() => {
-      const action = this.generate(batch.states, noise.z);
       const states = statesForActions(batch.states, rows);
+      const action = this.generate(states, noise.z);
       const dmd = dmdLoss(this.bcActor, this.fakeScore, action, states, tf.tensor2d(noise.sigmaDmd, [rows, 1]), tf.tensor2d(noise.epsDmd, [rows, a]), this.denoiserClamp);
       kl = tf.keep(dmd.loss);
       return tf.add(tf.mul(alpha, dmd.loss), tf.mul(eta, injectedLoss(action, qTerm))) as tf.Scalar;
