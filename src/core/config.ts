@@ -31,8 +31,15 @@ export const trainConfigSchema = z
     lrDecay: z.boolean(),
     /** Transitions per minibatch, sampled with replacement. */
     batchSize: z.number().int('must be a whole number').min(1, 'must be at least 1').max(65536, 'must be at most 65536'),
-    /** Steps of behaviour cloning and critic training before joint training starts. */
+    /** Steps of behaviour cloning (and, with pretrainCritic, critic training) before joint training starts. */
     pretrainSteps: z.number().int('must be a whole number').min(0, 'must be at least 0').max(1e8, 'must be at most 100000000'),
+    /** Whether pretraining also trains the critic: main.py does; the toy script pretrains the diffusion model alone. */
+    pretrainCritic: z.boolean(),
+    /**
+     * KL baseline: the fake score network starts as a copy of the pretrained diffusion model
+     * (dql_kl.py) rather than from its own random initialisation (the toy script).
+     */
+    fakeScoreFromDiffusion: z.boolean(),
     /** Joint training steps (critic, behaviour cloning and policy per step). */
     trainSteps: z.number().int('must be a whole number').min(1, 'must be at least 1').max(1e8, 'must be at most 100000000'),
     /** Evaluate the policy every this many training steps. */
@@ -76,6 +83,8 @@ export const D4RL_DEFAULTS: TrainConfig = {
   lrDecay: false,
   batchSize: 256,
   pretrainSteps: 50_000,
+  pretrainCritic: true,
+  fakeScoreFromDiffusion: true,
   trainSteps: 1_000_000,
   evalInterval: 50_000,
   evalEpisodes: 10,

@@ -77,6 +77,9 @@ function banditPaperConfig(overrides: Partial<TrainConfig>): TrainConfig {
     lrDecay: false,
     batchSize: BANDIT_SIZE,
     pretrainSteps: 0,
+    // toy_main.py pretrains only the diffusion model, and its fake score keeps a random init.
+    pretrainCritic: false,
+    fakeScoreFromDiffusion: false,
     trainSteps: 3500,
     evalInterval: 250,
     evalEpisodes: 1,

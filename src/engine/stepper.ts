@@ -57,8 +57,8 @@ export class PipelinedStepper<N extends BaseNoise> implements Stepper {
   private readonly worker: Worker;
   private readonly replies: ((reply: WorkerReply) => void)[] = [];
   private failure: Error | null = null;
-  /** The critic step already sent to the worker, with its batch. */
-  private submitted: { batch: BatchArrays; reply: Promise<WorkerReply> } | null = null;
+  /** The next step's batch, with its critic step already sent to the worker (null when that step trains no critic). */
+  private submitted: { batch: BatchArrays; reply: Promise<WorkerReply> | null } | null = null;
 
   private constructor(
     private readonly agent: OfflineAgent<N>,
@@ -100,7 +100,8 @@ export class PipelinedStepper<N extends BaseNoise> implements Stepper {
     const batch = this.sampler.sampleArrays(this.agent.dataRng);
     const pretraining = done.pretrain < config.pretrainSteps;
     const lr = pretraining || !config.lrDecay ? config.criticLr : cosineLr(config.criticLr, done.train, config.trainSteps);
-    this.submitted = { batch, reply: this.request({ type: 'step', batch, lr, updateTarget: !pretraining }) };
+    const trainsCritic = !pretraining || config.pretrainCritic;
+    this.submitted = { batch, reply: trainsCritic ? this.request({ type: 'step', batch, lr, updateTarget: !pretraining }) : null };
   }
 
   async step(syncCritic: boolean): Promise<Record<string, number>> {
@@ -108,7 +109,7 @@ export class PipelinedStepper<N extends BaseNoise> implements Stepper {
     const { config, problem } = agent;
     const total = config.pretrainSteps + config.trainSteps;
     if (!this.submitted) this.submit({ pretrain: agent.pretrainStepsDone, train: agent.trainStepsDone });
-    const current = this.submitted as { batch: BatchArrays; reply: Promise<WorkerReply> };
+    const current = this.submitted as { batch: BatchArrays; reply: Promise<WorkerReply> | null };
     this.submitted = null;
     const batch = batchToTensors(current.batch, problem.stateDim, problem.actionDim);
     const pretraining = agent.pretrainStepsDone < config.pretrainSteps;
@@ -123,12 +124,12 @@ export class PipelinedStepper<N extends BaseNoise> implements Stepper {
       // must be exactly that after this step, as a checkpoint records it.
       if (!syncCritic && after.pretrain + after.train < total) this.submit(after);
       const bc = agent.bcStep(batch, noise.sigmaBc, noise.epsBc);
-      const critic = await this.expect(current.reply, 'stepped');
+      const critic = current.reply ? (await this.expect(current.reply, 'stepped')).metrics : {};
       let scalars: Record<string, tf.Scalar> = { bc };
       if (qTerm) scalars = { ...scalars, ...agent.policyStep(batch, noise, (await this.expect(qTerm, 'qterm')).term) };
       if (pretraining) agent.pretrainStepsDone += 1;
       else agent.trainStepsDone += 1;
-      const values = { ...critic.metrics, ...readScalars(scalars) };
+      const values = { ...critic, ...readScalars(scalars) };
       if (state) {
         const reply = await this.expect(state, 'state');
         const learner = agent.criticLearner;

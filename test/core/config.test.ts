@@ -36,6 +36,9 @@ describe('task catalog', () => {
     expect(presetOf(requireTask('bandit-25g-far')).configs.kl).toMatchObject({ trainSteps: 2000, pretrainSteps: 500 });
     expect(hopper.policyLr).toBe(hopper.lr);
     expect(swissFar.configs.kl).toMatchObject({ lr: 3e-3, policyLr: 3e-3 });
+    // The toy script pretrains the diffusion model alone and starts the fake score from its own init; main.py does neither.
+    expect(swissFar.configs.kl).toMatchObject({ pretrainCritic: false, fakeScoreFromDiffusion: false });
+    expect(presetOf(requireTask('hopper-medium-v2')).configs.kl).toMatchObject({ pretrainCritic: true, fakeScoreFromDiffusion: true });
   });
 
   it('quick bandit presets: minibatches; two fifths of the Q weight and twice the steps for the trust region (8 samples per state on 25G-far and swiss-near); a tenth of lr for the KL generator', () => {

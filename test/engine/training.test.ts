@@ -93,9 +93,13 @@ describe.each(['dtql', 'kl'] as const)('%s agent', (algo) => {
     b.agent.dispose();
   });
 
-  it.each([1, 3])('trains with the critic on a worker thread with exactly the sequential results (%i policy samples per state)', async (policyLossSamples) => {
+  it.each([
+    [1, true],
+    [3, true],
+    [1, false],
+  ])('trains with the critic on a worker thread with exactly the sequential results (%i policy samples per state, critic pretrained: %s)', async (policyLossSamples, pretrainCritic) => {
     const run = async (pipelined: boolean) => {
-      const { agent, sampler } = smallAgent(11, algo, { policyLossSamples });
+      const { agent, sampler } = smallAgent(11, algo, { policyLossSamples, pretrainCritic });
       const stepper = pipelined ? await PipelinedStepper.start(agent, sampler, 'wasm') : new SequentialStepper(agent, sampler);
       const values: Record<string, number>[] = [];
       for (let i = 0; i < 8; i++) values.push(await stepper.step(i === 5 || i === 7));
@@ -111,6 +115,36 @@ describe.each(['dtql', 'kl'] as const)('%s agent', (algo) => {
       for (const [name, value] of Object.entries(params)) expect(pipelined.state.params[module]?.[name]?.data, `${module}.${name}`).toEqual(value.data);
     }
     expect(pipelined.state.optimizers.critic?.m).toEqual(sequential.state.optimizers.critic?.m);
+  });
+});
+
+describe('what pretraining trains', () => {
+  const criticParams = (agent: OfflineAgent) => Object.values(agent.getState().params.critic ?? {}).map((p) => Array.from(p.data));
+
+  it.each([true, false])('trains the critic during pretraining only with pretrainCritic (%s)', (pretrainCritic) => {
+    const { agent, sampler } = smallAgent(5, 'kl', { pretrainCritic });
+    const initial = criticParams(agent);
+    const losses = runSteps(agent, sampler, 3, true);
+    // bc, then the critic's four losses when it trains
+    expect(losses[0]).toHaveLength(pretrainCritic ? 5 : 1);
+    if (pretrainCritic) expect(criticParams(agent)).not.toEqual(initial);
+    else expect(criticParams(agent)).toEqual(initial);
+    runSteps(agent, sampler, 1);
+    expect(criticParams(agent)).not.toEqual(initial);
+    agent.dispose();
+  });
+
+  it.each([true, false])('starts the KL fake score from the diffusion model only with fakeScoreFromDiffusion (%s)', (fakeScoreFromDiffusion) => {
+    const { agent, sampler } = smallAgent(6, 'kl', { fakeScoreFromDiffusion });
+    runSteps(agent, sampler, 3, true);
+    const params = () => agent.getState().params;
+    const initialFake = params().fakeScore;
+    agent.beginTrainStep();
+    const { fakeScore, generator, bcActor } = params();
+    expect(generator).toEqual(bcActor);
+    expect(fakeScore).toEqual(fakeScoreFromDiffusion ? bcActor : initialFake);
+    expect(fakeScore).not.toEqual(fakeScoreFromDiffusion ? initialFake : bcActor);
+    agent.dispose();
   });
 });
 
@@ -189,7 +223,9 @@ describe('training runs in the store', () => {
     expect(summary.stepsPerSec).toBeGreaterThan(0);
     expect(result.stderr).toMatch(/step \d+\/12/);
     const db = openDatabase(home);
-    expect(readMetric(db, summary.runId, 'critic').map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(readMetric(db, summary.runId, 'bc').map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    // The bandit presets pretrain the diffusion model alone, as the toy script does.
+    expect(readMetric(db, summary.runId, 'critic').map((r) => r.step)).toEqual([4, 5, 6, 7, 8, 9, 10, 11, 12]);
     expect(readMetric(db, summary.runId, 'trustRegion').map((r) => r.step)).toEqual([4, 5, 6, 7, 8, 9, 10, 11, 12]);
     expect(readMetric(db, summary.runId, 'eval/meanReward').map((r) => r.step)).toEqual([7, 11, 12]);
     expect(listCheckpoints(db, summary.runId).map((c) => c.step)).toEqual([12, 8]);

@@ -102,7 +102,7 @@ describe('migration 004 (policyLr)', () => {
     old.prepare("UPDATE runs SET config = json_remove(config, '$.policyLr')").run();
     old.close();
     const db = openDatabase(home);
-    expect(schemaVersion(db)).toBe(5);
+    expect(schemaVersion(db)).toBe(loadMigrations().length);
     expect(getRun(db, id as number).config).toEqual({ ...config, policyLr: 0.002 });
     db.close();
   });
@@ -116,9 +116,25 @@ describe('migration 005 (policyLossSamples)', () => {
     old.prepare("UPDATE runs SET config = json_remove(config, '$.policyLossSamples') WHERE id = ?").run(id);
     old.close();
     const db = openDatabase(home);
-    expect(schemaVersion(db)).toBe(5);
+    expect(schemaVersion(db)).toBe(loadMigrations().length);
     expect(getRun(db, id as number).config).toEqual({ ...config, policyLossSamples: 1 });
     expect(getRun(db, kept as number).config.policyLossSamples).toBe(8);
+    db.close();
+  });
+});
+
+describe('migration 006 (pretrainCritic, fakeScoreFromDiffusion)', () => {
+  it('marks every run stored before it as having pretrained its critic and started its fake score from the diffusion model', () => {
+    const { home, old } = openAtVersion(5);
+    const config = presetOf(requireTask('hopper-medium-v2')).configs.kl;
+    const toy = presetOf(requireTask('bandit-25g-hard')).configs.kl;
+    const [id, kept] = insertRuns(old, [sampleRun({ config }), sampleRun({ config: toy })]);
+    old.prepare("UPDATE runs SET config = json_remove(config, '$.pretrainCritic', '$.fakeScoreFromDiffusion') WHERE id = ?").run(id);
+    old.close();
+    const db = openDatabase(home);
+    expect(schemaVersion(db)).toBe(loadMigrations().length);
+    expect(getRun(db, id as number).config).toEqual({ ...config, pretrainCritic: true, fakeScoreFromDiffusion: true });
+    expect(getRun(db, kept as number).config).toMatchObject({ pretrainCritic: false, fakeScoreFromDiffusion: false });
     db.close();
   });
 });

@@ -269,11 +269,11 @@ export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
     return term;
   }
 
-  /** Pretraining (notes 1): BC and critic only, no target update, no learning-rate schedule. */
+  /** Pretraining (notes 1): BC and (unless pretrainCritic is off) the critic, no target update, no learning-rate schedule. */
   pretrainStep(batch: Batch): Record<string, tf.Scalar> {
     const noise = this.drawNoise(batch.actions.shape[0]);
     const bc = this.bcStep(batch, noise.sigmaBc, noise.epsBc);
-    const critic = this.criticLearner.step(batch);
+    const critic = this.config.pretrainCritic ? this.criticLearner.step(batch) : {};
     this.pretrainStepsDone += 1;
     return { bc, ...critic };
   }

@@ -102,11 +102,14 @@ export class KlAgent extends OfflineAgent<KlNoise> {
     return { generator: this.generator, fakeScore: this.fakeScore };
   }
 
-  /** Joint training starts from the pretrained diffusion model (DTQL:agents/dql_kl.py). */
+  /**
+   * Joint training starts the generator from the pretrained diffusion model, and the fake score too
+   * (DTQL:agents/dql_kl.py) unless fakeScoreFromDiffusion is off (the toy script keeps its random init).
+   */
   protected override onTrainStepStart(): void {
     if (this.trainStepsDone !== 0) return;
     this.generator.params.copyFrom(this.bcActor.params);
-    this.fakeScore.params.copyFrom(this.bcActor.params);
+    if (this.config.fakeScoreFromDiffusion) this.fakeScore.params.copyFrom(this.bcActor.params);
   }
 
   drawNoise(batch: number): KlNoise {

@@ -19,6 +19,8 @@ const FIELDS: { key: TrainConfigKey; label: string }[] = [
   { key: 'lrDecay', label: 'cosine lr decay' },
   { key: 'batchSize', label: 'batch size' },
   { key: 'pretrainSteps', label: 'pretraining steps' },
+  { key: 'pretrainCritic', label: 'pretrain the critic too' },
+  { key: 'fakeScoreFromDiffusion', label: 'KL: fake score starts from the diffusion model' },
   { key: 'trainSteps', label: 'training steps' },
   { key: 'evalInterval', label: 'evaluation interval (steps)' },
   { key: 'evalEpisodes', label: 'evaluation episodes' },
