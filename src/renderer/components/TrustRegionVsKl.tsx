@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState } from 'react';
 import { useSearchParams } from 'react-router-dom';
-import { parseSeedList, type RunDetail, type TaskDto } from '../../api/contract';
+import { parseStepsOverride, seedsOrOfficial, type RunDetail, type TaskDto } from '../../api/contract';
 import { api } from '../api';
 import { useApi } from '../useApi';
 import { BanditScatter, domainOf, scatterSvg } from './BanditScatter';
@@ -94,7 +94,7 @@ export function TrustRegionVsKl() {
   const bandits = (tasks.data ?? []).filter((t: TaskDto) => t.family === 'bandit');
   const taskId = params.get('task') ?? 'bandit-25g-hard';
   const presetId = params.get('preset') ?? 'quick';
-  const [seed, setSeed] = useState(params.get('seed') ?? '0');
+  const [seed, setSeed] = useState(params.get('seed') ?? '');
   const [steps, setSteps] = useState('');
   const trId = params.get('tr') ? Number(params.get('tr')) : null;
   const klId = params.get('kl') ? Number(params.get('kl')) : null;
@@ -115,19 +115,19 @@ export function TrustRegionVsKl() {
 
   const runBoth = async () => {
     setError(null);
-    const parsed = parseSeedList(seed);
+    const parsed = seedsOrOfficial(seed, bandits.find((t) => t.id === taskId), presetId);
     if ('error' in parsed || parsed.seeds.length !== 1) {
-      setError('the seed must be one whole number from 0 to 2147483647');
+      setError('error' in parsed && seed.trim() === '' ? parsed.error : 'the seed must be one whole number from 0 to 2147483647, or empty for the official one');
       return;
     }
     const seedNumber = parsed.seeds[0] as number;
-    if (steps.trim() !== '' && !/^[1-9]\d*$/.test(steps.trim())) {
-      setError('training steps must be a whole number of at least 1 (or empty for the preset)');
+    const stepsOverride = parseStepsOverride(steps);
+    if ('error' in stepsOverride) {
+      setError(stepsOverride.error);
       return;
     }
     try {
-      const overrides = steps.trim() === '' ? {} : { trainSteps: Number(steps) };
-      const common = { task: taskId, preset: presetId, seeds: [seedNumber], tags: ['tr-vs-kl'], overrides };
+      const common = { task: taskId, preset: presetId, seeds: [seedNumber], tags: ['tr-vs-kl'], overrides: stepsOverride.overrides };
       const [a] = (await api.createRuns({ ...common, algo: 'dtql' })).runIds;
       const [b] = (await api.createRuns({ ...common, algo: 'kl' })).runIds;
       update({ tr: String(a), kl: String(b), seed: String(seedNumber) });
@@ -158,7 +158,7 @@ export function TrustRegionVsKl() {
           </select>
         </label>
         <label>
-          seed <input value={seed} onChange={(e) => setSeed(e.target.value)} size={6} aria-label="seed" />
+          seed <input value={seed} placeholder="official" onChange={(e) => setSeed(e.target.value)} size={6} aria-label="seed" />
         </label>
         <label>
           training steps <input value={steps} placeholder="preset" onChange={(e) => setSteps(e.target.value)} size={7} aria-label="training steps" />

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { useSearchParams } from 'react-router-dom';
-import { parseSeedList, type RunSummary } from '../../api/contract';
+import { parseStepsOverride, seedsOrOfficial, type RunSummary } from '../../api/contract';
 import { toCsv } from '../../api/csv';
 import { api } from '../api';
 import { useApi } from '../useApi';
@@ -35,7 +35,9 @@ export function ReproducePage() {
   const tag = params.get('tag');
   const runs = useApi(() => api.listRuns({ archived: 'include' }), [], (e) => e.type === 'runs-changed');
   const [preset, setPreset] = useState('quick');
-  const [seedsText, setSeedsText] = useState('0');
+  const tasks = useApi(() => api.listTasks({}), []);
+  const [seedsText, setSeedsText] = useState('');
+  const [steps, setSteps] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [samples, setSamples] = useState(new Map<number, Samples>());
   const [data, setData] = useState(new Map<string, { actions: number[]; rewards: number[] }>());
@@ -73,15 +75,24 @@ export function ReproducePage() {
 
   const start = async () => {
     setError(null);
-    const parsed = parseSeedList(seedsText);
-    if ('error' in parsed) {
-      setError(parsed.error);
+    const stepsOverride = parseStepsOverride(steps);
+    if ('error' in stepsOverride) {
+      setError(stepsOverride.error);
       return;
+    }
+    const columns: { task: string; seeds: number[] }[] = [];
+    for (const c of COLUMNS) {
+      const parsed = seedsOrOfficial(seedsText, tasks.data?.find((t) => t.id === c.task), preset);
+      if ('error' in parsed) {
+        setError(parsed.error);
+        return;
+      }
+      columns.push({ task: c.task, seeds: parsed.seeds });
     }
     const newTag = `reproduction-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}`;
     try {
-      for (const c of COLUMNS) {
-        for (const r of ROWS) await api.createRuns({ task: c.task, algo: r.algo, preset, seeds: parsed.seeds, tags: [newTag] });
+      for (const c of columns) {
+        for (const r of ROWS) await api.createRuns({ task: c.task, algo: r.algo, preset, seeds: c.seeds, tags: [newTag], overrides: stepsOverride.overrides });
       }
       setParams({ tag: newTag });
     } catch (err) {
@@ -138,9 +149,14 @@ export function ReproducePage() {
           </select>
         </label>
         <label>
-          seeds <input value={seedsText} onChange={(e) => setSeedsText(e.target.value)} size={10} aria-label="seeds" />
+          seeds <input value={seedsText} placeholder="official" onChange={(e) => setSeedsText(e.target.value)} size={10} aria-label="seeds" />
         </label>
-        <button onClick={() => void start()}>Run all 10 configurations</button>
+        <label>
+          training steps <input value={steps} placeholder="preset" onChange={(e) => setSteps(e.target.value)} size={7} aria-label="training steps" />
+        </label>
+        <button disabled={!tasks.data} onClick={() => void start()}>
+          Run all 10 configurations
+        </button>
         {previous.length > 0 ? (
           <label>
             open{' '}

@@ -1,0 +1,45 @@
+import fs from 'node:fs';
+import { parse } from 'csv-parse/sync';
+import { expect, test } from './fixtures';
+
+test.use({ concurrency: 2 });
+
+const OFFICIAL_SEEDS: Record<string, number> = { 'bandit-25g-far': 0, 'bandit-25g-hard': 2, 'bandit-25g-near': 0, 'bandit-swiss-far': 2, 'bandit-swiss-near': 2 };
+
+test('Reproduce queues all ten configurations at their official seeds, fills the 5 x 2 grid, and exports CSV and PNG', async ({ app }) => {
+  const { page } = app;
+  await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Reproduce' }).click();
+  await page.getByLabel('training steps').fill('0');
+  await page.getByRole('button', { name: 'Run all 10 configurations' }).click();
+  await expect(page.getByText(/training steps must be a whole number from 1/)).toBeVisible();
+  expect(await app.listRuns()).toEqual([]);
+
+  await page.getByLabel('training steps').fill('10');
+  await page.getByRole('button', { name: 'Run all 10 configurations' }).click();
+  await expect(page).toHaveURL(/tag=reproduction-/);
+  const runs = await app.listRuns();
+  expect(runs).toHaveLength(10);
+  for (const run of runs) expect(run.seed, `${run.task} ${run.algo}`).toBe(OFFICIAL_SEEDS[run.task]);
+  expect(runs.every((r) => r.preset === 'quick')).toBe(true);
+
+  const cells = page.locator('[data-testid^="cell-"]');
+  await expect(cells).toHaveCount(10);
+  for (const cell of await cells.all()) {
+    await expect(cell.locator('dd').first()).toHaveText(/^-?\d+\.\d{3}$/, { timeout: 240_000 });
+    await expect(cell.locator('canvas')).toHaveCount(1);
+  }
+  await app.screenshot('reproduce-grid');
+
+  const csvDownload = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Export CSV' }).click();
+  const rows = parse(fs.readFileSync(await (await csvDownload).path(), 'utf8'), { columns: true }) as Record<string, string>[];
+  expect(rows).toHaveLength(10);
+  for (const row of rows) {
+    expect(Number(row.seed)).toBe(OFFICIAL_SEEDS[row.task as string]);
+    expect(Number(row.inSupportFraction)).toBeGreaterThanOrEqual(0);
+    expect(Number(row.inSupportFraction)).toBeLessThanOrEqual(1);
+  }
+  const pngDownload = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Export PNG' }).click();
+  expect(fs.readFileSync(await (await pngDownload).path()).subarray(1, 4).toString()).toBe('PNG');
+});
