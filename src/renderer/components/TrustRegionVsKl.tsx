@@ -3,6 +3,7 @@ import { useSearchParams } from 'react-router-dom';
 import { parseStepsOverride, seedsOrOfficial, type RunDetail, type TaskDto } from '../../api/contract';
 import { api } from '../api';
 import { useApi } from '../useApi';
+import { BanditRunOptions } from './BanditRunOptions';
 import { BanditScatter, domainOf, scatterSvg } from './BanditScatter';
 import { ChartFrame } from './ChartFrame';
 import { ErrorNote, StatusBadge } from './Status';
@@ -150,19 +151,7 @@ export function TrustRegionVsKl() {
             ))}
           </select>
         </label>
-        <label>
-          preset{' '}
-          <select value={presetId} onChange={(e) => update({ preset: e.target.value })} aria-label="preset">
-            <option value="quick">quick (minutes)</option>
-            <option value="paper">paper (full batch, about an hour per run on a CPU)</option>
-          </select>
-        </label>
-        <label>
-          seed <input value={seed} placeholder="official" onChange={(e) => setSeed(e.target.value)} size={6} aria-label="seed" />
-        </label>
-        <label>
-          training steps <input value={steps} placeholder="preset" onChange={(e) => setSteps(e.target.value)} size={7} aria-label="training steps" />
-        </label>
+        <BanditRunOptions preset={presetId} onPreset={(p) => update({ preset: p })} seedLabel="seed" seeds={seed} onSeeds={setSeed} steps={steps} onSteps={setSteps} />
         <button onClick={() => void runBoth()}>Run trust region and KL</button>
       </div>
       {error ? <ErrorNote message={error} /> : null}

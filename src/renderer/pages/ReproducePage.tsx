@@ -4,6 +4,7 @@ import { parseStepsOverride, seedsOrOfficial, type RunSummary } from '../../api/
 import { toCsv } from '../../api/csv';
 import { api } from '../api';
 import { useApi } from '../useApi';
+import { BanditRunOptions } from '../components/BanditRunOptions';
 import { BanditScatter, domainOf } from '../components/BanditScatter';
 import { ErrorNote, StatusBadge } from '../components/Status';
 import { messageOf } from '../../api/errors';
@@ -141,19 +142,7 @@ export function ReproducePage() {
         All five 2D bandits with trust region and KL, as the official repository&apos;s figure: top row trust region, bottom row KL.
       </p>
       <div className="form-actions">
-        <label>
-          preset{' '}
-          <select value={preset} onChange={(e) => setPreset(e.target.value)} aria-label="preset">
-            <option value="quick">quick (minutes per run)</option>
-            <option value="paper">paper (hours per run on a CPU)</option>
-          </select>
-        </label>
-        <label>
-          seeds <input value={seedsText} placeholder="official" onChange={(e) => setSeedsText(e.target.value)} size={10} aria-label="seeds" />
-        </label>
-        <label>
-          training steps <input value={steps} placeholder="preset" onChange={(e) => setSteps(e.target.value)} size={7} aria-label="training steps" />
-        </label>
+        <BanditRunOptions preset={preset} onPreset={setPreset} seedLabel="seeds" seeds={seedsText} onSeeds={setSeedsText} steps={steps} onSteps={setSteps} />
         <button disabled={!tasks.data} onClick={() => void start()}>
           Run all 10 configurations
         </button>
