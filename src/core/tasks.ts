@@ -139,7 +139,7 @@ function banditTask(def: BanditDef): TaskSpec {
       {
         id: 'quick',
         description:
-          'Minibatches of 256 from the 10,000 actions, minutes on a CPU. Trust region: two fifths of the official Q weight for 7,000 steps; on 25G-far and swiss-near, where the policy must first leave the origin, 8 policy samples per state for the official 3,500 steps. KL: its generator at lr 3e-4, a tenth of its fake score network\'s. Reproduces the figure on most tasks, not all (README table): the KL generator still runs away on far and hard.',
+          'Minibatches of 256 from the 10,000 actions, minutes on a CPU. Trust region: two fifths of the official Q weight for 7,000 steps; on 25G-far and swiss-near, where the policy must first leave the origin, 8 policy samples per state for the official 3,500 steps. KL: its generator at lr 3e-4, a tenth of its fake score network\'s. Reproduces the figure on most tasks, not all (README table): the KL generator still runs away on far, hard and swiss-far, and ends at the origin on swiss-near.',
         configs: {
           dtql: {
             ...paper.dtql,
