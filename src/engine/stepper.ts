@@ -46,6 +46,12 @@ export class SequentialStepper<N extends BaseNoise> implements Stepper {
   async close(): Promise<void> {}
 }
 
+/** A step's batch, with its critic step already sent to the worker (null when the step trains no critic). */
+interface SubmittedStep {
+  batch: BatchArrays;
+  reply: Promise<WorkerReply> | null;
+}
+
 /**
  * The same steps on two cores. The critic's update needs only the minibatch, so a worker thread
  * owns the critic: it runs critic step t, then the policy's Q term at a_theta with that critic,
@@ -57,8 +63,8 @@ export class PipelinedStepper<N extends BaseNoise> implements Stepper {
   private readonly worker: Worker;
   private readonly replies: ((reply: WorkerReply) => void)[] = [];
   private failure: Error | null = null;
-  /** The next step's batch, with its critic step already sent to the worker (null when that step trains no critic). */
-  private submitted: { batch: BatchArrays; reply: Promise<WorkerReply> | null } | null = null;
+  /** The next step's batch and critic step, drawn and sent ahead. */
+  private submitted: SubmittedStep | null = null;
 
   private constructor(
     private readonly agent: OfflineAgent<N>,
@@ -94,22 +100,21 @@ export class PipelinedStepper<N extends BaseNoise> implements Stepper {
     return value as Extract<WorkerReply, { type: T }>;
   }
 
-  /** Sends the critic step that follows `done` steps, with a freshly drawn batch. */
-  private submit(done: { pretrain: number; train: number }): void {
+  /** Draws the batch of the step that follows `done` steps and sends its critic step, if it has one. */
+  private submit(done: { pretrain: number; train: number }): SubmittedStep {
     const { config } = this.agent;
     const batch = this.sampler.sampleArrays(this.agent.dataRng);
     const pretraining = done.pretrain < config.pretrainSteps;
     const lr = pretraining || !config.lrDecay ? config.criticLr : cosineLr(config.criticLr, done.train, config.trainSteps);
     const trainsCritic = !pretraining || config.pretrainCritic;
-    this.submitted = { batch, reply: trainsCritic ? this.request({ type: 'step', batch, lr, updateTarget: !pretraining }) : null };
+    return { batch, reply: trainsCritic ? this.request({ type: 'step', batch, lr, updateTarget: !pretraining }) : null };
   }
 
   async step(syncCritic: boolean): Promise<Record<string, number>> {
     const { agent } = this;
     const { config, problem } = agent;
     const total = config.pretrainSteps + config.trainSteps;
-    if (!this.submitted) this.submit({ pretrain: agent.pretrainStepsDone, train: agent.trainStepsDone });
-    const current = this.submitted as { batch: BatchArrays; reply: Promise<WorkerReply> | null };
+    const current = this.submitted ?? this.submit({ pretrain: agent.pretrainStepsDone, train: agent.trainStepsDone });
     this.submitted = null;
     const batch = batchToTensors(current.batch, problem.stateDim, problem.actionDim);
     const pretraining = agent.pretrainStepsDone < config.pretrainSteps;
@@ -122,7 +127,7 @@ export class PipelinedStepper<N extends BaseNoise> implements Stepper {
       const after = { pretrain: agent.pretrainStepsDone + (pretraining ? 1 : 0), train: agent.trainStepsDone + (pretraining ? 0 : 1) };
       // On a sync step the next batch is not drawn ahead: the state (random streams included)
       // must be exactly that after this step, as a checkpoint records it.
-      if (!syncCritic && after.pretrain + after.train < total) this.submit(after);
+      if (!syncCritic && after.pretrain + after.train < total) this.submitted = this.submit(after);
       const bc = agent.bcStep(batch, noise.sigmaBc, noise.epsBc);
       const critic = current.reply ? (await this.expect(current.reply, 'stepped')).metrics : {};
       let scalars: Record<string, tf.Scalar> = { bc };
