@@ -29,7 +29,7 @@ export const trainConfigSchema = z
     criticLr: z.number().gt(0, 'must be above 0').max(1, 'must be at most 1'),
     /** Cosine decay of all learning rates to 0 over the training steps. */
     lrDecay: z.boolean(),
-    /** Transitions per minibatch, sampled with replacement. */
+    /** Transitions per minibatch, sampled with replacement; the dataset's size means the whole dataset every step. */
     batchSize: z.number().int('must be a whole number').min(1, 'must be at least 1').max(65536, 'must be at most 65536'),
     /** Steps of behaviour cloning (and, with pretrainCritic, critic training) before joint training starts. */
     pretrainSteps: z.number().int('must be a whole number').min(0, 'must be at least 0').max(1e8, 'must be at most 100000000'),

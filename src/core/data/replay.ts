@@ -47,7 +47,9 @@ export function batchToTensors(b: BatchArrays, stateDim: number, actionDim: numb
 
 /**
  * Minibatches sampled uniformly with replacement (torch.randint in the official Data_Sampler),
- * gathered in JS and uploaded once per step. The caller disposes the batch.
+ * gathered in JS and uploaded once per step. A batch as large as the dataset is the whole dataset,
+ * each transition once and in order, as the toy script trains (notes 9); it draws nothing from the
+ * random stream. The caller disposes the batch.
  */
 export class ReplaySampler {
   constructor(
@@ -58,6 +60,7 @@ export class ReplaySampler {
   sampleArrays(rng: Rng): BatchArrays {
     const { stateDim: S, actionDim: A, size } = this.data;
     const B = this.batchSize;
+    if (B === size) return this.data;
     const out: BatchArrays = {
       size: B,
       states: new Float32Array(B * S),
