@@ -28,6 +28,9 @@ test('Reproduce queues all ten configurations at their official seeds, fills the
     await expect(cell.locator('dd').first()).toHaveText(/^-?\d+\.\d{3}$/, { timeout: 240_000 });
     await expect(cell.locator('canvas')).toHaveCount(1);
   }
+  const grid = page.getByTestId('repro-grid');
+  const fits = await grid.evaluate((el) => el.scrollWidth <= el.clientWidth && document.documentElement.scrollWidth <= window.innerWidth);
+  expect(fits, 'the 5 x 2 grid fits the 1,280 px window without scrolling sideways').toBe(true);
   await app.screenshot('reproduce-grid');
 
   const csvDownload = page.waitForEvent('download');

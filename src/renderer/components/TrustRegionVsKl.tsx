@@ -21,11 +21,12 @@ function outsideCount(actions: number[], d: ReturnType<typeof domainOf>): number
   return n;
 }
 
-const OUTCOME_LABELS: [string, string][] = [
+/** The three bandit outcome numbers of a run, by their stored key, with their labels. */
+export const OUTCOME_LABELS = [
   ['meanReward', 'mean reward'],
   ['inSupportFraction', 'in support'],
   ['topModeFraction', 'in best mode'],
-];
+] as const;
 
 /** A run's newest policy samples and status, refreshed while it trains. */
 function useRunSamples(runId: number | null): { run: RunDetail | null; samples: Samples } {

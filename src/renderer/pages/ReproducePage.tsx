@@ -7,6 +7,7 @@ import { useApi } from '../useApi';
 import { BanditRunOptions } from '../components/BanditRunOptions';
 import { BanditScatter, domainOf } from '../components/BanditScatter';
 import { ErrorNote, StatusBadge } from '../components/Status';
+import { OUTCOME_LABELS } from '../components/TrustRegionVsKl';
 import { messageOf } from '../../api/errors';
 import { pngOfCanvas, saveBlob, saveText } from '../save';
 import { formatMeanSe } from '../stats';
@@ -23,7 +24,7 @@ const ROWS = [
   { algo: 'dtql', label: 'Trust region' },
   { algo: 'kl', label: 'KL' },
 ] as const;
-const OUTCOMES = ['meanReward', 'inSupportFraction', 'topModeFraction'] as const;
+const OUTCOMES = OUTCOME_LABELS.map(([key]) => key);
 
 type Samples = NonNullable<Awaited<ReturnType<typeof api.getSamples>>>;
 
@@ -184,9 +185,9 @@ export function ReproducePage() {
                     <BanditScatter data={dataset} policy={first ? (samples.get(first.id)?.actions ?? null) : null} domain={domainOf(dataset.actions)} size={200} label={`${row.label} on ${col.label}`} />
                   ) : null}
                   <dl className="outcome small">
-                    {OUTCOMES.map((k) => (
+                    {OUTCOME_LABELS.map(([k, label]) => (
                       <div key={k}>
-                        <dt>{k.replace('Fraction', '')}</dt>
+                        <dt>{label}</dt>
                         <dd>{formatMeanSe(outcomes.map((s) => s.outcome[k]).filter((v): v is number => v !== undefined))}</dd>
                       </div>
                     ))}
