@@ -46,3 +46,18 @@ test('Reproduce queues all ten configurations at their official seeds, fills the
   await page.getByRole('button', { name: 'Export PNG' }).click();
   expect(fs.readFileSync(await (await pngDownload).path()).subarray(1, 4).toString()).toBe('PNG');
 });
+
+test('a reproduction over several seeds draws the chosen seed in every cell and averages the numbers over all', async ({ app }) => {
+  const { page } = app;
+  const tag = 'reproduction-seeds';
+  await app.createRuns({ task: 'bandit-25g-near', algo: 'dtql', preset: 'quick', seeds: [3, 1], tags: [tag], overrides: { trainSteps: 5, evalInterval: 5 } });
+  await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Reproduce' }).click();
+  await page.getByLabel('reproduction').selectOption(tag);
+  const cell = page.getByTestId('cell-dtql-bandit-25g-near');
+  // Two seeds: the numbers read mean ± s.e. once both runs have their outcome.
+  await expect(cell.locator('dd').first()).toHaveText(/^-?\d+\.\d{3} ± \d+\.\d{3}$/, { timeout: 120_000 });
+  await expect(cell.locator('figcaption')).toContainText('seed 1');
+  await page.getByLabel('scatter of seed').selectOption({ label: 'seed 2 of 2' });
+  await expect(cell.locator('figcaption')).toContainText('seed 3');
+  await expect(page.getByTestId('cell-kl-bandit-25g-near').locator('figcaption')).not.toContainText('seed');
+});

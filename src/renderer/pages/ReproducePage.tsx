@@ -41,6 +41,8 @@ export function ReproducePage() {
   const [seedsText, setSeedsText] = useState('');
   const [steps, setSteps] = useState('');
   const [error, setError] = useState<string | null>(null);
+  /** Which of a cell's seeds (by rank) the scatters draw; the numbers cover them all. */
+  const [shownSeed, setShownSeed] = useState(0);
   const [samples, setSamples] = useState(new Map<number, Samples>());
   const [data, setData] = useState(new Map<string, { actions: number[]; rewards: number[] }>());
   const gridRef = useRef<HTMLDivElement>(null);
@@ -103,6 +105,8 @@ export function ReproducePage() {
   };
 
   const cellRuns = (task: string, algo: string): RunSummary[] => tagged.filter((r) => r.task === task && r.algo === algo).sort((a, b) => a.seed - b.seed);
+  const seedsPerCell = Math.max(0, ...ROWS.flatMap((r) => COLUMNS.map((c) => cellRuns(c.task, r.algo).length)));
+  const shownRun = (cell: RunSummary[]): RunSummary | undefined => cell[Math.min(shownSeed, cell.length - 1)];
 
   const exportCsv = () => {
     const rows = tagged.map((r) => {
@@ -130,7 +134,10 @@ export function ReproducePage() {
     canvases.forEach((c, i) => {
       const col = i % COLUMNS.length;
       const row = Math.floor(i / COLUMNS.length);
-      ctx.fillText(`${ROWS[row]?.label ?? ''} · ${COLUMNS[col]?.label ?? ''}`, col * w + 4, row * (h + 24) + 16);
+      const column = COLUMNS[col];
+      const algo = ROWS[row];
+      const shown = column && algo ? shownRun(cellRuns(column.task, algo.algo)) : undefined;
+      ctx.fillText(`${algo?.label ?? ''} · ${column?.label ?? ''}${shown ? ` · seed ${shown.seed}` : ''}`, col * w + 4, row * (h + 24) + 16);
       ctx.drawImage(c, col * w, row * (h + 24) + 22);
     });
     void pngOfCanvas(out).then((png) => saveBlob(`${tag ?? 'reproduction'}.png`, png), (err: unknown) => setError(messageOf(err)));
@@ -160,6 +167,18 @@ export function ReproducePage() {
             </select>
           </label>
         ) : null}
+        {seedsPerCell > 1 ? (
+          <label>
+            scatter of{' '}
+            <select value={Math.min(shownSeed, seedsPerCell - 1)} onChange={(e) => setShownSeed(Number(e.target.value))} aria-label="scatter of seed">
+              {Array.from({ length: seedsPerCell }, (_, i) => (
+                <option key={i} value={i}>
+                  seed {i + 1} of {seedsPerCell}
+                </option>
+              ))}
+            </select>
+          </label>
+        ) : null}
         <button className="secondary" disabled={tagged.length === 0} onClick={exportCsv}>
           Export CSV
         </button>
@@ -173,16 +192,22 @@ export function ReproducePage() {
           {ROWS.map((row) =>
             COLUMNS.map((col) => {
               const cell = cellRuns(col.task, row.algo);
-              const first = cell[0];
+              const shown = shownRun(cell);
               const dataset = data.get(col.task);
               const outcomes = cell.map((r) => samples.get(r.id)).filter((s): s is Samples => s !== undefined);
               return (
                 <figure key={`${row.algo}-${col.task}`} className="repro-cell" data-testid={`cell-${row.algo}-${col.task}`}>
                   <figcaption>
-                    {row.label} · {col.label} {first ? <StatusBadge status={first.status} /> : null}
+                    {row.label} · {col.label}
+                    {shown ? (
+                      <>
+                        {' '}
+                        · seed {shown.seed} <StatusBadge status={shown.status} />
+                      </>
+                    ) : null}
                   </figcaption>
                   {dataset ? (
-                    <BanditScatter data={dataset} policy={first ? (samples.get(first.id)?.actions ?? null) : null} domain={domainOf(dataset.actions)} size={200} label={`${row.label} on ${col.label}`} />
+                    <BanditScatter data={dataset} policy={shown ? (samples.get(shown.id)?.actions ?? null) : null} domain={domainOf(dataset.actions)} size={200} label={`${row.label} on ${col.label}`} />
                   ) : null}
                   <dl className="outcome small">
                     {OUTCOME_LABELS.map(([k, label]) => (
