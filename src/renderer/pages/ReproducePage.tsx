@@ -104,8 +104,17 @@ export function ReproducePage() {
     }
   };
 
-  const cellRuns = (task: string, algo: string): RunSummary[] => tagged.filter((r) => r.task === task && r.algo === algo).sort((a, b) => a.seed - b.seed);
-  const seedsPerCell = Math.max(0, ...ROWS.flatMap((r) => COLUMNS.map((c) => cellRuns(c.task, r.algo).length)));
+  /** The reproduction's runs per grid cell (`algo task`), by seed. */
+  const runsByCell = useMemo(() => {
+    const cells = new Map<string, RunSummary[]>();
+    for (const r of [...tagged].sort((a, b) => a.seed - b.seed)) {
+      const key = `${r.algo} ${r.task}`;
+      cells.set(key, [...(cells.get(key) ?? []), r]);
+    }
+    return cells;
+  }, [tagged]);
+  const cellRuns = (task: string, algo: string): RunSummary[] => runsByCell.get(`${algo} ${task}`) ?? [];
+  const seedsPerCell = Math.max(0, ...[...runsByCell.values()].map((cell) => cell.length));
   const shownRun = (cell: RunSummary[]): RunSummary | undefined => cell[Math.min(shownSeed, cell.length - 1)];
 
   const exportCsv = () => {
