@@ -25,9 +25,12 @@ describe('action selection for several states at once (evaluation of parallel ep
       const own = Array.from({ length: 16 }, (_, i) => Array.from(candidates.subarray((k * 16 + i) * 2, (k * 16 + i + 1) * 2)).join(','));
       expect(own).toContain(Array.from(chosen.subarray(k * 2, k * 2 + 2)).join(','));
     }
-    // One state alone draws from the same candidates as when stacked first.
+    // One state alone draws from the same candidates as when stacked first. Equal up to rounding
+    // only: OpenBLAS may pick another kernel for 16 rows than for 48 (it does without AVX-512),
+    // while another draw would differ by far more than 1e-6.
     const single = agent.samplePolicyAt(states.subarray(0, 4), 16, new Rng(11));
-    expect(Array.from(single)).toEqual(Array.from(candidates.subarray(0, 32)));
+    const stacked = candidates.subarray(0, 32);
+    single.forEach((value, i) => expect(value).toBeCloseTo(stacked[i] as number, 6));
     agent.dispose();
   });
 });

@@ -261,7 +261,8 @@ describe('training runs in the store', () => {
       expect(readMetric(check, runId as number, metric).map((r) => r.value)).toEqual(readMetric(check, fullId, metric).map((r) => r.value));
     }
     check.close();
-  });
+    // Two CLI processes and an in-process run: about 30 s on a 2-core machine without AVX-512.
+  }, 120_000);
 
   it('a NaN in training stops the run as diverged, naming the step and loss, and keeps its checkpoint', async () => {
     const home = freshHome();
