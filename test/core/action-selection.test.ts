@@ -30,6 +30,7 @@ describe('action selection for several states at once (evaluation of parallel ep
     // while another draw would differ by far more than 1e-6.
     const single = agent.samplePolicyAt(states.subarray(0, 4), 16, new Rng(11));
     const stacked = candidates.subarray(0, 32);
+    expect(single).toHaveLength(stacked.length);
     single.forEach((value, i) => expect(value).toBeCloseTo(stacked[i] as number, 6));
     agent.dispose();
   });
