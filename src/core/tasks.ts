@@ -40,9 +40,10 @@ const BANDIT_SIZE = 10_000;
 const QUICK_BATCH = 256;
 /**
  * On minibatches the official Q weight lets Q outweigh the trust region just outside the data (the
- * policy settles on the action box's corner or, on swiss-near, at the origin; docs/BANDITS.md). Two fifths of
- * it keeps the policy on a mode on 25G-near, 25G-hard and swiss-far (a fifth was too weak to pick the
- * best mode on the near tasks), and the policy then needs about twice the official 3,500 steps.
+ * policy settles on the action box's corner or, on swiss-near, at the origin; docs/BANDITS.md). Two
+ * fifths of it keeps the policy on a mode on 25G-near, 25G-hard and swiss-far (a fifth was too weak
+ * to pick the best mode on the near tasks), and the policy then needs about twice the official 3,500
+ * steps.
  */
 const QUICK_ETA_SCALE = 0.4;
 const QUICK_TRUST_REGION_STEPS = 7000;
@@ -60,8 +61,8 @@ const QUICK_ORIGIN_ESCAPE: Partial<TrainConfig> = { policyLossSamples: 8, trainS
 /**
  * On minibatches the KL generator at the official lr (3e-3) outruns its fake score network and
  * diverges within 50 steps; a tenth of it lets the fake score keep up (the two-timescale rule of DMD2).
- * The critic keeps the toy's lr: a slower one (3e-4, 1e-3) keeps swiss-near spread but lets 25G-near
- * run away, because its Q then no longer holds the generator (docs/BANDITS.md).
+ * The critic keeps the toy's lr: a slower one (3e-4, 1e-3) keeps swiss-near spread but lets
+ * 25G-near run away, because its Q then no longer holds the generator (docs/BANDITS.md).
  */
 const QUICK_KL_POLICY_LR = 3e-4;
 
