@@ -1,10 +1,11 @@
-// `npm start`: builds the UI, then opens the desktop app when Electron's binary is installed, or
+// `npm start`: builds the UI and the Node entry points, then opens the desktop app when Electron's binary is installed, or
 // else starts served mode and prints the URL to open in a browser.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildNode } from './build-node.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -24,6 +25,7 @@ function run(command, args) {
 }
 
 run(process.execPath, [path.join(root, 'node_modules', 'electron-vite', 'bin', 'electron-vite.js'), 'build']);
+await buildNode();
 
 const electron = electronBinary();
 const extra = process.argv.slice(2);

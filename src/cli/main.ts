@@ -4,17 +4,15 @@ import { badInput, exitCodeOf, messageOf } from '../api/errors';
 import { createRunsSchema, type SweepDetail, runFilterSchema, runIdSchema, runSortKeys, runStatusSchema, seedSchema, type RunFilter } from '../api/contract';
 import { describeIssues, parseConfigOverride } from '../core/config';
 import { TASKS, presetSeed } from '../core/tasks';
-import { planRuns } from '../engine/service';
+import { planRuns } from '../engine/plan';
 import { DEFAULT_MAX_SWEEP_RUNS, estimateSweep, parseSweepText, planSweep } from '../engine/sweep';
-import { RunManager, defaultConcurrency, type RunQueue } from '../engine/run-manager';
+import type { RunQueue } from '../engine/run-manager';
 import { EventHub } from '../engine/events';
 import { getSweep, insertSweep } from '../store/sweeps';
-import { openDatabase, type Db } from '../store/db';
+import type { Db } from '../store/db';
 import { ensureHome, resolveHome } from '../store/home';
-import { acquireInstanceLock, recordInstanceUrl } from '../store/instance-lock';
 import { REDIS_URL_SETTING, getMeta } from '../store/meta';
 import { getRun, insertRuns, listRuns } from '../store/runs';
-import { startServer } from '../server/index';
 import { APP_VERSION } from '../engine/version';
 import { formatTable, printJson } from './output';
 
@@ -22,9 +20,19 @@ interface GlobalOptions {
   home?: string;
 }
 
-function openStore(cmd: Command): { db: Db; home: string } {
+/**
+ * The data folder's store, opened by the engine's start-up. The engine and its native modules load
+ * only for the commands that use them, so `dtql --version` and `dtql tasks` start at once.
+ */
+async function openStore(cmd: Command): Promise<{ db: Db; home: string }> {
   const home = resolveHome((cmd.optsWithGlobals() as GlobalOptions).home);
-  return { db: openDatabase(home), home };
+  const { openStore: openEngineStore } = await import('../engine/recovery');
+  return { db: openEngineStore(home), home };
+}
+
+/** Runs trained at once by default: half the cores (each run already uses two threads). */
+async function defaultConcurrency(): Promise<number> {
+  return (await import('../engine/run-manager')).defaultConcurrency();
 }
 
 function parsePort(value: string): number {
@@ -144,8 +152,9 @@ function describeEstimate(estimate: { seconds: number | null; measuredRuns: numb
 }
 
 /** This process's own training queue, taking only the given runs. */
-function localQueue(db: Db, home: string, runIds: number[], concurrency: number): RunQueue {
+async function localQueue(db: Db, home: string, runIds: number[], concurrency: number): Promise<RunQueue> {
   const ids = new Set(runIds);
+  const { RunManager } = await import('../engine/run-manager');
   const manager = new RunManager(db, home, new EventHub(), concurrency);
   manager.scope = (id) => ids.has(id);
   return manager;
@@ -189,7 +198,7 @@ function formatSweepSummary(sweep: SweepDetail): string {
 }
 
 async function trainAndReport(db: Db, home: string, runId: number, json: boolean): Promise<void> {
-  const { trainRun } = await import('../engine/trainer');
+  const { trainRun } = await import('../engine/train-run');
   let stopRequested = false;
   const onSignal = () => {
     stopRequested = true;
@@ -257,8 +266,14 @@ function buildProgram(): Command {
     .option('--max-sweep-runs <n>', 'refuse sweeps with more runs than this', parsePositiveInt, DEFAULT_MAX_SWEEP_RUNS)
     .action(async (opts: { port: number; host: string; token?: string; concurrency?: number; redis?: string; maxSweepRuns: number }, cmd: Command) => {
       const home = ensureHome(resolveHome((cmd.optsWithGlobals() as GlobalOptions).home));
+      const [{ acquireInstanceLock, recordInstanceUrl }, { openStore: openEngineStore }, { startServer }] = await Promise.all([
+        import('../store/instance-lock'),
+        import('../engine/recovery'),
+        import('../server/index'),
+      ]);
       const lock = acquireInstanceLock(home, 'served');
-      const db = openDatabase(home);
+      // A server never waits on another process's lock (DESIGN.md, served mode).
+      const db = openEngineStore(home, { busyTimeoutMs: 0 });
       const redisUrl = opts.redis ?? getMeta(db, REDIS_URL_SETTING);
       const server = await startServer({ db, home, host: opts.host, port: opts.port, token: opts.token ?? null, concurrency: opts.concurrency, redisUrl, maxSweepRuns: opts.maxSweepRuns }).catch((err: unknown) => {
         db.close();
@@ -295,9 +310,9 @@ function buildProgram(): Command {
   const runs = program.command('runs').description('list and inspect runs');
   withFilterOptions(runs.command('list').description('the runs in the store, newest first, optionally filtered'))
     .option('--json', 'print JSON')
-    .action((opts: FilterOptions & { json?: boolean }, cmd: Command) => {
+    .action(async (opts: FilterOptions & { json?: boolean }, cmd: Command) => {
       const filter = filterOf(opts);
-      const { db } = openStore(cmd);
+      const { db } = await openStore(cmd);
       const all = listRuns(db, filter);
       db.close();
       if (opts.json) return printJson(all);
@@ -311,8 +326,8 @@ function buildProgram(): Command {
     .description('one run with its config')
     .argument('<runId>', 'run id', parseRunId)
     .option('--json', 'print JSON')
-    .action((id: number, opts: { json?: boolean }, cmd: Command) => {
-      const { db } = openStore(cmd);
+    .action(async (id: number, opts: { json?: boolean }, cmd: Command) => {
+      const { db } = await openStore(cmd);
       try {
         const run = getRun(db, id);
         if (opts.json) return printJson(run);
@@ -366,7 +381,7 @@ function buildProgram(): Command {
         dataset: opts.dataset,
       });
       if (!request.success) throw badInput(describeIssues(request.error));
-      const { db, home } = openStore(cmd);
+      const { db, home } = await openStore(cmd);
       try {
         const plan = planRuns(request.data, db);
         const [runId] = insertRuns(db, plan);
@@ -382,7 +397,7 @@ function buildProgram(): Command {
     .argument('<runId>', 'run id', parseRunId)
     .option('--json', 'print the run summary as JSON')
     .action(async (id: number, opts: { json?: boolean }, cmd: Command) => {
-      const { db, home } = openStore(cmd);
+      const { db, home } = await openStore(cmd);
       try {
         await trainAndReport(db, home, id, Boolean(opts.json));
       } finally {
@@ -409,10 +424,10 @@ function buildProgram(): Command {
         throw badInput(`cannot read sweep file ${file}: ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`);
       }
       const spec = parseSweepText(text, file);
-      const { db, home } = openStore(cmd);
+      const { db, home } = await openStore(cmd);
       try {
         const planned = planSweep(spec, { name: opts.name, maxRuns: opts.maxRuns, db });
-        const concurrency = opts.concurrency ?? defaultConcurrency();
+        const concurrency = opts.concurrency ?? (await defaultConcurrency());
         if (opts.preview) {
           const estimate = estimateSweep(db, planned.runs, concurrency);
           if (opts.json) printJson({ name: planned.name, axes: planned.axes, count: planned.runs.length, runs: planned.runs.map((r) => ({ name: r.name, task: r.task, algo: r.algo, seed: r.seed, point: r.sweepPoint })), estimate: { ...estimate, concurrency } });
@@ -435,7 +450,7 @@ function buildProgram(): Command {
             if (opts.json) printJson({ sweepId, runIds, status: 'queued' });
             return;
           }
-          await trainSweep(db, runIds, remote ?? localQueue(db, home, runIds, concurrency));
+          await trainSweep(db, runIds, remote ?? (await localQueue(db, home, runIds, concurrency)));
           const sweep = getSweep(db, sweepId);
           if (opts.json) printJson({ sweepId, runIds, statuses: sweep.statuses, summary: sweep.summary });
           else process.stdout.write(`${formatSweepSummary(sweep)}\n`);
@@ -457,7 +472,7 @@ function buildProgram(): Command {
     .action(async (opts: { redis: string; concurrency?: number; name?: string }) => {
       const { startRemoteWorker } = await import('../engine/remote-worker');
       const lockMs = process.env.DTQL_WORKER_LOCK_MS ? Number(process.env.DTQL_WORKER_LOCK_MS) : undefined;
-      const worker = await startRemoteWorker({ redisUrl: opts.redis, concurrency: opts.concurrency ?? defaultConcurrency(), name: opts.name, lockMs });
+      const worker = await startRemoteWorker({ redisUrl: opts.redis, concurrency: opts.concurrency ?? (await defaultConcurrency()), name: opts.name, lockMs });
       process.stderr.write(`worker ${worker.name} taking runs from Redis\n`);
       const leave = () => {
         worker.leave();
@@ -495,7 +510,7 @@ function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (file: string, opts: { name?: string; reference?: boolean; json?: boolean }, cmd: Command) => {
       const { importDataset } = await import('../engine/datasets');
-      const { db, home } = openStore(cmd);
+      const { db, home } = await openStore(cmd);
       try {
         const imported = await importDataset(db, home, file, { name: opts.name, keep: opts.reference ? 'reference' : 'copy' });
         if (opts.json) return printJson(imported);
@@ -515,7 +530,7 @@ function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (env: 'hopper' | 'halfcheetah' | 'walker2d', opts: { size?: number; seed?: number; json?: boolean }, cmd: Command) => {
       const { generateDataset } = await import('../engine/datasets');
-      const { db, home } = openStore(cmd);
+      const { db, home } = await openStore(cmd);
       try {
         const made = await generateDataset(db, home, env, { size: opts.size, seed: opts.seed, onProgress: (f) => process.stderr.write(`\rgenerating ${env}: ${Math.round(f * 100)}%`) });
         process.stderr.write('\n');
@@ -532,7 +547,7 @@ function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const { listDatasets } = await import('../store/datasets');
-      const { db } = openStore(cmd);
+      const { db } = await openStore(cmd);
       const all = listDatasets(db);
       db.close();
       if (opts.json) return printJson(all);
@@ -550,7 +565,7 @@ function buildProgram(): Command {
     .action(async (opts: FilterOptions & { out: string; metrics?: boolean }, cmd: Command) => {
       const filter = filterOf(opts);
       const { exportCsv } = await import('../store/export');
-      const { db } = openStore(cmd);
+      const { db } = await openStore(cmd);
       try {
         const result = await exportCsv(db, opts.out, opts.metrics ? 'metrics' : 'runs', filter);
         process.stderr.write(`wrote ${result.rows} rows to ${result.file}\n`);

@@ -5,7 +5,7 @@ import { D4RL_DEFAULTS } from '../core/config';
 import { median } from '../core/stats';
 import { openDatabase } from '../store/db';
 import { downsampleMetric, insertMetrics, type MetricRow } from '../store/metrics';
-import { insertRuns, listRuns } from '../store/runs';
+import { finishRun, insertRuns, listRuns, updateRun } from '../store/runs';
 import { planRuns } from './service';
 import { DtqlAgent } from '../core/algos/dtql';
 import { ReplaySampler, type Transitions } from '../core/data/replay';
@@ -155,8 +155,12 @@ export function benchRunList(count = 5000, repeats = 5): RunListBench {
       db,
       Array.from({ length: count }, (_, i) => planRuns({ task: i % 2 ? 'bandit-25g-far' : 'bandit-swiss-near', algo: i % 3 ? 'dtql' : 'kl', preset: 'quick', seeds: [i], tags: [`sweep-${i % 10}`], overrides: {} })).flat(),
     );
-    const finish = db.prepare("UPDATE runs SET status = 'completed', notes = ?, final_metrics = ? WHERE id = ?");
-    db.transaction(() => ids.forEach((id, i) => finish.run(`note ${i}`, JSON.stringify({ meanReward: Math.sin(i) }), id)))();
+    db.transaction(() =>
+      ids.forEach((id, i) => {
+        updateRun(db, id, { notes: `note ${i}` });
+        finishRun(db, id, { status: 'completed', stepsDone: 0, finalMetrics: { meanReward: Math.sin(i) } });
+      }),
+    )();
     const time = (query: () => unknown) => {
       const times: number[] = [];
       for (let r = 0; r < repeats; r++) {

@@ -5,8 +5,6 @@ import { z } from 'zod';
 import type { AgentState } from '../core/algos/common';
 import type { AdamState } from '../core/tf/adam';
 import type { NamedArray } from '../core/nets/params';
-import type { Db } from '../store/db';
-import { listCheckpoints } from '../store/checkpoints';
 
 const MAGIC = 'DTQLCKPT';
 const FORMAT_VERSION = 1;
@@ -127,17 +125,14 @@ export function checkpointDir(home: string, runId: number): string {
 /** How many checkpoints a run keeps: the newest and the one before it, to fall back on. */
 export const KEEP_CHECKPOINTS = 2;
 
-/** Writes a run's checkpoint file into the data folder (atomically) and returns its path. */
-export function writeRunCheckpoint(home: string, runId: number, step: number, buffer: Buffer): string {
-  const file = path.join(checkpointDir(home, runId), `step-${step}.ckpt`);
-  writeFileAtomic(file, buffer);
-  return file;
+/** Where a run's checkpoint of one step lives in a data folder. */
+export function checkpointFile(home: string, runId: number, step: number): string {
+  return path.join(checkpointDir(home, runId), `step-${step}.ckpt`);
 }
 
-/** Removes all but the newest KEEP_CHECKPOINTS checkpoints of a run, files and rows. */
-export function pruneCheckpoints(db: Db, runId: number): void {
-  for (const old of listCheckpoints(db, runId).slice(KEEP_CHECKPOINTS)) {
-    fs.rmSync(old.path, { force: true });
-    db.prepare('DELETE FROM checkpoints WHERE id = ?').run(old.id);
-  }
+/** Writes a run's checkpoint file into the data folder (atomically) and returns its path. */
+export function writeRunCheckpoint(home: string, runId: number, step: number, buffer: Buffer): string {
+  const file = checkpointFile(home, runId, step);
+  writeFileAtomic(file, buffer);
+  return file;
 }

@@ -38,7 +38,7 @@ export async function inspectDataset(file: string, label?: string, timeLimitMs =
   const source = path.resolve(file);
   const shown = label ?? path.basename(source);
   return new Promise<DatasetSummary>((resolve, reject) => {
-    const worker = new Worker(engineEntry('inspect-worker-entry.mjs'), { workerData: { file: source, label } });
+    const worker = new Worker(engineEntry('inspect-worker'), { workerData: { file: source, label } });
     const timer = setTimeout(() => {
       reject(badInput(`${shown}: checking the file took longer than ${Math.round(timeLimitMs / 1000)} s; it may be damaged`));
       void worker.terminate();
@@ -130,7 +130,7 @@ export async function generateDataset(db: Db, home: string, family: LocomotionFa
   const file = path.join(uploadDir(home), `${family}-random-v2-${crypto.randomUUID()}.hdf5`);
   try {
     await new Promise<void>((resolve, reject) => {
-      const worker = new Worker(engineEntry('generate-worker-entry.mjs'), { workerData: { family, size, seed, file } });
+      const worker = new Worker(engineEntry('generate-worker'), { workerData: { family, size, seed, file } });
       worker.on('message', (m: { type: 'progress'; fraction: number } | { type: 'done' } | { type: 'error'; message: string }) => {
         if (m.type === 'progress') options.onProgress?.(m.fraction);
         else if (m.type === 'done') resolve();

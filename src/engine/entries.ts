@@ -1,11 +1,11 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from '../core/repo-root';
 
 /**
- * A worker or process entry in src/engine by file name. The app's main side may run bundled
- * (out/main), where sibling files are not copied: the same two levels up reach the repository
- * from both places, and the entries load the TypeScript sources through tsx.
+ * A process or thread entry point of the build (scripts/build-node.mjs writes them to out/node):
+ * the CLI, the desktop app and the tests all start the same compiled JavaScript; nothing compiles
+ * TypeScript at run time.
  */
-export function engineEntry(name: string): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'engine', name);
+export function engineEntry(name: 'run-worker' | 'remote-run' | 'critic-worker' | 'inspect-worker' | 'generate-worker'): string {
+  return path.join(REPO_ROOT, 'out', 'node', `${name}.js`);
 }

@@ -2,15 +2,14 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
-import { DB_FILE, openDatabase } from '../store/db';
+import { openDatabase } from '../store/db';
 import { insertMetrics, type MetricRow } from '../store/metrics';
-import { finishRun, insertRuns } from '../store/runs';
+import { finishRun, getRun, insertRuns } from '../store/runs';
 import { planRuns } from './service';
+import { REPO_ROOT } from '../core/repo-root';
 
 /** The CLI entry; the same relative path from src/engine and from the bundled out/main. */
-const DTQL_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'dtql.js');
+const DTQL_BIN = path.join(REPO_ROOT, 'bin', 'dtql.js');
 
 export interface LoadBenchOptions {
   clients: number;
@@ -67,9 +66,9 @@ function seedStore(home: string, points: number): { bigRuns: number[]; trainingR
 
 /** Steps the training run made over `windowSec`, read from the store it flushes to every second. */
 async function trainingSpeed(home: string, runId: number, windowSec: number): Promise<number> {
-  const reader = new Database(path.join(home, DB_FILE), { readonly: true });
+  const reader = openDatabase(home);
   try {
-    const steps = () => reader.prepare('SELECT steps_done FROM runs WHERE id = ?').pluck().get(runId) as number;
+    const steps = () => getRun(reader, runId).stepsDone;
     const start = { steps: steps(), time: performance.now() };
     await sleep(windowSec * 1000);
     return ((steps() - start.steps) * 1000) / (performance.now() - start.time);

@@ -2,13 +2,13 @@ import { z } from 'zod';
 import { Redis } from 'ioredis';
 import { ApiError, messageOf } from '../api/errors';
 import { algoSchema, trainConfigSchema } from '../core/config';
-import { progressSchema } from '../api/contract';
 
 /**
  * What travels through Redis between the store's owner (the desktop app, served mode, or a CLI
  * sweep) and remote workers. Jobs go through one BullMQ queue; everything a run produces comes
- * back on one Redis stream per store, applied to SQLite in order with the stream position saved
- * in the same transaction, so a closed app catches up exactly once when it opens again.
+ * back as run events (run-events.ts) on one Redis stream per store, applied to SQLite in order
+ * with the stream position saved in the same transaction, so a closed app catches up exactly once
+ * when it opens again. A checkpoint's bytes travel beside its event, under the run's key.
  */
 
 /** The BullMQ queue every worker takes runs from. */
@@ -34,42 +34,11 @@ export const runJobSchema = z.object({
   preset: z.string(),
   seed: z.number().int(),
   config: trainConfigSchema,
+  /** Steps and best score of the run before this job, kept if an attempt fails to start. */
+  stepsDone: z.number().int().nonnegative().default(0),
+  bestScore: z.number().nullable().default(null),
 });
 export type RunJob = z.infer<typeof runJobSchema>;
-
-const metricRowSchema = z.object({ name: z.string(), step: z.number().int(), wallTime: z.number(), value: z.number() });
-
-/** Events on a store's stream. `token` names one training attempt; events of a superseded attempt are ignored. */
-export const remoteEventSchema = z.discriminatedUnion('type', [
-  z.object({
-    type: z.literal('started'),
-    runId: z.number().int(),
-    token: z.string(),
-    worker: z.string(),
-    host: z.string(),
-    pid: z.number().int(),
-    backend: z.string(),
-    backendReason: z.string(),
-    versions: z.record(z.string(), z.string()),
-  }),
-  z.object({ type: z.literal('metrics'), runId: z.number().int(), token: z.string(), stepsDone: z.number().int(), rows: z.array(metricRowSchema) }),
-  z.object({ type: z.literal('progress'), token: z.string(), progress: progressSchema }),
-  z.object({ type: z.literal('checkpoint'), runId: z.number().int(), token: z.string(), step: z.number().int(), sha256: z.string() }),
-  z.object({ type: z.literal('samples'), runId: z.number().int(), token: z.string(), step: z.number().int(), actions: z.string() }),
-  z.object({ type: z.literal('status'), runId: z.number().int(), token: z.string(), status: z.enum(['running', 'paused']) }),
-  z.object({
-    type: z.literal('ended'),
-    runId: z.number().int(),
-    token: z.string(),
-    status: z.enum(['completed', 'stopped', 'failed', 'diverged', 'interrupted']),
-    error: z.string().nullable(),
-    stepsDone: z.number().int(),
-    finalMetrics: z.record(z.string(), z.number()),
-    bestScore: z.number().nullable(),
-    finalScore: z.number().nullable(),
-  }),
-]);
-export type RemoteEvent = z.infer<typeof remoteEventSchema>;
 
 /** A Redis URL as shown to people (messages, settings): any password replaced by ***. */
 export function redactedRedisUrl(url: string): string {

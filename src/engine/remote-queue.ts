@@ -1,17 +1,17 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { badInput, messageOf } from '../api/errors';
+import { badInput, messageOf, storageProblem } from '../api/errors';
+import { describeIssues } from '../core/config';
 import { requireTask } from '../core/tasks';
-import { insertCheckpoint, listCheckpoints } from '../store/checkpoints';
+import { listCheckpoints } from '../store/checkpoints';
 import type { Db } from '../store/db';
-import { insertMetrics } from '../store/metrics';
 import { getMeta, setMeta, storeId } from '../store/meta';
-import { finishRun, getRun, queuedRunIds, recordProgress, setRunStatus } from '../store/runs';
-import { saveSamples } from '../store/samples';
-import { pruneCheckpoints, readCheckpointBytes, sha256, writeRunCheckpoint } from './checkpoint';
+import { finishRun, getRun, isCurrentAttempt, queuedRunIds, remotelyHeldRunIds, setRunStatus } from '../store/runs';
+import { readCheckpointBytes, sha256, writeRunCheckpoint } from './checkpoint';
 import type { EventHub } from './events';
-import { RUN_QUEUE, connectRedis, jobIdOf, remoteEventSchema, remoteKeys, type RemoteEvent, type RunJob } from './remote-protocol';
-import { cannotStop, requeueEndedRun, stopQueuedRun, type RunQueue } from './run-manager';
+import { RUN_QUEUE, connectRedis, jobIdOf, remoteKeys, type RunJob } from './remote-protocol';
+import { applyRunEvent, runEventSchema, type RunEvent } from './run-events';
+import { cannotStop, controlElsewhere, requeueEndedRun, stopQueuedRun, type RunQueue } from './run-manager';
 import type { Progress } from './trainer';
 
 /** Stream position applied to this store, kept in `meta` in the same transaction as the data. */
@@ -97,8 +97,7 @@ export class RemoteQueue implements RunQueue {
     }
     // Runs a worker holds whose job Redis no longer knows (a restart without persistence) go back
     // in the queue; runs whose job failed without reporting an end get that end.
-    const held = this.db.prepare("SELECT id FROM runs WHERE status IN ('running', 'paused') AND worker IS NOT NULL").pluck().all() as number[];
-    for (const runId of held) {
+    for (const runId of remotelyHeldRunIds(this.db)) {
       const job = await this.queue.getJob(jobIdOf(this.id, runId));
       const state = job ? await job.getState() : 'missing';
       if (LIVE_JOB_STATES.has(state)) continue;
@@ -138,12 +137,14 @@ export class RemoteQueue implements RunQueue {
       }
     }
     await this.redis.del(this.keys.control(runId));
-    const job: RunJob = { storeId: this.id, runId, name: run.name, task: run.task, algo: run.algo, preset: run.preset, seed: run.seed, config: run.config };
+    const job: RunJob = { storeId: this.id, runId, name: run.name, task: run.task, algo: run.algo, preset: run.preset, seed: run.seed, config: run.config, stepsDone: run.stepsDone, bestScore: run.bestScore };
     await this.queue.add('train', job, { jobId, removeOnComplete: true, removeOnFail: 1000 });
   }
 
   pause(runId: number): void {
-    if (getRun(this.db, runId).status !== 'running') throw badInput(`run ${runId} is not training, so it cannot pause`);
+    const run = getRun(this.db, runId);
+    if (run.status !== 'running') throw badInput(`run ${runId} is not training, so it cannot pause`);
+    if (run.worker === null) return controlElsewhere(this.db, this.events, run, 'pause');
     void this.redis.set(this.keys.control(runId), 'pause');
   }
 
@@ -154,11 +155,13 @@ export class RemoteQueue implements RunQueue {
       return stopQueuedRun(this.db, this.events, run);
     }
     if (run.status !== 'running' && run.status !== 'paused') throw cannotStop(run);
+    if (run.worker === null) return controlElsewhere(this.db, this.events, run, 'stop');
     void this.redis.set(this.keys.control(runId), 'stop');
   }
 
   resume(runId: number): void {
     const run = getRun(this.db, runId);
+    if (run.status === 'paused' && run.worker === null) return controlElsewhere(this.db, this.events, run, 'resume');
     if (run.status === 'paused') {
       void this.redis.del(this.keys.control(runId));
       return;
@@ -181,16 +184,29 @@ export class RemoteQueue implements RunQueue {
       }
       let last: string | null = null;
       for (const [entryId, fields] of reply?.[0]?.[1] ?? []) {
-        const parsed = remoteEventSchema.safeParse(JSON.parse(fields[1] ?? 'null'));
-        const blob = parsed.success && parsed.data.type === 'checkpoint' ? await this.redis.getBuffer(this.keys.checkpoint(parsed.data.runId)) : null;
-        const changed = this.db.transaction(() => {
-          const runIds = parsed.success ? this.apply(parsed.data, blob) : [];
-          setMeta(this.db, CURSOR_KEY, entryId);
-          return runIds;
-        })();
-        if (parsed.success && parsed.data.type === 'progress' && this.isCurrent(parsed.data.progress.runId, parsed.data.token)) {
-          this.progress.set(parsed.data.progress.runId, parsed.data.progress);
-          this.events.publish({ type: 'run-progress', ...parsed.data.progress });
+        const event = await this.receive(fields[1] ?? 'null');
+        // While another process holds the write lock the entry waits (and the cursor with it).
+        let changed: number[] | null = null;
+        while (changed === null && !this.closed) {
+          try {
+            changed = this.db.transaction(() => {
+              const runIds = event ? applyRunEvent(this.db, this.home, event) : [];
+              setMeta(this.db, CURSOR_KEY, entryId);
+              return runIds;
+            })();
+          } catch (err) {
+            if (storageProblem(err)?.code !== 'busy') throw err;
+            await new Promise((resolve) => setTimeout(resolve, 250));
+          }
+        }
+        if (changed === null) return;
+        if (event?.type === 'progress' && isCurrentAttempt(this.db, event.runId, event.token)) {
+          this.progress.set(event.runId, event.progress);
+          this.events.publish({ type: 'run-progress', ...event.progress });
+        }
+        if (event?.type === 'ended') {
+          this.progress.delete(event.runId);
+          void this.redis.del(this.keys.control(event.runId));
         }
         if (changed.length) this.events.publish({ type: 'runs-changed', runIds: changed });
         last = entryId;
@@ -200,52 +216,37 @@ export class RemoteQueue implements RunQueue {
     }
   }
 
-  private isCurrent(runId: number, token: string): boolean {
-    return (this.db.prepare('SELECT remote_token FROM runs WHERE id = ?').pluck().get(runId) as string | null | undefined) === token;
-  }
-
-  /** Writes one event into the store; returns the runs whose row changed. */
-  private apply(event: RemoteEvent, blob: Buffer | null): number[] {
-    if (event.type === 'progress') return [];
-    const { runId } = event;
-    if (!this.db.prepare('SELECT 1 FROM runs WHERE id = ?').get(runId)) return [];
-    if (event.type === 'started') {
-      this.db
-        .prepare(
-          `UPDATE runs SET status = 'running', error = NULL, worker = @worker, remote_token = @token, owner_pid = @pid, owner_host = @host, heartbeat_at = @now,
-             started_at = coalesce(started_at, @now), finished_at = NULL, backend = @backend, backend_reason = @backendReason, versions = @versions WHERE id = @runId`,
-        )
-        .run({ runId, worker: event.worker, token: event.token, pid: event.pid, host: event.host, now: Date.now(), backend: event.backend, backendReason: event.backendReason, versions: JSON.stringify(event.versions) });
-      return [runId];
+  /**
+   * One stream entry as an event to apply, or null. A malformed event applies nothing of itself
+   * and fails its run (when it names the run's current attempt). A checkpoint's bytes are written
+   * into the data folder first; when the key holds a newer one already, the event keeps only its rows.
+   */
+  private async receive(text: string): Promise<RunEvent | null> {
+    let raw: unknown = null;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      // Reported below like any malformed event.
     }
-    if (!this.isCurrent(runId, event.token)) return [];
-    switch (event.type) {
-      case 'metrics':
-        insertMetrics(this.db, runId, event.rows);
-        recordProgress(this.db, runId, event.stepsDone);
-        return [];
-      case 'checkpoint': {
-        // The key holds only the newest checkpoint: an older event catching up is skipped.
-        if (!blob || sha256(blob) !== event.sha256) return [];
-        const file = writeRunCheckpoint(this.home, runId, event.step, blob);
-        insertCheckpoint(this.db, { runId, step: event.step, path: file, sha256: event.sha256, bytes: blob.length });
-        pruneCheckpoints(this.db, runId);
-        return [];
+    const parsed = runEventSchema.safeParse(raw);
+    if (!parsed.success) {
+      const { runId, token } = (raw ?? {}) as { runId?: unknown; token?: unknown };
+      try {
+        if (typeof runId === 'number' && typeof token === 'string' && isCurrentAttempt(this.db, runId, token)) {
+          finishRun(this.db, runId, { status: 'failed', error: `the worker sent a malformed event (${describeIssues(parsed.error)}); nothing of it was applied`, stepsDone: getRun(this.db, runId).stepsDone });
+          this.events.publish({ type: 'runs-changed', runIds: [runId] });
+        }
+      } catch (err) {
+        process.stderr.write(`remote queue: could not record a malformed event of run ${String(runId)}: ${messageOf(err)}\n`);
       }
-      case 'samples': {
-        const bytes = Buffer.from(event.actions, 'base64');
-        saveSamples(this.db, runId, event.step, new Float32Array(new Uint8Array(bytes).buffer));
-        return [];
-      }
-      case 'status':
-        setRunStatus(this.db, runId, event.status);
-        return [runId];
-      case 'ended':
-        finishRun(this.db, runId, { status: event.status, error: event.error, stepsDone: event.stepsDone, finalMetrics: event.finalMetrics, bestScore: event.bestScore, finalScore: event.finalScore });
-        this.progress.delete(runId);
-        void this.redis.del(this.keys.control(runId));
-        return [runId];
+      return null;
     }
+    const event = parsed.data;
+    if (event.type !== 'checkpoint' || !isCurrentAttempt(this.db, event.runId, event.token)) return event;
+    const blob = await this.redis.getBuffer(this.keys.checkpoint(event.runId));
+    if (!blob || sha256(blob) !== event.sha256) return { type: 'metrics', runId: event.runId, token: event.token, stepsDone: event.stepsDone, rows: event.rows };
+    writeRunCheckpoint(this.home, event.runId, event.step, blob);
+    return event;
   }
 
   /** Stops collecting and disconnects; remote runs go on training and are caught up on next open. */

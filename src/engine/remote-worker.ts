@@ -31,7 +31,7 @@ export async function startRemoteWorker(options: RemoteWorkerOptions): Promise<{
     RUN_QUEUE,
     async (job) => {
       const data = runJobSchema.parse(job.data);
-      const child = fork(engineEntry('remote-run-entry.mjs'), [Buffer.from(JSON.stringify(data)).toString('base64'), name, options.scratch ?? os.tmpdir()], {
+      const child = fork(engineEntry('remote-run'), [Buffer.from(JSON.stringify(data)).toString('base64'), name, options.scratch ?? os.tmpdir()], {
         stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
         env: { ...process.env, DTQL_REDIS_URL: options.redisUrl },
       });

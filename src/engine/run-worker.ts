@@ -1,18 +1,26 @@
 /**
- * One run in its own process (DESIGN.md: a crash, an out-of-memory or a diverged run never takes
- * the app down). Argv: RUN_ID HOME. The parent sends control commands over IPC; this process
- * writes the run's metrics and checkpoints to the store itself and reports progress back.
+ * One run's training attempt in its own process (DESIGN.md: a crash, an out-of-memory or a
+ * diverged run never takes the app down). Argv: the job, as base64 JSON. It never opens the
+ * store: every metric, checkpoint, sample and its end go to the parent as run events, which the
+ * parent applies. The parent sends pause, resume and stop.
  */
-import { openDatabase } from '../store/db';
-import { trainRun } from './trainer';
-import type { WorkerCommand, WorkerMessage } from './run-protocol';
+import { messageOf } from '../api/errors';
+import { trainJobSchema, type EndedEvent, type RunEvent, type RunEventSink } from './run-events';
+import type { WorkerCommand } from './run-protocol';
+import { trainJob } from './trainer';
 
-const [runIdText, home] = process.argv.slice(2);
-const runId = Number(runIdText);
-if (!Number.isInteger(runId) || !home) {
-  process.stderr.write('usage: run-worker RUN_ID HOME\n');
+const parsed = trainJobSchema.safeParse((() => {
+  try {
+    return JSON.parse(Buffer.from(process.argv[2] ?? '', 'base64').toString('utf8'));
+  } catch {
+    return null;
+  }
+})());
+if (!parsed.success) {
+  process.stderr.write('usage: run-worker JOB (base64 JSON of a training job)\n');
   process.exit(2);
 }
+const job = parsed.data;
 
 let command: 'pause' | 'stop' | null = null;
 const onCommand = (message: WorkerCommand) => {
@@ -22,33 +30,40 @@ const onCommand = (message: WorkerCommand) => {
 /** An Electron utility process talks through process.parentPort; a Node child through process.send. */
 interface ParentPort {
   on(event: 'message', listener: (event: { data: WorkerCommand }) => void): void;
-  postMessage(message: WorkerMessage): void;
+  postMessage(message: RunEvent): void;
 }
 const parentPort = (process as unknown as { parentPort?: ParentPort }).parentPort;
 parentPort?.on('message', (event) => onCommand(event.data));
 process.on('message', onCommand);
-// Without a parent nobody can resume or watch the run: stop it cleanly, with a checkpoint.
-process.on('disconnect', () => {
-  command = 'stop';
-});
+// Without its parent nothing this process says can be recorded: the owner's next start-up finds
+// the run interrupted, and resume continues from the last recorded checkpoint.
+process.on('disconnect', () => process.exit(3));
 
-const send = (message: WorkerMessage) => {
-  if (parentPort) parentPort.postMessage(message);
-  else if (process.connected) process.send?.(message);
-};
+/** Events to the parent, in order; `flushed` resolves once the channel took the last one. */
+class ParentSink implements RunEventSink {
+  private last: Promise<void> = Promise.resolve();
 
-const db = openDatabase(home);
+  send(event: RunEvent): void {
+    if (parentPort) return parentPort.postMessage(event);
+    if (!process.connected) throw new Error('the process that owns the store is gone');
+    this.last = new Promise((resolve) => process.send?.(event, undefined, {}, () => resolve()));
+  }
+
+  flushed(): Promise<void> {
+    return this.last;
+  }
+
+  async end(event: EndedEvent): Promise<void> {
+    this.send(event);
+    await this.flushed();
+  }
+}
+
 try {
-  const result = await trainRun(db, home, runId, {
-    control: () => command,
-    onStatus: (status) => send({ type: 'status', runId, status }),
-    onProgress: (progress) => send({ type: 'progress', progress }),
-  });
-  send({ type: 'done', runId, status: result.run.status });
+  await trainJob(job, new ParentSink(), { control: () => command });
 } catch (err) {
-  process.stderr.write(`${(err as Error).message}\n`);
+  process.stderr.write(`${messageOf(err)}\n`);
   process.exitCode = 1;
 } finally {
-  db.close();
   process.disconnect?.();
 }

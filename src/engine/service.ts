@@ -26,6 +26,7 @@ import { checkpointDir } from './checkpoint';
 import type { RunQueue } from './run-manager';
 import type { NewRun } from '../store/runs';
 import { EventHub } from './events';
+import { StoreWatcher } from './store-watch';
 import { APP_VERSION } from './version';
 
 export interface ServiceContext {
@@ -36,6 +37,8 @@ export interface ServiceContext {
   runs?: RunQueue;
   /** The most runs one sweep may queue (DEFAULT_MAX_SWEEP_RUNS unless set). */
   maxSweepRuns?: number;
+  /** Show runs that other processes of the data folder train, live (the apps: desktop and served). */
+  watchStore?: boolean;
 }
 
 export interface Service {
@@ -56,6 +59,8 @@ export interface Service {
    * method has none or the params are bad (the call itself then reports why).
    */
   versionOf(name: MethodName, params: unknown): string | null;
+  /** Stops watching the store (the store itself stays open: its opener closes it). */
+  close(): void;
 }
 
 /** Remote workers get a run's config, not its files: runs on imported datasets train only here. */
@@ -87,6 +92,7 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
     if (!ctx.runs) throw badInput('this back end does not train runs');
     return ctx.runs;
   };
+  const watcher = ctx.watchStore ? new StoreWatcher(ctx.db, events, (id) => ctx.runs?.activeRunIds.includes(id) ?? false) : null;
   // Downsampling a million points takes a good fraction of a second; many viewers of one run share it.
   const curveCache = new LRUCache<string, ResultOf<'getMetrics'>>({ max: CURVE_CACHE_ENTRIES });
   const settingsOf = (): ResultOf<'getSettings'> => {
@@ -199,7 +205,7 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
       curveCache.set(key, result);
       return result;
     },
-    getProgress: () => ctx.runs?.liveProgress() ?? [],
+    getProgress: () => [...(ctx.runs?.liveProgress() ?? []), ...(watcher?.progress() ?? [])],
     getSamples: ({ id, step }) => {
       getRun(ctx.db, id);
       const samples = readSamples(ctx.db, id, step);
@@ -275,6 +281,7 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
         return null;
       }
     },
+    close: () => watcher?.close(),
   };
 }
 

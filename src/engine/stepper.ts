@@ -5,6 +5,7 @@ import { batchToTensors, disposeBatch, type BatchArrays, type ReplaySampler } fr
 import { cosineLr } from '../core/algos/common';
 import type { BackendName } from '../core/tf/backend';
 import type { CriticState, WorkerReply, WorkerRequest } from './critic-worker';
+import { engineEntry } from './entries';
 
 /** Runs training steps of an agent; values come back as plain numbers, read once per step. */
 export interface Stepper {
@@ -70,7 +71,7 @@ export class PipelinedStepper<N extends BaseNoise> implements Stepper {
     private readonly agent: OfflineAgent<N>,
     private readonly sampler: ReplaySampler,
   ) {
-    this.worker = new Worker(new URL('./critic-worker-entry.mjs', import.meta.url));
+    this.worker = new Worker(engineEntry('critic-worker'));
     this.worker.on('message', (reply: WorkerReply) => this.replies.shift()?.(reply));
     this.worker.on('error', (err) => {
       this.failure = err;

@@ -5,7 +5,7 @@ import { describeIssues, trainConfigSchema } from '../core/config';
 import { median } from '../core/stats';
 import { presetSeed } from '../core/tasks';
 import type { Db } from '../store/db';
-import type { NewRun } from '../store/runs';
+import { completedRunSpeeds, type NewRun } from '../store/runs';
 import { planRuns } from './plan';
 
 /** Keys of a sweep besides the hyperparameters (which are named as `--set` names them). */
@@ -99,16 +99,7 @@ export function estimateSweep(db: Db, runs: NewRun[], concurrency: number): { se
   const measured = (run: NewRun): number | null => {
     const key = `${run.task}|${run.algo}|${run.config.batchSize}`;
     if (!speed.has(key)) {
-      const rates = (batch: number | null) =>
-        db
-          .prepare(
-            `SELECT steps_done * 1000.0 / (finished_at - started_at) FROM runs
-             WHERE task = ? AND algo = ? AND status = 'completed' AND finished_at > started_at AND steps_done > 0
-               AND (? IS NULL OR json_extract(config, '$.batchSize') = ?)
-             ORDER BY id DESC LIMIT 20`,
-          )
-          .pluck()
-          .all(run.task, run.algo, batch, batch) as number[];
+      const rates = (batch: number | null) => completedRunSpeeds(db, run.task, run.algo, batch);
       const same = rates(run.config.batchSize);
       const any = same.length ? same : rates(null);
       speed.set(key, any.length ? median(any) : null);

@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import os from 'node:os';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
@@ -10,21 +9,15 @@ import type { TrainConfig } from '../core/config';
 import { runEpisodes } from '../core/envs/evaluate';
 import { LocomotionEnv, isLocomotion } from '../core/envs/locomotion';
 import { PendulumEnv } from '../core/envs/pendulum';
-import { getDataset } from '../store/datasets';
-import { datasetFile } from './datasets';
 import { BANDIT_EVAL_ACTIONS, banditOutcome } from '../core/envs/bandit2d';
 import { Rng } from '../core/rng';
 import { mean } from '../core/stats';
 import { requireTask, type TaskSpec } from '../core/tasks';
 import { initBackend, type BackendInfo } from '../core/tf/backend';
-import { ApiError, badInput, messageOf, storageProblem } from '../api/errors';
-import type { RunDetail } from '../api/contract';
-import type { Db } from '../store/db';
-import { insertCheckpoint, listCheckpoints } from '../store/checkpoints';
-import { insertMetrics, type MetricRow } from '../store/metrics';
-import { saveSamples } from '../store/samples';
-import { finishRun, getRun, markRunning, recordProgress, setRunStatus, type RunOutcome } from '../store/runs';
-import { encodeCheckpoint, pruneCheckpoints, readCheckpoint, sha256, writeRunCheckpoint } from './checkpoint';
+import { badInput, messageOf, storageProblem } from '../api/errors';
+import { encodeCheckpoint, readCheckpoint, sha256, writeRunCheckpoint } from './checkpoint';
+import { encodeSamples, type EndedEvent, type RunEventSink, type TrainJob } from './run-events';
+import type { MetricRow } from '../store/metrics';
 import { PipelinedStepper, SequentialStepper, type Stepper } from './stepper';
 import { APP_VERSION } from './version';
 
@@ -45,47 +38,21 @@ export interface TrainHooks {
    * checkpoint; 'pause' holds it (status paused) until the answer is no longer 'pause'.
    */
   control?: () => 'stop' | 'pause' | null;
-  /** Told when the run's status changes while it trains (paused, running). */
-  onStatus?: (status: 'running' | 'paused') => void;
-  /** Seconds between progress reports and store flushes (default 1). */
+  /** Seconds between progress reports and metric events (default 1). */
   flushSeconds?: number;
-  /** The remote worker training it, recorded on the run; absent for this machine's own processes. */
-  worker?: string;
-  /** Told what each store write held, after it landed: a remote worker streams these back. */
-  onFlush?: (rows: MetricRow[], stepsDone: number) => void;
-  onCheckpoint?: (checkpoint: { step: number; sha256: string; buffer: Buffer }) => void;
-  onSamples?: (step: number, actions: Float32Array) => void;
+  /** Told once a checkpoint's event is recorded (or handed to the channel). */
+  onCheckpoint?: (checkpoint: { step: number; sha256: string }) => void;
 }
 
-export interface TrainResult {
-  run: RunDetail;
+export interface TrainOutcome {
+  status: EndedEvent['status'];
+  stepsDone: number;
   backend: BackendInfo;
   stepsPerSec: number;
 }
 
-/** How often a paused run checks for resume (and refreshes its heartbeat). */
+/** How often a paused run checks for resume. */
 const PAUSE_POLL_MS = 200;
-
-/** How long a run waits for another process to release the store's write lock before it fails. */
-const MAX_STORE_BUSY_MS = 120_000;
-
-const storeBusy = (err: unknown): boolean => storageProblem(err)?.code === 'busy';
-
-/** Runs a store write, retrying while another process holds the write lock (each try already waits busy_timeout). */
-async function whenStoreFree<T>(write: () => T): Promise<T> {
-  const start = Date.now();
-  for (;;) {
-    try {
-      return write();
-    } catch (err) {
-      if (!storeBusy(err) || Date.now() - start > MAX_STORE_BUSY_MS) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
-}
-
-const RESUMABLE = new Set(['queued', 'stopped', 'interrupted', 'failed', 'diverged']);
-
 
 /**
  * Evaluation outcomes of a run, logged as `eval/<name>` metrics: for bandits the outcome of 1,000
@@ -126,8 +93,8 @@ async function evaluate(agent: OfflineAgent, task: TaskSpec, data: TaskData, con
 }
 
 /** Loads the newest checkpoint that verifies, falling back to older ones (reports what it skipped). */
-function restoreLatest(db: Db, agent: OfflineAgent, runId: number, warn: (message: string) => void): number {
-  for (const ckpt of listCheckpoints(db, runId)) {
+function restoreLatest(agent: OfflineAgent, checkpoints: TrainJob['checkpoints'], warn: (message: string) => void): number {
+  for (const ckpt of checkpoints) {
     try {
       agent.setState(readCheckpoint(ckpt.path, ckpt.sha256));
       return ckpt.step;
@@ -138,121 +105,104 @@ function restoreLatest(db: Db, agent: OfflineAgent, runId: number, warn: (messag
   return 0;
 }
 
-/**
- * Trains one stored run to its end (or a stop request, or divergence), in this process: restores
- * its newest checkpoint if it has one, logs metrics in batched transactions about once a second,
- * checkpoints every `checkpointInterval` steps and at the end, and records an honest final status.
- */
-export async function trainRun(db: Db, home: string, runId: number, hooks: TrainHooks = {}): Promise<TrainResult> {
-  const run = getRun(db, runId);
-  if (!RESUMABLE.has(run.status)) throw badInput(`run ${runId} is ${run.status}; only queued, stopped, interrupted, failed or diverged runs can train`);
-  const task = requireTask(run.task);
-  let data: TaskData;
+/** The data a job trains on: made by the task, or read from its imported file. */
+async function loadJobData(job: TrainJob, task: TaskSpec): Promise<TaskData> {
   try {
-    if (task.dataset.kind === 'generated') data = loadTaskData(task);
-    else if (run.datasetId === null) throw new Error(`run ${runId} of task ${task.id} has no dataset to train on`);
-    else data = await loadImportedData(task, datasetFile(getDataset(db, run.datasetId)));
+    if (task.dataset.kind === 'generated') return loadTaskData(task);
+    if (job.datasetFile === null) throw new Error(`run ${job.runId} of task ${task.id} has no dataset to train on`);
+    return await loadImportedData(task, job.datasetFile);
   } catch (err) {
     throw badInput((err as Error).message);
   }
-  const backend = await initBackend();
-  const config = run.config;
-  const agent = createAgent(run.algo, data.problem, config, run.seed);
+}
+
+/**
+ * Trains one attempt of a run to its end (or a stop request, or divergence), in this process:
+ * restores the newest checkpoint that verifies, sends metrics about once a second, a checkpoint
+ * every `checkpointInterval` steps and at the end, and an honest end. Everything it has to say
+ * goes to `sink`; it never touches the store.
+ */
+export async function trainJob(job: TrainJob, sink: RunEventSink, hooks: TrainHooks = {}): Promise<TrainOutcome> {
+  const { runId, token, config } = job;
+  let task: TaskSpec;
+  let data: TaskData;
+  let backend: BackendInfo;
+  try {
+    task = requireTask(job.task);
+    data = await loadJobData(job, task);
+    backend = await initBackend();
+  } catch (err) {
+    // The run was claimed for this attempt: it ends, as it was, with the reason.
+    await sink.end({ type: 'ended', runId, token, stepsDone: job.stepsDone, rows: [], status: 'failed', error: messageOf(err), finalMetrics: {}, bestScore: null, finalScore: null });
+    throw err;
+  }
+  const agent = createAgent(job.algo, data.problem, config, job.seed);
   const sampler = new ReplaySampler(data.transitions, Math.min(config.batchSize, 65536));
   const total = config.pretrainSteps + config.trainSteps;
   const flushMs = (hooks.flushSeconds ?? 1) * 1000;
   const warnings: string[] = [];
   let pending: MetricRow[] = [];
   let lastEval: Record<string, number> = {};
-  let bestScore: number | null = run.bestScore;
-  let step = 0;
+  let bestScore: number | null = job.bestScore;
+  let stepsPerSec = 0;
   let stepper: Stepper | null = null;
-  let ownsRun = true;
   const liveHeap = watchLiveHeap();
 
   const stepOf = () => agent.pretrainStepsDone + agent.trainStepsDone;
-  /** Writes the waiting metrics with the step count (and `alongside`, in the same transaction), then tells the hook what landed. */
-  const writeProgress = (alongside?: () => void) => {
-    db.transaction(() => {
-      insertMetrics(db, runId, pending);
-      recordProgress(db, runId, stepOf());
-      alongside?.();
-    })();
-    hooks.onFlush?.(pending, stepOf());
+  /** The metric rows waiting, taken for the next event: they land with it. */
+  const logged = () => {
+    const rows = pending;
     pending = [];
-  };
-  // While another process holds the store's write lock, metrics wait in memory and training goes on.
-  let busySince: number | null = null;
-  const flush = () => {
-    try {
-      writeProgress();
-      busySince = null;
-    } catch (err) {
-      if (!storeBusy(err)) throw err;
-      busySince ??= Date.now();
-      if (Date.now() - busySince > MAX_STORE_BUSY_MS) throw err;
-    }
+    return { stepsDone: stepOf(), rows };
   };
   let lastCheckpointStep: number | null = null;
   const saveCheckpoint = async () => {
+    const step = stepOf();
     const buffer = encodeCheckpoint(agent.getState());
     const digest = sha256(buffer);
-    const file = writeRunCheckpoint(home, runId, stepOf(), buffer);
-    try {
-      // A checkpoint lands only with every metric before it: resume replays from it, so none may be missing.
-      await whenStoreFree(() => writeProgress(() => insertCheckpoint(db, { runId, step: stepOf(), path: file, sha256: digest, bytes: buffer.length })));
-    } catch (err) {
-      fs.rmSync(file, { force: true });
-      throw err;
-    }
-    lastCheckpointStep = stepOf();
-    hooks.onCheckpoint?.({ step: stepOf(), sha256: digest, buffer });
-    pruneCheckpoints(db, runId);
+    writeRunCheckpoint(job.home, runId, step, buffer);
+    // A checkpoint lands only with every metric before it: resume replays from it, so none may be missing.
+    sink.send({ type: 'checkpoint', runId, token, ...logged(), step, sha256: digest, bytes: buffer.length });
+    await sink.flushed();
+    lastCheckpointStep = step;
+    hooks.onCheckpoint?.({ step, sha256: digest });
   };
-  const finish = (outcome: Omit<RunOutcome, 'stepsDone'>) =>
-    whenStoreFree(() => {
-      writeProgress();
-      finishRun(db, runId, { ...outcome, stepsDone: stepOf() });
-    });
+  const end = async (outcome: Omit<EndedEvent, 'type' | 'runId' | 'token' | 'stepsDone' | 'rows' | 'finalMetrics' | 'bestScore' | 'finalScore'> & Partial<Pick<EndedEvent, 'finalMetrics' | 'bestScore' | 'finalScore'>>): Promise<TrainOutcome> => {
+    await sink.end({ type: 'ended', runId, token, ...logged(), finalMetrics: {}, bestScore: null, finalScore: null, ...outcome });
+    return { status: outcome.status, stepsDone: stepOf(), backend, stepsPerSec };
+  };
 
   try {
-    step = restoreLatest(db, agent, runId, (m) => warnings.push(m));
+    let step = restoreLatest(agent, job.checkpoints, (m) => warnings.push(m));
     if (step > 0) lastCheckpointStep = step;
     // Marks where a resumed run picked up, for the curves.
     if (step > 0) pending.push({ name: 'event/resume', step, wallTime: Date.now() / 1000, value: step });
-    const claimed = await whenStoreFree(() => markRunning(db, runId, {
-      pid: process.pid,
+    sink.send({
+      type: 'started',
+      runId,
+      token,
+      worker: job.worker,
       host: os.hostname(),
+      pid: process.pid,
       backend: backend.name,
       backendReason: backend.reason,
       versions: { app: APP_VERSION, tfjs: tf.version.tfjs, node: process.versions.node, backend: backend.label },
-      worker: hooks.worker ?? null,
-    }));
-    if (!claimed) {
-      ownsRun = false;
-      throw new ApiError('conflict', `run ${runId} is already being trained by another process`);
-    }
-    hooks.onStatus?.('running');
+    });
     const startedAt = Date.now();
     const startStep = step;
     let lastFlush = Date.now();
     let windowStart = { time: performance.now(), step };
-    let stepsPerSec = 0;
 
     stepper = await startStepper(agent, sampler, backend);
     while (stepOf() < total) {
       let command = hooks.control?.() ?? null;
       if (command === 'pause') {
-        flush();
-        await whenStoreFree(() => setRunStatus(db, runId, 'paused'));
-        hooks.onStatus?.('paused');
+        sink.send({ type: 'status', runId, token, ...logged(), status: 'paused' });
         while (command === 'pause') {
           await new Promise((resolve) => setTimeout(resolve, PAUSE_POLL_MS));
-          flush();
           command = hooks.control?.() ?? null;
         }
-        await whenStoreFree(() => setRunStatus(db, runId, 'running'));
-        hooks.onStatus?.('running');
+        sink.send({ type: 'status', runId, token, ...logged(), status: 'running' });
         windowStart = { time: performance.now(), step: stepOf() };
       }
       // A stop request ends the run after this step, whose critic state then comes back for the checkpoint.
@@ -265,28 +215,21 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
       const metrics = await stepper.step(stopNow || checkpointDue || evalDue);
       step = stepOf();
       const blownUp = Object.keys(metrics).find((n) => !Number.isFinite(metrics[n]));
-      if (blownUp) {
-        await finish({ status: 'diverged', error: `the ${blownUp} loss became ${metrics[blownUp]} at step ${step}; the last good checkpoint is kept` });
-        return { run: getRun(db, runId), backend, stepsPerSec };
-      }
+      if (blownUp) return await end({ status: 'diverged', error: `the ${blownUp} loss became ${metrics[blownUp]} at step ${step}; the last good checkpoint is kept` });
       const now = Date.now();
       if (step % config.logInterval === 0 || step === total) {
         for (const [n, value] of Object.entries(metrics)) pending.push({ name: n, step, wallTime: now / 1000, value });
       }
       if (!pretraining && (agent.trainStepsDone % config.evalInterval === 0 || step === total)) {
-        const evaluation = await evaluate(agent, task, data, config, run.seed, step);
+        const evaluation = await evaluate(agent, task, data, config, job.seed, step);
         lastEval = evaluation.outcome;
         if (lastEval.normalizedScore !== undefined) bestScore = Math.max(bestScore ?? Number.NEGATIVE_INFINITY, lastEval.normalizedScore);
         for (const [name, value] of Object.entries(lastEval)) pending.push({ name: `eval/${name}`, step, wallTime: now / 1000, value });
-        if (evaluation.actions) {
-          saveSamples(db, runId, step, evaluation.actions);
-          hooks.onSamples?.(step, evaluation.actions);
-        }
+        if (evaluation.actions) sink.send({ type: 'samples', runId, token, step, actions: encodeSamples(evaluation.actions) });
       }
       if (stopNow) {
         await saveCheckpoint();
-        await finish({ status: 'stopped', error: null });
-        return { run: getRun(db, runId), backend, stepsPerSec };
+        return await end({ status: 'stopped', error: null });
       }
       if (step % config.checkpointInterval === 0 && step < total) await saveCheckpoint();
       if (now - lastFlush >= flushMs || step === total) {
@@ -302,32 +245,33 @@ export async function trainRun(db: Db, home: string, runId: number, hooks: Train
         if (liveHeap.afterMajorGc !== null) pending.push({ name: 'sys/liveHeapMB', step, wallTime: now / 1000, value: liveHeap.afterMajorGc / 2 ** 20 });
         // The resident set also covers the wasm heap and the critic thread's isolate.
         pending.push({ name: 'sys/rssMB', step, wallTime: now / 1000, value: memory.rss / 2 ** 20 });
-        flush();
+        sink.send({ type: 'metrics', runId, token, ...logged() });
         lastFlush = now;
-        hooks.onProgress?.({ runId, step, total, phase: pretraining ? 'pretrain' : 'train', stepsPerSec, etaSec: stepsPerSec > 0 ? (total - step) / stepsPerSec : null, metrics });
+        const progress: Progress = { runId, step, total, phase: pretraining ? 'pretrain' : 'train', stepsPerSec, etaSec: stepsPerSec > 0 ? (total - step) / stepsPerSec : null, metrics };
+        sink.send({ type: 'progress', runId, token, progress });
+        hooks.onProgress?.(progress);
       }
     }
     await saveCheckpoint();
     const elapsed = (Date.now() - startedAt) / 1000;
-    // Tasks without a simulator here (and the bandits) have no normalised score; they report their own outcome.
-    await finish({ status: 'completed', error: warnings.length ? warnings.join('; ') : null, finalMetrics: { ...lastEval }, bestScore, finalScore: lastEval.normalizedScore ?? null });
-    return { run: getRun(db, runId), backend, stepsPerSec: elapsed > 0 ? (step - startStep) / elapsed : 0 };
+    const outcome = await end({
+      status: 'completed',
+      error: warnings.length ? warnings.join('; ') : null,
+      finalMetrics: { ...lastEval },
+      bestScore,
+      // Tasks without a simulator here (and the bandits) have no normalised score; they report their own outcome.
+      finalScore: lastEval.normalizedScore ?? null,
+    });
+    return { ...outcome, stepsPerSec: elapsed > 0 ? (step - startStep) / elapsed : 0 };
   } catch (err) {
-    // A run another process claimed first is that process's to record.
-    if (!ownsRun) throw err;
     const problem = storageProblem(err);
     const kept = lastCheckpointStep === null ? 'no checkpoint was written yet' : `the checkpoint at step ${lastCheckpointStep} is kept; resume continues from it`;
     const message = problem ? `${problem.message} at step ${stepOf()}; ${kept}` : messageOf(err);
     try {
-      await finish({ status: 'failed', error: message });
+      await sink.end({ type: 'ended', runId, token, ...logged(), status: 'failed', error: message, finalMetrics: {}, bestScore: null, finalScore: null });
     } catch {
-      // Metrics still waiting may not fit; the ending alone is a small update of an existing row.
-      try {
-        finishRun(db, runId, { status: 'failed', error: message, stepsDone: getRun(db, runId).stepsDone });
-      } catch {
-        // Nor that: the parent (or the next process to open the store) records the end from this message.
-        throw new Error(message);
-      }
+      // Not even the end could be recorded: whoever owns the run records it from this message.
+      throw new Error(message);
     }
     throw problem ? new Error(message) : err;
   } finally {

@@ -1,12 +1,13 @@
 import { fork } from 'node:child_process';
-import type { WorkerCommand, WorkerMessage } from './run-protocol';
+import type { WorkerCommand } from './run-protocol';
 
 /** A run's training process as the run manager sees it, whichever way it was started. */
 export interface TrainingProcess {
   readonly pid: number | undefined;
   /** False once the process is gone or its channel closed. */
   send(command: WorkerCommand): boolean;
-  onMessage(listener: (message: WorkerMessage) => void): void;
+  /** What the process sends: run events, checked by the receiver (a process may send anything). */
+  onMessage(listener: (message: unknown) => void): void;
   /** `signal` is set where the platform reports one (a Node child killed by a signal). */
   onExit(listener: (code: number | null, signal: string | null) => void): void;
   onStderr(listener: (text: string) => void): void;
@@ -31,7 +32,8 @@ export const forkTraining: SpawnTraining = (entry, args) => {
       return true;
     },
     onMessage: (listener) => child.on('message', listener),
-    onExit: (listener) => child.on('exit', listener),
+    // 'close' comes after 'exit' once the IPC channel has delivered every message the child sent.
+    onExit: (listener) => child.on('close', listener),
     onStderr: (listener) => child.stderr?.on('data', (chunk: Buffer) => listener(chunk.toString())),
     kill: () => child.kill('SIGKILL'),
   };

@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BrowserWindow, app, dialog, ipcMain, session } from 'electron';
@@ -9,30 +8,23 @@ import { RunManager, defaultConcurrency, type RunQueue } from '../engine/run-man
 import { RemoteQueue } from '../engine/remote-queue';
 import { REDIS_URL_SETTING, getMeta } from '../store/meta';
 import { utilityTraining } from './utility-training';
-import { openDatabase } from '../store/db';
+import { openStore } from '../engine/recovery';
 import { APP_NAME, ensureHome, resolveHome } from '../store/home';
 import { acquireInstanceLock } from '../store/instance-lock';
 import { registerIpcHandlers } from './ipc';
 import { hardenContents, secureWindowOptions } from './window';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const repoRoot = path.resolve(here, '..', '..');
 const rendererUrl = process.env.ELECTRON_RENDERER_URL ?? pathToFileURL(path.join(here, '..', 'renderer', 'index.html')).href;
 
 // Electron's userData is named after the app; the CLI's default data folder uses the same name.
 app.setName(APP_NAME);
 
-/** better-sqlite3 compiled for Electron's ABI by scripts/electron-native.mjs, kept apart from the Node build. */
-function electronSqliteBinding(): string | undefined {
-  const file = path.join(repoRoot, 'native', 'electron', 'better_sqlite3.node');
-  return fs.existsSync(file) ? file : undefined;
-}
-
 async function startBackend(): Promise<Service> {
   const home = ensureHome(resolveHome(process.env.DTQL_HOME ?? app.getPath('userData')));
-  const binding = electronSqliteBinding();
-  const lock = acquireInstanceLock(home, 'desktop', binding ? { nativeBinding: binding } : {});
-  const db = openDatabase(home, binding ? { nativeBinding: binding } : {});
+  const lock = acquireInstanceLock(home, 'desktop');
+  // The window's requests never wait on another process's lock (see setBusyTimeout).
+  const db = openStore(home, { busyTimeoutMs: 0 });
   const events = new EventHub();
   const concurrency = process.env.DTQL_CONCURRENCY ? Number(process.env.DTQL_CONCURRENCY) : undefined;
   const localQueue = () => new RunManager(db, home, events, concurrency !== undefined && Number.isInteger(concurrency) && concurrency >= 0 ? concurrency : defaultConcurrency(), utilityTraining);
@@ -54,11 +46,13 @@ async function startBackend(): Promise<Service> {
     void runs.shutdown().finally(() => app.quit());
   });
   app.on('will-quit', () => {
+    service.close();
     db.close();
     lock.release();
   });
   runs.schedule();
-  return createService({ db, home, mode: 'desktop', runs }, events);
+  const service = createService({ db, home, mode: 'desktop', runs, watchStore: true }, events);
+  return service;
 }
 
 function createWindow(service: Service): BrowserWindow {

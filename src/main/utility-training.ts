@@ -1,6 +1,5 @@
 import { utilityProcess } from 'electron';
 import type { SpawnTraining } from '../engine/training-process';
-import type { WorkerMessage } from '../engine/run-protocol';
 
 /** Training processes as Electron utility processes (DESIGN.md: training never runs in main). */
 export const utilityTraining: SpawnTraining = (entry, args) => {
@@ -18,7 +17,7 @@ export const utilityTraining: SpawnTraining = (entry, args) => {
       child.postMessage(command);
       return true;
     },
-    onMessage: (listener) => child.on('message', (message: WorkerMessage) => listener(message)),
+    onMessage: (listener) => child.on('message', (message: unknown) => listener(message)),
     // A utility process reports only an exit code.
     onExit: (listener) => child.on('exit', (code) => listener(code, null)),
     onStderr: (listener) => child.stderr?.on('data', (chunk: Buffer) => listener(chunk.toString())),

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Db } from '../store/db';
 import { createService } from '../engine/service';
 import { uploadDir } from '../engine/datasets';
@@ -8,9 +7,10 @@ import { EventHub } from '../engine/events';
 import { RunManager, defaultConcurrency, type RunQueue } from '../engine/run-manager';
 import { RemoteQueue } from '../engine/remote-queue';
 import { buildServer } from './app';
+import { REPO_ROOT } from '../core/repo-root';
 
-/** The renderer build electron-vite writes, relative to this file in src/server. */
-export const DEFAULT_STATIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'out', 'renderer');
+/** The renderer build electron-vite writes. */
+export const DEFAULT_STATIC_DIR = path.join(REPO_ROOT, 'out', 'renderer');
 
 export interface ServeOptions {
   db: Db;
@@ -35,7 +35,7 @@ export async function startServer(options: ServeOptions): Promise<{ url: string;
   const runs: RunQueue = options.redisUrl
     ? await RemoteQueue.open(options.db, options.home, events, options.redisUrl)
     : new RunManager(options.db, options.home, events, options.concurrency ?? defaultConcurrency());
-  const service = createService({ db: options.db, home: options.home, mode: 'served', runs, maxSweepRuns: options.maxSweepRuns }, events);
+  const service = createService({ db: options.db, home: options.home, mode: 'served', runs, maxSweepRuns: options.maxSweepRuns, watchStore: true }, events);
   const app = await buildServer({
     service,
     host: options.host,
@@ -54,6 +54,7 @@ export async function startServer(options: ServeOptions): Promise<{ url: string;
     url,
     close: async () => {
       await runs.shutdown();
+      service.close();
       await app.close();
     },
   };

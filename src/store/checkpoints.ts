@@ -23,3 +23,11 @@ export function listCheckpoints(db: Db, runId: number): CheckpointRow[] {
     .prepare('SELECT id, run_id AS runId, step, path, sha256, bytes, created_at AS createdAt FROM checkpoints WHERE run_id = ? ORDER BY step DESC')
     .all(runId) as CheckpointRow[];
 }
+
+/** Removes the rows of all but a run's newest `keep` checkpoints; returns the files they named. */
+export function pruneCheckpointRows(db: Db, runId: number, keep: number): string[] {
+  const old = listCheckpoints(db, runId).slice(keep);
+  const remove = db.prepare('DELETE FROM checkpoints WHERE id = ?');
+  for (const row of old) remove.run(row.id);
+  return old.map((row) => row.path);
+}

@@ -1,18 +1,17 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { badInput } from '../api/errors';
 import { ensureHome } from './home';
-import { recoverOrphanedRuns } from './runs';
+import { openSqlite } from './sqlite';
+import { REPO_ROOT } from '../core/repo-root';
 
 export type Db = Database.Database;
 
 export const DB_FILE = 'dtql.sqlite';
 
-/** Repository-level migrations folder; the same relative path from src/store and from out/main. */
-const DEFAULT_MIGRATIONS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'migrations');
+/** The repository's migrations folder. */
+const DEFAULT_MIGRATIONS = path.join(REPO_ROOT, 'migrations');
 
 export interface Migration {
   version: number;
@@ -36,13 +35,20 @@ export function loadMigrations(dir = DEFAULT_MIGRATIONS): Migration[] {
 }
 
 export interface OpenOptions {
-  /** A better-sqlite3 addon built for another ABI (the Electron build of scripts/electron-native.mjs). */
-  nativeBinding?: string;
   migrationsDir?: string;
 }
 
-/** The native addon each connection was opened with (Electron's ABI build), reused for its readers. */
-const nativeBindings = new WeakMap<Db, string>();
+/** How long a statement waits for another process's write lock, unless set otherwise. */
+export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * Sets how long this connection's statements wait for another process's write lock. A server sets
+ * 0: its event loop must never wait on a lock; its writes answer "busy" at once and what a run
+ * reported waits in memory until the lock is free.
+ */
+export function setBusyTimeout(db: Db, ms: number): void {
+  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(ms))}`);
+}
 
 const SQLITE_HEADER = 'SQLite format 3\0';
 
@@ -57,8 +63,7 @@ export function openDatabase(home: string, options: OpenOptions = {}): Db {
   const migrations = loadMigrations(options.migrationsDir);
   let db: Db;
   try {
-    db = new Database(file, options.nativeBinding ? { nativeBinding: options.nativeBinding } : {});
-    if (options.nativeBinding) nativeBindings.set(db, options.nativeBinding);
+    db = openSqlite(file);
   } catch (err) {
     throw badInput(`cannot open database ${file}: ${(err as Error).message}`);
   }
@@ -71,13 +76,11 @@ export function openDatabase(home: string, options: OpenOptions = {}): Db {
           'it was written by a newer version: update the app, or point --home at another folder',
       );
     }
-    db.pragma('busy_timeout = 5000');
+    setBusyTimeout(db, DEFAULT_BUSY_TIMEOUT_MS);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
     migrate(db, migrations, current);
-    // Every process that opens the store settles runs whose trainer died (DESIGN.md, crash recovery).
-    recoverOrphanedRuns(db, os.hostname());
     return db;
   } catch (err) {
     db.close();
@@ -87,9 +90,8 @@ export function openDatabase(home: string, options: OpenOptions = {}): Db {
 
 /** A second, read-only connection to the same store, for long reads beside the main connection (WAL). */
 export function openReadOnly(db: Db): Db {
-  const nativeBinding = nativeBindings.get(db);
-  const reader = new Database(db.name, { readonly: true, fileMustExist: true, ...(nativeBinding ? { nativeBinding } : {}) });
-  reader.pragma('busy_timeout = 5000');
+  const reader = openSqlite(db.name, { readonly: true, fileMustExist: true });
+  setBusyTimeout(reader, DEFAULT_BUSY_TIMEOUT_MS);
   return reader;
 }
 

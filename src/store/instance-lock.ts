@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { z } from 'zod';
 import { ApiError } from '../api/errors';
+import { openSqlite } from './sqlite';
 
 export const LOCK_FILE = 'instance.lock';
 const OWNER_FILE = 'instance.json';
@@ -21,9 +21,9 @@ export interface InstanceLock {
  * even by SIGKILL: no stale lock to clean up. CLI commands and training processes do not take it;
  * they share the store through WAL as before.
  */
-export function acquireInstanceLock(home: string, kind: 'served' | 'desktop', options: { nativeBinding?: string } = {}): InstanceLock {
+export function acquireInstanceLock(home: string, kind: 'served' | 'desktop'): InstanceLock {
   const file = path.join(home, LOCK_FILE);
-  const conn = new Database(file, options.nativeBinding ? { nativeBinding: options.nativeBinding } : {});
+  const conn = openSqlite(file);
   try {
     conn.pragma('busy_timeout = 0');
     conn.pragma('locking_mode = EXCLUSIVE');

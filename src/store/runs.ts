@@ -213,21 +213,40 @@ export function countRuns(db: Db): number {
   return (db.prepare('SELECT count(*) AS n FROM runs').get() as { n: number }).n;
 }
 
-/** Claims a run for this process: running, with the owner and a heartbeat for crash recovery. */
+/** Who trains an attempt: the owner of its record (pid, host) and, for a remote worker, its name. */
+export interface RunClaim {
+  token: string;
+  pid: number;
+  host: string;
+  worker: string | null;
+}
+
 /**
- * Claims a run for this process: only a run that is not already running or paused can be
- * claimed, in one statement, so two processes (an app and a CLI sweep) never train the same run.
- * Returns whether this process got it.
+ * Claims a run for a new training attempt, in one statement so two processes (an app and a CLI
+ * sweep) never train the same run: only a run that is not running, paused or completed can be
+ * claimed. A remote worker's attempt `takesOver`: it supersedes whichever attempt held the run
+ * (a worker that died), since Redis gives each job to one worker at a time.
+ * Returns whether the claim took.
  */
-export function markRunning(db: Db, id: number, owner: { pid: number; host: string; backend: string; backendReason: string; versions: Record<string, string>; worker?: string | null }, now = Date.now()): boolean {
+export function claimRun(db: Db, id: number, claim: RunClaim, options: { takeOver?: boolean } = {}, now = Date.now()): boolean {
   const info = db
     .prepare(
       `UPDATE runs SET status = 'running', error = NULL, started_at = coalesce(started_at, @now), finished_at = NULL, owner_pid = @pid, owner_host = @host,
-         heartbeat_at = @now, backend = @backend, backend_reason = @backendReason, versions = @versions, worker = @worker
-       WHERE id = @id AND status NOT IN ('running', 'paused', 'completed')`,
+         heartbeat_at = @now, worker = @worker, attempt_token = @token, control_request = NULL
+       WHERE id = @id AND (@takeOver OR status NOT IN ('running', 'paused', 'completed'))`,
     )
-    .run({ id, now, pid: owner.pid, host: owner.host, backend: owner.backend, backendReason: owner.backendReason, versions: JSON.stringify(owner.versions), worker: owner.worker ?? null });
+    .run({ id, now, pid: claim.pid, host: claim.host, worker: claim.worker, token: claim.token, takeOver: options.takeOver ? 1 : 0 });
   return info.changes === 1;
+}
+
+/** Records the backend an attempt trains on, as its training process reports it. */
+export function recordBackend(db: Db, id: number, backend: { backend: string; backendReason: string; versions: Record<string, string> }): void {
+  db.prepare('UPDATE runs SET backend = ?, backend_reason = ?, versions = ? WHERE id = ?').run(backend.backend, backend.backendReason, JSON.stringify(backend.versions), id);
+}
+
+/** Whether `token` names the run's current training attempt (a superseded attempt's events are ignored). */
+export function isCurrentAttempt(db: Db, id: number, token: string): boolean {
+  return db.prepare('SELECT attempt_token FROM runs WHERE id = ?').pluck().get(id) === token;
 }
 
 /** The process that holds a run (running or paused), if any. */
@@ -252,7 +271,7 @@ export interface RunOutcome {
 /** Ends a run with an honest status; the owner is cleared so recovery leaves it alone. */
 export function finishRun(db: Db, id: number, outcome: RunOutcome, now = Date.now()): void {
   db.prepare(
-    `UPDATE runs SET status = @status, error = @error, steps_done = @stepsDone, finished_at = @now, owner_pid = NULL, owner_host = NULL,
+    `UPDATE runs SET status = @status, error = @error, steps_done = @stepsDone, finished_at = @now, owner_pid = NULL, owner_host = NULL, control_request = NULL,
        final_metrics = coalesce(@finalMetrics, final_metrics), best_score = coalesce(@bestScore, best_score), final_score = coalesce(@finalScore, final_score)
      WHERE id = @id`,
   ).run({
@@ -267,52 +286,97 @@ export function finishRun(db: Db, id: number, outcome: RunOutcome, now = Date.no
   });
 }
 
-/** Whether a process id is alive on this machine (EPERM: alive, owned by someone else). */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/** A run held by a process of this store (not a remote worker), as crash recovery judges it. */
+export interface HeldRun {
+  id: number;
+  pid: number | null;
+  host: string | null;
+  heartbeat: number | null;
 }
 
-/** A run on another machine whose heartbeat is older than this is taken as lost. */
-export const STALE_HEARTBEAT_MS = 10 * 60 * 1000;
+/** Runs running or paused in a process of this store; runs on remote workers are the remote queue's. */
+export function locallyHeldRuns(db: Db): HeldRun[] {
+  return db.prepare("SELECT id, owner_pid AS pid, owner_host AS host, heartbeat_at AS heartbeat FROM runs WHERE status IN ('running', 'paused') AND worker IS NULL").all() as HeldRun[];
+}
 
-/**
- * Turns runs left running or paused by a process that no longer exists into `interrupted`: on
- * this host when the owning pid is gone, elsewhere when the heartbeat went stale. A live run in
- * another process is never touched. Returns the ids it changed.
- */
-export function recoverOrphanedRuns(db: Db, host: string, now = Date.now()): number[] {
-  // Runs on remote workers are settled by the remote queue from what the workers report.
-  const rows = db.prepare("SELECT id, owner_pid AS pid, owner_host AS host, heartbeat_at AS heartbeat FROM runs WHERE status IN ('running', 'paused') AND worker IS NULL").all() as {
-    id: number;
-    pid: number | null;
-    host: string | null;
-    heartbeat: number | null;
-  }[];
-  const orphaned = rows.filter((r) => {
-    if (r.pid === null || r.host === null) return true;
-    if (r.host === host) return !processAlive(r.pid);
-    return r.heartbeat === null || now - r.heartbeat > STALE_HEARTBEAT_MS;
-  });
+/** Runs a remote worker holds (running or paused). */
+export function remotelyHeldRunIds(db: Db): number[] {
+  return db.prepare("SELECT id FROM runs WHERE status IN ('running', 'paused') AND worker IS NOT NULL").pluck().all() as number[];
+}
+
+/** Turns runs whose owner is gone into `interrupted`, each with its reason, in one transaction; a run that ended meanwhile is left alone. */
+export function interruptRuns(db: Db, runs: { id: number; error: string }[], now = Date.now()): void {
   const mark = db.prepare(
-    "UPDATE runs SET status = 'interrupted', error = @error, owner_pid = NULL, owner_host = NULL, finished_at = @now WHERE id = @id AND status IN ('running', 'paused')",
+    "UPDATE runs SET status = 'interrupted', error = @error, owner_pid = NULL, owner_host = NULL, finished_at = @now, control_request = NULL WHERE id = @id AND status IN ('running', 'paused')",
   );
   db.transaction(() => {
-    for (const r of orphaned) {
-      const who = r.pid === null ? 'no process' : `process ${r.pid} on ${r.host}`;
-      mark.run({ id: r.id, now, error: `interrupted: ${who} stopped training it without finishing; resume continues from the last checkpoint` });
-    }
+    for (const r of runs) mark.run({ id: r.id, now, error: r.error });
   })();
-  return orphaned.map((r) => r.id);
 }
 
 /** Moves a run between the states the queue controls (paused <-> running, ended -> queued). */
 export function setRunStatus(db: Db, id: number, status: 'queued' | 'paused' | 'running'): void {
   db.prepare('UPDATE runs SET status = ?, error = NULL, heartbeat_at = ? WHERE id = ?').run(status, Date.now(), id);
+}
+
+export type ControlRequest = 'pause' | 'resume' | 'stop';
+
+/** Asks the process that owns a run to pause, resume or stop it (it polls for this). */
+export function requestControl(db: Db, id: number, request: ControlRequest): void {
+  db.prepare('UPDATE runs SET control_request = ? WHERE id = ?').run(request, id);
+}
+
+/** Takes (reads and clears) the control requests waiting for these runs. */
+export function takeControlRequests(db: Db, ids: number[]): Map<number, ControlRequest> {
+  if (ids.length === 0) return new Map();
+  return db.transaction(() => {
+    const rows = db.prepare('SELECT id, control_request AS request FROM runs WHERE id IN (SELECT value FROM json_each(?)) AND control_request IS NOT NULL').all(JSON.stringify(ids)) as { id: number; request: ControlRequest }[];
+    if (rows.length) db.prepare('UPDATE runs SET control_request = NULL WHERE id IN (SELECT value FROM json_each(?))').run(JSON.stringify(rows.map((r) => r.id)));
+    return new Map(rows.map((r) => [r.id, r.request]));
+  })();
+}
+
+/** What a live view needs of the runs that are queued, running or paused, by whichever process. */
+export interface ActiveRunRow {
+  id: number;
+  status: 'queued' | 'running' | 'paused';
+  stepsDone: number;
+  stepsTotal: number;
+  pretrainSteps: number;
+  ownerPid: number | null;
+  ownerHost: string | null;
+  worker: string | null;
+  /** The newest logged training speed. */
+  stepsPerSec: number | null;
+}
+
+export function activeRuns(db: Db): ActiveRunRow[] {
+  return db
+    .prepare(
+      `SELECT r.id, r.status, r.steps_done AS stepsDone, r.steps_total AS stepsTotal, json_extract(r.config, '$.pretrainSteps') AS pretrainSteps,
+         r.owner_pid AS ownerPid, r.owner_host AS ownerHost, r.worker,
+         (SELECT value FROM metrics m WHERE m.run_id = r.id AND m.name = 'stepsPerSec' ORDER BY step DESC LIMIT 1) AS stepsPerSec
+       FROM runs r WHERE r.status IN ('queued', 'running', 'paused') ORDER BY r.id`,
+    )
+    .all() as ActiveRunRow[];
+}
+
+/** Changes whenever another connection commits to the store (SQLite's data_version). */
+export function dataVersion(db: Db): number {
+  return db.pragma('data_version', { simple: true }) as number;
+}
+
+/** Training speeds (steps/s) of the newest completed runs of a task and algorithm, optionally of one batch size. */
+export function completedRunSpeeds(db: Db, task: string, algo: string, batchSize: number | null, limit = 20): number[] {
+  return db
+    .prepare(
+      `SELECT steps_done * 1000.0 / (finished_at - started_at) FROM runs
+       WHERE task = ? AND algo = ? AND status = 'completed' AND finished_at > started_at AND steps_done > 0
+         AND (? IS NULL OR json_extract(config, '$.batchSize') = ?)
+       ORDER BY id DESC LIMIT ?`,
+    )
+    .pluck()
+    .all(task, algo, batchSize, batchSize, limit) as number[];
 }
 
 /** Queued runs in the order they were queued. */

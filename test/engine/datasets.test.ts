@@ -7,7 +7,7 @@ import { getRun, insertRuns } from '../../src/store/runs';
 import { readMetric } from '../../src/store/metrics';
 import { generateDataset, importDataset } from '../../src/engine/datasets';
 import { planRuns } from '../../src/engine/service';
-import { trainRun } from '../../src/engine/trainer';
+import { trainRun } from '../../src/engine/train-run';
 import { runCli, tempHomes } from '../helpers';
 
 const freshHome = tempHomes('each');

@@ -68,8 +68,11 @@ describe('run queue and training processes', () => {
     const [id] = queue(h, [3], 400) as [number];
     h.manager.schedule();
     await until(() => getRun(h.db, id).stepsDone >= 25, 'the run to pass its first checkpoint');
-    const pid = (h.db.prepare('SELECT owner_pid FROM runs WHERE id = ?').pluck().get(id) as number | null) ?? 0;
+    // The store names its owner (this process); the training process is the manager's child.
+    expect(h.db.prepare('SELECT owner_pid FROM runs WHERE id = ?').pluck().get(id)).toBe(process.pid);
+    const pid = h.manager.trainingPid(id) ?? 0;
     expect(pid).toBeGreaterThan(0);
+    expect(pid).not.toBe(process.pid);
     process.kill(pid, 'SIGKILL');
     await until(() => getRun(h.db, id).status === 'interrupted', 'the run to be marked interrupted');
     expect(getRun(h.db, id).error).toMatch(/killed \(SIGKILL\)/);

@@ -11,7 +11,7 @@ import { requireTask } from '../../src/core/tasks';
 import { initBackend } from '../../src/core/tf/backend';
 import { decodeCheckpoint, encodeCheckpoint, sha256 } from '../../src/engine/checkpoint';
 import { planRuns } from '../../src/engine/service';
-import { trainRun } from '../../src/engine/trainer';
+import { trainRun } from '../../src/engine/train-run';
 import { PipelinedStepper, SequentialStepper } from '../../src/engine/stepper';
 import { listCheckpoints } from '../../src/store/checkpoints';
 import { openDatabase } from '../../src/store/db';

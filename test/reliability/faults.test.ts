@@ -11,9 +11,10 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { readCheckpoint } from '../../src/engine/checkpoint';
 import { planRuns } from '../../src/engine/service';
-import { trainRun } from '../../src/engine/trainer';
+import { trainRun } from '../../src/engine/train-run';
 import { listCheckpoints } from '../../src/store/checkpoints';
-import { DB_FILE, openDatabase, type Db } from '../../src/store/db';
+import { DB_FILE, type Db } from '../../src/store/db';
+import { openStore } from '../../src/engine/recovery';
 import { readMetric } from '../../src/store/metrics';
 import { getRun, insertRuns } from '../../src/store/runs';
 import { apiRequest, criticSteps, runCli, sha256File, spawnCli, startServe, tempHomes, waitFor } from '../helpers';
@@ -30,8 +31,9 @@ afterEach(() => {
 const SMALL = { batchSize: 32, scoreHidden: 32, logInterval: 1, checkpointInterval: 25, evalInterval: 100 };
 const SMALL_FLAGS = Object.entries(SMALL).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
 
+/** The store as the next command or app finds it: opened by the engine's start-up, which settles orphaned runs. */
 function store(home: string): Db {
-  const db = openDatabase(home);
+  const db = openStore(home);
   openDbs.push(db);
   return db;
 }
@@ -212,6 +214,42 @@ describe('faults', () => {
     expect(criticSteps(db, id)).toBe(300);
     expect(integrity(db)).toBe('ok');
   }, 240_000);
+
+  it('while another process holds the write lock for 5 s, reads answer within 100 ms and a write answers 503 at once', async () => {
+    const home = freshHome();
+    const served = await startServe(home, ['--concurrency', '0']);
+    children.push(served.child);
+    const created = await apiRequest(served.base, 'POST', '/api/runs', { task: 'bandit-25g-far', algo: 'dtql', preset: 'quick', seeds: [1, 2], overrides: SMALL });
+    const [id] = created.body.runIds as number[];
+    const timed = async (method: string, url: string, body?: unknown) => {
+      const start = performance.now();
+      const reply = await apiRequest(served.base, method, url, body);
+      return { ...reply, ms: performance.now() - start };
+    };
+    // Warm the routes (first calls compile their handlers).
+    for (const url of ['/api/info', '/api/runs']) await timed('GET', url);
+    const locker = spawn(
+      process.execPath,
+      ['-e', `const D=require('better-sqlite3');const d=new D(process.argv[1]);d.exec('BEGIN IMMEDIATE');console.log('locked');setTimeout(()=>{d.exec('COMMIT');d.close()},5000)`, path.join(home, DB_FILE)],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    children.push(locker);
+    await new Promise<void>((resolve) => locker.stdout.once('data', () => resolve()));
+    const lockedAt = performance.now();
+    const times: number[] = [];
+    while (performance.now() - lockedAt < 4000) {
+      const [write, info, runs] = await Promise.all([timed('PATCH', `/api/runs/${id}`, { notes: 'x' }), timed('GET', '/api/info'), timed('GET', '/api/runs')]);
+      expect(write.status).toBe(503);
+      expect(info.status).toBe(200);
+      expect(runs.status).toBe(200);
+      times.push(write.ms, info.ms, runs.ms);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(times.length).toBeGreaterThanOrEqual(30);
+    expect(Math.max(...times)).toBeLessThan(100);
+    await new Promise((r) => locker.once('exit', r));
+    expect((await timed('PATCH', `/api/runs/${id}`, { notes: 'after' })).status).toBe(200);
+  }, 60_000);
 
   it('a second app on the same data folder is refused with a message naming the first; after the first dies it opens', async () => {
     const home = freshHome();

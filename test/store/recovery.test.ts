@@ -4,7 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/store/db';
 import { downsampleMetric, insertMetrics, type MetricRow } from '../../src/store/metrics';
-import { getRun, insertRuns, markRunning, recoverOrphanedRuns, STALE_HEARTBEAT_MS } from '../../src/store/runs';
+import { claimRun, getRun, insertRuns } from '../../src/store/runs';
+import { STALE_HEARTBEAT_MS, openStore, recoverOrphanedRuns } from '../../src/engine/recovery';
 import { planRuns } from '../../src/engine/service';
 import { tempHome } from '../helpers';
 
@@ -18,7 +19,7 @@ const freshDb = () => {
   return openDatabase(home);
 };
 const plan = (n: number) => planRuns({ task: 'bandit-25g-near', algo: 'dtql', preset: 'paper', seeds: Array.from({ length: n }, (_, i) => i), tags: [], overrides: {} });
-const owner = (pid: number, host: string) => ({ pid, host, backend: 'wasm', backendReason: '', versions: {} });
+const owner = (pid: number, host: string) => ({ token: `attempt-${pid}-${host}`, pid, host, worker: null });
 
 describe('crash recovery', () => {
   it('interrupts runs whose process died, and leaves live ones and other hosts with fresh heartbeats alone', () => {
@@ -26,16 +27,31 @@ describe('crash recovery', () => {
     const [dead, alive, remoteFresh, remoteStale] = insertRuns(db, plan(4)) as [number, number, number, number];
     const gone = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid as number;
     const now = Date.now();
-    markRunning(db, dead, owner(gone, os.hostname()), now);
-    markRunning(db, alive, owner(process.pid, os.hostname()), now);
-    markRunning(db, remoteFresh, owner(1, 'other-box'), now);
-    markRunning(db, remoteStale, owner(1, 'other-box'), now - STALE_HEARTBEAT_MS - 1000);
+    claimRun(db, dead, owner(gone, os.hostname()), {}, now);
+    claimRun(db, alive, owner(process.pid, os.hostname()), {}, now);
+    claimRun(db, remoteFresh, owner(1, 'other-box'), {}, now);
+    claimRun(db, remoteStale, owner(1, 'other-box'), {}, now - STALE_HEARTBEAT_MS - 1000);
     expect(recoverOrphanedRuns(db, os.hostname(), now).sort()).toEqual([dead, remoteStale].sort());
     expect(getRun(db, dead)).toMatchObject({ status: 'interrupted', error: expect.stringMatching(/resume continues from the last checkpoint/) });
     expect(getRun(db, alive).status).toBe('running');
     expect(getRun(db, remoteFresh).status).toBe('running');
     expect(getRun(db, remoteStale).status).toBe('interrupted');
     db.close();
+  });
+
+  it('runs at start-up of the engine (openStore), not when the store alone is opened', () => {
+    const home = tempHome();
+    homes.push(home);
+    const db = openDatabase(home);
+    const [dead] = insertRuns(db, plan(1)) as [number];
+    claimRun(db, dead, owner(spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid as number, os.hostname()));
+    db.close();
+    const plain = openDatabase(home);
+    expect(getRun(plain, dead).status).toBe('running');
+    plain.close();
+    const started = openStore(home);
+    expect(getRun(started, dead).status).toBe('interrupted');
+    started.close();
   });
 });
 

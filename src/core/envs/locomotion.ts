@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import loadMujoco, { type MainModule, type MjData, type MjModel } from 'mujoco-js';
 import type { Rng } from '../rng';
 import type { Env, StepResult } from './env';
+import { REPO_ROOT } from '../repo-root';
 
 /**
  * Gym's Hopper-v3, Walker2d-v3 and HalfCheetah-v3, the environments of the D4RL v2 datasets, on
@@ -70,7 +70,7 @@ export const LOCOMOTION: Record<LocomotionFamily, EnvSpec> = {
 
 export const MAX_EPISODE_STEPS = 1000;
 
-const MODEL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'resources', 'mjcf');
+const MODEL_DIR = path.join(REPO_ROOT, 'resources', 'mjcf');
 
 let mujoco: Promise<MainModule> | null = null;
 
