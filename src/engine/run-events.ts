@@ -61,8 +61,8 @@ export const runEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('progress'), ...attempt, progress: progressSchema }),
   /** A checkpoint file written (in the owner's data folder, or sent beside the event by a remote worker). */
   z.object({ type: z.literal('checkpoint'), ...attempt, ...logged, step: z.number().int().positive(), sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().positive() }),
-  /** One evaluation's policy actions (float32, little-endian, base64). */
-  z.object({ type: z.literal('samples'), ...attempt, step: z.number().int().nonnegative(), actions: z.string().base64() }),
+  /** One evaluation's policy actions (float32, little-endian, base64), landing with its outcome's rows. */
+  z.object({ type: z.literal('samples'), ...attempt, ...logged, step: z.number().int().nonnegative(), actions: z.string().base64() }),
   z.object({ type: z.literal('status'), ...attempt, ...logged, status: z.enum(['running', 'paused']) }),
   z.object({
     type: z.literal('ended'),

@@ -225,14 +225,16 @@ export async function trainJob(job: TrainJob, sink: RunEventSink, hooks: TrainHo
         lastEval = evaluation.outcome;
         if (lastEval.normalizedScore !== undefined) bestScore = Math.max(bestScore ?? Number.NEGATIVE_INFINITY, lastEval.normalizedScore);
         for (const [name, value] of Object.entries(lastEval)) pending.push({ name: `eval/${name}`, step, wallTime: now / 1000, value });
-        if (evaluation.actions) sink.send({ type: 'samples', runId, token, step, actions: encodeSamples(evaluation.actions) });
+        // The actions land with their evaluation's rows: a plot of them always has its numbers.
+        if (evaluation.actions) sink.send({ type: 'samples', runId, token, ...logged(), step, actions: encodeSamples(evaluation.actions) });
       }
       if (stopNow) {
         await saveCheckpoint();
         return await end({ status: 'stopped', error: null });
       }
       if (step % config.checkpointInterval === 0 && step < total) await saveCheckpoint();
-      if (now - lastFlush >= flushMs || step === total) {
+      // The first step of an attempt is reported at once: a view of the run shows it training.
+      if (now - lastFlush >= flushMs || step === total || step === startStep + 1) {
         const t = performance.now();
         stepsPerSec = ((step - windowStart.step) * 1000) / Math.max(t - windowStart.time, 1);
         windowStart = { time: t, step };

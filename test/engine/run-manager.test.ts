@@ -74,7 +74,11 @@ describe('run queue and training processes', () => {
     expect(pid).toBeGreaterThan(0);
     expect(pid).not.toBe(process.pid);
     process.kill(pid, 'SIGKILL');
+    // Every step the process reported is in the store: a SIGKILL loses only what it had not sent.
+    const reported = Math.max(...h.events.flatMap((e) => (e.type === 'run-progress' && e.runId === id ? [e.step] : [])));
+    expect(reported).toBeGreaterThan(0);
     await until(() => getRun(h.db, id).status === 'interrupted', 'the run to be marked interrupted');
+    expect(getRun(h.db, id).stepsDone).toBeGreaterThanOrEqual(reported);
     expect(getRun(h.db, id).error).toMatch(/killed \(SIGKILL\)/);
     h.manager.resume(id);
     await until(() => getRun(h.db, id).status === 'completed', 'the resumed run to complete');
