@@ -599,7 +599,7 @@ function buildProgram(): Command {
         return;
       }
       const { initBackend } = await import('../core/tf/backend');
-      const { BENCH_PROBLEMS, benchCurveFetch, benchProblem, benchRunList } = await import('../engine/bench');
+      const { BENCH_PROBLEMS, benchCurveFetch, benchProblem, benchRunList, benchStartup } = await import('../engine/bench');
       const backend = await initBackend();
       process.stderr.write(`benchmarking on ${backend.label} (${backend.reason})\n`);
       const results = [];
@@ -614,7 +614,11 @@ function buildProgram(): Command {
       process.stderr.write(`curves: a downsampled ${curves.points.toLocaleString('en-US')}-point series in ${curves.fetchMs.toFixed(0)} ms\n`);
       const history = benchRunList();
       process.stderr.write(`history: ${history.runs} runs listed in ${history.listAllMs.toFixed(0)} ms, filtered and sorted in ${history.filteredSortedMs.toFixed(0)} ms\n`);
-      if (opts.json) printJson({ backend: backend.name, kernels: backend.label, results, curves, history });
+      const startup = await benchStartup();
+      process.stderr.write(
+        `startup: dtql --version in ${startup.cliVersionMs.toFixed(0)} ms at ${startup.cliVersionPeakMB.toFixed(0)} MB peak (goal under 300 ms, 120 MB); a training process from spawn to its first step in ${startup.workerFirstStepMs.toFixed(0)} ms\n`,
+      );
+      if (opts.json) printJson({ backend: backend.name, kernels: backend.label, results, curves, history, startup });
       else {
         const rows = results.map((r) => [r.problem, r.pretrainStepsPerSec.toFixed(1), r.trainStepsPerSec.toFixed(1), r.trainStepsPerSecSingleThread.toFixed(1), r.actLatencyMs.toFixed(1)]);
         process.stdout.write(`${formatTable(['problem', 'pretrain steps/s', 'train steps/s', 'one thread', 'act ms'], rows)}\n`);

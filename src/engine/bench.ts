@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,6 +7,9 @@ import { median } from '../core/stats';
 import { openDatabase } from '../store/db';
 import { downsampleMetric, insertMetrics, type MetricRow } from '../store/metrics';
 import { finishRun, insertRuns, listRuns, updateRun } from '../store/runs';
+import { REPO_ROOT } from '../core/repo-root';
+import { EventHub } from './events';
+import { RunManager } from './run-manager';
 import { planRuns } from './service';
 import { DtqlAgent } from '../core/algos/dtql';
 import { ReplaySampler, type Transitions } from '../core/data/replay';
@@ -176,6 +180,56 @@ export function benchRunList(count = 5000, repeats = 5): RunListBench {
       filteredSortedMs: time(() => listRuns(db, { tag: 'sweep-3', text: 'note 1', sort: 'finalScore' })),
     };
   } finally {
+    db.close();
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+}
+
+export interface StartupBench {
+  /** `dtql --version`: median wall time of a cold process, and its peak resident set. */
+  cliVersionMs: number;
+  cliVersionPeakMB: number;
+  /** A training process: from its spawn to the store holding its first training step. */
+  workerFirstStepMs: number;
+}
+
+/** Peak resident set of the process it is loaded into, written to stderr as it exits. */
+const PEAK_RSS_HOOK = `data:text/javascript,${encodeURIComponent("process.on('exit', () => process.stderr.write(`\\npeak-rss-kb ${process.resourceUsage().maxRSS}\\n`));")}`;
+
+/**
+ * How fast the compiled entry points start: the CLI answering `--version`, and a training process
+ * from spawn to its first recorded step (a small bandit run through the run queue, as the app
+ * starts one). Medians over `repeats`.
+ */
+export async function benchStartup(repeats = 5): Promise<StartupBench> {
+  const walls: number[] = [];
+  const peaks: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const start = performance.now();
+    const result = spawnSync(process.execPath, ['--import', PEAK_RSS_HOOK, path.join(REPO_ROOT, 'bin', 'dtql.js'), '--version'], { encoding: 'utf8' });
+    walls.push(performance.now() - start);
+    if (result.status !== 0) throw new Error(`dtql --version failed: ${result.stderr}`);
+    peaks.push(Number(/peak-rss-kb (\d+)/.exec(result.stderr)?.[1] ?? Number.NaN) / 1024);
+  }
+  const firstSteps: number[] = [];
+  for (let r = 0; r < repeats; r++) firstSteps.push(await workerFirstStep());
+  return { cliVersionMs: median(walls), cliVersionPeakMB: median(peaks), workerFirstStepMs: median(firstSteps) };
+}
+
+async function workerFirstStep(): Promise<number> {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'dtql-bench-'));
+  const db = openDatabase(home);
+  const events = new EventHub();
+  const queue = new RunManager(db, home, events, 1);
+  try {
+    const [runId] = insertRuns(db, planRuns({ task: 'bandit-25g-near', algo: 'dtql', preset: 'quick', seeds: [0], tags: [], overrides: { trainSteps: 100_000 } })) as [number];
+    // A training process reports its first step as soon as it is done (trainer.ts).
+    const firstStep = new Promise<number>((resolve) => events.subscribe((e) => e.type === 'run-progress' && e.runId === runId && resolve(performance.now())));
+    const start = performance.now();
+    queue.schedule();
+    return (await firstStep) - start;
+  } finally {
+    await queue.shutdown(0);
     db.close();
     fs.rmSync(home, { recursive: true, force: true });
   }
