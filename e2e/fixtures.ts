@@ -7,6 +7,8 @@ import { REPO_ROOT, electronBinary, startServed, tempHome } from './launch';
 /** One running app under test, whichever shell hosts it. */
 export interface AppUnderTest {
   page: Page;
+  /** The app's data folder (another process may share it, as `dtql train` would). */
+  home: string;
   /** Starts runs through the app's own API (HTTP in served mode, the preload bridge in Electron). */
   createRuns(request: CreateRunsRequest): Promise<number[]>;
   /** The runs as the app lists them, through the same API. */
@@ -37,6 +39,7 @@ export const test = base.extend<{ app: AppUnderTest; concurrency: number }>({
       const page = await electronApp.firstWindow();
       await use({
         page,
+        home,
         createRuns: async (request) => {
           const reply = (await page.evaluate((r) => window.dtqlBridge?.call('createRuns', r), request)) as { ok: boolean; result: { runIds: number[] } };
           if (!reply.ok) throw new Error(JSON.stringify(reply));
@@ -58,6 +61,7 @@ export const test = base.extend<{ app: AppUnderTest; concurrency: number }>({
       await page.goto(served.url);
       await use({
         page,
+        home,
         createRuns: async (request) => {
           const response = await fetch(`${origin}/api/runs`, {
             method: 'POST',

@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { expect, test } from './fixtures';
+import { REPO_ROOT } from './launch';
 
 test.use({ concurrency: 1 });
 
@@ -59,4 +62,38 @@ test('the new-run form validates as typed and a started run trains live, pauses,
   await row.getByRole('link').click();
   await expect(page.getByTestId('chart-Critic')).toBeVisible();
   await app.screenshot('run-page');
+});
+
+test('a run that dtql train starts in another process shows live without a reload, and the app pauses and stops it', async ({ app }) => {
+  const { page } = app;
+  await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Live' }).click();
+  await expect(page.getByTestId('live-empty')).toBeVisible();
+  const cli = spawn(
+    process.execPath,
+    [path.join(REPO_ROOT, 'bin', 'dtql.js'), '--home', app.home, 'train', '--task', 'bandit-25g-hard', '--preset', 'quick', '--steps', '100000', '--set', 'batchSize=32', '--name', 'cli run'],
+    { stdio: 'ignore' },
+  );
+  const exited = new Promise<number | null>((resolve) => cli.once('exit', resolve));
+  try {
+    const card = page.locator('[data-testid^="live-run-"]').filter({ hasText: 'cli run' });
+    await expect(card).toBeVisible({ timeout: 30_000 });
+    const progressText = card.locator('[data-testid^="live-progress-"]');
+    await expect.poll(() => stepOf(progressText.textContent()), { timeout: 30_000 }).toBeGreaterThan(0);
+    // Each new look at the run's step comes within about 2 s of the last, as the CLI trains.
+    for (let i = 0; i < 3; i++) {
+      const seen = await stepOf(progressText.textContent());
+      await expect.poll(() => stepOf(progressText.textContent()), { timeout: 2500, intervals: [100] }).toBeGreaterThan(seen);
+    }
+    await app.screenshot('live-cli-run');
+
+    await card.getByRole('button', { name: 'Pause' }).click();
+    await expect(card.locator('.badge')).toHaveText('paused', { timeout: 10_000 });
+    await card.getByRole('button', { name: 'Resume' }).click();
+    await expect(card.locator('.badge')).toHaveText('running', { timeout: 10_000 });
+    await card.getByRole('button', { name: 'Stop' }).click();
+    expect(await exited).toBe(0);
+    await expect(page.getByTestId('live-empty')).toBeVisible({ timeout: 10_000 });
+  } finally {
+    cli.kill('SIGKILL');
+  }
 });
