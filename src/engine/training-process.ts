@@ -17,24 +17,28 @@ export interface TrainingProcess {
 /** Starts `entry args...` in a training process. */
 export type SpawnTraining = (entry: string, args: string[]) => TrainingProcess;
 
-/** A Node child process with an IPC channel: served mode and the CLI. */
-export const forkTraining: SpawnTraining = (entry, args) => {
-  const child = fork(entry, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-  // A send racing the process's exit fails with EPIPE; the exit itself settles the run.
-  child.on('error', () => undefined);
-  return {
-    get pid() {
-      return child.pid;
-    },
-    send: (command) => {
-      if (!child.connected) return false;
-      child.send(command, () => undefined);
-      return true;
-    },
-    onMessage: (listener) => child.on('message', listener),
-    // 'close' comes after 'exit' once the IPC channel has delivered every message the child sent.
-    onExit: (listener) => child.on('close', listener),
-    onStderr: (listener) => child.stderr?.on('data', (chunk: Buffer) => listener(chunk.toString())),
-    kill: () => child.kill('SIGKILL'),
+/** Node child processes with an IPC channel (and these Node flags): served mode and the CLI. */
+export function nodeTraining(execArgv: string[] = process.execArgv): SpawnTraining {
+  return (entry, args) => {
+    const child = fork(entry, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv });
+    // A send racing the process's exit fails with EPIPE; the exit itself settles the run.
+    child.on('error', () => undefined);
+    return {
+      get pid() {
+        return child.pid;
+      },
+      send: (command) => {
+        if (!child.connected) return false;
+        child.send(command, () => undefined);
+        return true;
+      },
+      onMessage: (listener) => child.on('message', listener),
+      // 'close' comes after 'exit' once the IPC channel has delivered every message the child sent.
+      onExit: (listener) => child.on('close', listener),
+      onStderr: (listener) => child.stderr?.on('data', (chunk: Buffer) => listener(chunk.toString())),
+      kill: () => child.kill('SIGKILL'),
+    };
   };
-};
+}
+
+export const forkTraining = nodeTraining();

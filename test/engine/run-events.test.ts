@@ -1,4 +1,4 @@
-import { fork, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { RunManager } from '../../src/engine/run-manager';
 import { applyRunEvent, type RunEvent } from '../../src/engine/run-events';
 import { checkpointFile, writeRunCheckpoint } from '../../src/engine/checkpoint';
 import { planRuns } from '../../src/engine/service';
-import type { SpawnTraining } from '../../src/engine/training-process';
+import { nodeTraining, type SpawnTraining } from '../../src/engine/training-process';
 import { listCheckpoints } from '../../src/store/checkpoints';
 import { openDatabase, type Db } from '../../src/store/db';
 import { readMetric } from '../../src/store/metrics';
@@ -34,22 +34,10 @@ function store(): { db: Db; home: string } {
 
 const queueRun = (db: Db, trainSteps: number) => insertRuns(db, planRuns({ task: 'bandit-25g-near', algo: 'dtql', preset: 'quick', seeds: [7], tags: [], overrides: { ...SMALL, trainSteps } }))[0] as number;
 
-/** Training processes forked like the real ones, with extra Node flags or another script. */
+/** Training processes forked as the app forks them, with extra Node flags or another script. */
 function forkWith(execArgv: string[], script?: string): SpawnTraining {
-  return (entry, args) => {
-    const child = fork(script ?? entry, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv });
-    child.on('error', () => undefined);
-    return {
-      get pid() {
-        return child.pid;
-      },
-      send: (command) => child.connected && child.send(command),
-      onMessage: (listener) => child.on('message', listener),
-      onExit: (listener) => child.on('close', listener),
-      onStderr: (listener) => child.stderr?.on('data', (chunk: Buffer) => listener(chunk.toString())),
-      kill: () => child.kill('SIGKILL'),
-    };
-  };
+  const spawn = nodeTraining(execArgv);
+  return (entry, args) => spawn(script ?? entry, args);
 }
 
 async function until(condition: () => boolean, what: string, timeoutMs = 120_000): Promise<void> {
