@@ -38,4 +38,12 @@ export default tseslint.config(
   { files: ['src/main/**'], rules: forbid(['server', 'cli', 'renderer', 'preload']) },
   { files: ['src/preload/**'], rules: forbid(['core', 'store', 'engine', 'server', 'main', 'cli', 'renderer']) },
   { files: ['src/renderer/**'], rules: forbid(['store', 'engine', 'server', 'main', 'preload', 'cli'], NODE_AND_NATIVE) },
+  // better-sqlite3 loads through the store's one loader, for the process that owns the store only.
+  {
+    files: ['src/**/*.{ts,tsx}'],
+    ignores: ['src/store/sqlite.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', { paths: [{ name: 'better-sqlite3', message: 'load better-sqlite3 through src/store/sqlite.ts (openSqlite)', allowTypeImports: true }] }],
+    },
+  },
 );

@@ -3,7 +3,7 @@ import { ApiError, badInput, messageOf, storageProblem } from '../api/errors';
 import { describeIssues } from '../core/config';
 import type { RunSummary } from '../api/contract';
 import type { Db } from '../store/db';
-import { finishRun, getRun, isCurrentAttempt as isCurrent, queuedRunIds, requestControl, runOwner, setRunStatus, takeControlRequests, type ControlRequest } from '../store/runs';
+import { finishRun, getRun, isCurrentAttempt, queuedRunIds, requestControl, runOwner, setRunStatus, takeControlRequests, type ControlRequest } from '../store/runs';
 import { startAttempt } from './attempt';
 import { engineEntry } from './entries';
 import type { EventHub } from './events';
@@ -117,9 +117,13 @@ export class RunManager implements RunQueue {
       // Another process claimed it first: it is that process's run. A locked store: the next pass
       // tries again. Anything else ends the run with the reason.
       if ((err instanceof ApiError && err.code === 'conflict') || storageProblem(err)?.code === 'busy') return;
-      const run = getRun(this.db, runId);
-      finishRun(this.db, runId, { status: 'failed', error: messageOf(err), stepsDone: run.stepsDone });
-      this.events.publish({ type: 'runs-changed', runIds: [runId] });
+      try {
+        finishRun(this.db, runId, { status: 'failed', error: messageOf(err), stepsDone: getRun(this.db, runId).stepsDone });
+        this.events.publish({ type: 'runs-changed', runIds: [runId] });
+      } catch (recordErr) {
+        // A store that cannot take the end now: the run stays queued and the next pass tries again.
+        if (!storageProblem(recordErr)) throw recordErr;
+      }
       return;
     }
     const child = this.spawnTraining(WORKER_ENTRY, [Buffer.from(JSON.stringify(job)).toString('base64')]);
@@ -214,7 +218,7 @@ export class RunManager implements RunQueue {
     if (run.status !== 'running' && run.status !== 'paused') return;
     // A run another attempt holds now is not this process's to settle.
     const owner = runOwner(this.db, runId);
-    if (!owner || owner.pid !== process.pid || !isCurrent(this.db, runId, token)) return;
+    if (!owner || owner.pid !== process.pid || !isCurrentAttempt(this.db, runId, token)) return;
     if (signal || (code === null && !lastError)) {
       finishRun(this.db, runId, { status: 'interrupted', error: `the training process was killed (${signal ?? 'no exit code'}); resume continues from the last checkpoint`, stepsDone: run.stepsDone });
     } else {
