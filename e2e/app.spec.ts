@@ -37,6 +37,25 @@ test('a task shows its paper preset for both algorithms', async ({ app }) => {
   await app.screenshot('task-detail');
 });
 
+test('the run form starts from the task default for this machine and switches to any other preset of the task', async ({ app }) => {
+  const { page } = app;
+  await page.getByTestId('task-bandit-swiss-far').click();
+  const form = page.getByRole('form', { name: 'New run' });
+  const presetField = form.locator('#field-preset');
+  // This machine trains on a CPU: quick is the default, as for `dtql train`.
+  await expect(presetField).toHaveValue('quick');
+  await expect(presetField.locator('option')).toHaveText(['quick (default on this CPU)', 'paper']);
+  await expect(page.locator('#field-batchSize')).toHaveValue('256');
+  await presetField.selectOption('paper');
+  await expect(page.locator('#field-batchSize')).toHaveValue('10000');
+  await expect(page.locator('#field-trainSteps')).toHaveValue('3500');
+  await expect(page.getByTestId('preset-description')).toContainText('official toy script');
+  await form.getByRole('button', { name: /^Start/ }).click();
+  await expect(page).toHaveURL(/#\/live$/);
+  const [run] = await app.listRuns();
+  expect(run).toMatchObject({ task: 'bandit-swiss-far', preset: 'paper', seed: 2 });
+});
+
 test('History shows the empty state, then runs created through the API, live', async ({ app }) => {
   const { page } = app;
   await page.getByRole('link', { name: 'History' }).click();

@@ -71,8 +71,10 @@ test('a run that dtql train starts in another process shows live without a reloa
   const cli = spawn(
     process.execPath,
     [path.join(REPO_ROOT, 'bin', 'dtql.js'), '--home', app.home, 'train', '--task', 'bandit-25g-hard', '--preset', 'quick', '--steps', '100000', '--set', 'batchSize=32', '--name', 'cli run'],
-    { stdio: 'ignore' },
+    { stdio: ['ignore', 'ignore', 'pipe'] },
   );
+  let stderr = '';
+  cli.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
   const exited = new Promise<number | null>((resolve) => cli.once('exit', resolve));
   try {
     const card = page.locator('[data-testid^="live-run-"]').filter({ hasText: 'cli run' });
@@ -91,7 +93,7 @@ test('a run that dtql train starts in another process shows live without a reloa
     await card.getByRole('button', { name: 'Resume' }).click();
     await expect(card.locator('.badge')).toHaveText('running', { timeout: 10_000 });
     await card.getByRole('button', { name: 'Stop' }).click();
-    expect(await exited).toBe(0);
+    expect(await exited, stderr).toBe(0);
     await expect(page.getByTestId('live-empty')).toBeVisible({ timeout: 10_000 });
   } finally {
     cli.kill('SIGKILL');

@@ -263,6 +263,7 @@ export const taskSchema = z.object({
   rewardShift: z.number(),
   evaluation: z.enum(['bandit-reward', 'mujoco', 'pendulum', 'unavailable']),
   presets: z.array(presetSchema),
+  defaultPresets: z.object({ cpu: z.string(), gpu: z.string() }),
 });
 export type TaskDto = z.infer<typeof taskSchema>;
 
@@ -273,6 +274,8 @@ export const infoSchema = z.object({
   home: z.string(),
   schemaVersion: z.number().int(),
   runCount: z.number().int(),
+  /** What runs train on here; it picks each task's default preset. */
+  device: z.enum(['cpu', 'gpu']),
 });
 export type AppInfo = z.infer<typeof infoSchema>;
 
@@ -280,7 +283,8 @@ export const createRunsSchema = z
   .object({
     task: z.string().min(1, 'choose a task'),
     algo: algoSchema,
-    preset: z.string().min(1).default('paper'),
+    /** Default: the task's default preset for the device runs train on here (quick on a CPU, paper on a GPU). */
+    preset: z.string().min(1).optional(),
     seeds: z.array(seedSchema).min(1, 'give at least one seed').max(100, 'at most 100 seeds per start'),
     name: runNameSchema.optional(),
     tags: z.array(tagSchema).max(50, 'at most 50 tags').default([]),

@@ -3,7 +3,8 @@ import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 
 import { badInput, exitCodeOf, messageOf } from '../api/errors';
 import { createRunsSchema, type SweepDetail, runFilterSchema, runIdSchema, runSortKeys, runStatusSchema, seedSchema, type RunFilter } from '../api/contract';
 import { describeIssues, parseConfigOverride } from '../core/config';
-import { TASKS, presetSeed } from '../core/tasks';
+import { TASKS, defaultPreset, presetSeed, requireTask } from '../core/tasks';
+import { trainingDevice } from '../core/tf/device';
 import { planRuns } from '../engine/plan';
 import { DEFAULT_MAX_SWEEP_RUNS, estimateSweep, parseSweepText, planSweep } from '../engine/sweep';
 import type { RunQueue } from '../engine/run-manager';
@@ -12,7 +13,7 @@ import { getSweep, insertSweep } from '../store/sweeps';
 import type { Db } from '../store/db';
 import { ensureHome, resolveHome } from '../store/home';
 import { REDIS_URL_SETTING, getMeta } from '../store/meta';
-import { getRun, insertRuns, listRuns } from '../store/runs';
+import { getRun, listRuns, type NewRun } from '../store/runs';
 import { APP_VERSION } from '../engine/version';
 import { formatTable, printJson } from './output';
 
@@ -119,7 +120,7 @@ function filterOf(opts: FilterOptions): RunFilter {
 interface TrainOptions {
   task: string;
   algo: 'dtql' | 'kl';
-  preset: string;
+  preset?: string;
   seed?: number;
   steps?: number;
   name?: string;
@@ -197,7 +198,7 @@ function formatSweepSummary(sweep: SweepDetail): string {
   return formatTable([...sweep.axes, 'completed', 'best (mean ± SE)', 'final (mean ± SE)'], rows);
 }
 
-async function trainAndReport(db: Db, home: string, runId: number, json: boolean): Promise<void> {
+async function trainAndReport(db: Db, home: string, run: number | NewRun, json: boolean): Promise<void> {
   const { trainRun } = await import('../engine/train-run');
   let stopRequested = false;
   const onSignal = () => {
@@ -208,7 +209,7 @@ async function trainAndReport(db: Db, home: string, runId: number, json: boolean
   process.once('SIGTERM', onSignal);
   const tty = process.stderr.isTTY;
   try {
-    const result = await trainRun(db, home, runId, {
+    const result = await trainRun(db, home, run, {
       control: () => (stopRequested ? 'stop' : null),
       onProgress: (p) => {
         const m = p.metrics;
@@ -217,7 +218,7 @@ async function trainAndReport(db: Db, home: string, runId: number, json: boolean
           .map((k) => `${k} ${(m[k] as number).toPrecision(4)}`)
           .join(' ');
         const eta = p.etaSec === null ? '?' : formatDuration(p.etaSec);
-        const line = `run ${runId} ${p.phase} step ${p.step}/${p.total} (${((100 * p.step) / p.total).toFixed(1)}%) | ${losses} | ${p.stepsPerSec.toFixed(1)} steps/s | ETA ${eta}`;
+        const line = `run ${p.runId} ${p.phase} step ${p.step}/${p.total} (${((100 * p.step) / p.total).toFixed(1)}%) | ${losses} | ${p.stepsPerSec.toFixed(1)} steps/s | ETA ${eta}`;
         process.stderr.write(tty ? `\r${line.padEnd(120)}` : `${line}\n`);
       },
     });
@@ -351,7 +352,7 @@ function buildProgram(): Command {
     .description('train one run headless, with a progress line on stderr')
     .requiredOption('--task <id>', 'task id (see `dtql tasks`)')
     .addOption(new Option('--algo <algo>', 'trust region (dtql) or the KL baseline (kl)').choices(['dtql', 'kl']).default('dtql'))
-    .option('--preset <id>', 'hyperparameter preset of the task', 'paper')
+    .option('--preset <id>', "hyperparameter preset of the task (default: the task's default for this machine, as in the app: quick on a CPU, paper on a GPU)")
     .option('--seed <n>', 'random seed (default: the preset\'s)', parseSeed)
     .option('--steps <n>', 'joint training steps (overrides trainSteps)', parsePositiveInt)
     .option('--name <name>', 'run name')
@@ -370,11 +371,23 @@ function buildProgram(): Command {
         }
       }
       if (opts.steps !== undefined) overrides.trainSteps = opts.steps;
+      let task;
+      try {
+        task = requireTask(opts.task);
+      } catch (err) {
+        throw badInput(messageOf(err));
+      }
+      let preset = opts.preset;
+      if (preset === undefined) {
+        const device = trainingDevice();
+        preset = defaultPreset(task, device);
+        process.stderr.write(`preset ${preset}: the default of ${task.id} on a ${device.toUpperCase()} (--preset picks another: ${task.presets.map((p) => p.id).join(', ')})\n`);
+      }
       const request = createRunsSchema.safeParse({
         task: opts.task,
         algo: opts.algo,
-        preset: opts.preset,
-        seeds: [opts.seed ?? presetSeed(opts.task, opts.preset)],
+        preset,
+        seeds: [opts.seed ?? presetSeed(opts.task, preset)],
         name: opts.name,
         tags: opts.tag,
         overrides,
@@ -383,9 +396,8 @@ function buildProgram(): Command {
       if (!request.success) throw badInput(describeIssues(request.error));
       const { db, home } = await openStore(cmd);
       try {
-        const plan = planRuns(request.data, db);
-        const [runId] = insertRuns(db, plan);
-        await trainAndReport(db, home, runId as number, Boolean(opts.json));
+        const [run] = planRuns(request.data, db);
+        await trainAndReport(db, home, run as NewRun, Boolean(opts.json));
       } finally {
         db.close();
       }

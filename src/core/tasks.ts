@@ -31,7 +31,12 @@ export interface TaskSpec {
   /** Whether a simulator is available here to evaluate policies on this task. */
   evaluation: 'bandit-reward' | 'mujoco' | 'pendulum' | 'unavailable';
   presets: Preset[];
+  /** The preset a run gets unless one is named, by the device that trains it (one default everywhere). */
+  defaultPresets: Record<Device, string>;
 }
+
+/** What trains: a CPU backend (wasm, tfjs-node) or a GPU one (tfjs-node-gpu). */
+export type Device = 'cpu' | 'gpu';
 
 export type BanditReward = 'near' | 'far' | 'hard';
 
@@ -162,6 +167,8 @@ function banditTask(def: BanditDef): TaskSpec {
         defaultSeed: def.seed,
       },
     ],
+    // Minutes on a CPU; the official toy script where a GPU makes its full batch affordable.
+    defaultPresets: { cpu: 'quick', gpu: 'paper' },
   };
 }
 
@@ -272,6 +279,7 @@ function d4rlTask(def: D4rlDef): TaskSpec {
     evalEpisodes: facts.evalEpisodes,
   };
   const antmaze = def.name.startsWith('antmaze');
+  const presetId = def.settingsOf ? 'medium-settings' : 'paper';
   return {
     id: def.name,
     title: `D4RL ${def.name}`,
@@ -288,7 +296,7 @@ function d4rlTask(def: D4rlDef): TaskSpec {
     evaluation: facts.evaluation,
     presets: [
       {
-        id: def.settingsOf ? 'medium-settings' : 'paper',
+        id: presetId,
         description: def.settingsOf
           ? `Not in the paper's Table 4: the settings of ${def.settingsOf}.`
           : "The paper's Table 4 (official main.py): 50k pretraining steps, then the listed epochs x 1000 steps.",
@@ -297,6 +305,8 @@ function d4rlTask(def: D4rlDef): TaskSpec {
         defaultSeed: 0,
       },
     ],
+    // Its one preset, the paper's settings (or those of the task it borrows them from).
+    defaultPresets: { cpu: presetId, gpu: presetId },
   };
 }
 
@@ -346,6 +356,7 @@ const PENDULUM_TASK: TaskSpec = {
       defaultSeed: 0,
     },
   ],
+  defaultPresets: { cpu: 'default', gpu: 'default' },
 };
 
 export const TASKS: readonly TaskSpec[] = [...BANDITS.map(banditTask), PENDULUM_TASK, ...D4RL_TABLE.map(d4rlTask), ...RANDOM_TASKS.map(d4rlTask)];
@@ -367,6 +378,11 @@ export function requireTask(id: string): TaskSpec {
 /** The seed a preset starts from unless told otherwise (0 for an unknown task or preset). */
 export function presetSeed(taskId: string, presetId: string): number {
   return findTask(taskId)?.presets.find((p) => p.id === presetId)?.defaultSeed ?? 0;
+}
+
+/** The preset a run of `task` gets on `device` unless one is named. */
+export function defaultPreset(task: TaskSpec, device: Device): string {
+  return task.defaultPresets[device];
 }
 
 export function presetOf(task: TaskSpec, presetId = 'paper'): Preset {

@@ -1,7 +1,8 @@
 import { badInput } from '../api/errors';
 import type { ParsedParamsOf } from '../api/contract';
 import { validateConfig, type TrainConfig } from '../core/config';
-import { presetOf, requireTask, type TaskSpec } from '../core/tasks';
+import { defaultPreset, presetOf, requireTask, type TaskSpec } from '../core/tasks';
+import { trainingDevice } from '../core/tf/device';
 import type { Db } from '../store/db';
 import { getDataset, latestDatasetFor } from '../store/datasets';
 import type { NewRun } from '../store/runs';
@@ -12,7 +13,7 @@ export function planRuns(request: ParsedParamsOf<'createRuns'>, db?: Db): NewRun
   let preset;
   try {
     task = requireTask(request.task);
-    preset = presetOf(task, request.preset);
+    preset = presetOf(task, request.preset ?? defaultPreset(task, trainingDevice()));
   } catch (err) {
     throw badInput((err as Error).message);
   }

@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { describeIssues } from '../core/config';
 import { requireTask, TASKS } from '../core/tasks';
+import { trainingDevice } from '../core/tf/device';
 import { loadTaskData } from '../core/data/task-data';
 import { apiMethods, exportKindSchema, runFilterSchema, uploadQuerySchema, type ApiHandlers, type DatasetDto, type ImportOptions, type AppInfo, type ExportKind, type ParsedParamsOf, type MethodName, type ParsedRunFilter, type ResultOf, type RunDetail } from '../api/contract';
 import { badInput } from '../api/errors';
@@ -108,6 +109,7 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
       home: ctx.home,
       schemaVersion: schemaVersion(ctx.db),
       runCount: countRuns(ctx.db),
+      device: trainingDevice(),
     }),
     listTasks: () => [...TASKS],
     listRuns: (filter) => listRuns(ctx.db, filter),

@@ -3,7 +3,8 @@ import { createRunsSchema, formatSweepPoint, sweepSpecSchema, type SweepPoint, t
 import { badInput, messageOf } from '../api/errors';
 import { describeIssues, trainConfigSchema } from '../core/config';
 import { median } from '../core/stats';
-import { presetSeed } from '../core/tasks';
+import { defaultPreset, findTask, presetSeed } from '../core/tasks';
+import { trainingDevice } from '../core/tf/device';
 import type { Db } from '../store/db';
 import { completedRunSpeeds, type NewRun } from '../store/runs';
 import { planRuns } from './plan';
@@ -67,14 +68,17 @@ export function planSweep(spec: SweepSpec, options: { name?: string; maxRuns: nu
   const axes = lists.filter(([k, v]) => v.length > 1 && k !== 'seed').map(([k]) => k);
   const name = options.name?.trim() || `sweep over ${axes.length ? axes.join(' x ') : 'one point'}`;
   const runs = gridPoints(lists).map((values) => {
-    const { task, algo = 'dtql', preset = 'paper', seed, steps, ...hyperparameters } = values;
+    const { task, algo = 'dtql', preset, seed, steps, ...hyperparameters } = values;
+    // No preset named: the task's default for this machine, as for a single run.
+    const known = findTask(String(task));
+    const presetId = preset === undefined ? (known && defaultPreset(known, trainingDevice())) : String(preset);
     const sweepPoint: SweepPoint = Object.fromEntries(axes.map((k) => [k, values[k] as SweepValue]));
     const where = `grid point ${formatSweepPoint(sweepPoint, ' ') || '(the only one)'}`;
     const request = createRunsSchema.safeParse({
       task,
       algo,
-      preset,
-      seeds: [seed ?? presetSeed(String(task), String(preset))],
+      preset: presetId,
+      seeds: [seed ?? presetSeed(String(task), presetId ?? '')],
       name: `${name}: ${formatSweepPoint(sweepPoint, ' ')}`.slice(0, 190),
       overrides: { ...hyperparameters, ...(steps === undefined ? {} : { trainSteps: steps }) },
     });

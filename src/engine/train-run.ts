@@ -5,7 +5,7 @@
 import type { RunDetail } from '../api/contract';
 import type { BackendInfo } from '../core/tf/backend';
 import type { Db } from '../store/db';
-import { getRun, takeControlRequests } from '../store/runs';
+import { getRun, insertRuns, takeControlRequests, type NewRun } from '../store/runs';
 import { startAttempt } from './attempt';
 import { RunEventApplier, type EndedEvent, type RunEvent, type RunEventSink } from './run-events';
 import { trainJob, type TrainHooks } from './trainer';
@@ -57,10 +57,13 @@ export interface TrainResult {
 /**
  * Trains a stored run in this process, which owns the store: claims it, trains it, and records
  * everything through the same event path as a training process would. The app may pause, resume
- * or stop it meanwhile (through the store); `hooks.control` is asked as well.
+ * or stop it meanwhile (through the store); `hooks.control` is asked as well. `run` is a stored
+ * run's id, or a new run: stored and claimed in one transaction, so no app on the same data folder
+ * ever sees it queued and starts it itself.
  */
-export async function trainRun(db: Db, home: string, runId: number, hooks: TrainHooks = {}): Promise<TrainResult> {
-  const job = startAttempt(db, home, runId);
+export async function trainRun(db: Db, home: string, run: number | NewRun, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const job = db.transaction(() => startAttempt(db, home, typeof run === 'number' ? run : (insertRuns(db, [run])[0] as number)))();
+  const { runId } = job;
   let requested: 'pause' | 'stop' | null = null;
   const poll = setInterval(() => {
     try {

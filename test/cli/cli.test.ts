@@ -38,6 +38,24 @@ describe('dtql CLI', () => {
     expect(human.stdout).toMatch(/bandit-25g-near\s+dtql\s+3\s+queued/);
   });
 
+  it('train without --preset takes the task default for this machine, says so, and records it; every task has one', () => {
+    const home = freshHome();
+    const small = ['--steps', '2', '--set', 'pretrainSteps=1', '--set', 'batchSize=16', '--set', 'scoreHidden=16', '--set', 'evalInterval=2', '--json'];
+    const trained = runCli(['--home', home, 'train', '--task', 'bandit-25g-near', ...small]);
+    expect(trained.status, trained.stderr).toBe(0);
+    expect(trained.stderr).toMatch(/preset quick: the default of bandit-25g-near on a CPU \(--preset picks another: quick, paper\)/);
+    const shown = runCli(['--home', home, 'runs', 'show', String(JSON.parse(trained.stdout).runId), '--json']);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ preset: 'quick', seed: 0 });
+    // A task whose only preset is not called "paper" still trains by default (here it needs its data first).
+    const random = runCli(['--home', home, 'train', '--task', 'hopper-random-v2']);
+    expect(random.status).toBe(2);
+    expect(random.stderr).toMatch(/preset medium-settings: the default/);
+    expect(random.stderr).toMatch(/no dataset is imported for task hopper-random-v2/);
+    const unknown = runCli(['--home', home, 'train', '--task', 'bandit-25g-near', '--preset', 'nope']);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toMatch(/task bandit-25g-near has no preset "nope" \(has: quick, paper\)/);
+  }, 60_000);
+
   it('an empty store lists no runs', () => {
     const result = runCli(['--home', freshHome(), 'runs', 'list', '--json']);
     expect(result.status).toBe(0);

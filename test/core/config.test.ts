@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { configDiff, parseConfigOverride, trainConfigSchema, validateConfig } from '../../src/core/config';
-import { TASKS, normalisedScore, presetOf, requireTask } from '../../src/core/tasks';
+import { TASKS, defaultPreset, normalisedScore, presetOf, requireTask } from '../../src/core/tasks';
+import { trainingDevice } from '../../src/core/tf/device';
 
 describe('task catalog', () => {
   it('every preset of every task satisfies the config schema', () => {
@@ -9,6 +10,25 @@ describe('task catalog', () => {
         for (const algo of ['dtql', 'kl'] as const) expect(() => validateConfig(preset.configs[algo]), `${task.id} ${algo}`).not.toThrow();
       }
     }
+  });
+
+  it('every task has a default preset on either device, one of its own: quick on a CPU and paper on a GPU for the bandits', () => {
+    for (const task of TASKS) {
+      for (const device of ['cpu', 'gpu'] as const) expect(task.presets.map((p) => p.id), `${task.id} on ${device}`).toContain(defaultPreset(task, device));
+    }
+    const bandit = requireTask('bandit-25g-hard');
+    expect([defaultPreset(bandit, 'cpu'), defaultPreset(bandit, 'gpu')]).toEqual(['quick', 'paper']);
+    expect(defaultPreset(requireTask('hopper-random-v2'), 'cpu')).toBe('medium-settings');
+    expect(defaultPreset(requireTask('pendulum-swingup'), 'cpu')).toBe('default');
+  });
+
+  it('the device is a GPU only where the CUDA build of tfjs-node is installed', () => {
+    expect(trainingDevice(() => '/x/tfjs-node-gpu/index.js')).toBe('gpu');
+    expect(
+      trainingDevice(() => {
+        throw new Error('Cannot find module');
+      }),
+    ).toBe('cpu');
   });
 
   it('lists the five bandit tasks, the 20 D4RL tasks of Table 4 and the three -random locomotion tasks', () => {

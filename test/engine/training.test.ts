@@ -235,7 +235,7 @@ describe('training runs in the store', () => {
 
   it.each(['dtql', 'kl'] as const)('a %s run stopped at step N and resumed in a fresh process ends bit-for-bit like an uninterrupted run', async (algo) => {
     const home = freshHome();
-    const full = runCli(['--home', home, 'train', '--task', 'bandit-25g-near', '--algo', algo, '--seed', '5', '--steps', '9', ...setFlags, '--json']);
+    const full = runCli(['--home', home, 'train', '--task', 'bandit-25g-near', '--algo', algo, '--preset', 'paper', '--seed', '5', '--steps', '9', ...setFlags, '--json']);
     expect(full.status, full.stderr).toBe(0);
     const fullId = JSON.parse(full.stdout).runId as number;
 

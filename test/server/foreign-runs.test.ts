@@ -17,7 +17,8 @@ afterEach(() => {
 describe('runs started elsewhere', () => {
   it('a CLI run appears live in the app within about 2 s, and the app pauses, resumes and stops it', async () => {
     const home = freshHome();
-    const served = await startServe(home, ['--concurrency', '0']);
+    // A server free to train would take a queued run: the CLI's run is never queued.
+    const served = await startServe(home, ['--concurrency', '1']);
     children.push(served.child);
     const socket = new WebSocket(`${served.base.replace('http', 'ws')}/api/events`);
     const events: { at: number; event: ApiEvent }[] = [];

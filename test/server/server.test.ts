@@ -50,10 +50,13 @@ describe('served mode API', () => {
     expect(runIds).toHaveLength(2);
     const runs = (await (await fetch(`${s.base}/api/runs`)).json()) as { id: number; status: string; tags: string[] }[];
     expect(runs.map((r) => r.status)).toEqual(['queued', 'queued']);
-    const one = (await (await fetch(`${s.base}/api/runs/${runIds[0]}`)).json()) as { config: { batchSize: number } };
-    expect(one.config.batchSize).toBe(10_000);
+    // No preset named: the task's default on this machine's device (a CPU here), as in the form and the CLI.
+    const one = (await (await fetch(`${s.base}/api/runs/${runIds[0]}`)).json()) as { preset: string; config: { batchSize: number } };
+    expect(one).toMatchObject({ preset: 'quick', config: { batchSize: 256 } });
     const info = (await (await fetch(`${s.base}/api/info`)).json()) as { mode: string; runCount: number };
-    expect(info).toMatchObject({ mode: 'served', runCount: 2 });
+    expect(info).toMatchObject({ mode: 'served', runCount: 2, device: 'cpu' });
+    const paper = (await (await fetch(`${s.base}/api/runs`, json({ ...request, preset: 'paper' }))).json()) as { runIds: number[] };
+    expect(((await (await fetch(`${s.base}/api/runs/${paper.runIds[0]}`)).json()) as { config: { batchSize: number } }).config.batchSize).toBe(10_000);
   });
 
   it.each([

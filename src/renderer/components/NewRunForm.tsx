@@ -1,8 +1,9 @@
 import { useMemo, useState } from 'react';
 import { useNavigate } from 'react-router-dom';
 import { trainConfigSchema, type Algo, type TrainConfig, type TrainConfigKey } from '../../core/config';
-import { parseSeedList, runNameSchema, tagSchema, type DatasetDto, type TaskDto } from '../../api/contract';
+import { parseSeedList, runNameSchema, tagSchema, type AppInfo, type DatasetDto, type TaskDto } from '../../api/contract';
 import { api } from '../api';
+import { useApi } from '../useApi';
 import { ErrorNote } from './Status';
 import { messageOf } from '../../api/errors';
 
@@ -51,10 +52,26 @@ function parseList<T>(text: string, parse: (item: string) => T): T[] {
     .map(parse);
 }
 
-/** The run form of a task; D4RL tasks also pick which imported dataset (of fitting sizes) to train on. */
-export function NewRunForm({ task, datasets = [] }: { task: TaskDto; datasets?: DatasetDto[] }) {
+interface RunFormProps {
+  task: TaskDto;
+  datasets?: DatasetDto[];
+}
+
+/**
+ * The run form of a task, starting from the task's default preset for the device runs train on
+ * here (the same default as `dtql train`); D4RL tasks also pick which imported dataset (of fitting
+ * sizes) to train on.
+ */
+export function NewRunForm(props: RunFormProps) {
+  const info = useApi(() => api.getInfo({}), []);
+  if (info.error) return <ErrorNote message={info.error} />;
+  return info.data ? <RunForm {...props} device={info.data.device} /> : null;
+}
+
+function RunForm({ task, datasets = [], device }: RunFormProps & { device: AppInfo['device'] }) {
   const navigate = useNavigate();
-  const preset = task.presets[0];
+  const [presetId, setPresetId] = useState(task.defaultPresets[device]);
+  const preset = task.presets.find((p) => p.id === presetId) ?? task.presets[0];
   const [algo, setAlgo] = useState<Algo>('dtql');
   const presetConfig = preset?.configs[algo];
   const [draft, setDraft] = useState<Draft | null>(presetConfig ? toDraft(presetConfig) : null);
@@ -89,6 +106,15 @@ export function NewRunForm({ task, datasets = [] }: { task: TaskDto; datasets?: 
   const chooseAlgo = (next: Algo) => {
     setAlgo(next);
     setDraft(toDraft(preset.configs[next]));
+  };
+
+  /** Another preset of the task: its settings and its seed replace the form's. */
+  const choosePreset = (id: string) => {
+    const next = task.presets.find((p) => p.id === id);
+    if (!next) return;
+    setPresetId(id);
+    setDraft(toDraft(next.configs[algo]));
+    setSeedsText(String(next.defaultSeed));
   };
 
   const start = async () => {
@@ -141,6 +167,20 @@ export function NewRunForm({ task, datasets = [] }: { task: TaskDto; datasets?: 
           <span className="field-note">imported datasets with {task.obsDim} / {task.actDim} observation / action sizes</span>
         </div>
       ) : null}
+      <div className="form-row">
+        <label htmlFor="field-preset">preset</label>
+        <select id="field-preset" value={preset.id} onChange={(e) => choosePreset(e.target.value)}>
+          {task.presets.map((p) => (
+            <option key={p.id} value={p.id}>
+              {p.id}
+              {p.id === task.defaultPresets[device] ? ` (default on this ${device.toUpperCase()})` : ''}
+            </option>
+          ))}
+        </select>
+        <span className="field-note" data-testid="preset-description">
+          {preset.description}
+        </span>
+      </div>
       <div className="form-row">
         <label htmlFor="field-algo">algorithm</label>
         <select id="field-algo" value={algo} onChange={(e) => chooseAlgo(e.target.value as Algo)}>
