@@ -2,6 +2,7 @@ import { useEffect, useMemo, useState } from 'react';
 import { useSearchParams } from 'react-router-dom';
 import { parseStepsOverride, seedsOrOfficial, type RunDetail, type TaskDto } from '../../api/contract';
 import { api } from '../api';
+import { useDevice } from '../useDevice';
 import { useApi } from '../useApi';
 import { BanditRunOptions } from './BanditRunOptions';
 import { BanditScatter, domainOf, scatterSvg } from './BanditScatter';
@@ -95,7 +96,8 @@ export function TrustRegionVsKl() {
   const tasks = useApi(() => api.listTasks({}), []);
   const bandits = (tasks.data ?? []).filter((t: TaskDto) => t.family === 'bandit');
   const taskId = params.get('task') ?? 'bandit-25g-hard';
-  const presetId = params.get('preset') ?? 'quick';
+  const device = useDevice();
+  const presetId = params.get('preset') ?? bandits.find((t) => t.id === taskId)?.defaultPresets[device] ?? 'quick';
   const [seed, setSeed] = useState(params.get('seed') ?? '');
   const [steps, setSteps] = useState('');
   const trId = params.get('tr') ? Number(params.get('tr')) : null;

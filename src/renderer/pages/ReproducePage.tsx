@@ -3,6 +3,7 @@ import { useSearchParams } from 'react-router-dom';
 import { parseStepsOverride, seedsOrOfficial, type RunSummary } from '../../api/contract';
 import { toCsv } from '../../api/csv';
 import { api } from '../api';
+import { useDevice } from '../useDevice';
 import { useApi } from '../useApi';
 import { BanditRunOptions } from '../components/BanditRunOptions';
 import { BanditScatter, domainOf } from '../components/BanditScatter';
@@ -36,8 +37,11 @@ export function ReproducePage() {
   const [params, setParams] = useSearchParams();
   const tag = params.get('tag');
   const runs = useApi(() => api.listRuns({ archived: 'include' }), [], (e) => e.type === 'runs-changed');
-  const [preset, setPreset] = useState('quick');
   const tasks = useApi(() => api.listTasks({}), []);
+  const device = useDevice();
+  // Every bandit task has the same default (quick on a CPU, paper on a GPU) until one is chosen.
+  const [chosenPreset, setPreset] = useState<string | null>(null);
+  const preset = chosenPreset ?? tasks.data?.find((t) => t.family === 'bandit')?.defaultPresets[device] ?? 'quick';
   const [seedsText, setSeedsText] = useState('');
   const [steps, setSteps] = useState('');
   const [error, setError] = useState<string | null>(null);

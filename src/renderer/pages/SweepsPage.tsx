@@ -4,6 +4,7 @@ import YAML from 'yaml';
 import { ALGO_LABELS, trainConfigSchema, type Algo } from '../../core/config';
 import { formatSweepPoint, parseSeedList, sweepSpecSchema, type SettingsDto, type SweepPreview, type SweepSpec, type SweepValue } from '../../api/contract';
 import { api } from '../api';
+import { useDevice } from '../useDevice';
 import { useAction, useApi } from '../useApi';
 import { ErrorNote } from '../components/Status';
 
@@ -32,7 +33,8 @@ function SweepBuilder() {
   const navigate = useNavigate();
   const [name, setName] = useState('');
   const [taskId, setTaskId] = useState('bandit-25g-near');
-  const [preset, setPreset] = useState('quick');
+  // The task's default for this machine until one is chosen; another task starts from its own.
+  const [chosenPreset, setPreset] = useState<string | null>(null);
   const [algos, setAlgos] = useState<Algo[]>(['dtql', 'kl']);
   const [seeds, setSeeds] = useState('0, 1');
   const [steps, setSteps] = useState('');
@@ -42,6 +44,8 @@ function SweepBuilder() {
   const [preview, setPreview] = useState<SweepPreview | null>(null);
   const { error, busy, run: act } = useAction();
   const task = tasks.data?.find((t) => t.id === taskId);
+  const device = useDevice();
+  const preset = useMemo(() => chosenPreset ?? task?.defaultPresets[device] ?? '', [chosenPreset, task, device]);
 
   const built = useMemo((): { spec: SweepSpec } | { error: string } => {
     const seedList = parseSeedList(seeds);
@@ -83,7 +87,14 @@ function SweepBuilder() {
       <fieldset disabled={editFile} style={{ border: 'none', padding: 0, margin: 0 }}>
         <div className="form-row">
           <label htmlFor="sweep-task">task</label>
-          <select id="sweep-task" value={taskId} onChange={(e) => setTaskId(e.target.value)}>
+          <select
+            id="sweep-task"
+            value={taskId}
+            onChange={(e) => {
+              setTaskId(e.target.value);
+              setPreset(null);
+            }}
+          >
             {(tasks.data ?? []).map((t) => (
               <option key={t.id} value={t.id}>
                 {t.id}
