@@ -31,7 +31,7 @@ async function openStore(cmd: Command): Promise<{ db: Db; home: string }> {
   return { db: openEngineStore(home), home };
 }
 
-/** Runs trained at once by default: half the cores (each run already uses two threads). */
+/** Runs trained at once by default: one per core. */
 async function defaultConcurrency(): Promise<number> {
   return (await import('../engine/run-manager')).defaultConcurrency();
 }
@@ -262,7 +262,7 @@ function buildProgram(): Command {
     .addOption(new Option('--port <port>', 'TCP port').default(5417).argParser(parsePort))
     .option('--host <host>', 'address to bind; a non-loopback address needs --token', '127.0.0.1')
     .option('--token <token>', 'access token required on every request')
-    .option('--concurrency <n>', 'runs trained at once (0 holds the queue; default: cores / 2)', parseCount)
+    .option('--concurrency <n>', 'runs trained at once (0 holds the queue; default: one per core)', parseCount)
     .option('--redis <url>', 'send runs to remote `dtql worker`s through this Redis instead of training here (default: the saved setting)')
     .option('--max-sweep-runs <n>', 'refuse sweeps with more runs than this', parsePositiveInt, DEFAULT_MAX_SWEEP_RUNS)
     .action(async (opts: { port: number; host: string; token?: string; concurrency?: number; redis?: string; maxSweepRuns: number }, cmd: Command) => {
@@ -425,7 +425,7 @@ function buildProgram(): Command {
     .option('--preview', 'print the runs it would make, their count and a time estimate; queue nothing')
     .option('--detach', 'queue the runs and return: a running `dtql serve` or the desktop app trains them')
     .option('--max-runs <n>', 'refuse a sweep with more runs than this', parsePositiveInt, DEFAULT_MAX_SWEEP_RUNS)
-    .option('--concurrency <n>', 'runs trained at once here (default: cores / 2)', parsePositiveInt)
+    .option('--concurrency <n>', 'runs trained at once here (default: one per core)', parsePositiveInt)
     .option('--redis <url>', 'queue the runs for remote `dtql worker`s through this Redis (redis:// or rediss://) instead of training here')
     .option('--json', 'print JSON')
     .action(async (file: string, opts: SweepOptions, cmd: Command) => {
@@ -479,7 +479,7 @@ function buildProgram(): Command {
     .command('worker')
     .description('train queued runs from Redis on this machine (scaling out); stop with Ctrl-C, its runs move to other workers')
     .requiredOption('--redis <url>', 'redis://[user:password@]host:port (rediss:// for TLS)')
-    .option('--concurrency <n>', 'runs trained at once here (default: cores / 2)', parsePositiveInt)
+    .option('--concurrency <n>', 'runs trained at once here (default: one per core)', parsePositiveInt)
     .option('--name <name>', 'name shown on the runs it trains (default: host:pid)')
     .action(async (opts: { redis: string; concurrency?: number; name?: string }) => {
       const { startRemoteWorker } = await import('../engine/remote-worker');
@@ -592,11 +592,19 @@ function buildProgram(): Command {
     .option('--steps <n>', 'steps per timed block', parsePositiveInt, 10)
     .option('--repeats <n>', 'timed blocks; the median is reported', parsePositiveInt, 5)
     .option('--load', 'instead: served mode training a run while many clients fetch million-point curves')
+    .option('--pair', "instead: the Compare page's trust region and KL pair (quick preset) on bandit-25g-hard, from queueing to both ended")
     .option('--clients <n>', 'with --load: concurrent loopback clients', parsePositiveInt, 50)
     .option('--think-ms <ms>', 'with --load: pause of each client between requests (0 saturates the server)', parseNonNegativeInt, 1000)
     .option('--window <s>', 'with --load: seconds of each measuring window', parsePositiveInt, 20)
     .option('--json', 'print JSON')
-    .action(async (opts: { steps: number; repeats: number; load?: boolean; clients: number; thinkMs: number; window: number; json?: boolean }) => {
+    .action(async (opts: { steps: number; repeats: number; load?: boolean; pair?: boolean; clients: number; thinkMs: number; window: number; json?: boolean }) => {
+      if (opts.pair) {
+        const { benchPair } = await import('../engine/bench');
+        const r = await benchPair();
+        if (opts.json) printJson(r);
+        else process.stdout.write(`${r.task} pair at ${r.concurrency} runs at once: trust region ${r.trustRegionSec.toFixed(0)} s, KL ${r.klSec.toFixed(0)} s, both ended after ${r.pairSec.toFixed(0)} s (goal 300 s)\n`);
+        return;
+      }
       if (opts.load) {
         const { benchServedLoad } = await import('../engine/load-bench');
         const r = await benchServedLoad({ clients: opts.clients, points: 1_000_000, windowSec: opts.window, thinkMs: opts.thinkMs });

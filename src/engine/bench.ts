@@ -6,10 +6,11 @@ import { D4RL_DEFAULTS } from '../core/config';
 import { median } from '../core/stats';
 import { openDatabase } from '../store/db';
 import { downsampleMetric, insertMetrics, type MetricRow } from '../store/metrics';
-import { finishRun, insertRuns, listRuns, updateRun } from '../store/runs';
+import { finishRun, getRun, insertRuns, listRuns, updateRun } from '../store/runs';
+import { presetSeed } from '../core/tasks';
 import { REPO_ROOT } from '../core/repo-root';
 import { EventHub } from './events';
-import { RunManager } from './run-manager';
+import { RunManager, defaultConcurrency } from './run-manager';
 import { planRuns } from './service';
 import { DtqlAgent } from '../core/algos/dtql';
 import { ReplaySampler, type Transitions } from '../core/data/replay';
@@ -228,6 +229,48 @@ async function workerFirstStep(): Promise<number> {
     const start = performance.now();
     queue.schedule();
     return (await firstStep) - start;
+  } finally {
+    await queue.shutdown(0);
+    db.close();
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+}
+
+export interface PairBench {
+  task: string;
+  /** From queueing the pair to each run's end, and to both (the pair side by side at the default concurrency). */
+  trustRegionSec: number;
+  klSec: number;
+  pairSec: number;
+  concurrency: number;
+}
+
+/**
+ * The Compare page's one click: the trust region and KL `quick` runs of `task` at its official
+ * seed, queued together in the run queue as the app queues them, timed to both ended.
+ */
+export async function benchPair(task = 'bandit-25g-hard', concurrency = defaultConcurrency()): Promise<PairBench> {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'dtql-bench-pair-'));
+  const db = openDatabase(home);
+  const events = new EventHub();
+  const queue = new RunManager(db, home, events, concurrency);
+  try {
+    const seed = presetSeed(task, 'quick');
+    const ids = insertRuns(db, [...planRuns({ task, algo: 'dtql', preset: 'quick', seeds: [seed], tags: [], overrides: {} }), ...planRuns({ task, algo: 'kl', preset: 'quick', seeds: [seed], tags: [], overrides: {} })]);
+    const start = performance.now();
+    const ended = new Map<number, number>();
+    const done = new Promise<void>((resolve) =>
+      events.subscribe((e) => {
+        if (e.type !== 'runs-changed') return;
+        for (const id of ids) if (!ended.has(id) && ['completed', 'failed', 'diverged', 'stopped', 'interrupted'].includes(getRun(db, id).status)) ended.set(id, performance.now());
+        if (ended.size === ids.length) resolve();
+      }),
+    );
+    queue.schedule();
+    await done;
+    const seconds = (id: number) => ((ended.get(id) ?? start) - start) / 1000;
+    const [tr, kl] = ids as [number, number];
+    return { task, trustRegionSec: seconds(tr), klSec: seconds(kl), pairSec: Math.max(seconds(tr), seconds(kl)), concurrency: queue.concurrency };
   } finally {
     await queue.shutdown(0);
     db.close();
