@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { D4RL_DEFAULTS } from '../core/config';
 import { median } from '../core/stats';
-import { openDatabase } from '../store/db';
+import { openDatabase, type Db } from '../store/db';
 import { downsampleMetric, insertMetrics, type MetricRow } from '../store/metrics';
 import { finishRun, getRun, insertRuns, listRuns, updateRun } from '../store/runs';
 import { presetSeed } from '../core/tasks';
@@ -217,23 +217,30 @@ export async function benchStartup(repeats = 5): Promise<StartupBench> {
   return { cliVersionMs: median(walls), cliVersionPeakMB: median(peaks), workerFirstStepMs: median(firstSteps) };
 }
 
-async function workerFirstStep(): Promise<number> {
+/** A run queue on a fresh temporary store, as the app runs one; removed with its store after `body`. */
+async function withTempQueue<T>(concurrency: number, body: (q: { db: Db; events: EventHub; queue: RunManager }) => Promise<T>): Promise<T> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'dtql-bench-'));
   const db = openDatabase(home);
   const events = new EventHub();
-  const queue = new RunManager(db, home, events, 1);
+  const queue = new RunManager(db, home, events, concurrency);
   try {
+    return await body({ db, events, queue });
+  } finally {
+    await queue.shutdown(0);
+    db.close();
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+}
+
+function workerFirstStep(): Promise<number> {
+  return withTempQueue(1, async ({ db, events, queue }) => {
     const [runId] = insertRuns(db, planRuns({ task: 'bandit-25g-near', algo: 'dtql', preset: 'quick', seeds: [0], tags: [], overrides: { trainSteps: 100_000 } })) as [number];
     // A training process reports its first step as soon as it is done (trainer.ts).
     const firstStep = new Promise<number>((resolve) => events.subscribe((e) => e.type === 'run-progress' && e.runId === runId && resolve(performance.now())));
     const start = performance.now();
     queue.schedule();
     return (await firstStep) - start;
-  } finally {
-    await queue.shutdown(0);
-    db.close();
-    fs.rmSync(home, { recursive: true, force: true });
-  }
+  });
 }
 
 export interface PairBench {
@@ -249,12 +256,8 @@ export interface PairBench {
  * The Compare page's one click: the trust region and KL `quick` runs of `task` at its official
  * seed, queued together in the run queue as the app queues them, timed to both ended.
  */
-export async function benchPair(task = 'bandit-25g-hard', concurrency = defaultConcurrency()): Promise<PairBench> {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'dtql-bench-pair-'));
-  const db = openDatabase(home);
-  const events = new EventHub();
-  const queue = new RunManager(db, home, events, concurrency);
-  try {
+export function benchPair(task = 'bandit-25g-hard', concurrency = defaultConcurrency()): Promise<PairBench> {
+  return withTempQueue(concurrency, async ({ db, events, queue }) => {
     const seed = presetSeed(task, 'quick');
     const ids = insertRuns(db, [...planRuns({ task, algo: 'dtql', preset: 'quick', seeds: [seed], tags: [], overrides: {} }), ...planRuns({ task, algo: 'kl', preset: 'quick', seeds: [seed], tags: [], overrides: {} })]);
     const start = performance.now();
@@ -271,9 +274,5 @@ export async function benchPair(task = 'bandit-25g-hard', concurrency = defaultC
     const seconds = (id: number) => ((ended.get(id) ?? start) - start) / 1000;
     const [tr, kl] = ids as [number, number];
     return { task, trustRegionSec: seconds(tr), klSec: seconds(kl), pairSec: Math.max(seconds(tr), seconds(kl)), concurrency: queue.concurrency };
-  } finally {
-    await queue.shutdown(0);
-    db.close();
-    fs.rmSync(home, { recursive: true, force: true });
-  }
+  });
 }
