@@ -11,6 +11,7 @@ import type { NamedArray, ParamSet } from '../nets/params';
 import { ScoreNetwork } from '../nets/score';
 import { Rng, type RngState } from '../rng';
 import { Adam, type AdamState } from '../tf/adam';
+import { fusedSoftUpdate, fusedUpdateFor } from '../tf/fused-updates';
 import { stopGradient } from '../tf/kernels';
 
 /** Each row of a [k, d] tensor `count` times in a row: [k * count, d]. */
@@ -172,7 +173,8 @@ export class CriticLearner {
     const tau = this.config.tau;
     tf.tidy(() => {
       for (const [name, target] of this.target.params.byName) {
-        target.assign(tf.add(tf.mul(this.critic.params.get(name), tau), tf.mul(target, 1 - tau)));
+        const source = this.critic.params.get(name);
+        target.assign(fusedUpdateFor(target.size) ? fusedSoftUpdate(source, target, tau) : tf.add(tf.mul(source, tau), tf.mul(target, 1 - tau)));
       }
     });
   }
@@ -315,10 +317,6 @@ export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
     this.criticLearner.optimizer.lr = criticLr;
   }
 
-  /**
-   * The paper's action selection (notes 6): `samples` policy actions for the state, one drawn by
-   * softmax over the target critic's min Q.
-   */
   /**
    * The paper's action selection (notes section 6) for k stacked states: `samples` policy actions
    * per state, one of them drawn per state by softmax over the target critic's min-Q.

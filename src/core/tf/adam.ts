@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { NamedArray } from '../nets/params';
+import { fusedAdamStep, fusedUpdateFor, type AdamCoefficients } from './fused-updates';
 
 export interface AdamState {
   step: number;
@@ -33,20 +34,33 @@ export class Adam {
   /** Applies one update; `grads` maps variable names (from tf.variableGrads) to gradients. */
   apply(grads: tf.NamedTensorMap): void {
     this.step += 1;
-    const stepSize = this.lr / (1 - this.beta1 ** this.step);
-    const bias2Sqrt = Math.sqrt(1 - this.beta2 ** this.step);
+    const c = this.coefficients();
     tf.tidy(() => {
       this.variables.forEach((variable, i) => {
         const g = grads[variable.name];
         if (!g) throw new Error(`no gradient for ${variable.name}`);
         const m = this.m[i] as tf.Variable;
         const v = this.v[i] as tf.Variable;
-        m.assign(tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1)));
-        v.assign(tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2)));
-        const denom = tf.add(tf.div(tf.sqrt(v), bias2Sqrt), this.eps);
-        variable.assign(tf.sub(variable, tf.mul(tf.div(m, denom), stepSize)));
+        const [p1, m1, v1] = fusedUpdateFor(variable.size) ? fusedAdamStep(variable, m, v, g, c) : composedAdamStep(variable, m, v, g, c);
+        m.assign(m1);
+        v.assign(v1);
+        variable.assign(p1);
       });
     });
+  }
+
+  /** This step's constants, rounded to float32 as a scalar tensor of each would be. */
+  private coefficients(): AdamCoefficients {
+    const f = Math.fround;
+    return {
+      beta1: f(this.beta1),
+      oneMinusBeta1: f(1 - this.beta1),
+      beta2: f(this.beta2),
+      oneMinusBeta2: f(1 - this.beta2),
+      bias2Sqrt: f(Math.sqrt(1 - this.beta2 ** this.step)),
+      eps: f(this.eps),
+      stepSize: f(this.lr / (1 - this.beta1 ** this.step)),
+    };
   }
 
   getState(): AdamState {
@@ -71,4 +85,12 @@ export class Adam {
   dispose(): void {
     for (const x of [...this.m, ...this.v]) x.dispose();
   }
+}
+
+/** One Adam step as composed tfjs kernels (the backends without the fused kernel). */
+export function composedAdamStep(param: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, c: AdamCoefficients): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  const m1 = tf.add(tf.mul(m, c.beta1), tf.mul(g, c.oneMinusBeta1));
+  const v1 = tf.add(tf.mul(v, c.beta2), tf.mul(tf.square(g), c.oneMinusBeta2));
+  const denom = tf.add(tf.div(tf.sqrt(v1), c.bias2Sqrt), c.eps);
+  return [tf.sub(param, tf.mul(tf.div(m1, denom), c.stepSize)), m1, v1];
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { registerFusedUpdates } from './fused-updates';
 import { useFastMatMulGradient } from './kernels';
 import { useNativeMatMul } from './native-matmul';
 
@@ -52,6 +53,7 @@ export async function initBackend(prefer?: BackendName): Promise<BackendInfo> {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       wasm.setWasmPaths(`${path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist')}${path.sep}`);
       if (await tf.setBackend('wasm')) {
+        registerFusedUpdates('wasm');
         const matMul = useNativeMatMul();
         // OpenBLAS takes transposed operands at full speed; only the wasm matMul needs them materialised.
         if (!matMul.active) useFastMatMulGradient();
@@ -66,6 +68,7 @@ export async function initBackend(prefer?: BackendName): Promise<BackendInfo> {
     }
   }
   await tf.setBackend('cpu');
+  registerFusedUpdates('cpu');
   active = { name: 'cpu', label: 'cpu', reason: skipped.length ? skipped.join('; ') : 'requested' };
   return active;
 }
