@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { parse } from 'csv-parse/sync';
-import { expect, test } from './fixtures';
+import { expect, expectChartExports, test } from './fixtures';
 
 test.use({ concurrency: 2 });
 
@@ -57,11 +57,5 @@ test('History filters tagged runs into Compare, which draws seed bands and a sum
   await expect(rows.nth(1)).toContainText(/kl · bandit-25g-near\s*2\s*[\d.]+ ± [\d.]+/);
   await app.screenshot('compare-groups');
 
-  const svgDownload = page.waitForEvent('download');
-  await chart.getByRole('button', { name: 'SVG' }).click();
-  const svg = fs.readFileSync(await (await svgDownload).path(), 'utf8');
-  expect(svg).toMatch(/^<svg[^>]+xmlns="http:\/\/www.w3.org\/2000\/svg"/);
-  const pngDownload = page.waitForEvent('download');
-  await chart.getByRole('button', { name: 'PNG' }).click();
-  expect(fs.readFileSync(await (await pngDownload).path()).subarray(1, 4).toString()).toBe('PNG');
+  await expectChartExports(page, chart, /recharts-area/);
 });

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { test as base, _electron, type Page } from '@playwright/test';
+import { test as base, expect, _electron, type Locator, type Page } from '@playwright/test';
 import type { CreateRunsRequest, RunSummary } from '../src/api/contract';
 import { REPO_ROOT, electronBinary, startServed, tempHome } from './launch';
 
@@ -81,4 +81,25 @@ export const test = base.extend<{ app: AppUnderTest; concurrency: number }>({
   },
 });
 
-export { expect } from '@playwright/test';
+export { expect };
+
+/**
+ * Saves a chart through its PNG and SVG buttons, as a user would, and checks what each file holds:
+ * a picture at least `minWidth` pixels wide (not a 14-pixel legend icon) whose SVG has `marker`.
+ */
+export async function expectChartExports(page: Page, chart: Locator, marker: RegExp, minWidth = 300): Promise<void> {
+  const svgDownload = page.waitForEvent('download');
+  await chart.getByRole('button', { name: 'SVG' }).click();
+  const svg = fs.readFileSync(await (await svgDownload).path(), 'utf8');
+  expect(svg).toMatch(/^<svg[^>]+xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+  expect(Number(/^<svg[^>]*\swidth="([\d.]+)"/.exec(svg)?.[1])).toBeGreaterThanOrEqual(minWidth);
+  expect(svg).toMatch(marker);
+  const pngDownload = page.waitForEvent('download');
+  await chart.getByRole('button', { name: 'PNG' }).click();
+  const png = fs.readFileSync(await (await pngDownload).path());
+  expect(png.subarray(1, 4).toString()).toBe('PNG');
+  // IHDR: width and height as big-endian 32-bit integers at bytes 16 and 20.
+  expect(png.readUInt32BE(16)).toBeGreaterThanOrEqual(minWidth);
+  expect(png.readUInt32BE(20)).toBeGreaterThanOrEqual(100);
+}
+

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { expect, test } from './fixtures';
+import { expect, expectChartExports, test } from './fixtures';
 import { REPO_ROOT } from './launch';
 
 test.use({ concurrency: 1 });
@@ -61,6 +61,7 @@ test('the new-run form validates as typed and a started run trains live, pauses,
   await expect(row).toContainText('stopped');
   await row.getByRole('link').click();
   await expect(page.getByTestId('chart-Critic')).toBeVisible();
+  await expectChartExports(page, page.getByTestId('chart-Critic'), /recharts-curve/);
   await app.screenshot('run-page');
 });
 

@@ -21,7 +21,9 @@ export function ChartFrame({ title, caption, children, svgOf, testId, className 
   const ref = useRef<HTMLElement>(null);
   const [error, setError] = useState<string | null>(null);
   const name = fileNameOf(title);
-  const chartSvg = (): SVGSVGElement | null => ref.current?.querySelector('svg.recharts-surface') ?? ref.current?.querySelector('svg') ?? null;
+  // The chart's own surface: recharts draws each legend icon as a small svg.recharts-surface too,
+  // and the legend may come first.
+  const chartSvg = (): SVGSVGElement | null => ref.current?.querySelector('.recharts-wrapper > svg.recharts-surface') ?? ref.current?.querySelector('svg') ?? null;
   const save = (format: 'png' | 'svg') => {
     setError(null);
     const run = async () => {
