@@ -56,6 +56,16 @@ test('History filters tagged runs into Compare, which draws seed bands and a sum
   await expect(rows.first()).toContainText(/dtql · bandit-25g-near\s*2\s*[\d.]+ ± [\d.]+/);
   await expect(rows.nth(1)).toContainText(/kl · bandit-25g-near\s*2\s*[\d.]+ ± [\d.]+/);
   await app.screenshot('compare-groups');
+  // The group summary CSV keeps numbers as numbers: mean, standard error and n in columns of their own.
+  const groupDownload = page.waitForEvent('download');
+  await page.getByTestId('export-summary').click();
+  const groupRows = parse(fs.readFileSync(await (await groupDownload).path(), 'utf8'), { columns: true }) as Record<string, string>[];
+  expect(groupRows.map((r) => r.group)).toEqual(['dtql · bandit-25g-near', 'kl · bandit-25g-near']);
+  for (const row of groupRows) {
+    expect(row.final_n).toBe('2');
+    expect(Number.isFinite(Number(row.final_mean)) && Number.isFinite(Number(row.final_se))).toBe(true);
+    expect(Object.values(row).some((cell) => cell.includes('±'))).toBe(false);
+  }
 
   await expectChartExports(page, chart, /recharts-area/);
 });

@@ -12,7 +12,11 @@ export function neutraliseCell(value: CsvValue): CsvValue {
   return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
 }
 
+/** RFC 4180 with CRLF; booleans as true/false (the library's default writes false as an empty cell, which reads as missing). */
+export const CSV_OPTIONS = { record_delimiter: '\r\n', cast: { boolean: (value: boolean) => String(value) } } as const;
+
 /** RFC 4180 CSV with a header row, formula-like text neutralised. */
 export function toCsv(header: string[], rows: CsvValue[][]): string {
-  return stringify([header, ...rows.map((r) => r.map(neutraliseCell))], { record_delimiter: '\r\n' });
+  return stringify([header, ...rows.map((r) => r.map(neutraliseCell))], CSV_OPTIONS);
 }
+

@@ -19,6 +19,12 @@ export function formatMeanSe(values: number[], digits = 3): string {
   return `${mean(values).toFixed(digits)} ± ${standardError(values).toFixed(digits)}`;
 }
 
+/** Mean, standard error and count as three numeric cells for a CSV: null where not defined (no values; one value's error). */
+export function meanSeCells(values: number[]): [number | null, number | null, number] {
+  if (values.length === 0) return [null, null, 0];
+  return [mean(values), values.length > 1 ? standardError(values) : null, values.length];
+}
+
 /** The centre and the band of values at one x. */
 export function bandOf(values: number[], kind: BandKind): { mean: number; lo: number; hi: number } {
   const m = mean(values);

@@ -5,13 +5,14 @@ import { pipeline } from 'node:stream/promises';
 import { stringify } from 'csv-stringify';
 import { trainConfigSchema } from '../core/config';
 import type { ExportKind, RunFilter } from '../api/contract';
-import { neutraliseCell, type CsvValue } from '../api/csv';
+import { CSV_OPTIONS, neutraliseCell, type CsvValue } from '../api/csv';
 import { badInput } from '../api/errors';
 import type { Db } from './db';
+import { getDataset } from './datasets';
 import { getRun, listRuns } from './runs';
 import { getSweep } from './sweeps';
 
-const SUMMARY_COLUMNS = ['run_id', 'name', 'task', 'algo', 'preset', 'seed', 'status', 'backend', 'created', 'started', 'finished', 'duration_s', 'steps_done', 'steps_total', 'best_score', 'final_score', 'best_reward', 'tags', 'notes'];
+const SUMMARY_COLUMNS = ['run_id', 'name', 'task', 'algo', 'preset', 'seed', 'status', 'backend', 'created', 'started', 'finished', 'duration_s', 'steps_done', 'steps_total', 'best_score', 'final_score', 'best_reward', 'tags', 'notes', 'dataset_id', 'dataset_name', 'dataset_sha256'];
 export const METRIC_COLUMNS = ['run_id', 'metric', 'step', 'wall_time', 'value'];
 
 /** The ids a filter selects, oldest first; an unknown id or an empty selection is bad input. */
@@ -32,10 +33,14 @@ function* summaryRows(db: Db, ids: number[]): Generator<CsvValue[]> {
   const runs = ids.map((id) => getRun(db, id));
   const finals = [...new Set(runs.flatMap((r) => Object.keys(r.finalMetrics)))].sort();
   yield [...SUMMARY_COLUMNS, ...finals.map((k) => `final_${k}`), ...configKeys];
+  const datasets = new Map<number, { name: string; sha256: string }>();
+  const datasetOf = (id: number) => datasets.get(id) ?? datasets.set(id, getDataset(db, id)).get(id);
   for (const r of runs) {
+    const dataset = r.datasetId === null ? null : datasetOf(r.datasetId);
     yield [
       r.id, r.name, r.task, r.algo, r.preset, r.seed, r.status, r.backend, r.createdAt, r.startedAt, r.finishedAt, r.durationSec,
       r.stepsDone, r.stepsTotal, r.bestScore, r.finalScore, r.bestReward, r.tags.join(';'), r.notes,
+      r.datasetId, dataset?.name ?? null, dataset?.sha256 ?? null,
       ...finals.map((k) => r.finalMetrics[k] ?? null),
       ...configKeys.map((k) => r.config[k as keyof typeof r.config] as CsvValue),
     ].map(neutraliseCell);
@@ -93,7 +98,7 @@ export function exportStream(db: Db, kind: ExportKind, filter: RunFilter, onRow?
         }
       })()
     : rows;
-  return Readable.from(counted).pipe(stringify({ record_delimiter: '\r\n' }));
+  return Readable.from(counted).pipe(stringify(CSV_OPTIONS));
 }
 
 /**

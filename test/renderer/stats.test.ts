@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bandOf, formatMeanSe, groupBand, groupBy, sampleStd, standardError, valueAt } from '../../src/renderer/stats';
+import { bandOf, formatMeanSe, groupBand, groupBy, meanSeCells, sampleStd, standardError, valueAt } from '../../src/renderer/stats';
 
 describe('statistics over seeds', () => {
   it('computes the sample std, the standard error and the paper-style mean ± SE', () => {
@@ -9,6 +9,14 @@ describe('statistics over seeds', () => {
     expect(formatMeanSe(v, 2)).toBe('2.50 ± 0.65');
     expect(formatMeanSe([7], 1)).toBe('7.0');
     expect(formatMeanSe([])).toBe('-');
+  });
+
+  it('gives mean, standard error and count as numeric CSV cells, null where undefined', () => {
+    const [mean, se, n] = meanSeCells([1, 2, 3, 4]);
+    expect([mean, n]).toEqual([2.5, 4]);
+    expect(se).toBeCloseTo(Math.sqrt(5 / 3) / 2, 12);
+    expect(meanSeCells([7])).toEqual([7, null, 1]);
+    expect(meanSeCells([])).toEqual([null, null, 0]);
   });
 
   it('draws each band kind around the mean', () => {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/store/db';
 import { exportCsv } from '../../src/store/export';
 import { insertMetrics, type MetricRow } from '../../src/store/metrics';
+import { insertDataset } from '../../src/store/datasets';
 import { insertRuns } from '../../src/store/runs';
 import { planRuns } from '../../src/engine/service';
 import { runCli, tempHomes } from '../helpers';
@@ -34,6 +35,39 @@ describe('CSV export', () => {
     expect(rows[0]?.alpha).toBe('2.5');
     expect(rows[1]?.seed).toBe('2');
     expect(rows[0]).toHaveProperty('batchSize', '256');
+    // Booleans read as words: false is not an empty (missing-looking) cell.
+    expect([rows[0]?.lrDecay, rows[0]?.pretrainCritic, rows[0]?.fakeScoreFromDiffusion]).toEqual(['false', 'false', 'false']);
+    expect([rows[0]?.dataset_id, rows[0]?.dataset_name, rows[0]?.dataset_sha256]).toEqual(['', '', '']);
+    db.close();
+  });
+
+  it("names each run's imported dataset: id, name and SHA-256", async () => {
+    const { home, db } = seeded();
+    const sha256 = 'ab'.repeat(32);
+    const datasetId = insertDataset(db, {
+      name: 'hopper-medium-v2',
+      format: 'd4rl',
+      sourcePath: null,
+      storedPath: null,
+      sha256,
+      bytes: 1,
+      env: 'Hopper-v3',
+      suggestedTask: 'hopper-medium-v2',
+      transitions: 10,
+      episodes: 1,
+      obsDim: 11,
+      actDim: 3,
+      stats: {},
+      warnings: [],
+    });
+    // The export only reads the run's dataset id; which task the run is does not matter here.
+    const [planned] = planRuns({ task: 'bandit-25g-near', algo: 'dtql', preset: 'quick', seeds: [0], tags: [], overrides: { lrDecay: true } });
+    const [runId] = insertRuns(db, [{ ...(planned as NonNullable<typeof planned>), datasetId }]);
+    const out = path.join(home, 'runs.csv');
+    await exportCsv(db, out, 'runs', { ids: [runId as number] });
+    const [row] = parse(fs.readFileSync(out, 'utf8'), { columns: true }) as Record<string, string>[];
+    expect([row?.dataset_id, row?.dataset_name, row?.dataset_sha256]).toEqual([String(datasetId), 'hopper-medium-v2', sha256]);
+    expect(row?.lrDecay).toBe('true');
     db.close();
   });
 

@@ -10,7 +10,7 @@ import { ErrorNote } from '../components/Status';
 import { ChartFrame } from '../components/ChartFrame';
 import { TrustRegionVsKl } from '../components/TrustRegionVsKl';
 import { SweepSummary } from '../components/SweepSummary';
-import { BAND_LABELS, formatMeanSe, groupBand, groupBy, valueAt, type BandKind, type Curve } from '../stats';
+import { BAND_LABELS, formatMeanSe, groupBand, groupBy, meanSeCells, valueAt, type BandKind, type Curve } from '../stats';
 import { saveText } from '../save';
 
 const COLORS = ['#2f6fec', '#e8590c', '#2b8a3e', '#ae3ec9', '#c92a2a', '#1098ad', '#5c940d', '#d6336c'];
@@ -169,13 +169,11 @@ export function ComparePage() {
   if (!runs.data) return <p className="muted">Loading…</p>;
   const finalKeys = [...new Set(chosen.flatMap((r) => Object.keys(r.finalMetrics)))].sort();
   const summaryHeader = ['group', 'n', 'best', 'final', ...finalKeys.map((k) => `final ${k}`)];
-  const summaryRows = groups.map((g) => [
-    g.label,
-    g.runs.length,
-    formatMeanSe(present(g.runs.map(bestOf))),
-    formatMeanSe(present(g.runs.map(finalOf))),
-    ...finalKeys.map((k) => formatMeanSe(present(g.runs.map((r) => r.finalMetrics[k])))),
-  ]);
+  const groupValues = (g: (typeof groups)[number]) => [present(g.runs.map(bestOf)), present(g.runs.map(finalOf)), ...finalKeys.map((k) => present(g.runs.map((r) => r.finalMetrics[k])))];
+  const summaryRows = groups.map((g) => [g.label, g.runs.length, ...groupValues(g).map((values) => formatMeanSe(values))]);
+  // The CSV keeps numbers as numbers: mean, standard error and count in columns of their own.
+  const csvHeader = ['group', 'runs', ...['best', 'final', ...finalKeys.map((k) => `final_${k}`)].flatMap((name) => [`${name}_mean`, `${name}_se`, `${name}_n`])];
+  const csvRows = groups.map((g) => [g.label, g.runs.length, ...groupValues(g).flatMap(meanSeCells)]);
   const listed = all.filter((r) => !pick || `${r.id} ${r.name} ${r.task} ${r.algo} ${r.tags.join(' ')}`.toLowerCase().includes(pick.toLowerCase()));
   const groupingOptions = [...Object.entries(BASE_GROUPINGS).map(([k, v]) => [k, v.label] as const), ...diffKeys.map((k) => [k, `algorithm + task + ${k}`] as const)];
 
@@ -311,7 +309,7 @@ export function ComparePage() {
               </table>
               <p className="muted small">Mean ± standard error over the runs of each group. Scores are D4RL-normalised where the task has them, else the task&apos;s own outcome (bandits: mean reward of 1,000 policy actions).</p>
               <div className="form-actions">
-                <button className="secondary" onClick={() => saveText('dtql-compare-summary.csv', toCsv(summaryHeader, summaryRows), 'text/csv;charset=utf-8')} data-testid="export-summary">
+                <button className="secondary" onClick={() => saveText('dtql-compare-summary.csv', toCsv(csvHeader, csvRows), 'text/csv;charset=utf-8')} data-testid="export-summary">
                   Group summary (CSV)
                 </button>
                 <button className="secondary" onClick={() => act(() => api.exportCsv('runs', { ids, archived: 'include' }))} data-testid="compare-export-runs">
