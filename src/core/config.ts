@@ -25,6 +25,12 @@ export const trainConfigSchema = z
      * state is the same, they stand in for the official full batch.
      */
     policyLossSamples: z.number().int('must be a whole number').min(1, 'must be at least 1').max(64, 'must be at most 64'),
+    /**
+     * Trust region: the one-step policy's log-std at initialisation (the bias of its log-std outputs;
+     * 0 in the official code). A small start keeps tanh from squashing a wide spread onto the action
+     * box's edges before the policy has found a mode.
+     */
+    policyInitLogStd: z.number().finite().min(-5, 'must be at least -5 (the log-std clamp)').max(2, 'must be at most 2 (the log-std clamp)'),
     /** Adam learning rate of the critic (hard-coded 3e-4 in the official code, toy: 3e-3). */
     criticLr: z.number().gt(0, 'must be above 0').max(1, 'must be at most 1'),
     /** Cosine decay of all learning rates to 0 over the training steps. */
@@ -79,6 +85,7 @@ export const D4RL_DEFAULTS: TrainConfig = {
   lr: 3e-4,
   policyLr: 3e-4,
   policyLossSamples: 1,
+  policyInitLogStd: 0,
   criticLr: 3e-4,
   lrDecay: false,
   batchSize: 256,

@@ -61,13 +61,14 @@ describe('task catalog', () => {
     expect(presetOf(requireTask('hopper-medium-v2')).configs.kl).toMatchObject({ pretrainCritic: true, fakeScoreFromDiffusion: true });
   });
 
-  it('quick bandit presets: minibatches; two fifths of the Q weight and twice the steps for the trust region (8 samples per state on 25G-far and swiss-near); a tenth of lr for the KL generator', () => {
+  it('quick bandit presets: minibatches; two fifths of the Q weight and twice the steps for the trust region (a narrow start for the official steps on 25G-far and swiss-near); a tenth of lr for the KL generator', () => {
     for (const id of ['bandit-25g-far', 'bandit-25g-hard', 'bandit-swiss-far', 'bandit-25g-near', 'bandit-swiss-near']) {
       const task = requireTask(id);
       const paper = presetOf(task, 'paper').configs;
       const quick = presetOf(task, 'quick').configs;
-      const originEscape = id === 'bandit-25g-far' || id === 'bandit-swiss-near' ? { policyLossSamples: 8, trainSteps: 3500 } : {};
-      expect(quick.dtql).toEqual({ ...paper.dtql, batchSize: 256, eta: paper.dtql.eta * 0.4, trainSteps: 7000, ...originEscape });
+      const narrowStart = { 'bandit-25g-far': { policyInitLogStd: -1.5, trainSteps: 3500 }, 'bandit-swiss-near': { policyInitLogStd: -3, trainSteps: 3500 } }[id] ?? {};
+      expect(paper.dtql.policyInitLogStd).toBe(0);
+      expect(quick.dtql).toEqual({ ...paper.dtql, batchSize: 256, eta: paper.dtql.eta * 0.4, trainSteps: 7000, ...narrowStart });
       expect(quick.kl).toEqual({ ...paper.kl, batchSize: 256, policyLr: 3e-4 });
     }
     expect(presetOf(requireTask('bandit-swiss-far'), 'quick').configs.dtql.eta).toBeCloseTo(2, 12);
@@ -96,6 +97,7 @@ describe('config validation', () => {
     [{ expectile: 1 }, 'expectile: must be below 1'],
     [{ timeEmbedDim: 5 }, 'timeEmbedDim: must be even'],
     [{ policyLossSamples: 0 }, 'policyLossSamples: must be at least 1'],
+    [{ policyInitLogStd: 2.5 }, 'policyInitLogStd: must be at most 2 (the log-std clamp)'],
     [{ policyLossSamples: 2.5 }, 'policyLossSamples: must be a whole number'],
   ])('rejects %o naming the field', (patch, message) => {
     expect(() => validateConfig({ ...base, ...patch })).toThrow(message);

@@ -182,6 +182,28 @@ describe('policy samples per state (policyLossSamples)', () => {
   });
 });
 
+describe('initial policy spread (policyInitLogStd)', () => {
+  it('starts the policy at the given log-std with its mean at 0 on the bandit state, and at the official 0 by default', () => {
+    const data = loadTaskData(requireTask('bandit-25g-far'));
+    const spreadAt = (overrides: Partial<TrainConfig>) => {
+      const agent = new DtqlAgent({ ...data.problem, hidden: 32 }, { ...D4RL_DEFAULTS, ...SMALL, ...overrides }, 7);
+      const out = tf.tidy(() => {
+        const { mu, logStd } = agent.policy.forward(tf.zeros([1, 1]));
+        return [Array.from(mu.dataSync()), Array.from(logStd.dataSync())];
+      });
+      agent.dispose();
+      return out;
+    };
+    expect(spreadAt({})).toEqual([
+      [0, 0],
+      [0, 0],
+    ]);
+    const [mu, logStd] = spreadAt({ policyInitLogStd: -1.5 });
+    expect(mu).toEqual([0, 0]);
+    expect(logStd).toEqual([-1.5, -1.5]);
+  });
+});
+
 describe('sequential stepper', () => {
   it('yields to the event loop every step, so signals and stop or pause messages are heard between steps', async () => {
     const { agent, sampler } = smallAgent(12);

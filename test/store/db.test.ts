@@ -163,3 +163,18 @@ describe('runs', () => {
     db.close();
   });
 });
+
+describe('migration 008 (policyInitLogStd)', () => {
+  it('gives every run stored before it the official initial log-std of 0, as it trained', () => {
+    const { home, old } = openAtVersion(7);
+    const config = presetOf(requireTask('bandit-25g-far')).configs.dtql;
+    const [id, kept] = insertRuns(old, [sampleRun({ config }), sampleRun({ config: { ...config, policyInitLogStd: -1.5 } })]);
+    old.prepare("UPDATE runs SET config = json_remove(config, '$.policyInitLogStd') WHERE id = ?").run(id);
+    old.close();
+    const db = openDatabase(home);
+    expect(schemaVersion(db)).toBe(loadMigrations().length);
+    expect(getRun(db, id as number).config).toEqual({ ...config, policyInitLogStd: 0 });
+    expect(getRun(db, kept as number).config.policyInitLogStd).toBe(-1.5);
+    db.close();
+  });
+});

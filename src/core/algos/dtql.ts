@@ -92,7 +92,7 @@ export class DtqlAgent extends OfflineAgent<StepNoise> {
 
   constructor(problem: ProblemSpec, config: TrainConfig, seed: number) {
     super(problem, config, seed);
-    this.policy = new GaussianPolicy(problem.stateDim, problem.actionDim, problem.hidden ?? 256, problem.maxAction, this.rng);
+    this.policy = new GaussianPolicy(problem.stateDim, problem.actionDim, problem.hidden ?? 256, problem.maxAction, this.rng, config.policyInitLogStd);
     this.policyOptimizer = new Adam(this.policy.params.variables, config.policyLr);
   }
 

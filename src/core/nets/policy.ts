@@ -17,7 +17,7 @@ export interface PolicyOutput {
 /**
  * The one-step policy, DiagGaussianActorTanhAction (notes 3.3): a ReLU MLP giving mean and
  * log-std (hard-clamped to [-5, 2]); actions are tanh of a reparameterised Gaussian sample.
- * Orthogonal weights and zero biases at initialisation.
+ * Orthogonal weights and zero biases at initialisation, except an optional log-std bias.
  */
 export class GaussianPolicy {
   readonly params = new ParamSet();
@@ -29,6 +29,7 @@ export class GaussianPolicy {
     hidden: number,
     readonly maxAction: number,
     rng: Rng,
+    initLogStd = 0,
   ) {
     const sizes: [number, number][] = [
       [stateDim, hidden],
@@ -40,6 +41,11 @@ export class GaussianPolicy {
       weight: this.params.add(`net.${2 * i}.weight`, orthogonalInit(rng, fanIn, fanOut), [fanIn, fanOut]),
       bias: this.params.add(`net.${2 * i}.bias`, new Float32Array(fanOut), [fanOut]),
     }));
+    // The output layer's second half is the log-std; its bias sets the spread at states near 0.
+    if (initLogStd !== 0) {
+      const bias = new Float32Array(2 * actionDim).fill(initLogStd, actionDim);
+      tf.tidy(() => this.params.get(`net.${2 * (sizes.length - 1)}.bias`).assign(tf.tensor1d(bias)));
+    }
   }
 
   forward(states: tf.Tensor): PolicyOutput {

@@ -16,6 +16,7 @@ const FIELDS: { key: TrainConfigKey; label: string }[] = [
   { key: 'lr', label: 'learning rate (diffusion model)' },
   { key: 'policyLr', label: 'policy learning rate' },
   { key: 'policyLossSamples', label: 'policy samples per state (policy loss)' },
+  { key: 'policyInitLogStd', label: 'trust region: initial policy log-std' },
   { key: 'criticLr', label: 'critic learning rate' },
   { key: 'lrDecay', label: 'cosine lr decay' },
   { key: 'batchSize', label: 'batch size' },
