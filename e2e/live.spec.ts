@@ -14,10 +14,32 @@ test('the new-run form validates as typed and a started run trains live, pauses,
   await expect(form).toBeVisible();
   const start = form.getByRole('button', { name: /^Start/ });
 
+  // The algorithm's name fits its select: the text's drawn width plus padding and the arrow.
+  const fits = await page.locator('#field-algo').evaluate((el) => {
+    const select = el as HTMLSelectElement;
+    const context = document.createElement('canvas').getContext('2d') as CanvasRenderingContext2D;
+    context.font = getComputedStyle(select).font;
+    const text = select.options[select.selectedIndex]?.text ?? '';
+    return { text, needed: context.measureText(text).width + 40, width: select.clientWidth };
+  });
+  expect(fits.text).toBe('Trust region (DTQL)');
+  expect(fits.needed).toBeLessThanOrEqual(fits.width);
+  await page.locator('#field-algo').selectOption('kl');
+  await expect(page.locator('#field-fakeScoreFromDiffusion')).toBeVisible();
+  await expect(page.locator('#field-policyInitLogStd')).toHaveCount(0);
+  await page.locator('#field-algo').selectOption('dtql');
+
   await page.locator('#field-lr').fill('-1');
   await expect(page.getByTestId('note-lr')).toHaveText('must be above 0');
   await page.locator('#field-batchSize').fill('abc');
-  await expect(page.getByTestId('note-batchSize')).toHaveText('must be a number');
+  await expect(page.getByTestId('note-batchSize')).toHaveText('must be a number in decimal notation (e.g. 0.5 or 3e-4)');
+  await page.locator('#field-evalInterval').fill('0x10');
+  await expect(page.getByTestId('note-evalInterval')).toHaveText(/decimal notation/);
+  await page.locator('#field-trainSteps').fill('1e400');
+  await expect(page.getByTestId('note-trainSteps')).toHaveText('is too large');
+  // Every setting the CLI and sweeps take is in the form; those of one algorithm show for it alone.
+  for (const key of ['discount', 'tau', 'scoreHidden', 'timeEmbedDim', 'policyInitLogStd', 'gamma']) await expect(page.locator(`#field-${key}`)).toBeVisible();
+  await expect(page.locator('#field-fakeScoreFromDiffusion')).toHaveCount(0);
   await expect(start).toBeDisabled();
   await app.screenshot('form-invalid');
   await form.getByRole('button', { name: /Reset to quick preset/ }).click();

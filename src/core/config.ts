@@ -120,9 +120,22 @@ export function parseConfigOverride(text: string): [TrainConfigKey, number | boo
     if (raw !== 'true' && raw !== 'false') throw new Error(`${key} must be true or false, got "${raw}"`);
     return [typedKey, raw === 'true'];
   }
-  const value = raw === '' ? Number.NaN : Number(raw);
-  if (!Number.isFinite(value)) throw new Error(`${key} must be a number, got "${raw}"`);
+  const value = parseDecimal(raw);
+  if (typeof value === 'string') throw new Error(`${key} ${value}, got "${raw}"`);
   return [typedKey, value];
+}
+
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/**
+ * A number written in decimal notation (12, -0.5, 3e-4), or why not: Number() alone would also take
+ * hex, binary and octal (0x10 as 16), blanks as 0, and turn 1e400 into Infinity.
+ */
+export function parseDecimal(text: string): number | string {
+  const trimmed = text.trim();
+  if (!DECIMAL.test(trimmed)) return 'must be a number in decimal notation (e.g. 0.5 or 3e-4)';
+  const value = Number(trimmed);
+  return Number.isFinite(value) ? value : 'is too large';
 }
 
 /** Validates a full config; the error lists every bad field as "field: reason". */

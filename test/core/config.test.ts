@@ -110,8 +110,14 @@ describe('config validation', () => {
   it('parses --set overrides by the type of the key', () => {
     expect(parseConfigOverride('lr=0.001')).toEqual(['lr', 0.001]);
     expect(parseConfigOverride('lrDecay=true')).toEqual(['lrDecay', true]);
-    expect(() => parseConfigOverride('lr=abc')).toThrow('lr must be a number, got "abc"');
+    expect(parseConfigOverride('eta=-2.5e-1')).toEqual(['eta', -0.25]);
+    expect(parseConfigOverride('trainSteps=.5e4')).toEqual(['trainSteps', 5000]);
+    expect(() => parseConfigOverride('lr=abc')).toThrow('lr must be a number in decimal notation (e.g. 0.5 or 3e-4), got "abc"');
     expect(() => parseConfigOverride('lr=')).toThrow('lr must be a number');
+    // Number() would read these as 16, 2, 8 and Infinity.
+    for (const text of ['0x10', '0b10', '0o10']) expect(() => parseConfigOverride(`batchSize=${text}`)).toThrow(`batchSize must be a number in decimal notation`);
+    expect(() => parseConfigOverride('lr=1e400')).toThrow('lr is too large, got "1e400"');
+    expect(() => parseConfigOverride('lr=Infinity')).toThrow('lr must be a number');
     expect(() => parseConfigOverride('bogus=1')).toThrow(/unknown hyperparameter "bogus"/);
     expect(() => parseConfigOverride('lrDecay=1')).toThrow('lrDecay must be true or false');
     expect(() => parseConfigOverride('noequals')).toThrow(/key=value/);

@@ -1,35 +1,44 @@
 import { useMemo, useState } from 'react';
 import { useNavigate } from 'react-router-dom';
-import { trainConfigSchema, type Algo, type TrainConfig, type TrainConfigKey } from '../../core/config';
+import { parseDecimal, trainConfigSchema, type Algo, type TrainConfig, type TrainConfigKey } from '../../core/config';
 import { parseSeedList, runNameSchema, tagSchema, type AppInfo, type DatasetDto, type TaskDto } from '../../api/contract';
 import { api } from '../api';
 import { useApi } from '../useApi';
 import { ErrorNote } from './Status';
 import { messageOf } from '../../api/errors';
 
-/** The form's hyperparameters, in the order a researcher reads them; labels say what they are. */
-const FIELDS: { key: TrainConfigKey; label: string }[] = [
-  { key: 'alpha', label: 'alpha (trust-region weight)' },
-  { key: 'gamma', label: 'gamma (NLL weight)' },
+/**
+ * The form's hyperparameters, in the order a researcher reads them; labels say what they are.
+ * `only` marks a setting one algorithm alone reads: the form shows it for that algorithm only.
+ */
+const FIELDS: { key: TrainConfigKey; label: string; only?: Algo }[] = [
+  { key: 'alpha', label: 'alpha (trust-region or KL weight)' },
+  { key: 'gamma', label: 'gamma (NLL weight)', only: 'dtql' },
   { key: 'eta', label: 'eta (Q weight)' },
   { key: 'expectile', label: 'expectile' },
+  { key: 'discount', label: 'discount' },
+  { key: 'tau', label: 'critic target update rate (tau)' },
   { key: 'lr', label: 'learning rate (diffusion model)' },
   { key: 'policyLr', label: 'policy learning rate' },
   { key: 'policyLossSamples', label: 'policy samples per state (policy loss)' },
-  { key: 'policyInitLogStd', label: 'trust region: initial policy log-std' },
+  { key: 'policyInitLogStd', label: 'initial policy log-std', only: 'dtql' },
   { key: 'criticLr', label: 'critic learning rate' },
   { key: 'lrDecay', label: 'cosine lr decay' },
   { key: 'batchSize', label: 'batch size' },
   { key: 'pretrainSteps', label: 'pretraining steps' },
   { key: 'pretrainCritic', label: 'pretrain the critic too' },
-  { key: 'fakeScoreFromDiffusion', label: 'KL: fake score starts from the diffusion model' },
+  { key: 'fakeScoreFromDiffusion', label: 'fake score starts from the diffusion model', only: 'kl' },
   { key: 'trainSteps', label: 'training steps' },
+  { key: 'scoreHidden', label: 'diffusion network width' },
+  { key: 'timeEmbedDim', label: 'diffusion time-embedding size' },
   { key: 'evalInterval', label: 'evaluation interval (steps)' },
   { key: 'evalEpisodes', label: 'evaluation episodes' },
   { key: 'actionSamples', label: 'action-selection samples' },
   { key: 'logInterval', label: 'log interval (steps)' },
   { key: 'checkpointInterval', label: 'checkpoint interval (steps)' },
 ];
+
+const fieldsOf = (algo: Algo) => FIELDS.filter((f) => !f.only || f.only === algo);
 
 type Draft = Record<TrainConfigKey, string>;
 
@@ -39,8 +48,8 @@ const toDraft = (config: TrainConfig): Draft => Object.fromEntries(Object.entrie
 function fieldError(key: TrainConfigKey, text: string): string | null {
   const schema = trainConfigSchema.shape[key];
   const isBool = schema.safeParse(true).success || schema.safeParse(false).success;
-  const value = isBool ? text === 'true' : text.trim() === '' ? Number.NaN : Number(text);
-  if (!isBool && !Number.isFinite(value)) return 'must be a number';
+  const value = isBool ? text === 'true' : parseDecimal(text);
+  if (typeof value === 'string') return value;
   const parsed = schema.safeParse(value);
   return parsed.success ? null : (parsed.error.issues[0]?.message ?? 'invalid');
 }
@@ -87,7 +96,7 @@ function RunForm({ task, datasets = [], device }: RunFormProps & { device: AppIn
   const errors = useMemo(() => {
     const out: Partial<Record<string, string>> = {};
     if (!draft) return out;
-    for (const { key } of FIELDS) {
+    for (const { key } of fieldsOf(algo)) {
       const e = fieldError(key, draft[key]);
       if (e) out[key] = e;
     }
@@ -96,10 +105,10 @@ function RunForm({ task, datasets = [], device }: RunFormProps & { device: AppIn
     if (name.trim() !== '' && !runNameSchema.safeParse(name).success) out.name = 'at most 200 characters, no control characters';
     if (parseList(tagsText, (t) => tagSchema.safeParse(t)).some((r) => !r.success)) out.tags = 'tags have 1-64 characters each';
     return out;
-  }, [draft, seedsText, name, tagsText]);
+  }, [draft, algo, seedsText, name, tagsText]);
 
   if (!preset || !presetConfig || !draft) return null;
-  const changed = FIELDS.filter(({ key }) => draft[key] !== String(presetConfig[key]));
+  const changed = fieldsOf(algo).filter(({ key }) => draft[key] !== String(presetConfig[key]));
   const valid = Object.keys(errors).length === 0;
   const seeds = parseSeedList(seedsText);
   const seedCount = 'seeds' in seeds ? seeds.seeds.length : 0;
@@ -189,7 +198,7 @@ function RunForm({ task, datasets = [], device }: RunFormProps & { device: AppIn
           <option value="kl">KL baseline (DQL-KL)</option>
         </select>
       </div>
-      {FIELDS.map(({ key, label }) => {
+      {fieldsOf(algo).map(({ key, label }) => {
         const isBool = typeof presetConfig[key] === 'boolean';
         const differs = draft[key] !== String(presetConfig[key]);
         return (
