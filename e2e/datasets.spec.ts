@@ -48,7 +48,8 @@ test('a D4RL task imports its file with progress, refuses a bad one with the rea
   const row = page.locator('[data-testid^="run-row-"]').first();
   await expect(row.locator('[title="normalised score"]').first()).toHaveText(/^\d+\.\d$/);
   await row.getByRole('link').click();
-  await expect(page.getByTestId('chart-Evaluation')).toContainText('eval/normalizedScore');
+  await expect(page.getByTestId('chart-Evaluation: normalised score')).toContainText('eval/normalizedScore');
+  await expect(page.getByTestId('chart-Evaluation: reward or return')).toContainText('eval/return');
 });
 
 test('a -random task generates its data in MuJoCo from the task page', async ({ app }) => {

@@ -70,9 +70,15 @@ test('the new-run form validates as typed and a started run trains live, pauses,
   await expect.poll(() => stepOf(progressText.textContent()), { timeout: 30_000 }).toBeGreaterThan(before);
   await expect(card.locator('progress')).toHaveAttribute('value', /[1-9]/);
   await app.screenshot('live-training');
+  // Evaluation outcomes of different scales get axes of their own.
+  await expect(card.getByTestId('chart-Evaluation: share of actions')).toContainText('eval/inSupportFraction', { timeout: 60_000 });
+  await expect(card.getByTestId('chart-Evaluation: share of actions')).not.toContainText('eval/meanReward');
+  await expect(card.getByTestId('chart-Evaluation: reward or return')).toContainText('eval/meanReward');
 
   await card.getByRole('button', { name: 'Pause' }).click();
   await expect(card.locator('.badge')).toHaveText('paused', { timeout: 20_000 });
+  await expect(progressText).toContainText('paused');
+  await expect(progressText).not.toContainText('steps/s');
   await card.getByRole('button', { name: 'Resume' }).click();
   await expect(card.locator('.badge')).toHaveText('running', { timeout: 20_000 });
   await card.getByRole('button', { name: 'Stop' }).click();

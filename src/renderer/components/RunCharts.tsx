@@ -10,7 +10,11 @@ const GROUPS: { title: string; match: (name: string) => boolean }[] = [
   { title: 'Diffusion: behaviour cloning and trust region', match: (n) => n === 'bc' || n === 'trustRegion' },
   { title: 'Policy', match: (n) => n === 'policy' || n === 'nll' },
   { title: 'Q of policy actions and policy log-std', match: (n) => n === 'qMean' || n === 'logStd' },
-  { title: 'Evaluation', match: (n) => n.startsWith('eval/') },
+  // One axis per scale: shares of actions (0-1), scores (0-100), rewards and returns (any size).
+  { title: 'Evaluation: share of actions', match: (n) => n.startsWith('eval/') && n.endsWith('Fraction') },
+  { title: 'Evaluation: normalised score', match: (n) => n.startsWith('eval/normalizedScore') },
+  { title: 'Evaluation: episode length', match: (n) => n === 'eval/episodeLength' },
+  { title: 'Evaluation: reward or return', match: (n) => n.startsWith('eval/') && !n.endsWith('Fraction') && !n.startsWith('eval/normalizedScore') && n !== 'eval/episodeLength' },
   { title: 'Speed (steps/s)', match: (n) => n === 'stepsPerSec' },
   { title: 'Training process: live tensors, JS heap and resident memory (MB)', match: (n) => n.startsWith('sys/') },
 ];

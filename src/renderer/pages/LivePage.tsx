@@ -56,7 +56,7 @@ function LiveRun({ run, progress, options }: { run: RunSummary; progress: Progre
       <progress max={run.stepsTotal} value={step} aria-label={`progress of run ${run.id}`} />
       <span className="muted small" data-testid={`live-progress-${run.id}`}>
         step {step.toLocaleString()} of {run.stepsTotal.toLocaleString()}
-        {progress ? ` · ${progress.phase} · ${progress.stepsPerSec.toFixed(1)} steps/s · ETA ${formatEta(progress.etaSec)}` : ''}
+        {run.status === 'paused' ? ' · paused' : progress ? ` · ${progress.phase} · ${progress.stepsPerSec.toFixed(1)} steps/s · ETA ${formatEta(progress.etaSec)}` : ''}
       </span>
       {error ? <ErrorNote message={error} /> : <RunCharts series={series} options={options} />}
     </li>
