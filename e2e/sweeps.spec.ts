@@ -30,10 +30,21 @@ test('a sweep built on the Sweeps page is previewed, queued, trained and opened 
   await page.getByLabel('axis 1 values').fill('1, -5');
   await page.getByTestId('sweep-preview').click();
   await expect(page.getByText(/grid point alpha=-5: overrides.alpha/)).toBeVisible();
+  await expect(page.getByTestId('sweep-queue')).toBeDisabled();
   await page.getByLabel('axis 1 values').fill('1, 5');
   await page.getByTestId('sweep-preview').click();
   await expect(page.getByTestId('sweep-preview-result')).toContainText('4 runs over alpha');
   expect(await app.listRuns()).toEqual([]);
+
+  // A preview stands for the sweep it was made for: edited into an invalid file, the table goes.
+  await page.getByText('Sweep file (YAML').click();
+  await page.getByTestId('sweep-edit-file').check();
+  await page.getByTestId('sweep-file').fill('task: [unclosed');
+  await expect(page.getByText(/the sweep file is not valid YAML or JSON/)).toBeVisible();
+  await expect(page.getByTestId('sweep-preview-result')).toHaveCount(0);
+  await expect(page.getByTestId('sweep-queue')).toBeDisabled();
+  await page.getByTestId('sweep-edit-file').uncheck();
+  await expect(page.getByTestId('sweep-preview-result')).toContainText('4 runs over alpha');
 
   await page.getByTestId('sweep-queue').click();
   await expect(page).toHaveURL(/compare\?sweep=\d+/);

@@ -7,6 +7,7 @@ import { api } from '../api';
 import { useDevice } from '../useDevice';
 import { useAction, useApi } from '../useApi';
 import { ErrorNote } from '../components/Status';
+import { messageOf } from '../../api/errors';
 
 const HYPERPARAMETERS = Object.keys(trainConfigSchema.shape);
 const onRunsChanged = (event: { type: string }) => event.type === 'runs-changed';
@@ -41,7 +42,8 @@ function SweepBuilder() {
   const [axes, setAxes] = useState<Axis[]>([{ key: 'alpha', values: '1, 5' }]);
   const [editFile, setEditFile] = useState(false);
   const [fileText, setFileText] = useState('');
-  const [preview, setPreview] = useState<SweepPreview | null>(null);
+  // A preview (or the back end's refusal) holds for the request it was made for, and only while the form still says that.
+  const [preview, setPreview] = useState<{ key: string; result: SweepPreview } | { key: string; refused: string } | null>(null);
   const { error, busy, run: act } = useAction();
   const task = tasks.data?.find((t) => t.id === taskId);
   const device = useDevice();
@@ -75,6 +77,18 @@ function SweepBuilder() {
     if ('error' in current) throw new Error(current.error);
     return { spec: current.spec, ...(name.trim() ? { name: name.trim() } : {}) };
   };
+  const requestKey = JSON.stringify('error' in current ? current : { spec: current.spec, name: name.trim() });
+  const shown = preview?.key === requestKey ? preview : null;
+  const refused = shown && 'refused' in shown ? shown.refused : null;
+  const previewNow = () =>
+    act(async () => {
+      const key = requestKey;
+      try {
+        setPreview({ key, result: await api.previewSweep(request()) });
+      } catch (err) {
+        setPreview({ key, refused: messageOf(err) });
+      }
+    });
 
   return (
     <section className="run-form" aria-label="New sweep">
@@ -176,11 +190,11 @@ function SweepBuilder() {
       </details>
       {'error' in current ? <p className="field-error">{current.error}</p> : null}
       <div className="form-actions">
-        <button className="secondary" disabled={busy || 'error' in current} onClick={() => act(async () => setPreview(await api.previewSweep(request())))} data-testid="sweep-preview">
+        <button className="secondary" disabled={busy || 'error' in current} onClick={previewNow} data-testid="sweep-preview">
           Preview
         </button>
         <button
-          disabled={busy || 'error' in current}
+          disabled={busy || 'error' in current || refused !== null}
           onClick={() =>
             act(async () => {
               const { sweepId } = await api.createSweep(request());
@@ -193,13 +207,14 @@ function SweepBuilder() {
         </button>
       </div>
       {error ? <ErrorNote message={error} /> : null}
-      {preview ? (
+      {refused ? <ErrorNote message={refused} /> : null}
+      {shown && 'result' in shown ? (
         <div data-testid="sweep-preview-result">
           <p>
-            <strong>{preview.count} runs</strong> over {preview.axes.join(' × ') || 'one grid point'} (limit {preview.maxRuns}).{' '}
-            {preview.estimate.seconds === null
+            <strong>{shown.result.count} runs</strong> over {shown.result.axes.join(' × ') || 'one grid point'} (limit {shown.result.maxRuns}).{' '}
+            {shown.result.estimate.seconds === null
               ? 'No finished runs of these tasks here to estimate the time from.'
-              : `About ${formatSeconds(preview.estimate.seconds)} at ${preview.estimate.concurrency} at once${preview.estimate.unmeasured ? ` for the ${preview.estimate.measuredRuns} runs with measured speeds` : ''}.`}
+              : `About ${formatSeconds(shown.result.estimate.seconds)} at ${shown.result.estimate.concurrency} at once${shown.result.estimate.unmeasured ? ` for the ${shown.result.estimate.measuredRuns} runs with measured speeds` : ''}.`}
           </p>
           <table className="grid">
             <thead>
@@ -212,7 +227,7 @@ function SweepBuilder() {
               </tr>
             </thead>
             <tbody>
-              {preview.runs.slice(0, 200).map((r, i) => (
+              {shown.result.runs.slice(0, 200).map((r, i) => (
                 <tr key={i}>
                   <td>{r.task}</td>
                   <td>{r.algo}</td>
@@ -223,7 +238,7 @@ function SweepBuilder() {
               ))}
             </tbody>
           </table>
-          {preview.runs.length > 200 ? <p className="muted small">Showing 200 of {preview.runs.length}.</p> : null}
+          {shown.result.runs.length > 200 ? <p className="muted small">Showing 200 of {shown.result.runs.length}.</p> : null}
         </div>
       ) : null}
     </section>
