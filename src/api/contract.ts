@@ -70,8 +70,10 @@ export const runSummarySchema = z.object({
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
-  /** Seconds from start to end, for ended runs. */
+  /** Seconds spent training, over all attempts, without time paused or stopped. */
   durationSec: z.number().nullable(),
+  /** Seconds from the first start to the last end, pauses and stops included. */
+  wallSec: z.number().nullable(),
   /** The best evaluation mean reward, for tasks scored by their own outcome (bandits). */
   bestReward: z.number().nullable(),
   tags: z.array(z.string()),

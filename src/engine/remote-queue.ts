@@ -244,7 +244,7 @@ export class RemoteQueue implements RunQueue {
     const event = parsed.data;
     if (event.type !== 'checkpoint' || !isCurrentAttempt(this.db, event.runId, event.token)) return event;
     const blob = await this.redis.getBuffer(this.keys.checkpoint(event.runId));
-    if (!blob || sha256(blob) !== event.sha256) return { type: 'metrics', runId: event.runId, token: event.token, stepsDone: event.stepsDone, rows: event.rows };
+    if (!blob || sha256(blob) !== event.sha256) return { type: 'metrics', runId: event.runId, token: event.token, stepsDone: event.stepsDone, rows: event.rows, trainSeconds: event.trainSeconds };
     writeRunCheckpoint(this.home, event.runId, event.step, blob);
     return event;
   }

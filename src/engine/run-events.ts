@@ -43,8 +43,11 @@ export type TrainJob = z.infer<typeof trainJobSchema>;
 const metricRowSchema = z.object({ name: z.string().min(1), step: z.number().int().nonnegative(), wallTime: z.number(), value: z.number() });
 
 const attempt = { runId: runIdSchema, token: z.string().min(1) };
-/** Metric rows logged since the last event, with the step count they reach: they land with the event. */
-const logged = { stepsDone: z.number().int().nonnegative(), rows: z.array(metricRowSchema) };
+/**
+ * Metric rows logged since the last event, with the step count they reach: they land with the event.
+ * So do the seconds trained since the last event (pauses excluded), which add up to the run's duration.
+ */
+const logged = { stepsDone: z.number().int().nonnegative(), rows: z.array(metricRowSchema), trainSeconds: z.number().nonnegative().default(0) };
 
 export const runEventSchema = z.discriminatedUnion('type', [
   z.object({
@@ -111,7 +114,7 @@ export function applyRunEvent(db: Db, home: string, event: RunEvent): number[] {
     if (!isCurrentAttempt(db, runId, token)) return [];
     if ('rows' in event) {
       insertMetrics(db, runId, event.rows);
-      recordProgress(db, runId, event.stepsDone);
+      recordProgress(db, runId, event.stepsDone, event.trainSeconds);
     }
     switch (event.type) {
       case 'metrics':

@@ -54,6 +54,30 @@ export interface TrainOutcome {
 /** How often a paused run checks for resume. */
 const PAUSE_POLL_MS = 200;
 
+/** Time spent training, pauses left out: `take` gives the seconds since it was last called. */
+class TrainingClock {
+  private runningSince: number | null = performance.now();
+  private banked = 0;
+
+  pause(): void {
+    if (this.runningSince === null) return;
+    this.banked += performance.now() - this.runningSince;
+    this.runningSince = null;
+  }
+
+  resume(): void {
+    this.runningSince ??= performance.now();
+  }
+
+  take(): number {
+    const now = performance.now();
+    const ms = this.banked + (this.runningSince === null ? 0 : now - this.runningSince);
+    this.banked = 0;
+    if (this.runningSince !== null) this.runningSince = now;
+    return ms / 1000;
+  }
+}
+
 /**
  * Evaluation outcomes of a run, logged as `eval/<name>` metrics: for bandits the outcome of 1,000
  * policy actions (kept to redraw the plot), for MuJoCo tasks `evalEpisodes` episodes with the
@@ -133,7 +157,7 @@ export async function trainJob(job: TrainJob, sink: RunEventSink, hooks: TrainHo
     backend = await initBackend();
   } catch (err) {
     // The run was claimed for this attempt: it ends, as it was, with the reason.
-    await sink.end({ type: 'ended', runId, token, stepsDone: job.stepsDone, rows: [], status: 'failed', error: messageOf(err), finalMetrics: {}, bestScore: null, finalScore: null });
+    await sink.end({ type: 'ended', runId, token, stepsDone: job.stepsDone, rows: [], trainSeconds: 0, status: 'failed', error: messageOf(err), finalMetrics: {}, bestScore: null, finalScore: null });
     throw err;
   }
   const agent = createAgent(job.algo, data.problem, config, job.seed);
@@ -150,10 +174,11 @@ export async function trainJob(job: TrainJob, sink: RunEventSink, hooks: TrainHo
 
   const stepOf = () => agent.pretrainStepsDone + agent.trainStepsDone;
   /** The metric rows waiting, taken for the next event: they land with it. */
+  const clock = new TrainingClock();
   const logged = () => {
     const rows = pending;
     pending = [];
-    return { stepsDone: stepOf(), rows };
+    return { stepsDone: stepOf(), rows, trainSeconds: clock.take() };
   };
   let lastCheckpointStep: number | null = null;
   const saveCheckpoint = async () => {
@@ -167,7 +192,7 @@ export async function trainJob(job: TrainJob, sink: RunEventSink, hooks: TrainHo
     lastCheckpointStep = step;
     hooks.onCheckpoint?.({ step, sha256: digest });
   };
-  const end = async (outcome: Omit<EndedEvent, 'type' | 'runId' | 'token' | 'stepsDone' | 'rows' | 'finalMetrics' | 'bestScore' | 'finalScore'> & Partial<Pick<EndedEvent, 'finalMetrics' | 'bestScore' | 'finalScore'>>): Promise<TrainOutcome> => {
+  const end = async (outcome: Omit<EndedEvent, 'type' | 'runId' | 'token' | 'stepsDone' | 'rows' | 'trainSeconds' | 'finalMetrics' | 'bestScore' | 'finalScore'> & Partial<Pick<EndedEvent, 'finalMetrics' | 'bestScore' | 'finalScore'>>): Promise<TrainOutcome> => {
     await sink.end({ type: 'ended', runId, token, ...logged(), finalMetrics: {}, bestScore: null, finalScore: null, ...outcome });
     return { status: outcome.status, stepsDone: stepOf(), backend, stepsPerSec };
   };
@@ -198,10 +223,12 @@ export async function trainJob(job: TrainJob, sink: RunEventSink, hooks: TrainHo
       let command = hooks.control?.() ?? null;
       if (command === 'pause') {
         sink.send({ type: 'status', runId, token, ...logged(), status: 'paused' });
+        clock.pause();
         while (command === 'pause') {
           await new Promise((resolve) => setTimeout(resolve, PAUSE_POLL_MS));
           command = hooks.control?.() ?? null;
         }
+        clock.resume();
         sink.send({ type: 'status', runId, token, ...logged(), status: 'running' });
         windowStart = { time: performance.now(), step: stepOf() };
       }

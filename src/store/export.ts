@@ -12,7 +12,7 @@ import { getDataset } from './datasets';
 import { getRun, listRuns } from './runs';
 import { getSweep } from './sweeps';
 
-const SUMMARY_COLUMNS = ['run_id', 'name', 'task', 'algo', 'preset', 'seed', 'status', 'backend', 'created', 'started', 'finished', 'duration_s', 'steps_done', 'steps_total', 'best_score', 'final_score', 'best_reward', 'tags', 'notes', 'dataset_id', 'dataset_name', 'dataset_sha256'];
+const SUMMARY_COLUMNS = ['run_id', 'name', 'task', 'algo', 'preset', 'seed', 'status', 'backend', 'created', 'started', 'finished', 'duration_s', 'wall_s', 'steps_done', 'steps_total', 'best_score', 'final_score', 'best_reward', 'tags', 'notes', 'dataset_id', 'dataset_name', 'dataset_sha256'];
 export const METRIC_COLUMNS = ['run_id', 'metric', 'step', 'wall_time', 'value'];
 
 /** The ids a filter selects, oldest first; an unknown id or an empty selection is bad input. */
@@ -38,7 +38,7 @@ function* summaryRows(db: Db, ids: number[]): Generator<CsvValue[]> {
   for (const r of runs) {
     const dataset = r.datasetId === null ? null : datasetOf(r.datasetId);
     yield [
-      r.id, r.name, r.task, r.algo, r.preset, r.seed, r.status, r.backend, r.createdAt, r.startedAt, r.finishedAt, r.durationSec,
+      r.id, r.name, r.task, r.algo, r.preset, r.seed, r.status, r.backend, r.createdAt, r.startedAt, r.finishedAt, r.durationSec, r.wallSec,
       r.stepsDone, r.stepsTotal, r.bestScore, r.finalScore, r.bestReward, r.tags.join(';'), r.notes,
       r.datasetId, dataset?.name ?? null, dataset?.sha256 ?? null,
       ...finals.map((k) => r.finalMetrics[k] ?? null),

@@ -21,6 +21,7 @@ const runRowSchema = z.object({
   created_at: z.number(),
   started_at: z.number().nullable(),
   finished_at: z.number().nullable(),
+  train_seconds: z.number(),
   steps_done: z.number().int(),
   steps_total: z.number().int(),
   best_score: z.number().nullable(),
@@ -81,7 +82,8 @@ function toSummary(raw: unknown): RunSummary {
     createdAt: iso(row.created_at) as string,
     startedAt: iso(row.started_at),
     finishedAt: iso(row.finished_at),
-    durationSec: row.started_at !== null && row.finished_at !== null ? (row.finished_at - row.started_at) / 1000 : null,
+    durationSec: row.started_at !== null ? row.train_seconds : null,
+    wallSec: row.started_at !== null && row.finished_at !== null ? (row.finished_at - row.started_at) / 1000 : null,
     bestReward: row.best_reward,
     tags: row.tags ? row.tags.split(TAG_SEPARATOR) : [],
     notes: row.notes,
@@ -144,7 +146,7 @@ const SORT_SQL: Record<RunSortKey, string> = {
   backend: 'r.backend',
   createdAt: 'r.created_at',
   startedAt: 'r.started_at',
-  durationSec: 'r.finished_at - r.started_at',
+  durationSec: 'CASE WHEN r.started_at IS NULL THEN NULL ELSE r.train_seconds END',
   stepsDone: 'r.steps_done',
   bestScore: 'coalesce(r.best_score, best_reward)',
   finalScore: "coalesce(r.final_score, json_extract(r.final_metrics, '$.meanReward'))",
@@ -255,8 +257,9 @@ export function runOwner(db: Db, id: number): { pid: number; host: string } | nu
   return row && row.pid !== null && row.host !== null ? { pid: row.pid, host: row.host } : null;
 }
 
-export function recordProgress(db: Db, id: number, stepsDone: number, now = Date.now()): void {
-  db.prepare('UPDATE runs SET steps_done = ?, heartbeat_at = ? WHERE id = ?').run(stepsDone, now, id);
+/** Steps done so far, and the seconds trained since the last report (pauses excluded) added to the run's training time. */
+export function recordProgress(db: Db, id: number, stepsDone: number, trainSeconds = 0, now = Date.now()): void {
+  db.prepare('UPDATE runs SET steps_done = ?, heartbeat_at = ?, train_seconds = train_seconds + ? WHERE id = ?').run(stepsDone, now, trainSeconds, id);
 }
 
 export interface RunOutcome {

@@ -99,7 +99,7 @@ describe('applyRunEvent', () => {
     claimed(db, id, 'old');
     db.prepare("UPDATE runs SET status = 'interrupted' WHERE id = ?").run(id);
     claimed(db, id, 'new');
-    const stale: RunEvent = { type: 'ended', runId: id, token: 'old', stepsDone: 9, rows: [{ name: 'critic', step: 9, wallTime: 0, value: 1 }], status: 'completed', error: null, finalMetrics: {}, bestScore: null, finalScore: null };
+    const stale: RunEvent = { type: 'ended', runId: id, token: 'old', stepsDone: 9, rows: [{ name: 'critic', step: 9, wallTime: 0, value: 1 }], trainSeconds: 3, status: 'completed', error: null, finalMetrics: {}, bestScore: null, finalScore: null };
     expect(applyRunEvent(db, home, stale)).toEqual([]);
     expect(getRun(db, id)).toMatchObject({ status: 'running', stepsDone: 0 });
     expect(readMetric(db, id, 'critic')).toEqual([]);
@@ -111,9 +111,11 @@ describe('applyRunEvent', () => {
     claimed(db, id, 't');
     for (const step of [25, 50, 75]) {
       writeRunCheckpoint(home, id, step, Buffer.from(`checkpoint ${step}`));
-      applyRunEvent(db, home, { type: 'checkpoint', runId: id, token: 't', stepsDone: step, rows: [{ name: 'critic', step, wallTime: step, value: step }], step, sha256: 'a'.repeat(64), bytes: 13 });
+      applyRunEvent(db, home, { type: 'checkpoint', runId: id, token: 't', stepsDone: step, rows: [{ name: 'critic', step, wallTime: step, value: step }], trainSeconds: 1.5, step, sha256: 'a'.repeat(64), bytes: 13 });
     }
     expect(listCheckpoints(db, id).map((c) => c.step)).toEqual([75, 50]);
+    // Each event's training seconds add up to the run's duration.
+    expect(getRun(db, id).durationSec).toBeCloseTo(4.5, 9);
     expect(fs.existsSync(checkpointFile(home, id, 25))).toBe(false);
     expect(fs.existsSync(checkpointFile(home, id, 50))).toBe(true);
     expect(readMetric(db, id, 'critic').map((r) => r.step)).toEqual([25, 50, 75]);

@@ -97,7 +97,7 @@ describe('run queue and training processes', () => {
     h.manager.pause(id);
     await until(() => getRun(h.db, id).status === 'paused', 'the run to pause');
     const heldAt = getRun(h.db, id).stepsDone;
-    await new Promise((r) => setTimeout(r, 1500));
+    await new Promise((r) => setTimeout(r, 3000));
     expect(getRun(h.db, id).stepsDone).toBe(heldAt);
     h.manager.resume(id);
     await until(() => getRun(h.db, id).status === 'running' && getRun(h.db, id).stepsDone > heldAt, 'the run to continue');
@@ -107,6 +107,10 @@ describe('run queue and training processes', () => {
     expect(stoppedAt).toBeLessThan(2000);
     const newest = h.db.prepare('SELECT max(step) FROM checkpoints WHERE run_id = ?').pluck().get(id);
     expect(newest).toBe(stoppedAt);
+    // The duration is training time: the 3 s paused count in the wall-clock span only.
+    const { durationSec, wallSec } = getRun(h.db, id);
+    expect(durationSec).toBeGreaterThan(0);
+    expect((wallSec as number) - (durationSec as number)).toBeGreaterThanOrEqual(2.8);
     expect(() => h.manager.pause(id)).toThrow(/not training/);
   }, 180_000);
 });

@@ -178,3 +178,17 @@ describe('migration 008 (policyInitLogStd)', () => {
     db.close();
   });
 });
+
+describe('migration 009 (train_seconds)', () => {
+  it('gives every ended run stored before it its start-to-finish span as training time, and unstarted runs none', () => {
+    const { home, old } = openAtVersion(8);
+    const config = presetOf(requireTask('bandit-25g-far')).configs.dtql;
+    const [ended, queued] = insertRuns(old, [sampleRun({ config }), sampleRun({ config })]);
+    old.prepare('UPDATE runs SET started_at = 1000, finished_at = 91000 WHERE id = ?').run(ended);
+    old.close();
+    const db = openDatabase(home);
+    expect(getRun(db, ended as number)).toMatchObject({ durationSec: 90, wallSec: 90 });
+    expect(getRun(db, queued as number)).toMatchObject({ durationSec: null, wallSec: null });
+    db.close();
+  });
+});

@@ -27,6 +27,8 @@ function seeded() {
   finishRun(db, a, { status: 'completed', stepsDone: 100, finalMetrics: { meanReward: 12 } }, T0 + 50_000);
   finishRun(db, b, { status: 'completed', stepsDone: 100, finalMetrics: { meanReward: 9 } }, T0 + DAY + 10_000);
   finishRun(db, c, { status: 'diverged', stepsDone: 40, error: 'NaN' }, T0 + 2 * DAY + 90_000);
+  // Training time as their events would have added it up: no pauses here.
+  db.prepare('UPDATE runs SET train_seconds = (finished_at - started_at) / 1000.0 WHERE started_at IS NOT NULL').run();
   insertMetrics(db, a, [
     { name: 'eval/meanReward', step: 10, wallTime: 1, value: 13.5 },
     { name: 'eval/meanReward', step: 20, wallTime: 2, value: 12 },

@@ -113,7 +113,9 @@ function RunRow({ run, selected, onSelect, act }: { run: RunSummary; selected: b
       </div>
       <div className="cell">{run.backend ?? '-'}</div>
       <div className="cell">{formatTime(run.startedAt)}</div>
-      <div className="cell">{formatDuration(run.durationSec)}</div>
+      <div className="cell" title={run.wallSec !== null ? `training time; ${formatDuration(run.wallSec)} from first start to last end` : 'training time'}>
+        {formatDuration(run.durationSec)}
+      </div>
       <div className="cell">
         {run.stepsDone.toLocaleString()} / {run.stepsTotal.toLocaleString()}
       </div>
