@@ -24,6 +24,23 @@ test('History filters, sorts and edits runs, keeps the view in the URL, and dele
   await page.getByLabel('search').fill('really');
   await expect(page.getByTestId('history-count')).toHaveText('1 of 3 runs');
   await page.getByLabel('search').fill('');
+  // Enter saves too: the edit survives a reload.
+  await page.getByLabel('tags of run 2').fill('sweep-a, checked');
+  await page.getByLabel('tags of run 2').press('Enter');
+  await expect(page.getByLabel('tags of run 2')).not.toBeFocused();
+  await expect.poll(async () => (await app.listRuns()).find((r) => r.id === 2)?.tags).toEqual(['checked', 'sweep-a']);
+  await page.reload();
+  await expect(page.getByLabel('tags of run 2')).toHaveValue('checked, sweep-a');
+
+  // At 1280 pixels the whole table fits: no sideways scrolling, every header readable, every row's buttons on screen.
+  const table = page.getByTestId('history-table');
+  expect(await table.evaluate((el) => el.scrollWidth <= el.clientWidth)).toBe(true);
+  const cutHeaders = await table.locator('[role="columnheader"]').evaluateAll((cells) => cells.filter((c) => c.scrollWidth > c.clientWidth).map((c) => c.textContent));
+  expect(cutHeaders).toEqual([]);
+  const actions = page.getByTestId('run-row-3').locator('.row-actions');
+  expect(await actions.evaluate((el) => el.scrollWidth <= el.clientWidth)).toBe(true);
+  const deleteBox = await actions.getByRole('button', { name: 'Delete' }).boundingBox();
+  expect((deleteBox?.x ?? Infinity) + (deleteBox?.width ?? 0)).toBeLessThanOrEqual(1280);
 
   page.once('dialog', (dialog) => void dialog.accept());
   await page.getByTestId('run-row-3').getByRole('button', { name: 'Delete' }).click();

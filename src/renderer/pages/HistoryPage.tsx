@@ -9,22 +9,25 @@ import { ErrorNote, StatusBadge, formatTime } from '../components/Status';
 const onRunsChanged = (event: { type: string }) => event.type === 'runs-changed';
 const ROW_HEIGHT = 38;
 
-const COLUMNS: { key: RunSortKey | null; label: string; width: string }[] = [
-  { key: 'id', label: 'id', width: '3.5em' },
-  { key: 'name', label: 'name', width: '13em' },
-  { key: 'task', label: 'task', width: '11em' },
-  { key: 'algo', label: 'algo', width: '3.5em' },
-  { key: 'seed', label: 'seed', width: '3.5em' },
-  { key: 'status', label: 'status', width: '7em' },
-  { key: 'backend', label: 'backend', width: '5.5em' },
-  { key: 'startedAt', label: 'started', width: '9em' },
-  { key: 'durationSec', label: 'duration', width: '6em' },
-  { key: 'stepsDone', label: 'steps', width: '8em' },
-  { key: 'bestScore', label: 'best', width: '4.5em' },
-  { key: 'finalScore', label: 'final', width: '4.5em' },
-  { key: null, label: 'tags', width: '8em' },
-  { key: null, label: 'notes', width: '12em' },
-  { key: null, label: '', width: '11em' },
+/**
+ * Fixed widths where the content is short, shares of what is left for name, tags and notes, so the
+ * table fits a 1280-pixel window (backend and wall-clock time are in the tooltips of name and duration).
+ */
+const COLUMNS: { key: RunSortKey | null; label: string; width: string; title?: string }[] = [
+  { key: 'id', label: 'id', width: '3em' },
+  { key: 'name', label: 'name', width: 'minmax(6em, 1.4fr)' },
+  { key: 'task', label: 'task', width: '9em' },
+  { key: 'algo', label: 'algo', width: '4.5em' },
+  { key: 'seed', label: 'seed', width: '4.5em' },
+  { key: 'status', label: 'status', width: '6.5em' },
+  { key: 'startedAt', label: 'started', width: '7em' },
+  { key: 'durationSec', label: 'duration', width: '7.75em', title: 'training time, pauses and stops left out' },
+  { key: 'stepsDone', label: 'steps', width: '7em' },
+  { key: 'bestScore', label: 'best', width: '5.5em', title: 'D4RL-normalised score (0-100); "r" marks a bandit\'s mean reward instead' },
+  { key: 'finalScore', label: 'final', width: '5.5em', title: 'D4RL-normalised score (0-100); "r" marks a bandit\'s mean reward instead' },
+  { key: null, label: 'tags', width: 'minmax(5em, 0.8fr)' },
+  { key: null, label: 'notes', width: 'minmax(5em, 1fr)' },
+  { key: null, label: '', width: '9.5em' },
 ];
 const GRID = { gridTemplateColumns: `2em ${COLUMNS.map((c) => c.width).join(' ')}` };
 
@@ -66,14 +69,19 @@ export function formatDuration(sec: number | null): string {
   return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
 }
 
-/** A score where the task has one, else its own outcome (the bandit mean reward). */
+/** A score where the task has one, else its own outcome (the bandit mean reward), marked "r" so the two never read alike. */
 function scoreCell(score: number | null, reward: number | null | undefined) {
-  if (score !== null) return <span title="normalised score">{score.toFixed(1)}</span>;
-  if (reward !== null && reward !== undefined) return <span title="mean reward of 1,000 policy actions">{reward.toFixed(2)}</span>;
+  if (score !== null) return <span title="D4RL-normalised score (0-100)">{score.toFixed(1)}</span>;
+  if (reward !== null && reward !== undefined)
+    return (
+      <span title="mean reward of 1,000 policy actions (a bandit has no normalised score)">
+        {reward.toFixed(2)} <span className="muted">r</span>
+      </span>
+    );
   return '-';
 }
 
-/** The editable tags and notes cells of a row; each saves on blur and shows why a save failed. */
+/** The editable tags and notes cells of a row; each saves on Enter or on leaving it, and shows why a save failed. */
 function RunNotes({ run }: { run: RunSummary }) {
   const [notes, setNotes] = useState(run.notes);
   const [tags, setTags] = useState(run.tags.join(', '));
@@ -82,13 +90,17 @@ function RunNotes({ run }: { run: RunSummary }) {
     const tagList = tags.split(',').map((t) => t.trim()).filter((t) => t !== '');
     act(() => api.updateRun({ id: run.id, notes, tags: tagList }));
   };
+  // Enter saves by leaving the field, so a save never runs twice for one edit.
+  const saveOnEnter = (e: React.KeyboardEvent<HTMLInputElement>) => {
+    if (e.key === 'Enter') e.currentTarget.blur();
+  };
   return (
     <>
       <div className="cell">
-        <input className="cell-input" aria-label={`tags of run ${run.id}`} value={tags} onChange={(e) => setTags(e.target.value)} onBlur={save} />
+        <input className="cell-input" aria-label={`tags of run ${run.id}`} value={tags} onChange={(e) => setTags(e.target.value)} onBlur={save} onKeyDown={saveOnEnter} />
       </div>
       <div className="cell">
-        <input className="cell-input" aria-label={`notes of run ${run.id}`} value={notes} onChange={(e) => setNotes(e.target.value)} onBlur={save} title={error ?? notes} />
+        <input className="cell-input" aria-label={`notes of run ${run.id}`} value={notes} onChange={(e) => setNotes(e.target.value)} onBlur={save} onKeyDown={saveOnEnter} title={error ?? notes} />
         {error ? <span className="field-error">{error}</span> : null}
       </div>
     </>
@@ -102,7 +114,7 @@ function RunRow({ run, selected, onSelect, act }: { run: RunSummary; selected: b
         <input type="checkbox" aria-label={`select run ${run.id}`} checked={selected} onChange={(e) => onSelect(e.target.checked)} />
       </div>
       <div className="cell">{run.id}</div>
-      <div className="cell" title={run.name}>
+      <div className="cell" title={`${run.name} · ${run.backend ?? 'not started'}`}>
         <Link to={`/runs/${run.id}`}>{run.name}</Link>
       </div>
       <div className="cell">{run.task}</div>
@@ -111,7 +123,6 @@ function RunRow({ run, selected, onSelect, act }: { run: RunSummary; selected: b
       <div className="cell" title={run.error ?? undefined}>
         <StatusBadge status={run.status} />
       </div>
-      <div className="cell">{run.backend ?? '-'}</div>
       <div className="cell">{formatTime(run.startedAt)}</div>
       <div className="cell" title={run.wallSec !== null ? `training time; ${formatDuration(run.wallSec)} from first start to last end` : 'training time'}>
         {formatDuration(run.durationSec)}
@@ -257,10 +268,13 @@ export function HistoryPage() {
                     {c.label}
                   </div>
                 ) : (
-                  <div className="cell" key={c.key} role="columnheader">
+                  <div className="cell" key={c.key} role="columnheader" title={c.title}>
                     <button className="sort" onClick={() => sortBy(c.key as RunSortKey)}>
                       {c.label}
-                      {filter.sort === c.key ? (filter.dir === 'desc' ? ' ▼' : ' ▲') : ''}
+                      {/* Always laid out, shown only on the sorted column: the widths hold whichever column sorts. */}
+                      <span className="sort-arrow" aria-hidden style={{ visibility: filter.sort === c.key ? 'visible' : 'hidden' }}>
+                        {filter.sort === c.key && filter.dir === 'asc' ? '▲' : '▼'}
+                      </span>
                     </button>
                   </div>
                 ),
