@@ -11,6 +11,13 @@ test('Compare runs trust region and KL on bandit-25g-hard in one click and draws
   await section.getByLabel('training steps').fill('250');
   await section.getByRole('button', { name: 'Run trust region and KL' }).click();
   await expect(page).toHaveURL(/tr=\d+&kl=\d+/);
+  const [, trId, klId] = /tr=(\d+)&kl=(\d+)/.exec(page.url()) as RegExpExecArray;
+  // Away and back through the navigation: Compare still shows the pair while it trains.
+  await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'History' }).click();
+  await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Compare' }).click();
+  await expect(section.getByTestId('panel-Trust region')).toContainText(`run ${trId} · step`);
+  await expect(section.getByTestId('panel-KL')).toContainText(`run ${klId} · step`);
+  await expect(section).not.toContainText('not started');
   for (const title of ['Trust region', 'KL']) {
     const outcome = section.getByTestId(`outcome-${title}`);
     // Numbers appear with the first evaluation (step 250 of training).

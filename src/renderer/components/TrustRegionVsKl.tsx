@@ -9,6 +9,7 @@ import { BanditScatter, domainOf, scatterSvg } from './BanditScatter';
 import { ChartFrame } from './ChartFrame';
 import { ErrorNote, StatusBadge } from './Status';
 import { messageOf } from '../../api/errors';
+import { PAIR_TAG, latestPair } from '../selection';
 
 type Samples = Awaited<ReturnType<typeof api.getSamples>>;
 
@@ -89,19 +90,22 @@ function Panel({ title, runId, data, domain, samples, run }: { title: string; ru
 
 /**
  * The paper's toy experiment in one click: trust region and KL with the same seed on a 2D bandit,
- * drawn side by side on the same axes as the official figure does.
+ * drawn side by side on the same axes as the official figure does. Opened without a pair in its
+ * address, it shows the newest pair started here, running or ended.
  */
 export function TrustRegionVsKl() {
   const [params, setParams] = useSearchParams();
   const tasks = useApi(() => api.listTasks({}), []);
   const bandits = (tasks.data ?? []).filter((t: TaskDto) => t.family === 'bandit');
-  const taskId = params.get('task') ?? 'bandit-25g-hard';
+  const pairRuns = useApi(() => api.listRuns({ tag: PAIR_TAG, archived: 'include' }), [], (e) => e.type === 'runs-changed');
+  const latest = params.get('tr') || params.get('kl') || params.get('task') ? null : latestPair(pairRuns.data ?? []);
+  const taskId = params.get('task') ?? latest?.task ?? 'bandit-25g-hard';
   const device = useDevice();
   const presetId = params.get('preset') ?? bandits.find((t) => t.id === taskId)?.defaultPresets[device] ?? 'quick';
   const [seed, setSeed] = useState(params.get('seed') ?? '');
   const [steps, setSteps] = useState('');
-  const trId = params.get('tr') ? Number(params.get('tr')) : null;
-  const klId = params.get('kl') ? Number(params.get('kl')) : null;
+  const trId = params.get('tr') ? Number(params.get('tr')) : (latest?.tr ?? null);
+  const klId = params.get('kl') ? Number(params.get('kl')) : (latest?.kl ?? null);
   const data = useApi(() => api.getTaskData({ task: taskId }), [taskId]);
   const tr = useRunSamples(trId);
   const kl = useRunSamples(klId);
@@ -131,10 +135,10 @@ export function TrustRegionVsKl() {
       return;
     }
     try {
-      const common = { task: taskId, preset: presetId, seeds: [seedNumber], tags: ['tr-vs-kl'], overrides: stepsOverride.overrides };
+      const common = { task: taskId, preset: presetId, seeds: [seedNumber], tags: [PAIR_TAG], overrides: stepsOverride.overrides };
       const [a] = (await api.createRuns({ ...common, algo: 'dtql' })).runIds;
       const [b] = (await api.createRuns({ ...common, algo: 'kl' })).runIds;
-      update({ tr: String(a), kl: String(b), seed: String(seedNumber) });
+      update({ task: taskId, tr: String(a), kl: String(b), seed: String(seedNumber) });
     } catch (err) {
       setError(messageOf(err));
     }

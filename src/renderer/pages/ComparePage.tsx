@@ -2,7 +2,7 @@ import { useMemo, useState } from 'react';
 import { useSearchParams } from 'react-router-dom';
 import { Area, CartesianGrid, ComposedChart, Legend, Line, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { configDiff, type TrainConfig } from '../../core/config';
-import { formatSweepPoint, type RunDetail, type RunSummary, type SeriesDto } from '../../api/contract';
+import { formatSweepPoint, type RunDetail, type SeriesDto } from '../../api/contract';
 import { toCsv } from '../../api/csv';
 import { api } from '../api';
 import { useAction, useApi } from '../useApi';
@@ -12,6 +12,7 @@ import { TrustRegionVsKl } from '../components/TrustRegionVsKl';
 import { SweepSummary } from '../components/SweepSummary';
 import { BAND_LABELS, formatMeanSe, groupBand, groupBy, meanSeCells, valueAt, type BandKind, type Curve } from '../stats';
 import { saveText } from '../save';
+import { defaultSelection } from '../selection';
 
 const COLORS = ['#2f6fec', '#e8590c', '#2b8a3e', '#ae3ec9', '#c92a2a', '#1098ad', '#5c940d', '#d6336c'];
 const PREFERRED_METRICS = ['eval/normalizedScore', 'eval/meanReward', 'policy'];
@@ -25,19 +26,6 @@ function differingKeys(runs: RunDetail[]): (keyof TrainConfig)[] {
   const keys = new Set<keyof TrainConfig>();
   for (const r of runs.slice(1)) for (const k of configDiff(first.config, r.config)) keys.add(k);
   return (Object.keys(first.config) as (keyof TrainConfig)[]).filter((k) => keys.has(k));
-}
-
-/**
- * With nothing chosen, the paper's comparison: every run of the most recent task that has ended
- * runs of both trust region and KL.
- */
-function defaultSelection(runs: RunSummary[]): number[] {
-  const ended = runs.filter((r) => !r.archived && r.status !== 'queued' && r.status !== 'running' && r.status !== 'paused');
-  for (const r of ended) {
-    const same = ended.filter((x) => x.task === r.task);
-    if (same.some((x) => x.algo === 'dtql') && same.some((x) => x.algo === 'kl')) return same.map((x) => x.id).sort((a, b) => a - b);
-  }
-  return [];
 }
 
 const BASE_GROUPINGS: Record<string, { label: string; keyOf: (r: RunDetail) => string }> = {

@@ -1,0 +1,29 @@
+/** Which runs the Compare page shows when its address names none: pure functions over the run list. */
+import type { RunSummary } from '../api/contract';
+
+/**
+ * With nothing chosen, the paper's comparison: every completed run of the most recent task that has
+ * completed runs of both trust region and KL (a stopped or failed run would sit as a partial result
+ * beside finished ones).
+ */
+export function defaultSelection(runs: RunSummary[]): number[] {
+  const ended = runs.filter((r) => !r.archived && r.status === 'completed');
+  for (const r of ended) {
+    const same = ended.filter((x) => x.task === r.task);
+    if (same.some((x) => x.algo === 'dtql') && same.some((x) => x.algo === 'kl')) return same.map((x) => x.id).sort((a, b) => a - b);
+  }
+  return [];
+}
+
+/** The tag the one-click pair's runs carry. */
+export const PAIR_TAG = 'tr-vs-kl';
+
+/** The newest one-click pair (newest first in `runs`): a KL run and the trust-region run of its task and seed started just before it. */
+export function latestPair(runs: RunSummary[]): { task: string; tr: number; kl: number } | null {
+  for (const kl of runs) {
+    if (kl.algo !== 'kl') continue;
+    const tr = runs.find((r) => r.algo === 'dtql' && r.id < kl.id && r.task === kl.task && r.seed === kl.seed);
+    if (tr) return { task: kl.task, tr: tr.id, kl: kl.id };
+  }
+  return null;
+}
