@@ -256,16 +256,19 @@ function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
+  const collect = (value: string, previous: string[]) => [...previous, value];
+
   program
     .command('serve')
     .description('serve the UI and the API over HTTP and WebSocket')
     .addOption(new Option('--port <port>', 'TCP port').default(5417).argParser(parsePort))
     .option('--host <host>', 'address to bind; a non-loopback address needs --token', '127.0.0.1')
     .option('--token <token>', 'access token required on every request')
+    .option('--allow-host <name>', 'also answer requests addressed to this host name, e.g. a reverse proxy\'s (repeatable)', collect, [])
     .option('--concurrency <n>', 'runs trained at once (0 holds the queue; default: one per core)', parseCount)
     .option('--redis <url>', 'send runs to remote `dtql worker`s through this Redis instead of training here (default: the saved setting)')
     .option('--max-sweep-runs <n>', 'refuse sweeps with more runs than this', parsePositiveInt, DEFAULT_MAX_SWEEP_RUNS)
-    .action(async (opts: { port: number; host: string; token?: string; concurrency?: number; redis?: string; maxSweepRuns: number }, cmd: Command) => {
+    .action(async (opts: { port: number; host: string; token?: string; allowHost: string[]; concurrency?: number; redis?: string; maxSweepRuns: number }, cmd: Command) => {
       const home = ensureHome(resolveHome((cmd.optsWithGlobals() as GlobalOptions).home));
       const [{ acquireInstanceLock, recordInstanceUrl }, { openStore: openEngineStore }, { startServer }] = await Promise.all([
         import('../store/instance-lock'),
@@ -276,7 +279,7 @@ function buildProgram(): Command {
       // A server never waits on another process's lock (DESIGN.md, served mode).
       const db = openEngineStore(home, { busyTimeoutMs: 0 });
       const redisUrl = opts.redis ?? getMeta(db, REDIS_URL_SETTING);
-      const server = await startServer({ db, home, host: opts.host, port: opts.port, token: opts.token ?? null, concurrency: opts.concurrency, redisUrl, maxSweepRuns: opts.maxSweepRuns }).catch((err: unknown) => {
+      const server = await startServer({ db, home, host: opts.host, port: opts.port, token: opts.token ?? null, allowHosts: opts.allowHost, concurrency: opts.concurrency, redisUrl, maxSweepRuns: opts.maxSweepRuns }).catch((err: unknown) => {
         db.close();
         lock.release();
         throw err;
@@ -346,7 +349,6 @@ function buildProgram(): Command {
         db.close();
       }
     });
-  const collect = (value: string, previous: string[]) => [...previous, value];
   program
     .command('train')
     .description('train one run headless, with a progress line on stderr')

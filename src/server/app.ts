@@ -26,6 +26,8 @@ export interface ServerOptions {
   host: string;
   port: number;
   token: string | null;
+  /** Host names answered besides the bound address's own (a reverse proxy's, a DNS name). */
+  allowHosts?: readonly string[];
   /** The built renderer (out/renderer); without it only the API is served. */
   staticDir: string | null;
 }
@@ -46,13 +48,13 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   assertSafeBind(host, token);
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024, routerOptions: { maxParamLength: 200 }, forceCloseConnections: true });
   // The Host allow-list needs the bound port, which is only known after listen() for port 0.
-  let hosts: Set<string> | null = null;
+  let hosts: ((header: string | undefined) => boolean) | null = null;
   const hostAllowed = (header: string | undefined): boolean => {
     if (!hosts) {
       const address = app.server.address();
-      hosts = allowedHosts(host, typeof address === 'object' && address ? address.port : port);
+      hosts = allowedHosts(host, typeof address === 'object' && address ? address.port : port, options.allowHosts ?? []);
     }
-    return hosts.has((header ?? '').toLowerCase());
+    return hosts(header);
   };
 
   // Registered before the access hook so a refused upgrade request still gets its socket destroyed.
@@ -62,7 +64,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     reply.header('x-content-type-options', 'nosniff');
     reply.header('x-frame-options', 'DENY');
     reply.header('referrer-policy', 'no-referrer');
-    if (!token && !hostAllowed(req.headers.host)) {
+    if (!hostAllowed(req.headers.host)) {
       return reply.code(403).send(errorBody('unauthorized', `host ${req.headers.host ?? '(none)'} is not served here`));
     }
     if (!originAllowed(req.headers.origin, req.headers.host)) {

@@ -18,6 +18,8 @@ export interface ServeOptions {
   host: string;
   port: number;
   token: string | null;
+  /** Host names answered besides the bound address's own (--allow-host). */
+  allowHosts?: readonly string[];
   staticDir?: string;
   /** Runs trained at once; 0 holds the queue. */
   concurrency?: number;
@@ -41,6 +43,7 @@ export async function startServer(options: ServeOptions): Promise<{ url: string;
     host: options.host,
     port: options.port,
     token: options.token,
+    allowHosts: options.allowHosts,
     staticDir: options.staticDir ?? DEFAULT_STATIC_DIR,
   });
   await app.listen({ host: options.host, port: options.port });

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
+import os from 'node:os';
 
 /** True for addresses that only this machine can reach. */
 export function isLoopbackHost(host: string): boolean {
@@ -43,17 +44,31 @@ export function cookieOf(header: string | undefined, name: string): string | nul
 }
 
 /**
- * Which Host headers the server answers: its own bound name, and for a loopback bind the loopback
- * names, so a DNS-rebound page on another name cannot talk to a local server.
+ * Which Host headers the server answers: its own bound name; for a loopback bind the loopback names;
+ * for a bind to every interface (0.0.0.0, ::) also this machine's name and interface addresses; and
+ * the names given with --allow-host (a reverse proxy's or a DNS name), on any port. A DNS-rebound
+ * page on another name cannot talk to the server, with or without a token.
  */
-export function allowedHosts(host: string, port: number): Set<string> {
-  const names = new Set<string>([host.includes(':') && !host.startsWith('[') ? `[${host}]` : host]);
+export function allowedHosts(host: string, port: number, extraNames: readonly string[] = []): (header: string | undefined) => boolean {
+  const bracket = (n: string) => (n.includes(':') && !n.startsWith('[') ? `[${n}]` : n);
+  const names = new Set<string>([bracket(host)]);
   if (isLoopbackHost(host) || host === '0.0.0.0' || host === '::') {
     names.add('127.0.0.1');
     names.add('localhost');
     names.add('[::1]');
   }
-  return new Set([...names].map((n) => `${n}:${port}`.toLowerCase()));
+  if (host === '0.0.0.0' || host === '::') {
+    names.add(os.hostname());
+    for (const addresses of Object.values(os.networkInterfaces())) for (const a of addresses ?? []) names.add(bracket(a.address.split('%')[0] as string));
+  }
+  const exact = new Set([...names].map((n) => `${n}:${port}`.toLowerCase()));
+  const anyPort = new Set(extraNames.map((n) => n.toLowerCase()));
+  return (header) => {
+    const value = (header ?? '').toLowerCase();
+    if (exact.has(value)) return true;
+    const name = value.replace(/:\d+$/, '');
+    return anyPort.has(name);
+  };
 }
 
 /** The page's own origin is the only one allowed to make requests or open the event socket. */

@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -19,11 +21,11 @@ interface Running {
 }
 const started: Running[] = [];
 
-async function serve(options: { token?: string; host?: string; staticDir?: string } = {}): Promise<Running> {
+async function serve(options: { token?: string; host?: string; staticDir?: string; allowHosts?: string[] } = {}): Promise<Running> {
   const home = tempHome();
   const db = openDatabase(home);
   // Concurrency 0 holds the queue: these tests are about the API, not training.
-  const server = await startServer({ db, home, host: options.host ?? '127.0.0.1', port: 0, token: options.token ?? null, staticDir: options.staticDir, concurrency: 0 });
+  const server = await startServer({ db, home, host: options.host ?? '127.0.0.1', port: 0, token: options.token ?? null, allowHosts: options.allowHosts, staticDir: options.staticDir, concurrency: 0 });
   const base = new URL(server.url).origin;
   const running = { url: server.url, base, db, home, close: server.close };
   started.push(running);
@@ -261,6 +263,33 @@ describe('served mode security', () => {
       socket.once('error', () => resolve('error'));
     });
     expect(outcome).toBe('status 403');
+  });
+
+  it('refuses a foreign Host header with a token too, and answers the names --allow-host adds and, bound to every interface, the machine\'s own', async () => {
+    /** GET /api/info with a given Host header (fetch cannot set one). */
+    const statusFor = (base: string, hostHeader: string, token?: string) =>
+      new Promise<number>((resolve, reject) => {
+        const url = new URL('/api/info', base);
+        const req = http.request({ host: '127.0.0.1', port: url.port, path: url.pathname, headers: { host: hostHeader, ...(token ? { authorization: `Bearer ${token}` } : {}) } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const token = 'a-long-enough-token';
+    const withToken = await serve({ token, allowHosts: ['gpu-box.example'] });
+    const port = new URL(withToken.base).port;
+    expect(await statusFor(withToken.base, `127.0.0.1:${port}`, token)).toBe(200);
+    expect(await statusFor(withToken.base, 'evil.example', token)).toBe(403);
+    expect(await statusFor(withToken.base, `evil.example:${port}`, token)).toBe(403);
+    expect(await statusFor(withToken.base, 'gpu-box.example', token)).toBe(200);
+    expect(await statusFor(withToken.base, 'gpu-box.example:443', token)).toBe(200);
+    expect(await statusFor(withToken.base, 'gpu-box.example')).toBe(401);
+    const everywhere = await serve({ token, host: '0.0.0.0' });
+    const everywherePort = new URL(everywhere.base.replace('0.0.0.0', '127.0.0.1')).port;
+    expect(await statusFor(everywhere.base.replace('0.0.0.0', '127.0.0.1'), `${os.hostname()}:${everywherePort}`, token)).toBe(200);
+    expect(await statusFor(everywhere.base.replace('0.0.0.0', '127.0.0.1'), `evil.example:${everywherePort}`, token)).toBe(403);
   });
 
   it('compares tokens of any length without throwing, and only equal tokens match', async () => {
