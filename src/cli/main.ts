@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { badInput, exitCodeOf, messageOf } from '../api/errors';
-import { createRunsSchema, type SweepDetail, runFilterSchema, runIdSchema, runSortKeys, runStatusSchema, seedSchema, type RunFilter } from '../api/contract';
+import { createRunsSchema, type SweepDetail, runFilterSchema, runIdSchema, runSortKeys, runStatusSchema, seedSchema, type RunDetail, type RunFilter } from '../api/contract';
 import { describeIssues, parseConfigOverride } from '../core/config';
 import { TASKS, defaultPreset, presetSeed, requireTask } from '../core/tasks';
 import { trainingDevice } from '../core/tf/device';
@@ -196,6 +196,11 @@ function formatSweepSummary(sweep: SweepDetail): string {
   const fmt = (stat: { mean: number; se: number; n: number } | null) => (stat ? `${stat.mean.toFixed(3)} ± ${stat.se.toFixed(3)}` : '-');
   const rows = sweep.summary.map((row) => [...sweep.axes.map((a) => String(row.point[a] ?? '')), `${row.completed}/${row.runs}`, fmt(row.bestScore), fmt(row.finalScore)]);
   return formatTable([...sweep.axes, 'completed', 'best (mean ± SE)', 'final (mean ± SE)'], rows);
+}
+
+/** A new run with an ended run's settings, named after it; the old run and its metrics stay as they are. */
+function restartOf(run: RunDetail): NewRun {
+  return { name: `${run.name} (restart of run ${run.id})`.slice(0, 200), task: run.task, algo: run.algo, preset: run.preset, config: run.config, seed: run.seed, tags: run.tags, datasetId: run.datasetId };
 }
 
 async function trainAndReport(db: Db, home: string, run: number | NewRun, json: boolean): Promise<void> {
@@ -409,11 +414,12 @@ function buildProgram(): Command {
     .command('resume')
     .description('continue a stopped, interrupted, failed or diverged run from its last checkpoint')
     .argument('<runId>', 'run id', parseRunId)
+    .option('--restart', 'train a new run with this run\'s settings from step 0 instead, leaving this one as it is (for a run whose checkpoints are all unreadable)')
     .option('--json', 'print the run summary as JSON')
-    .action(async (id: number, opts: { json?: boolean }, cmd: Command) => {
+    .action(async (id: number, opts: { json?: boolean; restart?: boolean }, cmd: Command) => {
       const { db, home } = await openStore(cmd);
       try {
-        await trainAndReport(db, home, id, Boolean(opts.json));
+        await trainAndReport(db, home, opts.restart ? restartOf(getRun(db, id)) : id, Boolean(opts.json));
       } finally {
         db.close();
       }

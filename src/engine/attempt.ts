@@ -1,11 +1,12 @@
 /** A training attempt as the owner of the store starts it: the run claimed for it, and the job its training process gets. */
 import crypto from 'node:crypto';
 import os from 'node:os';
-import { ApiError, badInput } from '../api/errors';
+import { ApiError, badInput, messageOf } from '../api/errors';
 import { listCheckpoints } from '../store/checkpoints';
 import { getDataset } from '../store/datasets';
 import type { Db } from '../store/db';
 import { claimRun, getRun } from '../store/runs';
+import { readCheckpointBytes } from './checkpoint';
 import { datasetFile } from './datasets';
 import type { TrainJob } from './run-events';
 
@@ -20,6 +21,8 @@ export function startAttempt(db: Db, home: string, runId: number): TrainJob {
   const run = getRun(db, runId);
   if (!RESUMABLE.has(run.status)) throw badInput(`run ${runId} is ${run.status}; only queued, stopped, interrupted, failed or diverged runs can train`);
   const file = run.datasetId === null ? null : datasetFile(getDataset(db, run.datasetId));
+  const checkpoints = listCheckpoints(db, runId).map(({ step, path, sha256 }) => ({ step, path, sha256 }));
+  refuseUnreadableCheckpoints(runId, checkpoints);
   const token = crypto.randomUUID();
   if (!claimRun(db, runId, { token, pid: process.pid, host: os.hostname(), worker: null })) throw new ApiError('conflict', `run ${runId} is already being trained by another process`);
   return {
@@ -32,9 +35,30 @@ export function startAttempt(db: Db, home: string, runId: number): TrainJob {
     config: run.config,
     stepsDone: run.stepsDone,
     bestScore: run.bestScore,
-    checkpoints: listCheckpoints(db, runId).map(({ step, path, sha256 }) => ({ step, path, sha256 })),
+    checkpoints,
     datasetFile: file,
     worker: null,
   };
 }
 
+/**
+ * A run with checkpoints none of which can be read would silently train again from step 0 and
+ * write over its metrics: refused, naming why, before anything changes. `dtql resume --restart`
+ * starts a new run with its settings instead.
+ */
+function refuseUnreadableCheckpoints(runId: number, checkpoints: TrainJob['checkpoints']): void {
+  if (checkpoints.length === 0) return;
+  const problems: string[] = [];
+  for (const ckpt of checkpoints) {
+    try {
+      readCheckpointBytes(ckpt.path, ckpt.sha256);
+      return;
+    } catch (err) {
+      problems.push((err as NodeJS.ErrnoException).code === 'ENOENT' ? `${ckpt.path} is missing` : messageOf(err));
+    }
+  }
+  throw badInput(
+    `run ${runId} cannot resume: none of its ${checkpoints.length} checkpoints can be read (${problems.join('; ')}); resuming would train it again from step 0 over its metrics. ` +
+      `\`dtql resume ${runId} --restart\` starts a new run with the same settings and leaves this one as it is`,
+  );
+}

@@ -108,6 +108,42 @@ describe('faults', () => {
     expect(integrity(db)).toBe('ok');
   }, 120_000);
 
+  it('a run whose checkpoints are all unreadable is not resumed from step 0 over its metrics: refused with the reason, and --restart trains a new run', async () => {
+    const home = freshHome();
+    const db = store(home);
+    const id = queueRun(db, 200);
+    await trainRun(db, home, id, { control: () => (getRun(db, id).stepsDone >= 60 ? 'stop' : null), flushSeconds: 0 });
+    const before = getRun(db, id);
+    const metricsBefore = criticSteps(db, id);
+    const [newest, previous] = listCheckpoints(db, id);
+    fs.rmSync(newest!.path);
+    const bytes = fs.readFileSync(previous!.path);
+    bytes.writeUInt8(bytes.readUInt8(10) ^ 0xff, 10);
+    fs.writeFileSync(previous!.path, bytes);
+    db.close();
+
+    const refused = runCli(['--home', home, 'resume', String(id)]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain(`run ${id} cannot resume: none of its 2 checkpoints can be read`);
+    expect(refused.stderr).toContain('is missing');
+    expect(refused.stderr).toMatch(/corrupt \(SHA-256/);
+    expect(refused.stderr).toContain(`dtql resume ${id} --restart`);
+    const after = store(home);
+    expect(getRun(after, id)).toMatchObject({ status: before.status, stepsDone: before.stepsDone });
+    expect(criticSteps(after, id)).toBe(metricsBefore);
+    after.close();
+
+    const restarted = runCli(['--home', home, 'resume', String(id), '--restart', '--json'], {}, 120_000);
+    expect(restarted.status, restarted.stderr).toBe(0);
+    const summary = JSON.parse(restarted.stdout) as { runId: number; status: string };
+    expect(summary).toMatchObject({ status: 'completed' });
+    expect(summary.runId).not.toBe(id);
+    const last = store(home);
+    expect(getRun(last, summary.runId)).toMatchObject({ name: `${before.name} (restart of run ${id})`, seed: before.seed, config: before.config, stepsDone: 200 });
+    expect(getRun(last, id)).toMatchObject({ status: before.status, stepsDone: before.stepsDone });
+    expect(criticSteps(last, id)).toBe(metricsBefore);
+  }, 240_000);
+
   it('a checkpoint lands in the store only together with every metric before it', async () => {
     const home = freshHome();
     const db = store(home);
