@@ -46,7 +46,16 @@ export function storageProblem(err: unknown): ApiError | null {
     return new ApiError('storage', `the data folder is read-only (${detail})`);
   }
   if (code === 'SQLITE_IOERR' || code.startsWith('SQLITE_IOERR_') || code === 'EIO') return new ApiError('storage', `the data folder could not be written (${detail})`);
+  if (storeDamaged(err)) return new ApiError('storage', `the database is damaged (${detail}); ${RESTORE_ADVICE}`);
   return null;
+}
+
+export const RESTORE_ADVICE = 'restore it from a backup (README, "Backup and restore"), or move it away to start an empty store';
+
+/** Whether SQLite found the store's file damaged (corrupt pages, or not a database at all). */
+export function storeDamaged(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code === 'SQLITE_CORRUPT' || code.startsWith('SQLITE_CORRUPT_') || code === 'SQLITE_NOTADB');
 }
 
 /** Normalises anything thrown into an ApiError, keeping the message of unexpected errors. */

@@ -1,6 +1,7 @@
+import path from 'node:path';
 import fs from 'node:fs';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { badInput, exitCodeOf, messageOf } from '../api/errors';
+import { RESTORE_ADVICE, badInput, exitCodeOf, messageOf, storeDamaged } from '../api/errors';
 import { createRunsSchema, type SweepDetail, runFilterSchema, runIdSchema, runSortKeys, runStatusSchema, seedSchema, type RunDetail, type RunFilter } from '../api/contract';
 import { describeIssues, parseConfigOverride } from '../core/config';
 import { TASKS, defaultPreset, presetSeed, requireTask } from '../core/tasks';
@@ -10,7 +11,7 @@ import { DEFAULT_MAX_SWEEP_RUNS, estimateSweep, parseSweepText, planSweep } from
 import type { RunQueue } from '../engine/run-manager';
 import { EventHub } from '../engine/events';
 import { getSweep, insertSweep } from '../store/sweeps';
-import type { Db } from '../store/db';
+import { DB_FILE, type Db } from '../store/db';
 import { ensureHome, resolveHome } from '../store/home';
 import { REDIS_URL_SETTING, getMeta } from '../store/meta';
 import { getRun, listRuns, type NewRun } from '../store/runs';
@@ -281,8 +282,15 @@ function buildProgram(): Command {
         import('../server/index'),
       ]);
       const lock = acquireInstanceLock(home, 'served');
-      // A server never waits on another process's lock (DESIGN.md, served mode).
-      const db = openEngineStore(home, { busyTimeoutMs: 0 });
+      let db: Db;
+      try {
+        // A server never waits on another process's lock (DESIGN.md, served mode).
+        db = openEngineStore(home, { busyTimeoutMs: 0 });
+      } catch (err) {
+        // A server that cannot open its store leaves no instance file naming it behind.
+        lock.release();
+        throw err;
+      }
       const redisUrl = opts.redis ?? getMeta(db, REDIS_URL_SETTING);
       const server = await startServer({ db, home, host: opts.host, port: opts.port, token: opts.token ?? null, allowHosts: opts.allowHost, concurrency: opts.concurrency, redisUrl, maxSweepRuns: opts.maxSweepRuns }).catch((err: unknown) => {
         db.close();
@@ -689,6 +697,13 @@ export async function main(argv: string[]): Promise<void> {
       const informational = err.code === 'commander.helpDisplayed' || err.code === 'commander.version';
       if (err.code === 'commander.help') process.stderr.write('dtql: no command given\n');
       process.exitCode = informational ? 0 : 2;
+      return;
+    }
+    if (storeDamaged(err)) {
+      // Named with its file: the same damage fails every command on this store until it is restored.
+      const file = path.join(resolveHome((program.opts() as GlobalOptions).home), DB_FILE);
+      process.stderr.write(`dtql: the database ${file} is damaged (${messageOf(err)}); ${RESTORE_ADVICE}\n`);
+      process.exitCode = 2;
       return;
     }
     process.stderr.write(`dtql: ${messageOf(err)}\n`);

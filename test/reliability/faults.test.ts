@@ -144,6 +144,29 @@ describe('faults', () => {
     expect(criticSteps(last, id)).toBe(metricsBefore);
   }, 240_000);
 
+  it.each([
+    ['its first page (bytes 100-4096)', 100, 4096],
+    ['every page after the first', 4096, Infinity],
+  ])('a database with %s overwritten: every command exits 2 naming the file and what to do, and serve leaves no instance file', async (_what, from, to) => {
+    const home = freshHome();
+    const db = store(home);
+    insertRuns(db, planRuns({ task: 'bandit-25g-near', algo: 'dtql', preset: 'quick', seeds: Array.from({ length: 200 }, (_, i) => i), tags: ['filler'], name: 'x'.repeat(150), overrides: {} }));
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
+    const file = path.join(home, DB_FILE);
+    const bytes = fs.readFileSync(file);
+    expect(bytes.length).toBeGreaterThan(4096 * 4);
+    bytes.fill(0x5a, from, Math.min(to, bytes.length));
+    fs.writeFileSync(file, bytes);
+    for (const args of [['runs', 'list'], ['export', '--out', path.join(home, 'x.csv')], ['serve', '--port', '0']]) {
+      const result = runCli(['--home', home, ...args], {}, 30_000);
+      expect(result.status, `${args.join(' ')}: ${result.stderr}`).toBe(2);
+      expect(result.stderr).toContain(`the database ${file} is damaged`);
+      expect(result.stderr).toContain('Backup and restore');
+    }
+    expect(fs.existsSync(path.join(home, 'instance.json'))).toBe(false);
+  }, 120_000);
+
   it('a checkpoint lands in the store only together with every metric before it', async () => {
     const home = freshHome();
     const db = store(home);
