@@ -7,7 +7,7 @@ import { describeIssues, parseConfigOverride } from '../core/config';
 import { TASKS, defaultPreset, presetSeed, requireTask } from '../core/tasks';
 import { trainingDevice } from '../core/tf/device';
 import { planRuns } from '../engine/plan';
-import { DEFAULT_MAX_SWEEP_RUNS, estimateSweep, parseSweepText, planSweep } from '../engine/sweep';
+import { DEFAULT_MAX_SWEEP_RUNS, MAX_SWEEP_RUNS_CAP, estimateSweep, parseSweepText, planSweep } from '../engine/sweep';
 import type { RunQueue } from '../engine/run-manager';
 import { EventHub } from '../engine/events';
 import { getSweep, insertSweep } from '../store/sweeps';
@@ -74,6 +74,13 @@ function parseNonNegativeInt(value: string): number {
 function parsePositiveInt(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a whole number of at least 1');
   return Number(value);
+}
+
+/** A sweep size limit: at least 1 and at most MAX_SWEEP_RUNS_CAP. */
+function parseSweepLimit(value: string): number {
+  const n = parsePositiveInt(value);
+  if (n > MAX_SWEEP_RUNS_CAP) throw new InvalidArgumentError(`must be at most ${MAX_SWEEP_RUNS_CAP.toLocaleString('en-US')} (a larger grid is better split into several sweeps)`);
+  return n;
 }
 
 interface FilterOptions {
@@ -273,7 +280,7 @@ function buildProgram(): Command {
     .option('--allow-host <name>', 'also answer requests addressed to this host name, e.g. a reverse proxy\'s (repeatable)', collect, [])
     .option('--concurrency <n>', 'runs trained at once (0 holds the queue; default: one per core)', parseCount)
     .option('--redis <url>', 'send runs to remote `dtql worker`s through this Redis instead of training here (default: the saved setting)')
-    .option('--max-sweep-runs <n>', 'refuse sweeps with more runs than this', parsePositiveInt, DEFAULT_MAX_SWEEP_RUNS)
+    .option('--max-sweep-runs <n>', `refuse sweeps with more runs than this (at most ${MAX_SWEEP_RUNS_CAP.toLocaleString('en-US')})`, parseSweepLimit, DEFAULT_MAX_SWEEP_RUNS)
     .action(async (opts: { port: number; host: string; token?: string; allowHost: string[]; concurrency?: number; redis?: string; maxSweepRuns: number }, cmd: Command) => {
       const home = ensureHome(resolveHome((cmd.optsWithGlobals() as GlobalOptions).home));
       const [{ acquireInstanceLock, recordInstanceUrl }, { openStore: openEngineStore }, { startServer }] = await Promise.all([
@@ -440,7 +447,7 @@ function buildProgram(): Command {
     .option('--name <name>', 'sweep name (default: the axes it sweeps)')
     .option('--preview', 'print the runs it would make, their count and a time estimate; queue nothing')
     .option('--detach', 'queue the runs and return: a running `dtql serve` or the desktop app trains them')
-    .option('--max-runs <n>', 'refuse a sweep with more runs than this', parsePositiveInt, DEFAULT_MAX_SWEEP_RUNS)
+    .option('--max-runs <n>', `refuse a sweep with more runs than this (at most ${MAX_SWEEP_RUNS_CAP.toLocaleString('en-US')})`, parseSweepLimit, DEFAULT_MAX_SWEEP_RUNS)
     .option('--concurrency <n>', 'runs trained at once here (default: one per core)', parsePositiveInt)
     .option('--redis <url>', 'queue the runs for remote `dtql worker`s through this Redis (redis:// or rediss://) instead of training here')
     .option('--json', 'print JSON')

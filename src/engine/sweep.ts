@@ -14,6 +14,8 @@ export const SWEEP_RUN_KEYS = ['task', 'algo', 'preset', 'seed', 'steps'] as con
 
 /** Runs one sweep may make unless the settings say otherwise. */
 export const DEFAULT_MAX_SWEEP_RUNS = 500;
+/** The highest limit a user may set: a sweep of more runs than this is a mistake, not a study. */
+export const MAX_SWEEP_RUNS_CAP = 100_000;
 
 export interface PlannedSweep {
   name: string;

@@ -131,6 +131,12 @@ describe('dtql sweep', () => {
       expect(refused.stderr).toMatch(message);
     }
     expect(runCli(['--home', home, 'sweep', file, '--max-runs', '3']).stderr).toMatch(/makes 4 runs, more than the limit of 3/);
+    // The limit itself has a ceiling, on the sweep and on serve alike.
+    for (const args of [['sweep', file, '--max-runs', '2000000'], ['serve', '--port', '0', '--max-sweep-runs', '100001']]) {
+      const capped = runCli(['--home', home, ...args]);
+      expect(capped.status).toBe(2);
+      expect(capped.stderr).toMatch(/must be at most 100,000/);
+    }
     expect(runCli(['--home', home, 'sweep', path.join(home, 'missing.yaml')]).stderr).toMatch(/cannot read sweep file .*ENOENT/);
     expect(JSON.parse(runCli(['--home', home, 'runs', 'list', '--json']).stdout)).toEqual([]);
 
