@@ -7,8 +7,13 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Debian's Chromium (platform-notes.md): Playwright's own browser download is not possible here. */
-export const CHROMIUM = process.env.DTQL_CHROMIUM ?? '/usr/bin/chromium';
+/**
+ * The system Chromium (Debian's on these machines, where Playwright's download is not possible;
+ * DTQL_CHROMIUM names another), or undefined where there is none: then Playwright's own, which
+ * `npm test`'s first step installs (scripts/test-preflight.mjs).
+ */
+const systemChromium = process.env.DTQL_CHROMIUM ?? '/usr/bin/chromium';
+export const CHROMIUM = fs.existsSync(systemChromium) ? systemChromium : undefined;
 export const CHROMIUM_ARGS = [
   '--no-sandbox',
   '--disable-gpu',
