@@ -26,8 +26,14 @@ interface GlobalOptions {
  * The data folder's store, opened by the engine's start-up. The engine and its native modules load
  * only for the commands that use them, so `dtql --version` and `dtql tasks` start at once.
  */
-async function openStore(cmd: Command): Promise<{ db: Db; home: string }> {
+async function openStore(cmd: Command, access: 'read' | 'write' = 'write'): Promise<{ db: Db; home: string }> {
   const home = resolveHome((cmd.optsWithGlobals() as GlobalOptions).home);
+  // A typo in --home must not leave a new, empty store behind a command that only reads.
+  if (fs.existsSync(home) && !fs.statSync(home).isDirectory()) throw badInput(`data folder ${home} exists but is not a folder`);
+  if (!fs.existsSync(path.join(home, DB_FILE))) {
+    if (access === 'read') throw badInput(`there is no DTQL Workbench data folder at ${home} (no ${DB_FILE}); check --home or DTQL_HOME`);
+    process.stderr.write(`starting a new data folder at ${home}\n`);
+  }
   const { openStore: openEngineStore } = await import('../engine/recovery');
   return { db: openEngineStore(home), home };
 }
@@ -336,7 +342,7 @@ function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (opts: FilterOptions & { json?: boolean }, cmd: Command) => {
       const filter = filterOf(opts);
-      const { db } = await openStore(cmd);
+      const { db } = await openStore(cmd, 'read');
       const all = listRuns(db, filter);
       db.close();
       if (opts.json) return printJson(all);
@@ -351,7 +357,7 @@ function buildProgram(): Command {
     .argument('<runId>', 'run id', parseRunId)
     .option('--json', 'print JSON')
     .action(async (id: number, opts: { json?: boolean }, cmd: Command) => {
-      const { db } = await openStore(cmd);
+      const { db } = await openStore(cmd, 'read');
       try {
         const run = getRun(db, id);
         if (opts.json) return printJson(run);
@@ -582,7 +588,7 @@ function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const { listDatasets } = await import('../store/datasets');
-      const { db } = await openStore(cmd);
+      const { db } = await openStore(cmd, 'read');
       const all = listDatasets(db);
       db.close();
       if (opts.json) return printJson(all);
@@ -600,7 +606,7 @@ function buildProgram(): Command {
     .action(async (opts: FilterOptions & { out: string; metrics?: boolean }, cmd: Command) => {
       const filter = filterOf(opts);
       const { exportCsv } = await import('../store/export');
-      const { db } = await openStore(cmd);
+      const { db } = await openStore(cmd, 'read');
       try {
         const result = await exportCsv(db, opts.out, opts.metrics ? 'metrics' : 'runs', filter);
         process.stderr.write(`wrote ${result.rows} rows to ${result.file}\n`);

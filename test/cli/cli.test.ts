@@ -56,11 +56,24 @@ describe('dtql CLI', () => {
     expect(unknown.stderr).toMatch(/task bandit-25g-near has no preset "nope" \(has: quick, paper\)/);
   }, 60_000);
 
-  it('an empty store lists no runs', () => {
-    const result = runCli(['--home', freshHome(), 'runs', 'list', '--json']);
+  it('an empty store lists no runs; a folder without one is named, and no store is made there', () => {
+    const home = freshHome();
+    openDatabase(home).close();
+    const result = runCli(['--home', home, 'runs', 'list', '--json']);
     expect(result.status).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual([]);
-  });
+    const typo = path.join(freshHome(), 'nonexistent', 'dir', 'x');
+    for (const args of [['runs', 'list'], ['runs', 'show', '1'], ['export', '--out', path.join(home, 'x.csv')], ['dataset', 'list']]) {
+      const refused = runCli(['--home', typo, ...args]);
+      expect(refused.status, args.join(' ')).toBe(2);
+      expect(refused.stderr).toContain(`there is no DTQL Workbench data folder at ${typo}`);
+    }
+    expect(fs.existsSync(path.join(typo, '..'))).toBe(false);
+    // A command that writes makes the store, and says so.
+    const made = runCli(['--home', typo, 'train', '--task', 'bandit-25g-near', '--steps', '1', '--set', 'batchSize=8', '--set', 'evalInterval=1']);
+    expect(made.status, made.stderr).toBe(0);
+    expect(made.stderr).toContain(`starting a new data folder at ${typo}`);
+  }, 60_000);
 
   it.each([
     [['--bogus'], /unknown option '--bogus'/],
@@ -76,7 +89,9 @@ describe('dtql CLI', () => {
   });
 
   it('exits 2 for an unknown run id', () => {
-    const result = runCli(['--home', freshHome(), 'runs', 'show', '77', '--json']);
+    const home = freshHome();
+    openDatabase(home).close();
+    const result = runCli(['--home', home, 'runs', 'show', '77', '--json']);
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(/no run with id 77/);
   });
