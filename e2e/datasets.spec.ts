@@ -46,8 +46,12 @@ test('a D4RL task imports its file with progress, refuses a bad one with the rea
   // The run evaluated its policy in MuJoCo: the History page shows its normalised score.
   await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'History' }).click();
   const row = page.locator('[data-testid^="run-row-"]').first();
-  await expect(row.locator('[title="normalised score"]').first()).toHaveText(/^\d+\.\d$/);
+  await expect(row.locator('[title="D4RL-normalised score (0-100)"]').first()).toHaveText(/^-?\d+\.\d$/);
   await row.getByRole('link').click();
+  // The run page leads with its outcome and names the dataset it trained on.
+  await expect(page.getByTestId('final-metrics')).toContainText('final normalised score (0-100)');
+  await expect(page.getByTestId('run-dataset')).toContainText('my hopper (id ');
+  await expect(page.getByTestId('run-notes')).toHaveText('-');
   await expect(page.getByTestId('chart-Evaluation: normalised score')).toContainText('eval/normalizedScore');
   await expect(page.getByTestId('chart-Evaluation: reward or return')).toContainText('eval/return');
 });

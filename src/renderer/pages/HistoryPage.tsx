@@ -4,7 +4,7 @@ import { useVirtualizer } from '@tanstack/react-virtual';
 import { runSortKeys, type ExportKind, type RunFilter, type RunSortKey, type RunSummary } from '../../api/contract';
 import { api } from '../api';
 import { useAction, useApi } from '../useApi';
-import { ErrorNote, StatusBadge, formatTime } from '../components/Status';
+import { ErrorNote, StatusBadge, formatDuration, formatTime } from '../components/Status';
 
 const onRunsChanged = (event: { type: string }) => event.type === 'runs-changed';
 const ROW_HEIGHT = 38;
@@ -59,14 +59,6 @@ export function filterOf(params: URLSearchParams): RunFilter {
     sort: runSortKeys.includes(sort as RunSortKey) ? (sort as RunSortKey) : 'id',
     dir: get('dir') === 'asc' ? 'asc' : 'desc',
   };
-}
-
-export function formatDuration(sec: number | null): string {
-  if (sec === null) return '-';
-  if (sec < 60) return `${Math.round(sec)} s`;
-  const m = Math.floor(sec / 60);
-  if (m < 60) return `${m}m ${String(Math.round(sec % 60)).padStart(2, '0')}s`;
-  return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
 }
 
 /** A score where the task has one, else its own outcome (the bandit mean reward), marked "r" so the two never read alike. */
