@@ -648,16 +648,23 @@ function buildProgram(): Command {
         return;
       }
       const { initBackend } = await import('../core/tf/backend');
-      const { BENCH_PROBLEMS, benchCurveFetch, benchProblem, benchRunList, benchStartup } = await import('../engine/bench');
+      const { BENCH_PROBLEMS, benchCurveFetch, benchProblem, benchRunList, benchStartup, jointStepFlops, matMulPeakGflops } = await import('../engine/bench');
       const backend = await initBackend();
       process.stderr.write(`benchmarking on ${backend.label} (${backend.reason})\n`);
+      // Training uses two threads on the CPU backends (the critic on its own), so two cores' worth of the one-thread peak.
+      const threads = backend.name === 'tensorflow' ? 1 : 2;
+      const peakGflops = threads * matMulPeakGflops();
+      process.stderr.write(`matMul peak: ${(peakGflops / threads).toFixed(1)} GFLOP/s on one thread (1024 x 1024 x 1024), ${peakGflops.toFixed(1)} on the ${threads} threads training uses\n`);
       const results = [];
       for (const p of BENCH_PROBLEMS) {
         const r = await benchProblem(p, backend, { steps: opts.steps, repeats: opts.repeats, warmup: 3 });
         process.stderr.write(
           `${r.problem}: pretrain ${r.pretrainStepsPerSec.toFixed(1)} steps/s, train ${r.trainStepsPerSec.toFixed(1)} steps/s (one thread ${r.trainStepsPerSecSingleThread.toFixed(1)}), act ${r.actLatencyMs.toFixed(1)} ms\n`,
         );
-        results.push(r);
+        const gflopPerStep = jointStepFlops(p, 256) / 1e9;
+        const shareOfPeak = (gflopPerStep * r.trainStepsPerSec) / peakGflops;
+        process.stderr.write(`${r.problem}: a joint step is ${gflopPerStep.toFixed(2)} GFLOP of matrix products; at ${r.trainStepsPerSec.toFixed(1)} steps/s that is ${(gflopPerStep * r.trainStepsPerSec).toFixed(1)} GFLOP/s, ${(100 * shareOfPeak).toFixed(0)}% of the peak\n`);
+        results.push({ ...r, gflopPerStep, peakGflops, shareOfPeak });
       }
       const curves = benchCurveFetch();
       process.stderr.write(`curves: a downsampled ${curves.points.toLocaleString('en-US')}-point series in ${curves.fetchMs.toFixed(0)} ms\n`);
@@ -669,8 +676,8 @@ function buildProgram(): Command {
       );
       if (opts.json) printJson({ backend: backend.name, kernels: backend.label, results, curves, history, startup });
       else {
-        const rows = results.map((r) => [r.problem, r.pretrainStepsPerSec.toFixed(1), r.trainStepsPerSec.toFixed(1), r.trainStepsPerSecSingleThread.toFixed(1), r.actLatencyMs.toFixed(1)]);
-        process.stdout.write(`${formatTable(['problem', 'pretrain steps/s', 'train steps/s', 'one thread', 'act ms'], rows)}\n`);
+        const rows = results.map((r) => [r.problem, r.pretrainStepsPerSec.toFixed(1), r.trainStepsPerSec.toFixed(1), r.trainStepsPerSecSingleThread.toFixed(1), r.actLatencyMs.toFixed(1), r.gflopPerStep.toFixed(2), `${(100 * r.shareOfPeak).toFixed(0)}%`]);
+        process.stdout.write(`${formatTable(['problem', 'pretrain steps/s', 'train steps/s', 'one thread', 'act ms', 'GFLOP/step', 'of matMul peak'], rows)}\n`);
         process.stdout.write(`downsampled ${curves.points}-point series (${curves.buckets} buckets): ${curves.fetchMs.toFixed(0)} ms\n`);
       }
     });

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { D4RL_DEFAULTS } from '../core/config';
 import { median } from '../core/stats';
 import { openDatabase, type Db } from '../store/db';
@@ -30,6 +31,47 @@ export const BENCH_PROBLEMS: BenchProblem[] = [
   { problem: 'hopper', stateDim: 11, actionDim: 3 },
   { problem: 'halfcheetah', stateDim: 17, actionDim: 6 },
 ];
+
+/** FLOPs (2 per multiply-add) of a stack of dense layers [in, out] over `rows` rows, one forward pass. */
+const layerFlops = (rows: number, layers: [number, number][]): number => 2 * rows * layers.reduce((t, [i, o]) => t + i * o, 0);
+
+/**
+ * FLOPs of one joint DTQL step at `batch` rows, counted from the network shapes (matrix products,
+ * which are nearly all of it): a backward pass costs two forward passes where weights train and one
+ * where only the input's gradient is needed (the Q term, the trust region through the diffusion model).
+ */
+export function jointStepFlops(p: BenchProblem, batch: number, hidden = D4RL_DEFAULTS.scoreHidden, timeEmbed = D4RL_DEFAULTS.timeEmbedDim): number {
+  const { stateDim: s, actionDim: a } = p;
+  const h = 256;
+  const q = layerFlops(batch, [[s + a, h], [h, h], [h, h], [h, 1]]);
+  const v = layerFlops(batch, [[s, h], [h, h], [h, h], [h, 1]]);
+  const score = layerFlops(batch, [[timeEmbed, 2 * timeEmbed], [2 * timeEmbed, timeEmbed], [a + s + timeEmbed, hidden], [hidden, hidden], [hidden, hidden], [hidden, hidden], [hidden, a]]);
+  const policy = layerFlops(batch, [[s, h], [h, h], [h, h], [h, 2 * a]]);
+  const critic = 3 * (2 * q + v) + v; // Q1, Q2 and V trained; V(s') forward
+  const qTerm = 2 * 2 * q; // Q1 and Q2 forward and back to the actions
+  const bc = 3 * score;
+  const policyStep = policy + 3 * policy + 2 * score; // the actions for the Q term; the update; the trust region through the diffusion model
+  return critic + qTerm + bc + policyStep;
+}
+
+/**
+ * The matrix-product speed this backend reaches on one thread, in GFLOP/s: the median of a few
+ * 1024 x 1024 x 1024 products (about 2.1 GFLOP each), read back as training reads its results.
+ */
+export function matMulPeakGflops(repeats = 5): number {
+  const n = 1024;
+  const [a, b] = [tf.randomNormal([n, n]), tf.randomNormal([n, n])];
+  const times: number[] = [];
+  for (let r = 0; r < repeats + 1; r++) {
+    const start = performance.now();
+    const c = tf.matMul(a, b);
+    c.dataSync();
+    c.dispose();
+    if (r > 0) times.push(performance.now() - start);
+  }
+  tf.dispose([a, b]);
+  return (2 * n ** 3) / (median(times) / 1000) / 1e9;
+}
 
 export interface BenchResult {
   problem: string;
