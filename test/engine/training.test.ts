@@ -324,8 +324,10 @@ describe('training runs in the store', () => {
       expect(result.status, args.join(' ')).toBe(2);
       expect(result.stderr.length).toBeGreaterThan(0);
     }
+    // Refused before the store was touched: not even an empty one was made.
     const list = runCli(['--home', home, 'runs', 'list', '--json']);
-    expect(JSON.parse(list.stdout)).toEqual([]);
+    expect(list.status).toBe(2);
+    expect(list.stderr).toContain('there is no DTQL Workbench data folder');
     // Eight CLI processes: 17-25 s on a quiet machine, past the default 30 s on a busy one.
   }, 120_000);
 });
