@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { electronBinary, systemChromium } from '../scripts/local-tools.mjs';
+
+export { electronBinary };
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -12,8 +14,7 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
  * DTQL_CHROMIUM names another), or undefined where there is none: then Playwright's own, which
  * `npm test`'s first step installs (scripts/test-preflight.mjs).
  */
-const systemChromium = process.env.DTQL_CHROMIUM ?? '/usr/bin/chromium';
-export const CHROMIUM = fs.existsSync(systemChromium) ? systemChromium : undefined;
+export const CHROMIUM = systemChromium() ?? undefined;
 export const CHROMIUM_ARGS = [
   '--no-sandbox',
   '--disable-gpu',
@@ -23,16 +24,6 @@ export const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
-
-/** The Electron binary path, or null where it was never downloaded (as on these machines). */
-export function electronBinary(): string | null {
-  try {
-    const binary = createRequire(import.meta.url)('electron') as unknown;
-    return typeof binary === 'string' && fs.existsSync(binary) ? binary : null;
-  } catch {
-    return null;
-  }
-}
 
 export function tempHome(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'dtql-e2e-'));

@@ -4,18 +4,10 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import { electronBinary, systemChromium } from './local-tools.mjs';
 
 const require = createRequire(import.meta.url);
 const onPath = (command) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
-
-function electronBinary() {
-  try {
-    const binary = require('electron');
-    return typeof binary === 'string' && fs.existsSync(binary) ? binary : null;
-  } catch {
-    return null;
-  }
-}
 
 function nativeBlas() {
   try {
@@ -28,8 +20,8 @@ function nativeBlas() {
 
 /** The browser the end-to-end tests drive; installs Playwright's Chromium where the system has none. */
 function browser() {
-  const system = process.env.DTQL_CHROMIUM ?? '/usr/bin/chromium';
-  if (fs.existsSync(system)) return `the system Chromium (${system})`;
+  const system = systemChromium();
+  if (system) return `the system Chromium (${system})`;
   const { chromium } = require('@playwright/test');
   if (!fs.existsSync(chromium.executablePath())) {
     process.stdout.write('No system Chromium: installing Playwright\'s (npx playwright install chromium)...\n');

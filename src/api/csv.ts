@@ -19,4 +19,3 @@ export const CSV_OPTIONS = { record_delimiter: '\r\n', cast: { boolean: (value: 
 export function toCsv(header: string[], rows: CsvValue[][]): string {
   return stringify([header, ...rows.map((r) => r.map(neutraliseCell))], CSV_OPTIONS);
 }
-

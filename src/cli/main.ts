@@ -29,7 +29,8 @@ interface GlobalOptions {
 async function openStore(cmd: Command, access: 'read' | 'write' = 'write'): Promise<{ db: Db; home: string }> {
   const home = resolveHome((cmd.optsWithGlobals() as GlobalOptions).home);
   // A typo in --home must not leave a new, empty store behind a command that only reads.
-  if (fs.existsSync(home) && !fs.statSync(home).isDirectory()) throw badInput(`data folder ${home} exists but is not a folder`);
+  // An existing folder is checked as opening the store checks it (a file, an unwritable folder).
+  if (fs.existsSync(home)) ensureHome(home);
   if (!fs.existsSync(path.join(home, DB_FILE))) {
     if (access === 'read') throw badInput(`there is no DTQL Workbench data folder at ${home} (no ${DB_FILE}); check --home or DTQL_HOME`);
     process.stderr.write(`starting a new data folder at ${home}\n`);

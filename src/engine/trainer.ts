@@ -173,8 +173,8 @@ export async function trainJob(job: TrainJob, sink: RunEventSink, hooks: TrainHo
   const liveHeap = watchLiveHeap();
 
   const stepOf = () => agent.pretrainStepsDone + agent.trainStepsDone;
-  /** The metric rows waiting, taken for the next event: they land with it. */
   const clock = new TrainingClock();
+  /** The metric rows waiting and the seconds trained since the last event, taken for the next one: they land with it. */
   const logged = () => {
     const rows = pending;
     pending = [];

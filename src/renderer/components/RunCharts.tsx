@@ -10,11 +10,12 @@ const GROUPS: { title: string; match: (name: string) => boolean }[] = [
   { title: 'Diffusion: behaviour cloning and trust region', match: (n) => n === 'bc' || n === 'trustRegion' },
   { title: 'Policy', match: (n) => n === 'policy' || n === 'nll' },
   { title: 'Q of policy actions and policy log-std', match: (n) => n === 'qMean' || n === 'logStd' },
-  // One axis per scale: shares of actions (0-1), scores (0-100), rewards and returns (any size).
+  // One axis per scale: shares of actions (0-1), scores (0-100), lengths, and the rest of the
+  // outcomes (rewards and returns, any size). A series goes to the first group that takes it.
   { title: 'Evaluation: share of actions', match: (n) => n.startsWith('eval/') && n.endsWith('Fraction') },
   { title: 'Evaluation: normalised score', match: (n) => n.startsWith('eval/normalizedScore') },
   { title: 'Evaluation: episode length', match: (n) => n === 'eval/episodeLength' },
-  { title: 'Evaluation: reward or return', match: (n) => n.startsWith('eval/') && !n.endsWith('Fraction') && !n.startsWith('eval/normalizedScore') && n !== 'eval/episodeLength' },
+  { title: 'Evaluation: reward or return', match: (n) => n.startsWith('eval/') },
   { title: 'Speed (steps/s)', match: (n) => n === 'stepsPerSec' },
   { title: 'Training process: live tensors, JS heap and resident memory (MB)', match: (n) => n.startsWith('sys/') },
 ];
@@ -80,7 +81,7 @@ export function RunCharts({ series, options }: { series: Record<string, SeriesDt
   const resumeSteps = series['event/resume']?.step ?? [];
   const groups = useMemo(
     () =>
-      GROUPS.map((g) => ({ title: g.title, names: Object.keys(series).filter((n) => g.match(n)) })).filter((g) => g.names.length > 0),
+      GROUPS.map((g) => ({ title: g.title, names: Object.keys(series).filter((n) => GROUPS.find((first) => first.match(n)) === g) })).filter((g) => g.names.length > 0),
     [series],
   );
   if (groups.length === 0) return <p className="muted small">No curves yet: the first values arrive within a second or two of training.</p>;

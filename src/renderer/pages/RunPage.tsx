@@ -5,15 +5,10 @@ import { useState } from 'react';
 import { ErrorNote, StatusBadge, formatDuration, formatTime } from '../components/Status';
 import { ChartControls, RunCharts, useRunSeries, type ChartOptions } from '../components/RunCharts';
 import { RunControls } from '../components/RunControls';
+import { OUTCOME_LABELS } from '../components/TrustRegionVsKl';
 
-/** The labels of the outcomes a run ends with, in the order a reader wants them. */
-const OUTCOME_LABELS: Record<string, string> = {
-  normalizedScore: 'normalised score (0-100)',
-  return: 'return',
-  meanReward: 'mean reward',
-  inSupportFraction: 'in the data',
-  topModeFraction: 'in the best mode(s)',
-};
+/** The outcomes a run ends with, in the order a reader wants them: a D4RL-style score, else the bandit's own. */
+const RUN_OUTCOMES: readonly (readonly [string, string])[] = [['normalizedScore', 'normalised score (0-100)'], ['return', 'return'], ...OUTCOME_LABELS];
 
 export function RunPage() {
   const id = Number(useParams().runId);
@@ -34,15 +29,12 @@ export function RunPage() {
       {r.error ? <ErrorNote message={r.error} /> : null}
       {Object.keys(r.finalMetrics).length > 0 ? (
         <dl className="headline" data-testid="final-metrics">
-          {Object.entries(r.finalMetrics)
-            .filter(([k]) => k in OUTCOME_LABELS)
-            .sort(([a], [b]) => Object.keys(OUTCOME_LABELS).indexOf(a) - Object.keys(OUTCOME_LABELS).indexOf(b))
-            .map(([k, v]) => (
-              <div key={k}>
-                <dt>final {OUTCOME_LABELS[k]}</dt>
-                <dd>{k.endsWith('Fraction') ? v.toFixed(3) : v.toPrecision(4)}</dd>
-              </div>
-            ))}
+          {RUN_OUTCOMES.filter(([k]) => r.finalMetrics[k] !== undefined).map(([k, label]) => (
+            <div key={k}>
+              <dt>final {label}</dt>
+              <dd>{k.endsWith('Fraction') ? (r.finalMetrics[k] as number).toFixed(3) : (r.finalMetrics[k] as number).toPrecision(4)}</dd>
+            </div>
+          ))}
           {r.bestScore !== null ? (
             <div>
               <dt>best normalised score</dt>

@@ -1,0 +1,2 @@
+export declare function electronBinary(): string | null;
+export declare function systemChromium(): string | null;
