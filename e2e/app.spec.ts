@@ -83,3 +83,24 @@ test('Compare shows only the hyperparameters that differ', async ({ app }) => {
   await expect(diff).toContainText('alpha');
   await expect(diff).toContainText('2.5');
 });
+
+test('"New run from this one" opens the run form with that run\'s settings, to edit and start', async ({ app }) => {
+  const { page } = app;
+  const [id] = await app.createRuns({ task: 'bandit-25g-near', algo: 'kl', preset: 'quick', seeds: [5], tags: ['base'], name: 'kl base', overrides: { trainSteps: 20, criticLr: 0.001 } });
+  await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'History' }).click();
+  await page.getByTestId(`run-row-${id}`).getByRole('link', { name: 'kl base' }).click();
+  await page.getByTestId('new-run-from-this').click();
+  await expect(page).toHaveURL(new RegExp(`#/tasks/bandit-25g-near\\?from=${id}$`));
+  const form = page.getByRole('form', { name: 'New run' });
+  await expect(page.getByTestId('run-form-source')).toContainText(`Starting from run ${id} (kl base)`);
+  await expect(form.locator('#field-algo')).toHaveValue('kl');
+  await expect(form.locator('#field-trainSteps')).toHaveValue('20');
+  await expect(form.locator('#field-criticLr')).toHaveValue('0.001');
+  await expect(page.getByTestId('changed-count')).toHaveText('2 changed from the quick preset: criticLr, trainSteps');
+  await form.locator('#field-seeds').fill('6');
+  await form.locator('#field-trainSteps').fill('30');
+  await form.getByRole('button', { name: /^Start/ }).click();
+  await expect(page).toHaveURL(/#\/live$/);
+  const copy = (await app.listRuns()).find((r) => r.id !== id);
+  expect(copy).toMatchObject({ algo: 'kl', seed: 6, preset: 'quick', tags: ['base'], name: 'kl base (again)', stepsTotal: 500 + 30 });
+});

@@ -68,3 +68,20 @@ test('a -random task generates its data in MuJoCo from the task page', async ({ 
   await expect(page.getByTestId('datasets')).toContainText('halfcheetah-random-v2 generated (2,000, seed 0)', { timeout: 60_000 });
   await expect(page.getByRole('form', { name: 'New run' }).locator('#field-dataset')).toContainText('halfcheetah-random-v2 generated');
 });
+
+test('a Minari file is named by its dataset id, a flawed import never becomes the default, and the import message stays on its task page', async ({ app }) => {
+  const { page } = app;
+  await page.getByTestId('task-hopper-medium-v2').click();
+  await page.getByLabel('dataset file').setInputFiles(fixture('minari-hopper-medium.hdf5'));
+  await expect(page.getByTestId('import-done')).toContainText('Imported mujoco-hopper-medium-v0: 15 transitions');
+  await page.getByLabel('dataset file').setInputFiles(fixture('warn-actions-out-of-range.hdf5'));
+  await expect(page.getByTestId('import-done')).toContainText('Warning: actions: 6 of 84 values lie outside [-1, 1]');
+  // The newer file has warnings: the form still starts on the clean one, and marks the other.
+  const select = page.getByRole('form', { name: 'New run' }).locator('#field-dataset');
+  await expect(select.locator('option:checked')).toHaveText('mujoco-hopper-medium-v0 (15 transitions)');
+  await expect(select).toContainText('warn-actions-out-of-range (28 transitions; 1 warning)');
+  await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Tasks' }).click();
+  await page.getByTestId('task-walker2d-medium-v2').click();
+  await expect(page.getByLabel('dataset file')).toBeVisible();
+  await expect(page.getByTestId('import-done')).toHaveCount(0);
+});

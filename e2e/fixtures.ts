@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { test as base, expect, _electron, type Locator, type Page } from '@playwright/test';
-import type { CreateRunsRequest, RunSummary } from '../src/api/contract';
+import type { CreateRunsRequest, RunPage, RunSummary } from '../src/api/contract';
 import { REPO_ROOT, electronBinary, startServed, tempHome } from './launch';
 
 /** One running app under test, whichever shell hosts it. */
@@ -46,9 +46,9 @@ export const test = base.extend<{ app: AppUnderTest; concurrency: number }>({
           return reply.result.runIds;
         },
         listRuns: async () => {
-          const reply = (await page.evaluate(() => window.dtqlBridge?.call('listRuns', { archived: 'include' }))) as { ok: boolean; result: RunSummary[] };
+          const reply = (await page.evaluate(() => window.dtqlBridge?.call('listRuns', { archived: 'include' }))) as { ok: boolean; result: RunPage };
           if (!reply.ok) throw new Error(JSON.stringify(reply));
-          return reply.result;
+          return reply.result.runs;
         },
         screenshot: (name) => screenshot(page, name),
       });
@@ -71,7 +71,7 @@ export const test = base.extend<{ app: AppUnderTest; concurrency: number }>({
           if (!response.ok) throw new Error(await response.text());
           return ((await response.json()) as { runIds: number[] }).runIds;
         },
-        listRuns: async () => (await (await fetch(`${origin}/api/runs?archived=%22include%22`)).json()) as RunSummary[],
+        listRuns: async () => ((await (await fetch(`${origin}/api/runs?archived=%22include%22`)).json()) as RunPage).runs,
         screenshot: (name) => screenshot(page, name),
       });
       await context.close();

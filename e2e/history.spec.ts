@@ -49,3 +49,27 @@ test('History filters, sorts and edits runs, keeps the view in the URL, and dele
   await expect(page.getByTestId('history-count')).toHaveText('1 of 2 runs');
   await app.screenshot('history-filtered');
 });
+
+test('History fetches its runs a page at a time as the table scrolls, and counts them all', async ({ app }) => {
+  const { page } = app;
+  const seeds = Array.from({ length: 100 }, (_, i) => i);
+  for (const task of ['bandit-25g-near', 'bandit-25g-far', 'bandit-25g-hard', 'bandit-swiss-far', 'bandit-swiss-near']) await app.createRuns({ task, algo: 'dtql', seeds });
+  const asked: { limit: number; offset: number }[] = [];
+  page.on('request', (request) => {
+    const url = new URL(request.url());
+    if (url.pathname === '/api/runs' && request.method() === 'GET') asked.push({ limit: Number(url.searchParams.get('limit')), offset: Number(url.searchParams.get('offset')) });
+  });
+  await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'History' }).click();
+  await expect(page.getByTestId('history-count')).toHaveText('500 of 500 runs');
+  await expect(page.getByTestId('run-row-500')).toBeVisible();
+  // Only the first page so far: the table does not hold what is off screen.
+  expect(asked.every((a) => a.offset === 0 && a.limit <= 200)).toBe(true);
+  await page.getByTestId('history-table').evaluate((el) => el.scrollTo(0, el.scrollHeight));
+  await expect(page.getByTestId('run-row-1')).toBeVisible();
+  expect(new Set(asked.map((a) => a.offset))).toContain(400);
+  expect(Math.max(...asked.map((a) => a.limit))).toBeLessThanOrEqual(200);
+  // The middle, reached by scrolling back, is fetched when it comes on screen.
+  await page.getByTestId('history-table').evaluate((el) => el.scrollTo(0, el.scrollHeight / 2));
+  await expect(page.getByTestId('run-row-250')).toBeVisible();
+  await app.screenshot('history-paged');
+});

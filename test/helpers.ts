@@ -33,6 +33,7 @@ export function runCli(args: string[], env: Record<string, string> = {}, timeout
     encoding: 'utf8',
     env: { ...process.env, ...env },
     timeout: timeoutMs,
+    maxBuffer: 256 * 1024 * 1024,
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }

@@ -163,29 +163,43 @@ export type RunSortKey = (typeof runSortKeys)[number];
 const epochMs = z.number().int().min(0).max(8.64e15);
 
 /** Which runs a list or an export covers; every field narrows, none given means every unarchived run. */
-export const runFilterSchema = z
-  .object({
-    ids: z.array(runIdSchema).max(100_000, 'at most 100,000 run ids').optional(),
-    task: z.string().min(1).max(100).optional(),
-    algo: algoSchema.optional(),
-    status: runStatusSchema.optional(),
-    tag: z.string().min(1).max(64).optional(),
-    /** The runs of one sweep. */
-    sweep: runIdSchema.optional(),
-    /** Case-insensitive substring of the name or the notes. */
-    text: z.string().min(1).max(200).optional(),
-    /** Created at or after this time (ms since the epoch). */
-    from: epochMs.optional(),
-    /** Created at or before this time (ms since the epoch). */
-    to: epochMs.optional(),
-    archived: z.enum(['exclude', 'include', 'only']).default('exclude'),
-    sort: z.enum(runSortKeys).default('id'),
-    dir: z.enum(['asc', 'desc']).default('desc'),
-  })
-  .strict()
-  .refine((f) => f.from === undefined || f.to === undefined || f.from <= f.to, { message: 'the date range ends before it starts', path: ['to'] });
+const runFilterFields = {
+  ids: z.array(runIdSchema).max(100_000, 'at most 100,000 run ids').optional(),
+  task: z.string().min(1).max(100).optional(),
+  algo: algoSchema.optional(),
+  status: runStatusSchema.optional(),
+  tag: z.string().min(1).max(64).optional(),
+  /** The runs of one sweep. */
+  sweep: runIdSchema.optional(),
+  /** Case-insensitive substring of the name or the notes. */
+  text: z.string().min(1).max(200).optional(),
+  /** Created at or after this time (ms since the epoch). */
+  from: epochMs.optional(),
+  /** Created at or before this time (ms since the epoch). */
+  to: epochMs.optional(),
+  archived: z.enum(['exclude', 'include', 'only']).default('exclude'),
+  sort: z.enum(runSortKeys).default('id'),
+  dir: z.enum(['asc', 'desc']).default('desc'),
+};
+const dateRangeInOrder = (f: { from?: number; to?: number }) => f.from === undefined || f.to === undefined || f.from <= f.to;
+const DATE_RANGE_ERROR = { message: 'the date range ends before it starts', path: ['to'] };
+export const runFilterSchema = z.object(runFilterFields).strict().refine(dateRangeInOrder, DATE_RANGE_ERROR);
 export type RunFilter = z.input<typeof runFilterSchema>;
 export type ParsedRunFilter = z.output<typeof runFilterSchema>;
+
+/** Most runs one list call returns: a page of History, never the whole store. */
+export const MAX_RUN_PAGE = 1000;
+const pageFields = {
+  limit: z.number().int().min(1, 'limit is at least 1').max(MAX_RUN_PAGE, `limit is at most ${MAX_RUN_PAGE}`).default(200),
+  offset: z.number().int().min(0, 'offset cannot be negative').max(1e12).default(0),
+};
+export const runPageRequestSchema = z.object(pageFields).strict();
+export type RunPageRequest = z.input<typeof runPageRequestSchema>;
+/** A list call: the filter's fields and the page's. */
+export const runListRequestSchema = z.object({ ...runFilterFields, ...pageFields }).strict().refine(dateRangeInOrder, DATE_RANGE_ERROR);
+export type RunListRequest = z.input<typeof runListRequestSchema>;
+export const runPageSchema = z.object({ runs: z.array(runSummarySchema), total: z.number().int(), offset: z.number().int() });
+export type RunPage = z.infer<typeof runPageSchema>;
 
 export const runFacetsSchema = z.object({ runCount: z.number().int(), tasks: z.array(z.string()), algos: z.array(algoSchema), statuses: z.array(runStatusSchema), tags: z.array(z.string()) });
 
@@ -227,6 +241,8 @@ export const exportKindSchema = z.enum(exportKinds);
 
 /** Served mode's import: the file's bytes as the body, its name and the dataset name in the query. */
 export const UPLOAD_ROUTE = '/api/datasets/upload';
+/** Uploads up to 4 GiB unless the server says otherwise: D4RL's largest locomotion files are about 0.5 GB, Minari's a few. */
+export const DEFAULT_MAX_UPLOAD_BYTES = 4 * 2 ** 30;
 export const uploadQuerySchema = z.object({ filename: z.string().min(1).max(255), name: datasetNameSchema.optional() }).strict();
 export const importOptionsSchema = z.object({ name: datasetNameSchema.optional(), keep: z.enum(['copy', 'reference']) }).strict();
 export type ImportOptions = z.infer<typeof importOptionsSchema>;
@@ -347,7 +363,7 @@ const method = <P extends z.ZodType, R extends z.ZodType>(verb: HttpVerb, path: 
 export const apiMethods = {
   getInfo: method('GET', '/api/info', empty, infoSchema),
   listTasks: method('GET', '/api/tasks', empty, z.array(taskSchema)),
-  listRuns: method('GET', '/api/runs', runFilterSchema, z.array(runSummarySchema)),
+  listRuns: method('GET', '/api/runs', runListRequestSchema, runPageSchema),
   getRunFacets: method('GET', '/api/run-facets', empty, runFacetsSchema),
   listDatasets: method('GET', '/api/datasets', empty, z.array(datasetSchema)),
   deleteDataset: method('DELETE', '/api/datasets/:id', byId, ok),

@@ -1,11 +1,12 @@
 /** The kinds of failure every adapter maps the same way: HTTP status, CLI exit code, UI message. */
-export type ApiErrorCode = 'bad_input' | 'not_found' | 'unauthorized' | 'conflict' | 'busy' | 'storage' | 'internal';
+export type ApiErrorCode = 'bad_input' | 'not_found' | 'unauthorized' | 'conflict' | 'too_large' | 'busy' | 'storage' | 'internal';
 
 export const HTTP_STATUS: Record<ApiErrorCode, number> = {
   bad_input: 400,
   unauthorized: 401,
   not_found: 404,
   conflict: 409,
+  too_large: 413,
   internal: 500,
   busy: 503,
   storage: 507,
@@ -24,6 +25,7 @@ export class ApiError extends Error {
 
 export const badInput = (message: string): ApiError => new ApiError('bad_input', message);
 export const notFound = (message: string): ApiError => new ApiError('not_found', message);
+export const tooLarge = (message: string): ApiError => new ApiError('too_large', message);
 
 /** The message of anything thrown. */
 export function messageOf(err: unknown): string {

@@ -2,7 +2,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { RESTORE_ADVICE, badInput, exitCodeOf, messageOf, storeDamaged } from '../api/errors';
-import { createRunsSchema, type SweepDetail, runFilterSchema, runIdSchema, runSortKeys, runStatusSchema, seedSchema, type RunDetail, type RunFilter } from '../api/contract';
+import { DEFAULT_MAX_UPLOAD_BYTES, createRunsSchema, type SweepDetail, runFilterSchema, runIdSchema, runSortKeys, runStatusSchema, seedSchema, type RunDetail, type RunFilter } from '../api/contract';
 import { describeIssues, parseConfigOverride } from '../core/config';
 import { TASKS, defaultPreset, presetSeed, requireTask } from '../core/tasks';
 import { trainingDevice } from '../core/tf/device';
@@ -14,9 +14,9 @@ import { getSweep, insertSweep } from '../store/sweeps';
 import { DB_FILE, type Db } from '../store/db';
 import { ensureHome, resolveHome } from '../store/home';
 import { REDIS_URL_SETTING, getMeta } from '../store/meta';
-import { getRun, listRuns, type NewRun } from '../store/runs';
+import { eachRun, getRun, type NewRun } from '../store/runs';
 import { APP_VERSION } from '../engine/version';
-import { formatTable, printJson } from './output';
+import { formatTable, printJson, streamJsonArray, streamTable } from './output';
 
 interface GlobalOptions {
   home?: string;
@@ -87,6 +87,15 @@ function parsePositiveInt(value: string): number {
 function parseSweepLimit(value: string): number {
   const n = parsePositiveInt(value);
   if (n > MAX_SWEEP_RUNS_CAP) throw new InvalidArgumentError(`must be at most ${MAX_SWEEP_RUNS_CAP.toLocaleString('en-US')} (a larger grid is better split into several sweeps)`);
+  return n;
+}
+
+/** Uploads are capped below 1 TiB: past that the number is a typo. */
+const MAX_UPLOAD_MB = 2 ** 20;
+
+function parseUploadLimit(value: string): number {
+  const n = parsePositiveInt(value);
+  if (n > MAX_UPLOAD_MB) throw new InvalidArgumentError(`must be at most ${MAX_UPLOAD_MB.toLocaleString('en-US')} (1 TiB)`);
   return n;
 }
 
@@ -288,7 +297,8 @@ function buildProgram(): Command {
     .option('--concurrency <n>', 'runs trained at once (0 holds the queue; default: one per core)', parseCount)
     .option('--redis <url>', 'send runs to remote `dtql worker`s through this Redis instead of training here (default: the saved setting)')
     .option('--max-sweep-runs <n>', `refuse sweeps with more runs than this (at most ${MAX_SWEEP_RUNS_CAP.toLocaleString('en-US')})`, parseSweepLimit, DEFAULT_MAX_SWEEP_RUNS)
-    .action(async (opts: { port: number; host: string; token?: string; allowHost: string[]; concurrency?: number; redis?: string; maxSweepRuns: number }, cmd: Command) => {
+    .option('--max-upload-mb <n>', `refuse dataset uploads larger than this many MiB (default ${DEFAULT_MAX_UPLOAD_BYTES / 2 ** 20}, at most ${MAX_UPLOAD_MB})`, parseUploadLimit)
+    .action(async (opts: { port: number; host: string; token?: string; allowHost: string[]; concurrency?: number; redis?: string; maxSweepRuns: number; maxUploadMb?: number }, cmd: Command) => {
       const home = ensureHome(resolveHome((cmd.optsWithGlobals() as GlobalOptions).home));
       const [{ acquireInstanceLock, recordInstanceUrl }, { openStore: openEngineStore }, { startServer }] = await Promise.all([
         import('../store/instance-lock'),
@@ -306,7 +316,7 @@ function buildProgram(): Command {
         throw err;
       }
       const redisUrl = opts.redis ?? getMeta(db, REDIS_URL_SETTING);
-      const server = await startServer({ db, home, host: opts.host, port: opts.port, token: opts.token ?? null, allowHosts: opts.allowHost, concurrency: opts.concurrency, redisUrl, maxSweepRuns: opts.maxSweepRuns }).catch((err: unknown) => {
+      const server = await startServer({ db, home, host: opts.host, port: opts.port, token: opts.token ?? null, allowHosts: opts.allowHost, concurrency: opts.concurrency, redisUrl, maxSweepRuns: opts.maxSweepRuns, maxUploadBytes: opts.maxUploadMb === undefined ? undefined : opts.maxUploadMb * 2 ** 20 }).catch((err: unknown) => {
         db.close();
         lock.release();
         throw err;
@@ -339,18 +349,24 @@ function buildProgram(): Command {
     });
 
   const runs = program.command('runs').description('list and inspect runs');
-  withFilterOptions(runs.command('list').description('the runs in the store, newest first, optionally filtered'))
+  withFilterOptions(runs.command('list').description('the runs in the store, newest first, optionally filtered; streamed, so any number of runs fits in memory'))
+    .option('--limit <n>', 'at most this many runs', parsePositiveInt)
     .option('--json', 'print JSON')
-    .action(async (opts: FilterOptions & { json?: boolean }, cmd: Command) => {
+    .action(async (opts: FilterOptions & { json?: boolean; limit?: number }, cmd: Command) => {
       const filter = filterOf(opts);
       const { db } = await openStore(cmd, 'read');
-      const all = listRuns(db, filter);
-      db.close();
-      if (opts.json) return printJson(all);
-      if (all.length === 0) return void process.stdout.write('no runs match\n');
-      const rows = all.map((r) => [r.id, r.name, r.task, r.algo, r.seed, r.status, `${r.stepsDone}/${r.stepsTotal}`, r.finalScore, r.createdAt.slice(0, 19).replace('T', ' ')]);
-      process.stdout.write(`${formatTable(['id', 'name', 'task', 'algo', 'seed', 'status', 'steps', 'final', 'created'], rows)}\n`);
-      return undefined;
+      try {
+        const runs = eachRun(db, filter, opts.limit);
+        if (opts.json) return await streamJsonArray(runs);
+        const rows = (function* () {
+          for (const r of runs) yield [r.id, r.name, r.task, r.algo, r.seed, r.status, `${r.stepsDone}/${r.stepsTotal}`, r.finalScore, r.createdAt.slice(0, 19).replace('T', ' ')];
+        })();
+        const n = await streamTable(['id', 'name', 'task', 'algo', 'seed', 'status', 'steps', 'final', 'created'], rows);
+        if (n === 0) process.stdout.write('no runs match\n');
+        return undefined;
+      } finally {
+        db.close();
+      }
     });
   runs
     .command('show')
@@ -535,9 +551,9 @@ function buildProgram(): Command {
       const summary = await inspectDataset(file);
       if (opts.json) return printJson(summary);
       const lines = [
-        `${summary.format} file: ${summary.transitions.toLocaleString('en-US')} transitions in ${summary.episodes} episodes, obs ${summary.obsDim}, act ${summary.actDim}`,
+        `${summary.format} file${summary.datasetId ? ` ${summary.datasetId}` : ''}: ${summary.transitions.toLocaleString('en-US')} transitions (kept, as qlearning_dataset keeps them) in ${summary.episodes} episodes, obs ${summary.obsDim}, act ${summary.actDim}`,
         `environment ${summary.env ?? 'not recognised'}; suggested task ${summary.suggestedTask ?? 'none'}`,
-        `reward min/mean/max ${summary.rewardMin.toFixed(3)} / ${summary.rewardMean.toFixed(3)} / ${summary.rewardMax.toFixed(3)}; episode return min/mean/max ${summary.returnMin.toFixed(1)} / ${summary.returnMean.toFixed(1)} / ${summary.returnMax.toFixed(1)}; ${summary.doneCount} terminal transitions`,
+        `reward over those transitions: sum ${summary.rewardSum.toFixed(3)}, min/mean/max ${summary.rewardMin.toFixed(3)} / ${summary.rewardMean.toFixed(3)} / ${summary.rewardMax.toFixed(3)}; episode return min/mean/max ${summary.returnMin.toFixed(1)} / ${summary.returnMean.toFixed(1)} / ${summary.returnMax.toFixed(1)}; ${summary.doneCount} terminal transitions`,
         ...summary.warnings.map((w) => `warning: ${w}`),
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
@@ -623,11 +639,27 @@ function buildProgram(): Command {
     .option('--repeats <n>', 'timed blocks; the median is reported', parsePositiveInt, 5)
     .option('--load', 'instead: served mode training a run while many clients fetch million-point curves')
     .option('--pair', "instead: the Compare page's trust region and KL pair (quick preset) on bandit-25g-hard, from queueing to both ended")
+    .option('--scale', 'instead: History, the run list and the runs CSV over a store of a million runs (served mode and `runs list`)')
+    .option('--scale-runs <n>', 'with --scale: runs in the store it builds', parsePositiveInt, 1_000_000)
     .option('--clients <n>', 'with --load: concurrent loopback clients', parsePositiveInt, 50)
     .option('--think-ms <ms>', 'with --load: pause of each client between requests (0 saturates the server)', parseNonNegativeInt, 1000)
     .option('--window <s>', 'with --load: seconds of each measuring window', parsePositiveInt, 20)
     .option('--json', 'print JSON')
-    .action(async (opts: { steps: number; repeats: number; load?: boolean; pair?: boolean; clients: number; thinkMs: number; window: number; json?: boolean }) => {
+    .action(async (opts: { steps: number; repeats: number; load?: boolean; pair?: boolean; scale?: boolean; scaleRuns: number; clients: number; thinkMs: number; window: number; json?: boolean }) => {
+      if (opts.scale) {
+        const { benchScale } = await import('../engine/scale-bench');
+        const r = await benchScale(opts.scaleRuns);
+        if (opts.json) return printJson(r);
+        const mb = (v: number | null) => (v === null ? 'not measured here' : `${v.toFixed(0)} MB`);
+        process.stdout.write(
+          `a store of ${r.runs.toLocaleString('en-US')} runs (${r.storeMB.toFixed(0)} MB, built in ${r.buildSec.toFixed(0)} s)\n` +
+            `served mode: first page ${r.firstPageMs.toFixed(0)} ms (goal under 200), page at the middle ${r.deepPageMs.toFixed(0)} ms, sorted by final score ${r.sortedPageMs.toFixed(0)} ms, ` +
+            `tag and algorithm filter ${r.filteredPageMs.toFixed(0)} ms, info ${r.infoMs.toFixed(0)} ms, filter values ${r.facetsMs.toFixed(0)} ms; ` +
+            `the runs CSV (${r.exportRows.toLocaleString('en-US')} rows) in ${r.exportRunsSec.toFixed(0)} s; server peak ${mb(r.serverPeakMB)} (goal under 600)\n` +
+            `runs list --json: ${r.listRows.toLocaleString('en-US')} runs in ${r.listSec.toFixed(0)} s, peak ${mb(r.listPeakMB)} (goal under 300)\n`,
+        );
+        return undefined;
+      }
       if (opts.pair) {
         const { benchPair } = await import('../engine/bench');
         const r = await benchPair();
@@ -670,7 +702,7 @@ function buildProgram(): Command {
       const curves = benchCurveFetch();
       process.stderr.write(`curves: a downsampled ${curves.points.toLocaleString('en-US')}-point series in ${curves.fetchMs.toFixed(0)} ms\n`);
       const history = benchRunList();
-      process.stderr.write(`history: ${history.runs} runs listed in ${history.listAllMs.toFixed(0)} ms, filtered and sorted in ${history.filteredSortedMs.toFixed(0)} ms\n`);
+      process.stderr.write(`history: the first page of ${history.runs} runs in ${history.listAllMs.toFixed(0)} ms, filtered and sorted in ${history.filteredSortedMs.toFixed(0)} ms\n`);
       const startup = await benchStartup();
       process.stderr.write(
         `startup: dtql --version in ${startup.cliVersionMs.toFixed(0)} ms at ${startup.cliVersionPeakMB.toFixed(0)} MB peak (goal under 300 ms, 120 MB); a training process from spawn to its first step in ${startup.workerFirstStepMs.toFixed(0)} ms\n`,

@@ -21,3 +21,17 @@ export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] as number;
 }
+
+/** The smallest value (Infinity for none); a loop, since spreading a long array into Math.min overflows the stack. */
+export function minOf(values: Iterable<number>): number {
+  let m = Number.POSITIVE_INFINITY;
+  for (const v of values) if (v < m) m = v;
+  return m;
+}
+
+/** The largest value (-Infinity for none). */
+export function maxOf(values: Iterable<number>): number {
+  let m = Number.NEGATIVE_INFINITY;
+  for (const v of values) if (v > m) m = v;
+  return m;
+}

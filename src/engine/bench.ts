@@ -187,7 +187,7 @@ export function benchCurveFetch(points = 1_000_000, buckets = 2000, repeats = 5)
 
 export interface RunListBench {
   runs: number;
-  /** Every run, newest first (the History page's first load). */
+  /** The first page, newest first (the History page's first load). */
   listAllMs: number;
   /** A tag filter with text search, sorted by final score. */
   filteredSortedMs: number;

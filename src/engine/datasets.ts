@@ -56,13 +56,22 @@ export async function inspectDataset(file: string, label?: string, timeLimitMs =
 }
 
 /**
+ * A dataset's name when the user gives none: a Minari file's `dataset_id` with its slashes as dashes
+ * (every Minari file is called main_data.hdf5), else the file's name without its extension.
+ */
+export function defaultDatasetName(summary: Pick<DatasetSummary, 'datasetId'>, file: string): string {
+  if (summary.datasetId) return summary.datasetId.replaceAll('/', '-');
+  return path.basename(file).replace(/\.(hdf5|h5)$/i, '');
+}
+
+/**
  * Imports a D4RL or Minari file: checks all of it, then records it in one insert, keeping a copy
  * in the data folder or a reference to where it is. Any failure leaves neither a row nor a copy.
  */
 export async function importDataset(db: Db, home: string, file: string, options: { name?: string; keep: KeepMode; sourceName?: string; timeLimitMs?: number }): Promise<DatasetDto> {
   const source = path.resolve(file);
   const summary = await inspectDataset(source, options.sourceName, options.timeLimitMs);
-  const parsedName = datasetNameSchema.safeParse(options.name ?? path.basename(options.sourceName ?? source).replace(/\.(hdf5|h5)$/i, ''));
+  const parsedName = datasetNameSchema.safeParse(options.name ?? defaultDatasetName(summary, options.sourceName ?? source));
   if (!parsedName.success) throw badInput(describeIssues(parsedName.error));
   const name = parsedName.data;
   if (findDataset(db, { name })) throw badInput(`a dataset named "${name}" exists already: choose another name`);
@@ -87,7 +96,7 @@ export async function importDataset(db: Db, home: string, file: string, options:
     }
   }
   try {
-    const { format, transitions, episodes, obsDim, actDim, env, suggestedTask, warnings, ...stats } = summary;
+    const { format, transitions, episodes, obsDim, actDim, env, suggestedTask, warnings, datasetId: _datasetId, ...stats } = summary;
     const id = insertDataset(db, {
       name,
       format,

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -64,6 +65,32 @@ function seedStore(home: string, points: number): { bigRuns: number[]; trainingR
   }
 }
 
+/** `dtql serve` on a free loopback port of `home`, once it prints its address. */
+export async function startServe(home: string, args: string[] = []): Promise<{ server: ChildProcessByStdio<null, Readable, null>; base: string }> {
+  const server = spawn(process.execPath, [DTQL_BIN, '--home', home, 'serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const base = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      server.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const line = out.split('\n').find((l) => l.startsWith('http://'));
+        if (line) resolve(new URL(line).origin);
+      });
+      server.once('exit', (code) => reject(new Error(`dtql serve exited with code ${code}`)));
+    });
+    return { server, base };
+  } catch (err) {
+    await stopProcess(server);
+    throw err;
+  }
+}
+
+/** SIGTERM, then wait for the exit. */
+export async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  await new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('exit', resolve)));
+}
+
 /** Steps the training run made over `windowSec`, read from the store it flushes to every second. */
 async function trainingSpeed(home: string, runId: number, windowSec: number): Promise<number> {
   const reader = openDatabase(home);
@@ -85,17 +112,8 @@ async function trainingSpeed(home: string, runId: number, windowSec: number): Pr
 export async function benchServedLoad(options: LoadBenchOptions): Promise<LoadBenchResult> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'dtql-load-'));
   const { bigRuns, trainingRun } = seedStore(home, options.points);
-  const server = spawn(process.execPath, [DTQL_BIN, '--home', home, 'serve', '--port', '0', '--concurrency', '1'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const { server, base } = await startServe(home, ['--concurrency', '1']);
   try {
-    const base = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      server.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        const line = out.split('\n').find((l) => l.startsWith('http://'));
-        if (line) resolve(new URL(line).origin);
-      });
-      server.once('exit', (code) => reject(new Error(`dtql serve exited with code ${code}`)));
-    });
     const curvesOf = (runId: number) => `${base}/api/runs/${runId}/metrics?maxPoints=1000`;
     /** Fetches like a browser page: it revalidates what it holds with If-None-Match. */
     const fetchCurves = async (runId: number, held: Map<number, string> = new Map()): Promise<boolean> => {
@@ -156,8 +174,7 @@ export async function benchServedLoad(options: LoadBenchOptions): Promise<LoadBe
       trainSpeedRatio: during / idle,
     };
   } finally {
-    server.kill('SIGTERM');
-    await new Promise((resolve) => (server.exitCode !== null ? resolve(null) : server.once('exit', resolve)));
+    await stopProcess(server);
     fs.rmSync(home, { recursive: true, force: true });
   }
 }

@@ -105,8 +105,10 @@ export class RunManager implements RunQueue {
 
   /** Starts queued runs while slots are free. */
   schedule(): void {
-    if (this.closing) return;
-    for (const id of queuedRunIds(this.db)) {
+    // Runs twice a second: with every slot taken (or none, at concurrency 0) it reads nothing.
+    if (this.closing || this.active.size >= this.concurrency) return;
+    // A sweep of its own (scope) may sit behind others in the queue; otherwise the oldest few are enough.
+    for (const id of queuedRunIds(this.db, this.scope ? undefined : this.concurrency - this.active.size)) {
       if (this.active.size >= this.concurrency) return;
       if (this.scope && !this.scope(id)) continue;
       if (!this.active.has(id)) this.launch(id);

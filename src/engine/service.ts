@@ -5,13 +5,13 @@ import { DEFAULT_MAX_SWEEP_RUNS, estimateSweep, planSweep } from './sweep';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { describeIssues } from '../core/config';
 import { requireTask, TASKS } from '../core/tasks';
 import { trainingDevice } from '../core/tf/device';
 import { loadTaskData } from '../core/data/task-data';
-import { apiMethods, exportKindSchema, runFilterSchema, uploadQuerySchema, type ApiHandlers, type DatasetDto, type ImportOptions, type AppInfo, type ExportKind, type ParsedParamsOf, type MethodName, type ParsedRunFilter, type ResultOf, type RunDetail } from '../api/contract';
-import { badInput } from '../api/errors';
+import { DEFAULT_MAX_UPLOAD_BYTES, apiMethods, exportKindSchema, runFilterSchema, uploadQuerySchema, type ApiHandlers, type DatasetDto, type ImportOptions, type AppInfo, type ExportKind, type ParsedParamsOf, type MethodName, type ParsedRunFilter, type ResultOf, type RunDetail } from '../api/contract';
+import { badInput, tooLarge } from '../api/errors';
 import { deleteDataset, listDatasets } from '../store/datasets';
 import { openReadOnly, schemaVersion, type Db } from '../store/db';
 import { exportCsv, exportStream, selectRunIds } from '../store/export';
@@ -40,6 +40,22 @@ export interface ServiceContext {
   maxSweepRuns?: number;
   /** Show runs that other processes of the data folder train, live (the apps: desktop and served). */
   watchStore?: boolean;
+  /** The largest dataset upload taken (DEFAULT_MAX_UPLOAD_BYTES unless set). */
+  maxUploadBytes?: number;
+}
+
+const formatBytes = (n: number) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${(n / 2 ** 20).toFixed(0)} MiB`);
+
+/** Passes bytes through until more than `max` have come, then fails the stream with a 413. */
+function byteCap(max: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (seen > max) done(tooLarge(`the upload is larger than the limit of ${formatBytes(max)} (serve --max-upload-mb raises it); nothing was imported`));
+      else done(null, chunk);
+    },
+  });
 }
 
 export interface Service {
@@ -48,7 +64,7 @@ export interface Service {
   /** Imports a file the user picked on this machine (the CLI, Electron's open dialog). */
   importFile(file: string, options: ImportOptions): Promise<DatasetDto>;
   /** Imports an uploaded file (served mode): streamed into the data folder, checked, then moved in or removed. */
-  importUpload(body: NodeJS.ReadableStream, query: unknown): Promise<DatasetDto>;
+  importUpload(body: NodeJS.ReadableStream, query: unknown, declaredBytes?: number): Promise<DatasetDto>;
   /** Throws what an export of this selection would refuse (bad kind or filter, unknown id, nothing selected). */
   checkExport(kind: unknown, filter: unknown): void;
   /** A CSV of the selected runs as a stream; bad input throws before anything is sent. */
@@ -112,7 +128,7 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
       device: trainingDevice(),
     }),
     listTasks: () => [...TASKS],
-    listRuns: (filter) => listRuns(ctx.db, filter),
+    listRuns: ({ limit, offset, ...filter }) => listRuns(ctx.db, filter, { limit, offset }),
     getRunFacets: () => runFacets(ctx.db),
     listDatasets: () => listDatasets(ctx.db),
     generateDataset: async ({ env, size, seed }) => {
@@ -234,13 +250,16 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
       events.publish({ type: 'datasets-changed' });
       return imported;
     },
-    importUpload: async (body, query) => {
+    importUpload: async (body, query, declaredBytes) => {
       const q = uploadQuerySchema.safeParse(query);
       if (!q.success) throw badInput(describeIssues(q.error));
+      const max = ctx.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
+      // A declared length past the cap is refused before a byte is written; a body that outgrows it, as it passes.
+      if (declaredBytes !== undefined && declaredBytes > max) throw tooLarge(`the upload (${formatBytes(declaredBytes)}) is larger than the limit of ${formatBytes(max)} (serve --max-upload-mb raises it); nothing was imported`);
       fs.mkdirSync(uploadDir(ctx.home), { recursive: true });
       const tmp = path.join(uploadDir(ctx.home), `${crypto.randomUUID()}.hdf5`);
       try {
-        await pipeline(body, fs.createWriteStream(tmp, { flags: 'wx' }));
+        await pipeline(body, byteCap(max), fs.createWriteStream(tmp, { flags: 'wx' }));
         const imported = await importDataset(ctx.db, ctx.home, tmp, { keep: 'move', name: q.data.name, sourceName: path.basename(q.data.filename) });
         events.publish({ type: 'datasets-changed' });
         return imported;

@@ -1,16 +1,17 @@
 import type { Db } from '../store/db';
-import { activeRuns, dataVersion } from '../store/runs';
+import { activeRuns, dataVersion, queueState } from '../store/runs';
 import type { EventHub } from './events';
 import type { Progress } from './trainer';
 
 /**
  * Runs that other processes of this data folder train (a `dtql train` beside the app, a CLI
  * sweep) show live: once a second, when another connection has committed to the store, the
- * queued, running and paused runs are read again, every changed run is announced, and the runs
- * this process does not own get their progress from what their owner recorded.
+ * running and paused runs are read again and the queue counted, every change is announced, and
+ * the runs this process does not own get their progress from what their owner recorded.
  */
 export class StoreWatcher {
   private version: number | null = null;
+  private queue: string | null = null;
   private readonly seen = new Map<number, string>();
   private readonly foreign = new Map<number, Progress>();
   private readonly timer: NodeJS.Timeout;
@@ -38,6 +39,10 @@ export class StoreWatcher {
       if (version === this.version) return;
       this.version = version;
       rows = activeRuns(this.db);
+      const queue = queueState(this.db);
+      // Runs queued or unqueued elsewhere: the lists reload (which runs is not worth reading 100,000 rows for).
+      if (this.queue !== null && queue !== this.queue) this.events.publish({ type: 'runs-changed', runIds: [] });
+      this.queue = queue;
     } catch {
       // A locked or busy store: the next tick reads it.
       return;

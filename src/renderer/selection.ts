@@ -1,5 +1,17 @@
-/** Which runs the Compare page shows when its address names none: pure functions over the run list. */
-import type { RunSummary } from '../api/contract';
+/** What the pages pick when the user has not: pure functions over the runs and datasets listed. */
+import type { DatasetDto, RunSummary } from '../api/contract';
+
+/**
+ * The dataset a new run of `taskId` starts with, among those of fitting sizes: one made for the
+ * task without warnings, else any without warnings, else one made for the task, else the newest.
+ * A file just imported with warnings (clipped actions, wrong sizes for its name) is never the default
+ * over a clean one.
+ */
+export function defaultDataset(fitting: DatasetDto[], taskId: string): DatasetDto | null {
+  const clean = fitting.filter((d) => d.warnings.length === 0);
+  const forTask = (list: DatasetDto[]) => list.find((d) => d.suggestedTask === taskId);
+  return forTask(clean) ?? clean[0] ?? forTask(fitting) ?? fitting[0] ?? null;
+}
 
 /**
  * With nothing chosen, the paper's comparison: every completed run of the most recent task that has

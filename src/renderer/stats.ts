@@ -1,6 +1,6 @@
 /** Statistics over seeds for the Compare and Reproduce pages: pure functions, unit-tested. */
 
-import { mean, sampleStd, standardError } from '../core/stats';
+import { maxOf, mean, minOf, sampleStd, standardError } from '../core/stats';
 
 export { mean, sampleStd, standardError };
 
@@ -25,10 +25,15 @@ export function meanSeCells(values: number[]): [number | null, number | null, nu
   return [mean(values), values.length > 1 ? standardError(values) : null, values.length];
 }
 
+/** The x values every curve together spans (curves with at least one point). */
+export function xRange(curves: Curve[]): [number, number] {
+  return [minOf(curves.map((c) => c.x[0] as number)), maxOf(curves.map((c) => c.x[c.x.length - 1] as number))];
+}
+
 /** The centre and the band of values at one x. */
 export function bandOf(values: number[], kind: BandKind): { mean: number; lo: number; hi: number } {
   const m = mean(values);
-  if (kind === 'minmax') return { mean: m, lo: Math.min(...values), hi: Math.max(...values) };
+  if (kind === 'minmax') return { mean: m, lo: minOf(values), hi: maxOf(values) };
   const half = kind === 'std' ? sampleStd(values) : standardError(values);
   return { mean: m, lo: m - half, hi: m + half };
 }
@@ -74,7 +79,7 @@ export interface BandPoint {
 export function groupBand(curves: Curve[], kind: BandKind, points = 200, range?: [number, number]): BandPoint[] {
   const live = curves.filter((c) => c.x.length > 0);
   if (live.length === 0) return [];
-  const [start, end] = range ?? [Math.min(...live.map((c) => c.x[0] as number)), Math.max(...live.map((c) => c.x[c.x.length - 1] as number))];
+  const [start, end] = range ?? xRange(live);
   const grid = end === start ? [start] : Array.from({ length: points }, (_, i) => start + ((end - start) * i) / (points - 1));
   const out: BandPoint[] = [];
   for (const x of grid) {

@@ -117,7 +117,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     if (!(req.body instanceof Readable)) return reply.code(400).send(errorBody('bad_input', 'send the file as the body, with content-type application/octet-stream'));
     const query = decodeCall({}, req.query as Record<string, string | string[] | undefined>, undefined);
     try {
-      return reply.send(await service.importUpload(req.body, query));
+      const declared = Number(req.headers['content-length']);
+      return reply.send(await service.importUpload(req.body, query, Number.isFinite(declared) ? declared : undefined));
     } catch (err) {
       const error = toApiError(err);
       return reply.code(HTTP_STATUS[error.code]).send({ error: { code: error.code, message: error.message } });

@@ -27,6 +27,8 @@ export interface ServeOptions {
   redisUrl?: string | null;
   /** The most runs one sweep may queue. */
   maxSweepRuns?: number;
+  /** The largest dataset upload taken, in bytes. */
+  maxUploadBytes?: number;
 }
 
 /** Starts served mode and returns the URL a browser opens (with the token once, if any). */
@@ -37,7 +39,7 @@ export async function startServer(options: ServeOptions): Promise<{ url: string;
   const runs: RunQueue = options.redisUrl
     ? await RemoteQueue.open(options.db, options.home, events, options.redisUrl)
     : new RunManager(options.db, options.home, events, options.concurrency ?? defaultConcurrency());
-  const service = createService({ db: options.db, home: options.home, mode: 'served', runs, maxSweepRuns: options.maxSweepRuns, watchStore: true }, events);
+  const service = createService({ db: options.db, home: options.home, mode: 'served', runs, maxSweepRuns: options.maxSweepRuns, maxUploadBytes: options.maxUploadBytes, watchStore: true }, events);
   const app = await buildServer({
     service,
     host: options.host,

@@ -9,7 +9,7 @@ import { CSV_OPTIONS, neutraliseCell, type CsvValue } from '../api/csv';
 import { badInput } from '../api/errors';
 import type { Db } from './db';
 import { getDataset } from './datasets';
-import { getRun, listRuns } from './runs';
+import { getRun, selectedRunIds } from './runs';
 import { getSweep } from './sweeps';
 
 const SUMMARY_COLUMNS = ['run_id', 'name', 'task', 'algo', 'preset', 'seed', 'status', 'backend', 'created', 'started', 'finished', 'duration_s', 'wall_s', 'steps_done', 'steps_total', 'best_score', 'final_score', 'best_reward', 'tags', 'notes', 'dataset_id', 'dataset_name', 'dataset_sha256'];
@@ -17,25 +17,29 @@ export const METRIC_COLUMNS = ['run_id', 'metric', 'step', 'wall_time', 'value']
 
 /** The ids a filter selects, oldest first; an unknown id or an empty selection is bad input. */
 export function selectRunIds(db: Db, filter: RunFilter): number[] {
-  const runs = listRuns(db, { ...filter, sort: 'id', dir: 'asc' });
+  const ids = selectedRunIds(db, { ...filter, sort: 'id', dir: 'asc' });
   if (filter.ids) {
-    const found = new Set(runs.map((r) => r.id));
+    const found = new Set(ids);
     const missing = filter.ids.filter((id) => !found.has(id));
     // An id that exists but is filtered out (archived, other task) is not an error; an unknown one is.
     for (const id of missing) getRun(db, id);
   }
-  if (runs.length === 0) throw badInput('nothing to export: no run matches the selection');
-  return runs.map((r) => r.id);
+  if (ids.length === 0) throw badInput('nothing to export: no run matches the selection');
+  return ids;
 }
 
 function* summaryRows(db: Db, ids: number[]): Generator<CsvValue[]> {
   const configKeys = Object.keys(trainConfigSchema.shape);
-  const runs = ids.map((id) => getRun(db, id));
-  const finals = [...new Set(runs.flatMap((r) => Object.keys(r.finalMetrics)))].sort();
+  // The final-metric columns come from SQL, so the runs themselves are read one at a time.
+  const finals = db
+    .prepare('SELECT DISTINCT k.key FROM runs r, json_each(r.final_metrics) k WHERE r.id IN (SELECT value FROM json_each(?)) ORDER BY k.key')
+    .pluck()
+    .all(JSON.stringify(ids)) as string[];
   yield [...SUMMARY_COLUMNS, ...finals.map((k) => `final_${k}`), ...configKeys];
   const datasets = new Map<number, { name: string; sha256: string }>();
   const datasetOf = (id: number) => datasets.get(id) ?? datasets.set(id, getDataset(db, id)).get(id);
-  for (const r of runs) {
+  for (const id of ids) {
+    const r = getRun(db, id);
     const dataset = r.datasetId === null ? null : datasetOf(r.datasetId);
     yield [
       r.id, r.name, r.task, r.algo, r.preset, r.seed, r.status, r.backend, r.createdAt, r.startedAt, r.finishedAt, r.durationSec, r.wallSec,

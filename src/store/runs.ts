@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { algoSchema, validateConfig, type Algo, type TrainConfig } from '../core/config';
-import { runFilterSchema, runStatusSchema, sweepPointSchema, type RunDetail, type RunFilter, type RunSortKey, type RunSummary, type SweepPoint } from '../api/contract';
+import { runFilterSchema, runPageRequestSchema, runStatusSchema, sweepPointSchema, type RunDetail, type RunFilter, type RunPage, type RunPageRequest, type RunSortKey, type RunSummary, type SweepPoint } from '../api/contract';
 import { badInput, notFound } from '../api/errors';
-import type { Db } from './db';
+import { cachedStatement, type Db } from './db';
 
 /** A row of `runs` as SQLite returns it; parsed so a hand-edited or drifted database fails loudly. */
 const runRowSchema = z.object({
@@ -148,12 +148,14 @@ const SORT_SQL: Record<RunSortKey, string> = {
   startedAt: 'r.started_at',
   durationSec: 'CASE WHEN r.started_at IS NULL THEN NULL ELSE r.train_seconds END',
   stepsDone: 'r.steps_done',
-  bestScore: 'coalesce(r.best_score, best_reward)',
+  bestScore: 'coalesce(r.best_score, (SELECT max(value) FROM metrics m WHERE m.run_id = r.id AND m.name = \'eval/meanReward\'))',
   finalScore: "coalesce(r.final_score, json_extract(r.final_metrics, '$.meanReward'))",
 };
+/** Sort keys whose column is never null: no "missing last" term, so SQLite can walk an index and stop early. */
+const NOT_NULL_SORTS = new Set<RunSortKey>(['id', 'name', 'task', 'algo', 'seed', 'status', 'createdAt', 'stepsDone']);
 
-/** The runs a filter selects, sorted as it asks (missing values last either way, then newest first). */
-export function listRuns(db: Db, filter: RunFilter = {}): RunSummary[] {
+/** The WHERE and ORDER BY of a filter, shared by the page, the count and the stream. */
+function filterSql(filter: RunFilter): { where: string; order: string; args: Record<string, unknown> } {
   const f = runFilterSchema.parse(filter);
   const where: string[] = [];
   const args: Record<string, unknown> = {};
@@ -171,7 +173,8 @@ export function listRuns(db: Db, filter: RunFilter = {}): RunSummary[] {
     args[key] = f[key];
   }
   if (f.tag !== undefined) {
-    where.push('EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = r.id AND t.tag = @tag)');
+    // IN rather than EXISTS: SQLite then walks the tag's index entries, not every run.
+    where.push('r.id IN (SELECT run_id FROM run_tags WHERE tag = @tag)');
     args.tag = f.tag;
   }
   if (f.text !== undefined) {
@@ -187,26 +190,62 @@ export function listRuns(db: Db, filter: RunFilter = {}): RunSummary[] {
     args.to = f.to;
   }
   if (f.archived !== 'include') where.push(f.archived === 'only' ? 'r.archived = 1' : 'r.archived = 0');
-  const order = SORT_SQL[f.sort];
-  const sql = `${SELECT_RUNS} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-    ORDER BY (${order}) IS NULL, ${order} ${f.dir === 'asc' ? 'ASC' : 'DESC'}, r.id DESC`;
-  return db.prepare(sql).all(args).map(toSummary);
+  const key = SORT_SQL[f.sort];
+  const dir = f.dir === 'asc' ? 'ASC' : 'DESC';
+  const order = `${NOT_NULL_SORTS.has(f.sort) ? '' : `(${key}) IS NULL, `}${key} ${dir}${f.sort === 'id' ? '' : ', r.id DESC'}`;
+  return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', order, args };
+}
+
+/** One page of the runs a filter selects, sorted as it asks (missing values last either way, then newest first), and how many it selects in all. */
+export function listRuns(db: Db, filter: RunFilter = {}, page: RunPageRequest = {}): RunPage {
+  const { limit, offset } = runPageRequestSchema.parse(page);
+  const { where, order, args } = filterSql(filter);
+  // Sort and cut on the bare rows first; the per-run subqueries then run for one page only.
+  const ids = db.prepare(`SELECT r.id FROM runs r ${where} ORDER BY ${order} LIMIT @limit OFFSET @offset`).pluck().all({ ...args, limit, offset }) as number[];
+  const total = (db.prepare(`SELECT count(*) FROM runs r ${where}`).pluck().get(args) as number);
+  const byId = new Map(db.prepare(`${SELECT_RUNS} WHERE r.id IN (SELECT value FROM json_each(?))`).all(JSON.stringify(ids)).map((raw) => {
+    const run = toSummary(raw);
+    return [run.id, run] as const;
+  }));
+  return { runs: ids.map((id) => byId.get(id) as RunSummary), total, offset };
+}
+
+/** Every run a filter selects, in its order, one row at a time: bounded memory for any number of runs. */
+export function* eachRun(db: Db, filter: RunFilter = {}, limit?: number): Generator<RunSummary> {
+  const { where, order, args } = filterSql(filter);
+  const cap = limit === undefined ? '' : ' LIMIT @limit';
+  for (const raw of db.prepare(`${SELECT_RUNS} ${where} ORDER BY ${order}${cap}`).iterate(limit === undefined ? args : { ...args, limit })) yield toSummary(raw);
+}
+
+/** The ids a filter selects, in its order. */
+export function selectedRunIds(db: Db, filter: RunFilter = {}): number[] {
+  const { where, order, args } = filterSql(filter);
+  return db.prepare(`SELECT r.id FROM runs r ${where} ORDER BY ${order}`).pluck().all(args) as number[];
+}
+
+/**
+ * The distinct values of an indexed column, sorted: one index seek per value (a "loose index
+ * scan"), where DISTINCT would read all of a million runs' index entries.
+ */
+function distinctValues(db: Db, table: 'runs' | 'run_tags', column: 'task' | 'algo' | 'status' | 'tag'): string[] {
+  const sql = `WITH RECURSIVE v(x) AS (SELECT min(${column}) FROM ${table} UNION ALL SELECT (SELECT min(${column}) FROM ${table} WHERE ${column} > v.x) FROM v WHERE v.x IS NOT NULL)
+    SELECT x FROM v WHERE x IS NOT NULL`;
+  return db.prepare(sql).pluck().all() as string[];
 }
 
 /** The values the run filters can take in this store. */
 export function runFacets(db: Db): { runCount: number; tasks: string[]; algos: ('dtql' | 'kl')[]; statuses: RunDetail['status'][]; tags: string[] } {
-  const distinct = (sql: string) => db.prepare(sql).pluck().all() as string[];
   return {
     runCount: countRuns(db),
-    tasks: distinct('SELECT DISTINCT task FROM runs ORDER BY task'),
-    algos: algoSchema.array().parse(distinct('SELECT DISTINCT algo FROM runs ORDER BY algo')),
-    statuses: runStatusSchema.array().parse(distinct('SELECT DISTINCT status FROM runs ORDER BY status')),
-    tags: distinct('SELECT DISTINCT tag FROM run_tags ORDER BY tag'),
+    tasks: distinctValues(db, 'runs', 'task'),
+    algos: algoSchema.array().parse(distinctValues(db, 'runs', 'algo')),
+    statuses: runStatusSchema.array().parse(distinctValues(db, 'runs', 'status')),
+    tags: distinctValues(db, 'run_tags', 'tag'),
   };
 }
 
 export function getRun(db: Db, id: number): RunDetail {
-  const row = db.prepare(`${SELECT_RUNS} WHERE r.id = ?`).get(id);
+  const row = cachedStatement(db, `${SELECT_RUNS} WHERE r.id = ?`).get(id);
   if (!row) throw notFound(`no run with id ${id}`);
   return toDetail(row);
 }
@@ -359,9 +398,15 @@ export function activeRuns(db: Db): ActiveRunRow[] {
       `SELECT r.id, r.status, r.steps_done AS stepsDone, r.steps_total AS stepsTotal, json_extract(r.config, '$.pretrainSteps') AS pretrainSteps,
          r.owner_pid AS ownerPid, r.owner_host AS ownerHost, r.worker,
          (SELECT value FROM metrics m WHERE m.run_id = r.id AND m.name = 'stepsPerSec' ORDER BY step DESC LIMIT 1) AS stepsPerSec
-       FROM runs r WHERE r.status IN ('queued', 'running', 'paused') ORDER BY r.id`,
+       FROM runs r WHERE r.status IN ('running', 'paused') ORDER BY r.id`,
     )
     .all() as ActiveRunRow[];
+}
+
+/** How many runs are queued and the newest of them: a sweep may queue 100,000, so they are counted, not read. */
+export function queueState(db: Db): string {
+  const row = cachedStatement(db, "SELECT count(*) AS n, max(id) AS newest FROM runs WHERE status = 'queued'").get() as { n: number; newest: number | null };
+  return `${row.n}:${row.newest}`;
 }
 
 /** Changes whenever another connection commits to the store (SQLite's data_version). */
@@ -383,8 +428,9 @@ export function completedRunSpeeds(db: Db, task: string, algo: string, batchSize
 }
 
 /** Queued runs in the order they were queued. */
-export function queuedRunIds(db: Db): number[] {
-  return db.prepare("SELECT id FROM runs WHERE status = 'queued' ORDER BY created_at, id").pluck().all() as number[];
+/** Queued runs, oldest first (at most `limit`); an index walk, so the first few cost the same in a queue of 100,000. */
+export function queuedRunIds(db: Db, limit = -1): number[] {
+  return cachedStatement(db, "SELECT id FROM runs WHERE status = 'queued' ORDER BY created_at, id LIMIT ?").pluck().all(limit) as number[];
 }
 
 /** Replaces a run's notes, tags or archived flag (whichever are given) in one transaction. */

@@ -3,7 +3,7 @@ import { sweepSpecSchema, type RunSummary, type SweepDetail, type SweepDto, type
 import { notFound } from '../api/errors';
 import { mean, standardError } from '../core/stats';
 import type { Db } from './db';
-import { insertRuns, listRuns, type NewRun } from './runs';
+import { eachRun, insertRuns, type NewRun } from './runs';
 
 const sweepRowSchema = z.object({ id: z.number().int(), name: z.string(), axes: z.string(), spec: z.string(), created_at: z.number() });
 
@@ -47,7 +47,7 @@ export function listSweeps(db: Db): SweepDto[] {
 export function getSweep(db: Db, id: number): SweepDetail {
   const raw = db.prepare('SELECT * FROM sweeps WHERE id = ?').get(id);
   if (!raw) throw notFound(`no sweep ${id}`);
-  const runs = listRuns(db, { sweep: id, archived: 'include', sort: 'id', dir: 'asc' });
+  const runs = [...eachRun(db, { sweep: id, archived: 'include', sort: 'id', dir: 'asc' })];
   return { ...toDto(db, raw), runIds: runs.map((r) => r.id), summary: sweepSummary(runs) };
 }
 

@@ -38,6 +38,22 @@ describe('dtql CLI', () => {
     expect(human.stdout).toMatch(/bandit-25g-near\s+dtql\s+3\s+queued/);
   });
 
+  it('runs list streams every run, past any page size, and stops at --limit', () => {
+    const home = freshHome();
+    const db = openDatabase(home);
+    const [one] = planRuns({ task: 'bandit-25g-near', algo: 'kl', preset: 'quick', seeds: [0], tags: [], overrides: {} });
+    insertRuns(db, Array.from({ length: 2500 }, (_, i) => ({ ...one!, name: `run ${i}`, seed: i })));
+    db.close();
+    const all = JSON.parse(runCli(['--home', home, 'runs', 'list', '--json']).stdout) as { id: number }[];
+    expect(all.map((r) => r.id)).toEqual(Array.from({ length: 2500 }, (_, i) => 2500 - i));
+    const first = JSON.parse(runCli(['--home', home, 'runs', 'list', '--json', '--limit', '3', '--sort', 'seed', '--asc']).stdout) as { seed: number }[];
+    expect(first.map((r) => r.seed)).toEqual([0, 1, 2]);
+    const table = runCli(['--home', home, 'runs', 'list']).stdout.trimEnd().split('\n');
+    expect(table).toHaveLength(2502);
+    expect(table[2]).toMatch(/^2500\s+run 2499\s+bandit-25g-near\s+kl\s+2499\s+queued/);
+    expect(runCli(['--home', home, 'runs', 'list', '--limit', '0']).stderr).toMatch(/--limit.*at least 1/);
+  }, 60_000);
+
   it('train without --preset takes the task default for this machine, says so, and records it; every task has one', () => {
     const home = freshHome();
     const small = ['--steps', '2', '--set', 'pretrainSteps=1', '--set', 'batchSize=16', '--set', 'scoreHidden=16', '--set', 'evalInterval=2', '--json'];

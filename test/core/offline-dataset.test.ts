@@ -110,8 +110,8 @@ describe('files the tests write themselves with h5wasm', () => {
     const plain = await readOfflineDataset(await writeFile('walker-plain.hdf5', d4rl()));
     const gzip = await readOfflineDataset(await writeFile('walker-gzip.hdf5', Object.fromEntries(Object.entries(d4rl()).map(([k, v]) => [k, { ...v, gzip: true }]))));
     for (const { summary } of [plain, gzip]) {
-      // 12 rows: the last has no next, row 3 timed out.
-      expect(summary).toMatchObject({ format: 'd4rl', transitions: 10, episodes: 3, doneCount: 1, obsDim: 11, actDim: 3, rewardSum: 12 });
+      // 12 rows: the last has no next, row 3 timed out; the reward statistics describe the 10 kept, as the count does.
+      expect(summary).toMatchObject({ format: 'd4rl', transitions: 10, episodes: 3, doneCount: 1, obsDim: 11, actDim: 3, rewardSum: 10, rewardMean: 1, datasetId: null });
     }
     expect(gzip.data.states).toEqual(plain.data.states);
   });
@@ -125,7 +125,7 @@ describe('files the tests write themselves with h5wasm', () => {
       truncations: { data: new Int8Array(steps), shape: [steps] },
     });
     const ok = await readOfflineDataset(await writeFile('mini.hdf5', {}, { episode_0: episode(4, 1), episode_1: episode(3, 0) }, { dataset_id: 'mujoco/hopper/medium-expert-v0' }));
-    expect(ok.summary).toMatchObject({ format: 'minari', transitions: 7, episodes: 2, doneCount: 1, returnMax: 8, env: 'hopper', suggestedTask: 'hopper-medium-expert-v2' });
+    expect(ok.summary).toMatchObject({ format: 'minari', transitions: 7, episodes: 2, doneCount: 1, returnMax: 8, rewardSum: 14, env: 'hopper', suggestedTask: 'hopper-medium-expert-v2', datasetId: 'mujoco/hopper/medium-expert-v0' });
     const broken = episode(3, 0);
     broken.observations = { data: new Float64Array(3 * 11), shape: [3, 11] };
     await expect(readOfflineDataset(await writeFile('mini-bad.hdf5', {}, { episode_0: episode(2, 0), episode_1: broken }))).rejects.toThrow(

@@ -21,11 +21,11 @@ interface Running {
 }
 const started: Running[] = [];
 
-async function serve(options: { token?: string; host?: string; staticDir?: string; allowHosts?: string[] } = {}): Promise<Running> {
+async function serve(options: { token?: string; host?: string; staticDir?: string; allowHosts?: string[]; maxUploadBytes?: number } = {}): Promise<Running> {
   const home = tempHome();
   const db = openDatabase(home);
   // Concurrency 0 holds the queue: these tests are about the API, not training.
-  const server = await startServer({ db, home, host: options.host ?? '127.0.0.1', port: 0, token: options.token ?? null, allowHosts: options.allowHosts, staticDir: options.staticDir, concurrency: 0 });
+  const server = await startServer({ db, home, host: options.host ?? '127.0.0.1', port: 0, token: options.token ?? null, allowHosts: options.allowHosts, staticDir: options.staticDir, concurrency: 0, maxUploadBytes: options.maxUploadBytes });
   const base = new URL(server.url).origin;
   const running = { url: server.url, base, db, home, close: server.close };
   started.push(running);
@@ -50,8 +50,12 @@ describe('served mode API', () => {
     expect(created.status).toBe(200);
     const { runIds } = (await created.json()) as { runIds: number[] };
     expect(runIds).toHaveLength(2);
-    const runs = (await (await fetch(`${s.base}/api/runs`)).json()) as { id: number; status: string; tags: string[] }[];
+    const { runs, total } = (await (await fetch(`${s.base}/api/runs`)).json()) as { runs: { id: number; status: string }[]; total: number };
     expect(runs.map((r) => r.status)).toEqual(['queued', 'queued']);
+    expect(total).toBe(2);
+    // One page at a time: the newest run first, the total of the whole selection beside it.
+    const second = (await (await fetch(`${s.base}/api/runs?limit=1&offset=1`)).json()) as { runs: { id: number }[]; total: number; offset: number };
+    expect(second).toMatchObject({ runs: [{ id: runIds[0] }], total: 2, offset: 1 });
     // No preset named: the task's default on this machine's device (a CPU here), as in the form and the CLI.
     const one = (await (await fetch(`${s.base}/api/runs/${runIds[0]}`)).json()) as { preset: string; config: { batchSize: number } };
     expect(one).toMatchObject({ preset: 'quick', config: { batchSize: 256 } });
@@ -76,7 +80,7 @@ describe('served mode API', () => {
     expect(response.status).toBe(400);
     const payload = (await response.json()) as { error: { message: string } };
     expect(payload.error.message).toMatch(message);
-    expect(listRuns(s.db)).toHaveLength(0);
+    expect(listRuns(s.db).total).toBe(0);
   });
 
   it('answers malformed requests with 400 or 404, never 500', async () => {
@@ -141,7 +145,7 @@ describe('editing and deleting runs', () => {
     expect(s.db.prepare('SELECT count(*) FROM metrics WHERE run_id = ?').pluck().get(id)).toBe(0);
     expect(fs.existsSync(dir)).toBe(false);
     expect((await fetch(`${s.base}/api/runs/${id}`, { method: 'DELETE' })).status).toBe(404);
-    expect(listRuns(s.db).map((r) => r.id)).toEqual([runIds[1]]);
+    expect(listRuns(s.db).runs.map((r) => r.id)).toEqual([runIds[1]]);
   });
 });
 
@@ -153,8 +157,8 @@ describe('filtered lists and CSV downloads', () => {
     const [first] = made.runIds as [number];
     insertMetrics(s.db, first, [1, 2, 3].map((step) => ({ name: 'critic', step, wallTime: step, value: step / 2 })));
     const q = encodeURIComponent(JSON.stringify('keep, "this"'));
-    const filtered = (await (await fetch(`${s.base}/api/runs?tag=${q}&sort=%22seed%22&dir=%22asc%22`)).json()) as { seed: number }[];
-    expect(filtered.map((r) => r.seed)).toEqual([1, 2]);
+    const filtered = (await (await fetch(`${s.base}/api/runs?tag=${q}&sort=%22seed%22&dir=%22asc%22`)).json()) as { runs: { seed: number }[] };
+    expect(filtered.runs.map((r) => r.seed)).toEqual([1, 2]);
     const facets = (await (await fetch(`${s.base}/api/run-facets`)).json()) as { tags: string[]; algos: string[] };
     expect(facets).toMatchObject({ tags: ['keep, "this"', 'other'], algos: ['dtql', 'kl'] });
 
@@ -175,6 +179,7 @@ describe('filtered lists and CSV downloads', () => {
     ['/api/export/runs?task=%22hopper-medium-v2%22', 400, /no run matches/],
     ['/api/export/runs?sort=%22secret%22', 400, /sort/],
     ['/api/runs?from=5&to=1', 400, /ends before it starts/],
+    ['/api/runs?limit=100000', 400, /limit is at most 1000/],
   ])('answers %s with %i and a reason', async (url, status, message) => {
     const s = await serve();
     await fetch(`${s.base}/api/runs`, json(request));
@@ -193,7 +198,8 @@ describe('dataset upload', () => {
     const res = await upload(s.base, path.resolve('test/fixtures/hdf5/minari-hopper-medium.hdf5'), `filename=${encodeURIComponent('"minari-hopper-medium.hdf5"')}`);
     expect(res.status).toBe(200);
     const dataset = (await res.json()) as { id: number; name: string; storedPath: string; sourcePath: string; transitions: number };
-    expect(dataset).toMatchObject({ name: 'minari-hopper-medium', sourcePath: 'minari-hopper-medium.hdf5', transitions: 15 });
+    // Named by its Minari dataset id, not by the file (every Minari file is main_data.hdf5).
+    expect(dataset).toMatchObject({ name: 'mujoco-hopper-medium-v0', sourcePath: 'minari-hopper-medium.hdf5', transitions: 15 });
     expect(path.dirname(dataset.storedPath)).toBe(path.join(s.home, 'datasets'));
     expect(fs.readdirSync(path.join(s.home, 'uploads'))).toEqual([]);
     const listed = (await (await fetch(`${s.base}/api/datasets`)).json()) as { id: number }[];
@@ -217,6 +223,59 @@ describe('dataset upload', () => {
     expect(await (await fetch(`${s.base}/api/datasets`)).json()).toEqual([]);
     expect(fs.existsSync(path.join(s.home, 'datasets'))).toBe(false);
     expect(fs.existsSync(path.join(s.home, 'uploads')) ? fs.readdirSync(path.join(s.home, 'uploads')) : []).toEqual([]);
+  });
+});
+
+describe('upload size limit', () => {
+  const MIB = 2 ** 20;
+  const leftovers = (home: string) => (fs.existsSync(path.join(home, 'uploads')) ? fs.readdirSync(path.join(home, 'uploads')) : []);
+
+  /** A raw chunked upload (no declared length), written a MiB at a time until `chunks` or the server stops it. */
+  function chunkedUpload(base: string, chunks: number, abortAfter?: number): Promise<{ status: number; body: string } | 'aborted'> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(`${base}/api/datasets/upload?filename=%22big.hdf5%22`, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' } }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', (err) => (abortAfter !== undefined ? resolve('aborted') : reject(err)));
+      let sent = 0;
+      const next = () => {
+        if (abortAfter !== undefined && sent === abortAfter) return req.destroy();
+        if (sent === chunks) return req.end();
+        sent++;
+        if (req.write(Buffer.alloc(MIB, sent))) setImmediate(next);
+        else req.once('drain', next);
+      };
+      next();
+    });
+  }
+
+  it('refuses a declared length past the limit with 413 before writing anything', async () => {
+    const s = await serve({ maxUploadBytes: MIB });
+    const res = await fetch(`${s.base}/api/datasets/upload?filename=%22big.hdf5%22`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.alloc(2 * MIB) });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/\(2 MiB\) is larger than the limit of 1 MiB \(serve --max-upload-mb raises it\); nothing was imported/);
+    expect(leftovers(s.home)).toEqual([]);
+  });
+
+  it('stops a body without a length once it outgrows the limit, and keeps no part of it', async () => {
+    const s = await serve({ maxUploadBytes: 2 * MIB });
+    const reply = await chunkedUpload(s.base, 5);
+    // The server may close the connection on the rest of the body; when it answers, it answers 413.
+    if (reply !== 'aborted') {
+      expect(reply.status).toBe(413);
+      expect(reply.body).toMatch(/larger than the limit of 2 MiB/);
+    }
+    await expect.poll(() => leftovers(s.home)).toEqual([]);
+    expect(await (await fetch(`${s.base}/api/datasets`)).json()).toEqual([]);
+  });
+
+  it('removes the partial file of an upload the client gives up on', async () => {
+    const s = await serve();
+    expect(await chunkedUpload(s.base, 10, 3)).toBe('aborted');
+    await expect.poll(() => leftovers(s.home)).toEqual([]);
+    expect(await (await fetch(`${s.base}/api/datasets`)).json()).toEqual([]);
   });
 });
 

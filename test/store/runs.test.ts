@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/store/db';
 import { insertMetrics } from '../../src/store/metrics';
-import { finishRun, insertRuns, listRuns, runFacets, updateRun } from '../../src/store/runs';
+import { eachRun, finishRun, insertRuns, listRuns, queuedRunIds, runFacets, updateRun } from '../../src/store/runs';
 import { planRuns } from '../../src/engine/service';
 import { tempHomes } from '../helpers';
 
@@ -38,7 +38,7 @@ function seeded() {
   return { db, ids };
 }
 
-const idsOf = (runs: { id: number }[]) => runs.map((r) => r.id);
+const idsOf = (page: { runs: { id: number }[] }) => page.runs.map((r) => r.id);
 
 describe('run list filters and sort', () => {
   it('hides archived runs unless asked, newest first by default', () => {
@@ -46,7 +46,7 @@ describe('run list filters and sort', () => {
     const [a, b, c, d, e, f] = ids;
     expect(idsOf(listRuns(db))).toEqual([f, d, c, b, a]);
     expect(idsOf(listRuns(db, { archived: 'only' }))).toEqual([e]);
-    expect(listRuns(db, { archived: 'include' })).toHaveLength(6);
+    expect(listRuns(db, { archived: 'include' }).runs).toHaveLength(6);
     db.close();
   });
 
@@ -62,7 +62,7 @@ describe('run list filters and sort', () => {
     expect(idsOf(listRuns(db, { text: 'wrong' }))).toEqual([d]);
     expect(idsOf(listRuns(db, { from: T0 + DAY, to: T0 + 3 * DAY }))).toEqual([d, c, b]);
     expect(idsOf(listRuns(db, { ids: [a as number, f as number, 999] }))).toEqual([f, a]);
-    expect(listRuns(db, { text: 'nothing like this' })).toEqual([]);
+    expect(listRuns(db, { text: 'nothing like this' })).toEqual({ runs: [], total: 0, offset: 0 });
     db.close();
   });
 
@@ -75,12 +75,40 @@ describe('run list filters and sort', () => {
     expect(idsOf(listRuns(db, { sort: 'durationSec', dir: 'desc' })).slice(0, 3)).toEqual([c, a, b]);
     expect(idsOf(listRuns(db, { sort: 'durationSec', dir: 'asc' })).slice(0, 3)).toEqual([b, a, c]);
     expect(idsOf(listRuns(db, { sort: 'stepsDone', dir: 'asc' })).slice(-2)).toEqual([b, a]);
-    const best = listRuns(db, { sort: 'bestScore' })[0];
+    const best = listRuns(db, { sort: 'bestScore' }).runs[0];
     expect(best?.id).toBe(a);
     expect(best?.bestReward).toBe(13.5);
     expect(best?.durationSec).toBe(50);
     expect(idsOf(listRuns(db, { sort: 'task', dir: 'asc' })).slice(0, 2).sort()).toEqual([a, b].sort());
     expect(d).toBeDefined();
+    db.close();
+  });
+
+  it('pages through the same sorted selection, with its total, and streams it whole', () => {
+    const { db, ids } = seeded();
+    for (const sort of ['id', 'name', 'finalScore', 'bestScore', 'durationSec'] as const) {
+      for (const dir of ['asc', 'desc'] as const) {
+        const whole = idsOf(listRuns(db, { sort, dir, archived: 'include' }));
+        const pages = [0, 2, 4].map((offset) => listRuns(db, { sort, dir, archived: 'include' }, { limit: 2, offset }));
+        expect(pages.flatMap((p) => idsOf(p))).toEqual(whole);
+        expect(pages.map((p) => p.total)).toEqual([6, 6, 6]);
+        expect([...eachRun(db, { sort, dir, archived: 'include' })].map((r) => r.id)).toEqual(whole);
+        expect([...eachRun(db, { sort, dir, archived: 'include' }, 3)].map((r) => r.id)).toEqual(whole.slice(0, 3));
+      }
+    }
+    expect(listRuns(db, { task: 'bandit-25g-far' }, { limit: 1, offset: 5 })).toEqual({ runs: [], total: 2, offset: 5 });
+    expect(ids).toHaveLength(6);
+    expect(() => listRuns(db, {}, { limit: 5000 })).toThrow(/at most 1000/);
+    expect(() => listRuns(db, {}, { offset: -1 })).toThrow(/negative/);
+    db.close();
+  });
+
+  it('gives the run queue its oldest queued runs, only as many as it asks for', () => {
+    const { db, ids } = seeded();
+    const [, , , d, e, f] = ids;
+    // a, b and c have started; d, e and f are queued, oldest first.
+    expect(queuedRunIds(db)).toEqual([d, e, f]);
+    expect(queuedRunIds(db, 2)).toEqual([d, e]);
     db.close();
   });
 

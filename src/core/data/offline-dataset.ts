@@ -39,6 +39,8 @@ export interface DatasetSummary {
   suggestedTask: string | null;
   /** Problems training can live with, each with counts. */
   warnings: string[];
+  /** Minari's `dataset_id` (every Minari file is called main_data.hdf5); null for D4RL files. */
+  datasetId: string | null;
 }
 
 export interface OfflineDataset {
@@ -183,8 +185,9 @@ class TransitionBuilder {
 interface Parsed {
   format: DatasetFormat;
   data: Transitions;
-  rewards: ArrayLike<number>[];
   returns: number[];
+  /** Minari's `dataset_id` (such as mujoco/hopper/medium-v0); null for D4RL files. */
+  datasetId: string | null;
   env: D4rlEnv | null;
   quality: string | null;
   warnings: string[];
@@ -253,7 +256,7 @@ function readD4rl(file: string, root: Group): Parsed {
     episodeStep = done ? 0 : episodeStep + 1;
   }
   if (open) returns.push(episodeReturn);
-  return { format: 'd4rl', data: builder.build(), rewards: [rewards], returns, env, quality: named.quality, warnings };
+  return { format: 'd4rl', data: builder.build(), returns, datasetId: null, env, quality: named.quality, warnings };
 }
 
 /** Minari: one group per episode, observations one row longer than actions; every step is a transition. */
@@ -263,7 +266,6 @@ function readMinari(file: string, root: Group, episodes: string[]): Parsed {
     return n + (actions instanceof h5wasm.Dataset ? (actions.shape?.[0] ?? 0) : 0);
   }, 0);
   let builder: TransitionBuilder | null = null;
-  const rewardArrays: ArrayLike<number>[] = [];
   const returns: number[] = [];
   for (const name of episodes) {
     const group = root.get(name);
@@ -291,7 +293,6 @@ function readMinari(file: string, root: Group, episodes: string[]): Parsed {
       total += rewards[t] as number;
       builder.add(obs.values, t, t + 1, act.values, t, rewards[t] as number, (terminations[t] as number) !== 0);
     }
-    rewardArrays.push(rewards);
     returns.push(total);
   }
   const data = builder?.build();
@@ -299,7 +300,8 @@ function readMinari(file: string, root: Group, episodes: string[]): Parsed {
   const attrs = Object.keys(root.attrs);
   const text = ['env_spec', 'dataset_id'].filter((k) => attrs.includes(k)).map((k) => String(root.get_attribute(k, true))).join(' ');
   const named = envNamed(text || path.basename(file));
-  return { format: 'minari', data, rewards: rewardArrays, returns, env: named.env, quality: named.quality, warnings: [] };
+  const datasetId = attrs.includes('dataset_id') ? String(root.get_attribute('dataset_id', true)) : null;
+  return { format: 'minari', data, returns, datasetId, env: named.env, quality: named.quality, warnings: [] };
 }
 
 /** Counts action values outside [-1, 1] (the policy's range on D4RL) and clips them, with a warning. */
@@ -318,18 +320,16 @@ function clipActions(data: Transitions, warnings: string[]): void {
 }
 
 function summarise(p: Parsed): DatasetSummary {
+  // Over the kept transitions, the rows `transitions` counts (qlearning_dataset drops timeouts' last steps).
+  const rewards = p.data.rewards;
   let sum = 0;
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
-  let count = 0;
-  for (const rewards of p.rewards) {
-    for (let i = 0; i < rewards.length; i++) {
-      const r = rewards[i] as number;
-      sum += r;
-      min = Math.min(min, r);
-      max = Math.max(max, r);
-      count += 1;
-    }
+  for (let i = 0; i < rewards.length; i++) {
+    const r = rewards[i] as number;
+    sum += r;
+    min = Math.min(min, r);
+    max = Math.max(max, r);
   }
   let done = 0;
   for (const nd of p.data.notDone) if (nd === 0) done += 1;
@@ -348,7 +348,7 @@ function summarise(p: Parsed): DatasetSummary {
     actDim: p.data.actionDim,
     rewardSum: sum,
     rewardMin: min,
-    rewardMean: sum / count,
+    rewardMean: sum / rewards.length,
     rewardMax: max,
     // A reduce, not Math.min(...): a 10M-row random dataset has ~450,000 episodes, beyond the argument limit.
     returnMin: p.returns.reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY),
@@ -358,6 +358,7 @@ function summarise(p: Parsed): DatasetSummary {
     env: envMatches ? (p.env as D4rlEnv).family : null,
     suggestedTask: suggested?.id ?? null,
     warnings,
+    datasetId: p.datasetId,
   };
 }
 

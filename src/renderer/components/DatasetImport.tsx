@@ -40,7 +40,7 @@ export function DatasetImport({ onImported }: { onImported?: (d: DatasetDto) => 
       <h2>Import a dataset</h2>
       <p className="muted small">A D4RL (.hdf5 with observations, actions, rewards, terminals) or Minari file. It is checked completely before anything is stored.</p>
       <div className="form-actions">
-        <input placeholder="name (default: the file name)" value={name} onChange={(e) => setName(e.target.value)} aria-label="dataset name" disabled={busy} />
+        <input placeholder="name (default: a Minari dataset id, else the file name)" value={name} onChange={(e) => setName(e.target.value)} aria-label="dataset name" disabled={busy} />
         {api.fileAccess === 'dialog' ? (
           <>
             <label>

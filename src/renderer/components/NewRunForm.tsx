@@ -1,10 +1,11 @@
 import { useMemo, useState } from 'react';
-import { useNavigate } from 'react-router-dom';
+import { useNavigate, useSearchParams } from 'react-router-dom';
 import { parseDecimal, trainConfigSchema, type Algo, type TrainConfig, type TrainConfigKey } from '../../core/config';
-import { parseSeedList, runNameSchema, tagSchema, type AppInfo, type DatasetDto, type TaskDto } from '../../api/contract';
+import { parseSeedList, runNameSchema, tagSchema, type AppInfo, type DatasetDto, type RunDetail, type TaskDto } from '../../api/contract';
 import { api } from '../api';
 import { useApi } from '../useApi';
 import { ErrorNote } from './Status';
+import { defaultDataset } from '../selection';
 import { messageOf } from '../../api/errors';
 
 /**
@@ -74,24 +75,30 @@ interface RunFormProps {
  */
 export function NewRunForm(props: RunFormProps) {
   const info = useApi(() => api.getInfo({}), []);
+  // "New run from this one": the run page links here with ?from=ID, and the form starts from that run.
+  const fromId = Number(useSearchParams()[0].get('from'));
+  const from = useApi(() => (Number.isInteger(fromId) && fromId > 0 ? api.getRun({ id: fromId }) : Promise.resolve(null)), [fromId]);
   if (info.error) return <ErrorNote message={info.error} />;
-  return info.data ? <RunForm {...props} device={info.data.device} /> : null;
+  if (from.error) return <ErrorNote message={`cannot start from run ${fromId}: ${from.error}`} />;
+  if (!info.data || (fromId > 0 && !from.data)) return null;
+  const source = from.data?.task === props.task.id ? from.data : null;
+  return <RunForm key={source?.id ?? 0} {...props} device={info.data.device} from={source} />;
 }
 
-function RunForm({ task, datasets = [], device }: RunFormProps & { device: AppInfo['device'] }) {
+function RunForm({ task, datasets = [], device, from }: RunFormProps & { device: AppInfo['device']; from: RunDetail | null }) {
   const navigate = useNavigate();
-  const [presetId, setPresetId] = useState(task.defaultPresets[device]);
+  const [presetId, setPresetId] = useState(from && task.presets.some((p) => p.id === from.preset) ? from.preset : task.defaultPresets[device]);
   const preset = task.presets.find((p) => p.id === presetId) ?? task.presets[0];
-  const [algo, setAlgo] = useState<Algo>('dtql');
+  const [algo, setAlgo] = useState<Algo>(from?.algo ?? 'dtql');
   const presetConfig = preset?.configs[algo];
-  const [draft, setDraft] = useState<Draft | null>(presetConfig ? toDraft(presetConfig) : null);
-  const [seedsText, setSeedsText] = useState(String(preset?.defaultSeed ?? 0));
-  const [name, setName] = useState('');
-  const [tagsText, setTagsText] = useState('');
+  const [draft, setDraft] = useState<Draft | null>(from ? toDraft(from.config) : presetConfig ? toDraft(presetConfig) : null);
+  const [seedsText, setSeedsText] = useState(String(from?.seed ?? preset?.defaultSeed ?? 0));
+  const [name, setName] = useState(from ? `${from.name} (again)`.slice(0, 200) : '');
+  const [tagsText, setTagsText] = useState(from?.tags.join(', ') ?? '');
   const [submitError, setSubmitError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const fitting = datasets.filter((d) => d.obsDim === task.obsDim && d.actDim === task.actDim);
-  const [datasetId, setDatasetId] = useState<number | null>((fitting.find((d) => d.suggestedTask === task.id) ?? fitting[0])?.id ?? null);
+  const [datasetId, setDatasetId] = useState<number | null>(fitting.find((d) => d.id === from?.datasetId)?.id ?? defaultDataset(fitting, task.id)?.id ?? null);
 
   const errors = useMemo(() => {
     const out: Partial<Record<string, string>> = {};
@@ -164,13 +171,18 @@ function RunForm({ task, datasets = [], device }: RunFormProps & { device: AppIn
       }}
     >
       <h2>New run</h2>
+      {from ? (
+        <p className="muted small" data-testid="run-form-source">
+          Starting from run {from.id} ({from.name}): its algorithm, preset, settings, seed, tags{from.datasetId !== null ? ' and dataset' : ''}. Edit, then start.
+        </p>
+      ) : null}
       {task.dataset.kind === 'import' ? (
         <div className="form-row">
           <label htmlFor="field-dataset">dataset</label>
           <select id="field-dataset" value={datasetId ?? ''} onChange={(e) => setDatasetId(Number(e.target.value))}>
             {fitting.map((d) => (
               <option key={d.id} value={d.id}>
-                {d.name} ({d.transitions.toLocaleString()} transitions)
+                {d.name} ({d.transitions.toLocaleString()} transitions{d.warnings.length ? `; ${d.warnings.length === 1 ? '1 warning' : `${d.warnings.length} warnings`}` : ''})
               </option>
             ))}
           </select>

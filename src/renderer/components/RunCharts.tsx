@@ -4,6 +4,7 @@ import type { SeriesDto } from '../../api/contract';
 import { api } from '../api';
 import { messageOf } from '../../api/errors';
 import { ChartFrame } from './ChartFrame';
+import { minOf } from '../../core/stats';
 
 const GROUPS: { title: string; match: (name: string) => boolean }[] = [
   { title: 'Critic', match: (n) => ['critic', 'value', 'q1', 'q2'].includes(n) },
@@ -85,7 +86,7 @@ export function RunCharts({ series, options }: { series: Record<string, SeriesDt
     [series],
   );
   if (groups.length === 0) return <p className="muted small">No curves yet: the first values arrive within a second or two of training.</p>;
-  const origin = Math.min(...Object.values(series).map((s) => s.wallTime[0] ?? Number.POSITIVE_INFINITY));
+  const origin = minOf(Object.values(series).map((s) => s.wallTime[0] ?? Number.POSITIVE_INFINITY));
   return (
     <div className="charts">
       {groups.map((group) => {

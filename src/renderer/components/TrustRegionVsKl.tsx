@@ -98,7 +98,7 @@ export function TrustRegionVsKl() {
   const tasks = useApi(() => api.listTasks({}), []);
   const bandits = (tasks.data ?? []).filter((t: TaskDto) => t.family === 'bandit');
   const pairRuns = useApi(() => api.listRuns({ tag: PAIR_TAG, archived: 'include' }), [], (e) => e.type === 'runs-changed');
-  const latest = params.get('tr') || params.get('kl') || params.get('task') ? null : latestPair(pairRuns.data ?? []);
+  const latest = params.get('tr') || params.get('kl') || params.get('task') ? null : latestPair(pairRuns.data?.runs ?? []);
   const taskId = params.get('task') ?? latest?.task ?? 'bandit-25g-hard';
   const device = useDevice();
   const presetId = params.get('preset') ?? bandits.find((t) => t.id === taskId)?.defaultPresets[device] ?? 'quick';

@@ -2,7 +2,7 @@ import { useMemo, useState } from 'react';
 import { useSearchParams } from 'react-router-dom';
 import { Area, CartesianGrid, ComposedChart, Legend, Line, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { configDiff, type TrainConfig } from '../../core/config';
-import { formatSweepPoint, type RunDetail, type SeriesDto } from '../../api/contract';
+import { MAX_RUN_PAGE, formatSweepPoint, type RunDetail, type SeriesDto } from '../../api/contract';
 import { toCsv } from '../../api/csv';
 import { api } from '../api';
 import { useAction, useApi } from '../useApi';
@@ -10,7 +10,7 @@ import { ErrorNote } from '../components/Status';
 import { ChartFrame } from '../components/ChartFrame';
 import { TrustRegionVsKl } from '../components/TrustRegionVsKl';
 import { SweepSummary } from '../components/SweepSummary';
-import { BAND_LABELS, formatMeanSe, groupBand, groupBy, meanSeCells, valueAt, type BandKind, type Curve } from '../stats';
+import { BAND_LABELS, formatMeanSe, groupBand, groupBy, meanSeCells, valueAt, xRange, type BandKind, type Curve } from '../stats';
 import { saveText } from '../save';
 import { defaultSelection } from '../selection';
 
@@ -66,10 +66,10 @@ interface Group {
 
 export function ComparePage() {
   const [params, setParams] = useSearchParams();
-  const runs = useApi(() => api.listRuns({ archived: 'include' }), [], onRunsChanged);
+  const runs = useApi(() => api.listRuns({ archived: 'include', limit: MAX_RUN_PAGE }), [], onRunsChanged);
   const [pick, setPick] = useState('');
   const { error: actionError, run: act } = useAction();
-  const all = runs.data ?? [];
+  const all = runs.data?.runs ?? [];
   const idsParam = params.get('ids');
   const sweepId = Number(params.get('sweep'));
   const sweep = useApi(() => (Number.isInteger(sweepId) && sweepId > 0 ? api.getSweep({ id: sweepId }) : Promise.resolve(null)), [sweepId], onRunsChanged);
@@ -131,8 +131,7 @@ export function ComparePage() {
   const chart = useMemo(() => {
     const every = groups.flatMap((g) => g.curves).filter((c) => c.x.length > 0);
     if (every.length === 0) return [];
-    const start = Math.min(...every.map((c) => c.x[0] as number));
-    const end = Math.max(...every.map((c) => c.x[c.x.length - 1] as number));
+    const [start, end] = xRange(every);
     const rows = new Map<number, Record<string, number | number[]>>();
     const rowAt = (x: number) => rows.get(x) ?? rows.set(x, { x }).get(x) as Record<string, number | number[]>;
     groups.forEach((g, gi) => {

@@ -1,9 +1,10 @@
-import { useRef, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router-dom';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { runSortKeys, type ExportKind, type RunFilter, type RunSortKey, type RunSummary } from '../../api/contract';
 import { api } from '../api';
 import { useAction, useApi } from '../useApi';
+import { usePagedRuns } from '../usePagedRuns';
 import { ErrorNote, StatusBadge, formatDuration, formatTime } from '../components/Status';
 
 const onRunsChanged = (event: { type: string }) => event.type === 'runs-changed';
@@ -146,16 +147,20 @@ export function HistoryPage() {
   const [params, setParams] = useSearchParams();
   const navigate = useNavigate();
   const filter = filterOf(params);
-  const key = JSON.stringify(filter);
-  const runs = useApi(() => api.listRuns(filter), [key], onRunsChanged);
+  const runs = usePagedRuns(filter);
   const facets = useApi(() => api.getRunFacets({}), [], onRunsChanged);
   const [selected, setSelected] = useState<Set<number>>(new Set());
   const [exported, setExported] = useState<string | null>(null);
   const { error, run: act } = useAction();
   const scroller = useRef<HTMLDivElement>(null);
-  const shown = runs.error ? [] : (runs.data ?? []);
+  const count = runs.error ? 0 : (runs.total ?? 0);
   // eslint-disable-next-line react-hooks/incompatible-library -- this app does not use the React Compiler
-  const virtualizer = useVirtualizer({ count: shown.length, getScrollElement: () => scroller.current, estimateSize: () => ROW_HEIGHT, overscan: 12 });
+  const virtualizer = useVirtualizer({ count, getScrollElement: () => scroller.current, estimateSize: () => ROW_HEIGHT, overscan: 12 });
+  const items = virtualizer.getVirtualItems();
+  const firstRow = items[0]?.index ?? 0;
+  const lastRow = items[items.length - 1]?.index ?? 0;
+  const { show } = runs;
+  useEffect(() => show(firstRow, lastRow), [show, firstRow, lastRow]);
 
   const get = (k: string) => params.get(k) ?? '';
   const set = (changes: Record<string, string>) => {
@@ -170,11 +175,12 @@ export function HistoryPage() {
   if (facets.error) return <ErrorNote message={facets.error} />;
   if (!facets.data) return <p className="muted">Loading runs…</p>;
   const f = facets.data;
-  const chosen = shown.filter((r) => selected.has(r.id));
-  const allChosen = shown.length > 0 && chosen.length === shown.length;
+  const chosen = [...selected];
+  const loaded = runs.loaded();
+  const allChosen = loaded.length > 0 && loaded.every((r) => selected.has(r.id));
   const exportCsv = (kind: ExportKind) => {
     setExported(null);
-    const selection: RunFilter = chosen.length > 0 ? { ids: chosen.map((r) => r.id), archived: 'include' } : filter;
+    const selection: RunFilter = chosen.length > 0 ? { ids: chosen, archived: 'include' } : filter;
     act(async () => {
       const where = await api.exportCsv(kind, selection);
       if (where) setExported(`Saved ${where}`);
@@ -222,17 +228,17 @@ export function HistoryPage() {
               <option value="only">archived only</option>
             </select>
             <span className="muted small" data-testid="history-count">
-              {shown.length} of {f.runCount} runs
+              {runs.total === null ? '…' : runs.total.toLocaleString('en-US')} of {f.runCount.toLocaleString('en-US')} runs
             </span>
           </div>
           <div className="form-actions">
-            <button disabled={chosen.length === 0} onClick={() => navigate(`/compare?ids=${chosen.map((r) => r.id).join(',')}`)} data-testid="compare-selected">
+            <button disabled={chosen.length === 0} onClick={() => navigate(`/compare?ids=${[...chosen].sort((a, b) => a - b).join(',')}`)} data-testid="compare-selected">
               Compare selected ({chosen.length})
             </button>
-            <button className="secondary" disabled={shown.length === 0} onClick={() => exportCsv('runs')} data-testid="export-runs">
+            <button className="secondary" disabled={count === 0} onClick={() => exportCsv('runs')} data-testid="export-runs">
               Export {chosen.length > 0 ? 'selected' : 'shown'} runs (CSV)
             </button>
-            <button className="secondary" disabled={shown.length === 0} onClick={() => exportCsv('metrics')} data-testid="export-metrics">
+            <button className="secondary" disabled={count === 0} onClick={() => exportCsv('metrics')} data-testid="export-metrics">
               Export their metrics (CSV)
             </button>
             {chosen.length > 0 ? (
@@ -244,14 +250,15 @@ export function HistoryPage() {
           </div>
           {error ? <ErrorNote message={error} /> : null}
           {runs.error ? <ErrorNote message={`These filters cannot be applied: ${runs.error}`} /> : null}
-          <div className="vtable" ref={scroller} data-testid="history-table" role="table" aria-rowcount={shown.length + 1}>
+          <div className="vtable" ref={scroller} data-testid="history-table" role="table" aria-rowcount={count + 1}>
             <div className="vrow vhead" style={GRID} role="row">
               <div className="cell">
                 <input
                   type="checkbox"
                   aria-label="select every shown run"
+                  title="selects the runs fetched so far; Export without a selection takes every run the filters select"
                   checked={allChosen}
-                  onChange={(e) => setSelected(e.target.checked ? new Set(shown.map((r) => r.id)) : new Set())}
+                  onChange={(e) => setSelected(e.target.checked ? new Set(loaded.map((r) => r.id)) : new Set())}
                 />
               </div>
               {COLUMNS.map((c) =>
@@ -272,17 +279,24 @@ export function HistoryPage() {
                 ),
               )}
             </div>
-            {shown.length === 0 ? <p className="muted vempty">No run matches these filters.</p> : null}
+            {runs.total === 0 ? <p className="muted vempty">No run matches these filters.</p> : null}
             <div style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
-              {virtualizer.getVirtualItems().map((item) => {
-                const r = shown[item.index] as RunSummary;
+              {items.map((item) => {
+                const r = runs.at(item.index);
+                const place = { ...GRID, position: 'absolute', top: 0, left: 0, height: ROW_HEIGHT, transform: `translateY(${item.start}px)` } as const;
+                if (!r)
+                  return (
+                    <div key={`row-${item.index}`} className="vrow" role="row" style={place}>
+                      <div className="cell muted">…</div>
+                    </div>
+                  );
                 return (
                   <div
                     key={r.id}
                     className="vrow"
                     role="row"
                     data-testid={`run-row-${r.id}`}
-                    style={{ ...GRID, position: 'absolute', top: 0, left: 0, height: ROW_HEIGHT, transform: `translateY(${item.start}px)` }}
+                    style={place}
                   >
                     <RunRow
                       run={r}

@@ -1,13 +1,12 @@
 import { useEffect, useState } from 'react';
 import { Link } from 'react-router-dom';
-import type { ProgressDto, RunSummary } from '../../api/contract';
+import { MAX_RUN_PAGE, type ProgressDto, type RunStatus, type RunSummary } from '../../api/contract';
 import { api } from '../api';
 import { useApi } from '../useApi';
 import { ErrorNote, StatusBadge } from '../components/Status';
 import { ChartControls, RunCharts, useRunSeries, type ChartOptions } from '../components/RunCharts';
 import { RunControls } from '../components/RunControls';
 
-const ACTIVE = new Set(['queued', 'running', 'paused']);
 
 const formatEta = (seconds: number | null): string => {
   if (seconds === null || !Number.isFinite(seconds)) return '?';
@@ -63,13 +62,24 @@ function LiveRun({ run, progress, options }: { run: RunSummary; progress: Progre
   );
 }
 
+/** Queued runs the Live page lists; the rest are counted. */
+const QUEUED_SHOWN = 50;
+
+/** The runs training or paused, and the first queued ones with how many are queued in all. */
+async function activeRuns() {
+  const page = (status: RunStatus, limit: number) => api.listRuns({ status, archived: 'include', sort: 'id', dir: 'asc', limit });
+  const [running, paused, queued] = await Promise.all([page('running', MAX_RUN_PAGE), page('paused', MAX_RUN_PAGE), page('queued', QUEUED_SHOWN)]);
+  return { runs: [...running.runs, ...paused.runs, ...queued.runs], moreQueued: queued.total - queued.runs.length };
+}
+
 export function LivePage() {
-  const runs = useApi(() => api.listRuns({ archived: 'include' }), [], (e) => e.type === 'runs-changed');
+  const runs = useApi(activeRuns, [], (e) => e.type === 'runs-changed');
   const progress = useProgress();
   const [options, setOptions] = useState<ChartOptions>({ smoothing: 0.6, xAxis: 'step' });
   if (runs.error) return <ErrorNote message={runs.error} />;
   if (!runs.data) return <p className="muted">Loading…</p>;
-  const active = runs.data.filter((r) => ACTIVE.has(r.status));
+  const active = runs.data.runs;
+  const moreQueued = runs.data.moreQueued;
   return (
     <div>
       <h1>Live runs</h1>
@@ -85,6 +95,11 @@ export function LivePage() {
               <LiveRun key={r.id} run={r} progress={progress.get(r.id)} options={options} />
             ))}
           </ul>
+          {moreQueued > 0 ? (
+            <p className="muted" data-testid="live-more-queued">
+              and {moreQueued.toLocaleString()} more queued (see <Link to="/history?status=queued">History</Link>)
+            </p>
+          ) : null}
         </>
       )}
     </div>

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { useSearchParams } from 'react-router-dom';
-import { parseStepsOverride, seedsOrOfficial, type RunSummary } from '../../api/contract';
+import { MAX_RUN_PAGE, parseStepsOverride, seedsOrOfficial, type RunSummary } from '../../api/contract';
 import { toCsv } from '../../api/csv';
 import { api } from '../api';
 import { useDevice } from '../useDevice';
@@ -36,7 +36,8 @@ type Samples = NonNullable<Awaited<ReturnType<typeof api.getSamples>>>;
 export function ReproducePage() {
   const [params, setParams] = useSearchParams();
   const tag = params.get('tag');
-  const runs = useApi(() => api.listRuns({ archived: 'include' }), [], (e) => e.type === 'runs-changed');
+  const runs = useApi(() => (tag === null ? Promise.resolve(null) : api.listRuns({ tag, archived: 'include', limit: MAX_RUN_PAGE })), [tag], (e) => e.type === 'runs-changed');
+  const facets = useApi(() => api.getRunFacets({}), [], (e) => e.type === 'runs-changed');
   const tasks = useApi(() => api.listTasks({}), []);
   const device = useDevice();
   // Every bandit task has the same default (quick on a CPU, paper on a GPU) until one is chosen.
@@ -51,8 +52,8 @@ export function ReproducePage() {
   const [data, setData] = useState(new Map<string, { actions: number[]; rewards: number[] }>());
   const gridRef = useRef<HTMLDivElement>(null);
 
-  const tagged = useMemo(() => (runs.data ?? []).filter((r) => tag !== null && r.tags.includes(tag)), [runs.data, tag]);
-  const previous = useMemo(() => [...new Set((runs.data ?? []).flatMap((r) => r.tags.filter((t) => t.startsWith('reproduction-'))))].sort().reverse(), [runs.data]);
+  const tagged = useMemo(() => runs.data?.runs ?? [], [runs.data]);
+  const previous = useMemo(() => (facets.data?.tags ?? []).filter((t) => t.startsWith('reproduction-')).sort().reverse(), [facets.data]);
 
   useEffect(() => {
     let cancelled = false;

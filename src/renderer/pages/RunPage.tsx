@@ -1,4 +1,4 @@
-import { useParams } from 'react-router-dom';
+import { Link, useParams } from 'react-router-dom';
 import { api } from '../api';
 import { useApi } from '../useApi';
 import { useState } from 'react';
@@ -26,6 +26,11 @@ export function RunPage() {
         Run {r.id}: {r.name} <StatusBadge status={r.status} />
       </h1>
       <RunControls runId={r.id} status={r.status} />
+      <p>
+        <Link to={`/tasks/${r.task}?from=${r.id}`} className="button secondary" data-testid="new-run-from-this">
+          New run from this one
+        </Link>
+      </p>
       {r.error ? <ErrorNote message={r.error} /> : null}
       {Object.keys(r.finalMetrics).length > 0 ? (
         <dl className="headline" data-testid="final-metrics">

@@ -70,7 +70,8 @@ function ImportedTask({ task }: { task: TaskDto }) {
       )}
       {error ? <ErrorNote message={error} /> : null}
       {task.id.endsWith('-random-v2') ? <GenerateRandom env={task.id.split('-')[0] as 'hopper' | 'halfcheetah' | 'walker2d'} /> : null}
-      <DatasetImport />
+      {/* One per task page: the last import's message belongs to the page it was made on. */}
+      <DatasetImport key={task.id} />
       {fitting.length > 0 ? <NewRunForm key={`${task.id}:${fitting.map((d) => d.id).join(',')}`} task={task} datasets={fitting} /> : null}
     </>
   );
