@@ -104,7 +104,15 @@ export function formatSweepPoint(point: SweepPoint | null, separator = ' · '): 
     : '';
 }
 /** A sweep file: keys (task, algo, preset, seed, steps, hyperparameters) to one value or a list, a grid axis. */
-export const sweepSpecSchema = z.record(z.string().min(1).max(100), z.union([sweepValueSchema, z.array(sweepValueSchema).max(1000, 'at most 1,000 values per axis')]));
+const MAX_AXIS_VALUES = 1000;
+/** Says which branch failed: zod's union alone answers "Invalid input". */
+const sweepAxisError = (issue: { input?: unknown }) =>
+  Array.isArray(issue.input)
+    ? issue.input.length > MAX_AXIS_VALUES
+      ? `at most ${MAX_AXIS_VALUES.toLocaleString('en-US')} values per axis (this one has ${issue.input.length.toLocaleString('en-US')}); split it into several sweeps`
+      : 'a list of numbers, strings or booleans'
+    : 'a number, a string, a boolean or a list of them';
+export const sweepSpecSchema = z.record(z.string().min(1).max(100), z.union([sweepValueSchema, z.array(sweepValueSchema).max(MAX_AXIS_VALUES)], { error: sweepAxisError }));
 export type SweepSpec = z.infer<typeof sweepSpecSchema>;
 
 const meanSeSchema = z.object({ mean: z.number(), se: z.number(), n: z.number().int() });
@@ -137,6 +145,7 @@ export const sweepPreviewSchema = z.object({
   axes: z.array(z.string()),
   count: z.number().int(),
   maxRuns: z.number().int(),
+  /** The first SWEEP_PREVIEW_ROWS runs; `count` has how many there are. */
   runs: z.array(z.object({ name: z.string(), task: z.string(), algo: algoSchema, seed: z.number().int(), steps: z.number().int(), point: sweepPointSchema })),
   /** Wall-clock estimate at the queue's concurrency, from measured speeds of finished runs here. */
   estimate: z.object({ seconds: z.number().nullable(), measuredRuns: z.number().int(), unmeasured: z.number().int(), concurrency: z.number().int() }),

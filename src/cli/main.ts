@@ -499,7 +499,7 @@ function buildProgram(): Command {
         let owned: Set<number> | null = null;
         const remote = opts.redis ? await (await import('../engine/remote-queue')).RemoteQueue.open(db, home, new EventHub(), opts.redis, (id) => owned?.has(id) ?? false) : null;
         try {
-          const { sweepId, runIds } = insertSweep(db, planned);
+          const { sweepId, runIds } = await insertSweep(db, planned);
           owned = new Set(runIds);
           process.stderr.write(`sweep ${sweepId} "${planned.name}": ${runIds.length} runs queued${remote ? ' for remote workers' : ''}\n`);
           if (remote) remote.schedule();

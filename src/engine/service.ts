@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { planRuns } from './plan';
-import { DEFAULT_MAX_SWEEP_RUNS, estimateSweep, planSweep } from './sweep';
+import { DEFAULT_MAX_SWEEP_RUNS, SWEEP_PREVIEW_ROWS, estimateSweep, planSweep } from './sweep';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -152,15 +152,15 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
         axes: planned.axes,
         count: planned.runs.length,
         maxRuns,
-        runs: planned.runs.map((r) => ({ name: r.name, task: r.task, algo: r.algo, seed: r.seed, steps: r.config.pretrainSteps + r.config.trainSteps, point: r.sweepPoint })),
+        runs: planned.runs.slice(0, SWEEP_PREVIEW_ROWS).map((r) => ({ name: r.name, task: r.task, algo: r.algo, seed: r.seed, steps: r.config.pretrainSteps + r.config.trainSteps, point: r.sweepPoint })),
         estimate: { ...estimateSweep(ctx.db, planned.runs, concurrency), concurrency },
       };
     },
-    createSweep: ({ spec, name }) => {
+    createSweep: async ({ spec, name }) => {
       const planned = planSweep(spec, { name, maxRuns: ctx.maxSweepRuns ?? DEFAULT_MAX_SWEEP_RUNS, db: ctx.db });
       const runs = manager();
       assertRemoteTrainable(runs, planned.runs);
-      const created = insertSweep(ctx.db, planned);
+      const created = await insertSweep(ctx.db, planned);
       events.publish({ type: 'runs-changed', runIds: created.runIds });
       runs.schedule();
       return created;

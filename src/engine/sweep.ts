@@ -17,6 +17,9 @@ export const DEFAULT_MAX_SWEEP_RUNS = 500;
 /** The highest limit a user may set: a sweep of more runs than this is a mistake, not a study. */
 export const MAX_SWEEP_RUNS_CAP = 100_000;
 
+/** Runs a preview sends to the Sweeps page, which shows the first 200 and counts the rest. */
+export const SWEEP_PREVIEW_ROWS = 200;
+
 export interface PlannedSweep {
   name: string;
   spec: SweepSpec;

@@ -7,14 +7,35 @@ import { eachRun, insertRuns, type NewRun } from './runs';
 
 const sweepRowSchema = z.object({ id: z.number().int(), name: z.string(), axes: z.string(), spec: z.string(), created_at: z.number() });
 
-/** Records a sweep and queues all its runs in one transaction: all or none. */
-export function insertSweep(db: Db, sweep: { name: string; spec: SweepSpec; axes: string[]; runs: (NewRun & { sweepPoint: SweepPoint })[] }, now = Date.now()): { sweepId: number; runIds: number[] } {
-  return db.transaction(() => {
-    const info = db.prepare('INSERT INTO sweeps (name, spec, axes, created_at) VALUES (?, ?, ?, ?)').run(sweep.name, JSON.stringify(sweep.spec), JSON.stringify(sweep.axes), now);
-    const sweepId = Number(info.lastInsertRowid);
-    const runIds = insertRuns(db, sweep.runs.map((r) => ({ ...r, sweepId })), now);
+/** A sweep's runs queued per transaction: about 0.1 s of work, so a served app answers between them. */
+export const SWEEP_BATCH = 2000;
+
+/**
+ * Records a sweep and queues its runs, a batch per transaction with a turn of the event loop
+ * between them, so 100,000 runs never hold the store or the server for seconds. If a batch fails,
+ * the runs already queued are taken back (any a queue started meanwhile are kept and counted in
+ * the error) and the sweep record goes with them when none is left.
+ */
+export async function insertSweep(db: Db, sweep: { name: string; spec: SweepSpec; axes: string[]; runs: (NewRun & { sweepPoint: SweepPoint })[] }, now = Date.now()): Promise<{ sweepId: number; runIds: number[] }> {
+  const info = db.prepare('INSERT INTO sweeps (name, spec, axes, created_at) VALUES (?, ?, ?, ?)').run(sweep.name, JSON.stringify(sweep.spec), JSON.stringify(sweep.axes), now);
+  const sweepId = Number(info.lastInsertRowid);
+  const runIds: number[] = [];
+  try {
+    for (let start = 0; start < sweep.runs.length; start += SWEEP_BATCH) {
+      for (const id of insertRuns(db, sweep.runs.slice(start, start + SWEEP_BATCH).map((r) => ({ ...r, sweepId })), now)) runIds.push(id);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     return { sweepId, runIds };
-  })();
+  } catch (err) {
+    const kept = db.transaction(() => {
+      db.prepare("DELETE FROM runs WHERE sweep_id = ? AND status = 'queued'").run(sweepId);
+      const left = db.prepare('SELECT count(*) FROM runs WHERE sweep_id = ?').pluck().get(sweepId) as number;
+      if (left === 0) db.prepare('DELETE FROM sweeps WHERE id = ?').run(sweepId);
+      return left;
+    })();
+    if (kept > 0 && err instanceof Error) err.message += `; the sweep's queued runs were taken back, ${kept} that had started are kept in sweep ${sweepId}`;
+    throw err;
+  }
 }
 
 function toDto(db: Db, raw: unknown): SweepDto & { spec: SweepSpec } {

@@ -6,7 +6,7 @@ import { estimateSweep, parseSweepText, planSweep } from '../../src/engine/sweep
 import { openDatabase, type Db } from '../../src/store/db';
 import { exportCsv } from '../../src/store/export';
 import { finishRun, listRuns } from '../../src/store/runs';
-import { getSweep, insertSweep, listSweeps } from '../../src/store/sweeps';
+import { SWEEP_BATCH, getSweep, insertSweep, listSweeps } from '../../src/store/sweeps';
 import { runCli, tempHomes } from '../helpers';
 
 const freshHome = tempHomes();
@@ -70,14 +70,15 @@ describe('sweep planning', () => {
     expect(() => parseSweepText('task: [unclosed', 'bad.yaml')).toThrow(/^bad.yaml: not valid JSON or YAML/);
     expect(() => parseSweepText('- a\n- b\n', 'list.yaml')).toThrow(/list.yaml: a sweep is an object/);
     expect(() => parseSweepText('task: {nested: 1}', 'n.yaml')).toThrow(/n.yaml: /);
+    expect(() => parseSweepText(`seed: [${Array.from({ length: 1001 }, (_, i) => i).join(', ')}]`, 'long.yaml')).toThrow('long.yaml: seed: at most 1,000 values per axis (this one has 1,001); split it into several sweeps');
   });
 });
 
 describe('sweeps in the store', () => {
-  it('queues all runs with the sweep or none, lists it, and summarises mean ± SE per grid point', () => {
+  it('queues all runs with the sweep or none, lists it, and summarises mean ± SE per grid point', async () => {
     const { db, home } = store();
     const planned = planSweep(GRID, { maxRuns: 100, db });
-    const { sweepId, runIds } = insertSweep(db, planned);
+    const { sweepId, runIds } = await insertSweep(db, planned);
     expect(runIds).toHaveLength(8);
     expect(listRuns(db, { sweep: sweepId }).total).toBe(8);
     expect(listSweeps(db)).toMatchObject([{ id: sweepId, runs: 8, axes: ['algo', 'alpha'], statuses: { queued: 8 } }]);
@@ -103,11 +104,28 @@ describe('sweeps in the store', () => {
     expect(fs.existsSync(out)).toBe(false);
   });
 
-  it('estimates time from the measured speed of finished runs of the same task and algorithm', () => {
+  it('queues a large sweep a batch at a time, answering other work between batches; a failed batch takes the sweep back', async () => {
+    const { db } = store();
+    const planned = planSweep({ task: 'bandit-25g-near', preset: 'quick', seed: Array.from({ length: 100 }, (_, i) => i), lr: Array.from({ length: 50 }, (_, i) => 1e-4 * (i + 1)) }, { maxRuns: 10_000, db });
+    expect(planned.runs).toHaveLength(5000);
+    let turns = 0;
+    const ticker = setInterval(() => turns++, 0);
+    const { runIds } = await insertSweep(db, planned);
+    clearInterval(ticker);
+    expect(runIds).toHaveLength(5000);
+    expect(turns).toBeGreaterThanOrEqual(2);
+    // A run the store refuses in the third batch: nothing of the sweep stays.
+    const broken = planned.runs.map((r, i) => (i === 2 * SWEEP_BATCH + 5 ? { ...r, algo: 'nope' as 'dtql' } : r));
+    await expect(insertSweep(db, { ...planned, runs: broken })).rejects.toThrow(/CHECK constraint/);
+    expect(listSweeps(db)).toHaveLength(1);
+    expect(listRuns(db, { archived: 'include' }).total).toBe(5000);
+  });
+
+  it('estimates time from the measured speed of finished runs of the same task and algorithm', async () => {
     const { db } = store();
     const planned = planSweep({ task: 'bandit-25g-near', preset: 'quick', algo: ['dtql', 'kl'], steps: 1000, pretrainSteps: 0 }, { maxRuns: 10, db });
     expect(estimateSweep(db, planned.runs, 1)).toEqual({ seconds: null, measuredRuns: 0, unmeasured: 2 });
-    const [done] = insertSweep(db, planSweep({ task: 'bandit-25g-near', preset: 'quick', steps: 500, pretrainSteps: 0 }, { maxRuns: 1, db })).runIds as [number];
+    const [done] = (await insertSweep(db, planSweep({ task: 'bandit-25g-near', preset: 'quick', steps: 500, pretrainSteps: 0 }, { maxRuns: 1, db }))).runIds as [number];
     // 500 steps in 10 s: 50 steps/s.
     db.prepare("UPDATE runs SET status = 'completed', steps_done = 500, started_at = 0, finished_at = 10000 WHERE id = ?").run(done);
     expect(estimateSweep(db, planned.runs, 2)).toEqual({ seconds: 10, measuredRuns: 1, unmeasured: 1 });

@@ -238,7 +238,11 @@ function SweepBuilder() {
               ))}
             </tbody>
           </table>
-          {shown.result.runs.length > 200 ? <p className="muted small">Showing 200 of {shown.result.runs.length}.</p> : null}
+          {shown.result.count > shown.result.runs.length ? (
+            <p className="muted small">
+              Showing the first {shown.result.runs.length} of {shown.result.count.toLocaleString('en-US')}.
+            </p>
+          ) : null}
         </div>
       ) : null}
     </section>
