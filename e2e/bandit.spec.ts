@@ -1,4 +1,4 @@
-import { expect, test } from './fixtures';
+import { expect, expectChartExports, test } from './fixtures';
 
 test.use({ concurrency: 2 });
 
@@ -25,5 +25,7 @@ test('Compare runs trust region and KL on bandit-25g-hard in one click and draws
     await expect(outcome.locator('dd').nth(1)).toHaveText(/^\d\.\d{3}$/);
     await expect(outcome.locator('dd').nth(2)).toHaveText(/^\d\.\d{3}$/);
   }
+  // Each saved scatter carries its key: what the red dots and rings are.
+  await expectChartExports(page, section.getByTestId('panel-Trust region'), /dataset action \(colour: reward\)[\s\S]*policy action[\s\S]*beyond the plot/);
   await app.screenshot('tr-vs-kl');
 });

@@ -68,4 +68,23 @@ test('History filters tagged runs into Compare, which draws seed bands and a sum
   }
 
   await expectChartExports(page, chart, /recharts-area/);
+
+  // A run's charts: the metric picker and a click on a legend entry take a series off and back on; the y axis goes logarithmic.
+  await page.evaluate((id) => (window.location.hash = `#/runs/${id}`), tr[0] as number);
+  const critic = page.getByTestId('chart-Critic');
+  const lines = critic.locator('path.recharts-line-curve');
+  await expect.poll(() => lines.count()).toBeGreaterThan(1);
+  const all = await lines.count();
+  await page.getByTestId('metric-picker').locator('summary').click();
+  await page.getByTestId('metric-picker').getByLabel('critic', { exact: true }).uncheck();
+  await expect(lines).toHaveCount(all - 1);
+  await expect(critic.locator('.recharts-legend-item', { hasText: /^critic$/ })).toHaveCount(1);
+  await critic.locator('.recharts-legend-item', { hasText: /^critic$/ }).click();
+  await expect(lines).toHaveCount(all);
+  await page.getByLabel('log y axis').check();
+  await expect.poll(() => lines.count()).toBeGreaterThan(0);
+  // Every tick of a log axis is above 0.
+  const ticks = (await critic.locator('.recharts-yAxis-tick-labels .recharts-cartesian-axis-tick-value').allTextContents()).map(Number);
+  expect(ticks.length).toBeGreaterThan(1);
+  expect(ticks.every((t) => t > 0)).toBe(true);
 });

@@ -50,6 +50,9 @@ interface Props {
   label: string;
 }
 
+/** Room under the plot for the key to its marks. */
+const LEGEND_HEIGHT = 18;
+
 /** One primitive of the scatter, drawn the same way on a canvas and in an SVG file. */
 type Mark =
   | { kind: 'rect'; x: number; y: number; w: number; h: number; fill: string }
@@ -93,6 +96,14 @@ function scatterMarks({ data, policy, domain, size: plot = 360 }: Omit<Props, 'l
   marks.push({ kind: 'text', x: plot + 24, y: 10, text: rMax.toFixed(1) });
   marks.push({ kind: 'text', x: plot + 24, y: plot - 2, text: rMin.toFixed(1) });
   marks.push({ kind: 'text', x: plot + 8, y: plot / 2, text: 'reward' });
+  // The key, inside the picture so an exported file explains itself.
+  const key = plot + LEGEND_HEIGHT / 2 + 2;
+  marks.push({ kind: 'rect', x: 4, y: key - 3, w: 6, h: 6, fill: viridis(0.6) });
+  marks.push({ kind: 'text', x: 14, y: key + 3, text: 'dataset action (colour: reward)' });
+  marks.push({ kind: 'dot', x: 178, y: key, r: 2.6, fill: 'rgba(220, 20, 20, 0.7)' });
+  marks.push({ kind: 'text', x: 184, y: key + 3, text: 'policy action' });
+  marks.push({ kind: 'dot', x: 262, y: key, r: 3, stroke: 'rgba(220, 20, 20, 0.7)' });
+  marks.push({ kind: 'text', x: 268, y: key + 3, text: 'beyond the plot' });
   return marks;
 }
 
@@ -139,7 +150,7 @@ export function scatterSvg(props: Omit<Props, 'label'>, title: string): string {
     return `<text x="${fmt(m.x)}" y="${fmt(m.y)}" font-size="10" fill="#344054">${escapeXml(m.text)}</text>`;
   });
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${size + 56}" height="${size}" font-family="sans-serif">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${size + 56}" height="${size + LEGEND_HEIGHT}" font-family="sans-serif">`,
     `<title>${escapeXml(title)}</title>`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
     ...body,
@@ -156,5 +167,5 @@ export function BanditScatter({ data, policy, domain, size = 360, label }: Props
     if (!canvas || !ctx) return;
     paint(ctx, scatterMarks({ data, policy, domain, size }), canvas.width, canvas.height);
   }, [data, policy, domain, size]);
-  return <canvas ref={ref} width={size + 56} height={size} aria-label={label} role="img" data-testid="bandit-scatter" />;
+  return <canvas ref={ref} width={size + 56} height={size + LEGEND_HEIGHT} aria-label={`${label}; red dots: policy actions, open red rings: policy actions beyond the plot`} role="img" data-testid="bandit-scatter" />;
 }

@@ -31,7 +31,18 @@ function smooth(values: number[], weight: number): number[] {
 export interface ChartOptions {
   smoothing: number;
   xAxis: 'step' | 'wall';
+  /** Series the user took off the charts (by the metric picker or a click on a legend entry). */
+  hidden: string[];
+  /** A logarithmic y axis; values at or below 0 are left out, and the chart says so. */
+  logY: boolean;
 }
+
+export const DEFAULT_CHART_OPTIONS: ChartOptions = { smoothing: 0.6, xAxis: 'step', hidden: [], logY: false };
+
+const toggled = (list: string[], name: string) => (list.includes(name) ? list.filter((n) => n !== name) : [...list, name]);
+
+/** The options with one series hidden or shown again. */
+export const toggleHidden = (options: ChartOptions, name: string): ChartOptions => ({ ...options, hidden: toggled(options.hidden, name) });
 
 /** Downsampled curves of one run, refreshed while it trains. */
 export function useRunSeries(runId: number, live: boolean): { series: Record<string, SeriesDto>; error: string | null } {
@@ -60,7 +71,9 @@ export function useRunSeries(runId: number, live: boolean): { series: Record<str
   return { series, error };
 }
 
-export function ChartControls({ options, onChange }: { options: ChartOptions; onChange: (o: ChartOptions) => void }) {
+/** Smoothing, x axis, y scale, and which metrics the charts show (`names`: every series the run has). */
+export function ChartControls({ options, onChange, names = [] }: { options: ChartOptions; onChange: (o: ChartOptions) => void; names?: string[] }) {
+  const shown = names.filter((n) => !options.hidden.includes(n)).length;
   return (
     <div className="chart-controls">
       <label>
@@ -74,11 +87,64 @@ export function ChartControls({ options, onChange }: { options: ChartOptions; on
           <option value="wall">wall time (s)</option>
         </select>
       </label>
+      <label>
+        <input type="checkbox" checked={options.logY} onChange={(e) => onChange({ ...options, logY: e.target.checked })} /> log y axis
+      </label>
+      {names.length > 0 ? (
+        <details className="metric-picker" data-testid="metric-picker">
+          <summary>
+            metrics: {shown} of {names.length}
+          </summary>
+          <div className="metric-picker-list">
+            <button type="button" className="link" onClick={() => onChange({ ...options, hidden: [] })}>
+              all
+            </button>{' '}
+            <button type="button" className="link" onClick={() => onChange({ ...options, hidden: [...names] })}>
+              none
+            </button>
+            {names.map((n) => (
+              <label key={n}>
+                <input type="checkbox" checked={!options.hidden.includes(n)} onChange={() => onChange(toggleHidden(options, n))} /> {n}
+              </label>
+            ))}
+          </div>
+        </details>
+      ) : null}
     </div>
   );
 }
 
-export function RunCharts({ series, options }: { series: Record<string, SeriesDto>; options: ChartOptions }) {
+/**
+ * A log axis over the positive values of the rows: the decades they span as ticks (recharts draws
+ * none of its own on a log scale), widened to whole decades.
+ */
+export function logAxis(rows: Record<string, number>[]): { domain: [number, number]; ticks: number[] } {
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = 0;
+  for (const row of rows) {
+    for (const [k, v] of Object.entries(row)) {
+      if (k === 'x' || !(v > 0)) continue;
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
+  }
+  if (hi === 0) return { domain: [0.1, 1], ticks: [0.1, 1] };
+  const first = Math.floor(Math.log10(lo));
+  const last = Math.max(first + 1, Math.ceil(Math.log10(hi)));
+  const ticks = Array.from({ length: last - first + 1 }, (_, i) => 10 ** (first + i));
+  return { domain: [10 ** first, 10 ** last], ticks };
+}
+
+/** The series a run's charts can draw, in chart order: what the metric picker offers. */
+export function chartedNames(series: Record<string, SeriesDto>): string[] {
+  return GROUPS.flatMap((g) => Object.keys(series).filter((n) => GROUPS.find((first) => first.match(n)) === g));
+}
+
+/**
+ * A run's curves as small multiples, one chart per unit (losses, Q, shares, scores, rewards, speed,
+ * memory). `onToggle` (a click on a legend entry) hides or shows one series.
+ */
+export function RunCharts({ series, options, onToggle }: { series: Record<string, SeriesDto>; options: ChartOptions; onToggle?: (name: string) => void }) {
   const resumeSteps = series['event/resume']?.step ?? [];
   const groups = useMemo(
     () =>
@@ -86,34 +152,49 @@ export function RunCharts({ series, options }: { series: Record<string, SeriesDt
     [series],
   );
   if (groups.length === 0) return <p className="muted small">No curves yet: the first values arrive within a second or two of training.</p>;
+  const hidden = new Set(options.hidden);
   const origin = minOf(Object.values(series).map((s) => s.wallTime[0] ?? Number.POSITIVE_INFINITY));
   return (
     <div className="charts">
       {groups.map((group) => {
         const rows = new Map<number, Record<string, number>>();
+        let leftOut = 0;
         for (const name of group.names) {
+          if (hidden.has(name)) continue;
           const s = series[name] as SeriesDto;
           const values = smooth(s.last, options.smoothing);
           s.step.forEach((step, i) => {
             const x = options.xAxis === 'step' ? step : Math.round(((s.wallTime[i] as number) - origin) * 10) / 10;
             const row = rows.get(x) ?? { x };
-            row[name] = values[i] as number;
+            const v = values[i] as number;
+            // A log axis has no place for 0 or less: such points are left out and counted.
+            if (options.logY && !(v > 0)) leftOut++;
+            else row[name] = v;
             rows.set(x, row);
           });
         }
         const data = [...rows.values()].sort((a, b) => (a.x as number) - (b.x as number));
+        const log = options.logY ? logAxis(data) : null;
         return (
-          <ChartFrame title={group.title} key={group.title} testId={`chart-${group.title}`}>
+          <ChartFrame title={group.title} key={group.title} testId={`chart-${group.title}`} caption={leftOut ? `${group.title} (log scale: ${leftOut} values at or below 0 left out)` : undefined}>
             <ResponsiveContainer width="100%" height={220}>
               <LineChart data={data} margin={{ top: 4, right: 16, bottom: 4, left: 0 }}>
                 <CartesianGrid strokeDasharray="3 3" stroke="#e4e7ec" />
                 <XAxis dataKey="x" type="number" domain={['dataMin', 'dataMax']} tick={{ fontSize: 11 }} />
-                <YAxis tick={{ fontSize: 11 }} width={56} domain={['auto', 'auto']} />
+                {log ? (
+                  <YAxis tick={{ fontSize: 11 }} width={56} scale="log" domain={log.domain} ticks={log.ticks} tickFormatter={(v: number) => v.toPrecision(2)} allowDataOverflow />
+                ) : (
+                  <YAxis tick={{ fontSize: 11 }} width={56} domain={['auto', 'auto']} />
+                )}
                 <Tooltip isAnimationActive={false} />
-                <Legend wrapperStyle={{ fontSize: 12 }} />
+                <Legend
+                  wrapperStyle={{ fontSize: 12, cursor: onToggle ? 'pointer' : undefined }}
+                  onClick={(entry) => onToggle?.(String(entry.dataKey))}
+                  formatter={(value: string) => (hidden.has(value) ? <span style={{ opacity: 0.4 }}>{value}</span> : value)}
+                />
                 {options.xAxis === 'step' ? resumeSteps.map((s) => <ReferenceLine key={s} x={s} stroke="#868e96" strokeDasharray="4 2" label={{ value: 'resumed', fontSize: 10 }} />) : null}
                 {group.names.map((name, i) => (
-                  <Line key={name} dataKey={name} dot={false} isAnimationActive={false} stroke={COLORS[i % COLORS.length]} strokeWidth={1.5} connectNulls />
+                  <Line key={name} dataKey={name} dot={false} isAnimationActive={false} stroke={COLORS[i % COLORS.length]} strokeWidth={1.5} connectNulls hide={hidden.has(name)} />
                 ))}
                 {data.length > 50 ? <Brush dataKey="x" height={18} travellerWidth={8} /> : null}
               </LineChart>

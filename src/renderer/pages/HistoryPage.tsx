@@ -232,7 +232,7 @@ export function HistoryPage() {
             </span>
           </div>
           <div className="form-actions">
-            <button disabled={chosen.length === 0} onClick={() => navigate(`/compare?ids=${[...chosen].sort((a, b) => a - b).join(',')}`)} data-testid="compare-selected">
+            <button disabled={chosen.length === 0} onClick={() => navigate(`/compare?ids=${[...chosen].sort((a, b) => b - a).join(',')}`)} data-testid="compare-selected">
               Compare selected ({chosen.length})
             </button>
             <button className="secondary" disabled={count === 0} onClick={() => exportCsv('runs')} data-testid="export-runs">

@@ -4,7 +4,7 @@ import { MAX_RUN_PAGE, type ProgressDto, type RunStatus, type RunSummary } from 
 import { api } from '../api';
 import { useApi } from '../useApi';
 import { ErrorNote, StatusBadge } from '../components/Status';
-import { ChartControls, RunCharts, useRunSeries, type ChartOptions } from '../components/RunCharts';
+import { ChartControls, DEFAULT_CHART_OPTIONS, RunCharts, toggleHidden, useRunSeries, type ChartOptions } from '../components/RunCharts';
 import { RunControls } from '../components/RunControls';
 
 
@@ -33,7 +33,7 @@ function useProgress(): Map<number, ProgressDto> {
   return progress;
 }
 
-function LiveRun({ run, progress, options }: { run: RunSummary; progress: ProgressDto | undefined; options: ChartOptions }) {
+function LiveRun({ run, progress, options, onToggle }: { run: RunSummary; progress: ProgressDto | undefined; options: ChartOptions; onToggle: (name: string) => void }) {
   const live = run.status === 'running' || run.status === 'paused';
   const { series, error } = useRunSeries(run.id, live);
   const step = Math.max(progress?.step ?? 0, run.stepsDone);
@@ -57,7 +57,7 @@ function LiveRun({ run, progress, options }: { run: RunSummary; progress: Progre
         step {step.toLocaleString()} of {run.stepsTotal.toLocaleString()}
         {run.status === 'paused' ? ' · paused' : progress ? ` · ${progress.phase} · ${progress.stepsPerSec.toFixed(1)} steps/s · ETA ${formatEta(progress.etaSec)}` : ''}
       </span>
-      {error ? <ErrorNote message={error} /> : <RunCharts series={series} options={options} />}
+      {error ? <ErrorNote message={error} /> : <RunCharts series={series} options={options} onToggle={onToggle} />}
     </li>
   );
 }
@@ -75,7 +75,7 @@ async function activeRuns() {
 export function LivePage() {
   const runs = useApi(activeRuns, [], (e) => e.type === 'runs-changed');
   const progress = useProgress();
-  const [options, setOptions] = useState<ChartOptions>({ smoothing: 0.6, xAxis: 'step' });
+  const [options, setOptions] = useState<ChartOptions>(DEFAULT_CHART_OPTIONS);
   if (runs.error) return <ErrorNote message={runs.error} />;
   if (!runs.data) return <p className="muted">Loading…</p>;
   const active = runs.data.runs;
@@ -92,7 +92,7 @@ export function LivePage() {
           <ChartControls options={options} onChange={setOptions} />
           <ul className="live-list">
             {active.map((r) => (
-              <LiveRun key={r.id} run={r} progress={progress.get(r.id)} options={options} />
+              <LiveRun key={r.id} run={r} progress={progress.get(r.id)} options={options} onToggle={(name) => setOptions((o) => toggleHidden(o, name))} />
             ))}
           </ul>
           {moreQueued > 0 ? (

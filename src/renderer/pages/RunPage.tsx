@@ -3,7 +3,7 @@ import { api } from '../api';
 import { useApi } from '../useApi';
 import { useState } from 'react';
 import { ErrorNote, StatusBadge, formatDuration, formatTime } from '../components/Status';
-import { ChartControls, RunCharts, useRunSeries, type ChartOptions } from '../components/RunCharts';
+import { ChartControls, DEFAULT_CHART_OPTIONS, RunCharts, chartedNames, toggleHidden, useRunSeries, type ChartOptions } from '../components/RunCharts';
 import { RunControls } from '../components/RunControls';
 import { OUTCOME_LABELS } from '../components/TrustRegionVsKl';
 
@@ -16,7 +16,7 @@ export function RunPage() {
   const datasets = useApi(() => api.listDatasets({}), []);
   const live = run.data?.status === 'running' || run.data?.status === 'paused';
   const { series } = useRunSeries(id, live);
-  const [options, setOptions] = useState<ChartOptions>({ smoothing: 0.6, xAxis: 'step' });
+  const [options, setOptions] = useState<ChartOptions>(DEFAULT_CHART_OPTIONS);
   if (run.error) return <ErrorNote message={run.error} />;
   if (!run.data) return <p className="muted">Loading run…</p>;
   const r = run.data;
@@ -78,8 +78,8 @@ export function RunPage() {
         <dd data-testid="run-notes">{r.notes || '-'}</dd>
       </dl>
       <h2>Curves</h2>
-      <ChartControls options={options} onChange={setOptions} />
-      <RunCharts series={series} options={options} />
+      <ChartControls options={options} onChange={setOptions} names={chartedNames(series)} />
+      <RunCharts series={series} options={options} onToggle={(name) => setOptions((o) => toggleHidden(o, name))} />
       <h2>Config</h2>
       <table className="grid">
         <tbody>
