@@ -87,4 +87,17 @@ test('History filters tagged runs into Compare, which draws seed bands and a sum
   const ticks = (await critic.locator('.recharts-yAxis-tick-labels .recharts-cartesian-axis-tick-value').allTextContents()).map(Number);
   expect(ticks.length).toBeGreaterThan(1);
   expect(ticks.every((t) => t > 0)).toBe(true);
+
+  // The run's newest checkpoint downloads as safetensors: a u64 header length, a JSON header naming each tensor, the data.
+  const checkpointDownload = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Download checkpoint (safetensors)' }).click();
+  const download = await checkpointDownload;
+  expect(download.suggestedFilename()).toMatch(new RegExp(`^dtql-run-${tr[0]}-step-\\d+\\.safetensors$`));
+  const file = fs.readFileSync(await download.path());
+  const header = JSON.parse(file.toString('utf8', 8, 8 + Number(file.readBigUInt64LE(0)))) as Record<string, { dtype: string; data_offsets: [number, number] }> & { __metadata__: { meta: string } };
+  const tensors = Object.entries(header).filter(([k]) => k !== '__metadata__');
+  expect(tensors.some(([k]) => k.startsWith('params/'))).toBe(true);
+  expect(tensors.every(([, t]) => t.dtype === 'F32')).toBe(true);
+  expect(8 + Number(file.readBigUInt64LE(0)) + Math.max(...tensors.map(([, t]) => t.data_offsets[1]))).toBe(file.length);
+  expect(JSON.parse(header.__metadata__.meta)).toMatchObject({ algo: 'dtql', trainStepsDone: 20 });
 });

@@ -1,5 +1,5 @@
 import { describeIssues } from '../core/config';
-import { apiEventSchema, apiMethods, datasetSchema, type ApiEvent, type DatasetDto, type ExportKind, type ImportOptions, type MethodName, type ParamsOf, type ResultOf, type RunFilter } from './contract';
+import { apiEventSchema, apiMethods, datasetSchema, type ApiEvent, type CheckpointFormat, type DatasetDto, type ExportKind, type ImportOptions, type MethodName, type ParamsOf, type ResultOf, type RunFilter } from './contract';
 import type { CallReply } from './dispatch';
 import { ApiError } from './errors';
 
@@ -9,6 +9,8 @@ export interface Transport {
   subscribe(listener: (event: unknown) => void): () => void;
   /** Saves a CSV export where the user chooses (a download, or a save dialog); null when cancelled. */
   download(kind: ExportKind, filter: RunFilter): Promise<CallReply>;
+  /** Saves a run's newest checkpoint where the user chooses; the result names where, or is null when cancelled. */
+  downloadCheckpoint(runId: number, format: CheckpointFormat): Promise<CallReply>;
   /** How a dataset file is chosen: the app's own open dialog, or a file the page uploads. */
   readonly fileAccess: 'dialog' | 'upload';
   /** Imports a dataset: `file` is uploaded (served mode), or a dialog asks for one (Electron). */
@@ -19,6 +21,8 @@ export type ApiClient = { [M in MethodName]: (params: ParamsOf<M>) => Promise<Re
   onEvent(listener: (event: ApiEvent) => void): () => void;
   /** Saves the CSV of the runs a filter selects; resolves to where it went, or null when cancelled. */
   exportCsv(kind: ExportKind, filter: RunFilter): Promise<string | null>;
+  /** Saves a run's newest checkpoint (safetensors or the app's own layout); resolves to where it went, or null when cancelled. */
+  saveCheckpoint(runId: number, format: CheckpointFormat): Promise<string | null>;
   readonly fileAccess: 'dialog' | 'upload';
   /** Imports a dataset file; null when the user cancelled the dialog. */
   importDataset(file: File | null, options: ImportOptions, onProgress?: (fraction: number) => void): Promise<DatasetDto | null>;
@@ -43,6 +47,11 @@ export function createApiClient(transport: Transport): ApiClient {
     });
   client.exportCsv = async (kind: ExportKind, filter: RunFilter) => {
     const reply = await transport.download(kind, filter);
+    if (!reply.ok) throw new ApiError(reply.error.code, reply.error.message);
+    return reply.result === null ? null : String(reply.result);
+  };
+  client.saveCheckpoint = async (runId: number, format: CheckpointFormat) => {
+    const reply = await transport.downloadCheckpoint(runId, format);
     if (!reply.ok) throw new ApiError(reply.error.code, reply.error.message);
     return reply.result === null ? null : String(reply.result);
   };

@@ -256,6 +256,11 @@ export const uploadQuerySchema = z.object({ filename: z.string().min(1).max(255)
 export const importOptionsSchema = z.object({ name: datasetNameSchema.optional(), keep: z.enum(['copy', 'reference']) }).strict();
 export type ImportOptions = z.infer<typeof importOptionsSchema>;
 
+/** A run's newest readable checkpoint as a file: `?format=safetensors` (default) or `dtql`. */
+export const CHECKPOINT_ROUTE = '/api/runs/:id/checkpoint';
+export const checkpointFormatSchema = z.enum(['safetensors', 'dtql']);
+export type CheckpointFormat = z.infer<typeof checkpointFormatSchema>;
+
 /** A CSV download of the runs a filter selects: `runs` is the summary table, `metrics` every raw row. */
 export const EXPORT_ROUTE = '/api/export/:kind';
 

@@ -1,4 +1,4 @@
-import { EXPORT_ROUTE, UPLOAD_ROUTE, type MethodName } from './contract';
+import { CHECKPOINT_ROUTE, EXPORT_ROUTE, UPLOAD_ROUTE, type MethodName } from './contract';
 import type { Transport } from './client';
 import type { CallReply } from './dispatch';
 import { encodeCall, withQuery } from './routes';
@@ -19,6 +19,22 @@ export function createHttpTransport(baseUrl: string, token: string | null): Tran
   const listeners = new Set<(event: unknown) => void>();
   let socket: WebSocket | null = null;
   let retry: ReturnType<typeof setTimeout> | null = null;
+
+  /**
+   * Fetches a file and saves it with the browser's own download (a link to it, clicked once and
+   * released); the name is the server's (Content-Disposition) unless given.
+   */
+  const saveFetched = async (url: string, name: string | null): Promise<CallReply> => {
+    const response = await fetch(new URL(url, baseUrl), { headers });
+    if (!response.ok) return failure(await response.json().catch(() => null), response.status);
+    const fileName = name ?? /filename="([^"]+)"/.exec(response.headers.get('content-disposition') ?? '')?.[1] ?? 'download';
+    const link = document.createElement('a');
+    link.href = URL.createObjectURL(await response.blob());
+    link.download = fileName;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+    return { ok: true, result: fileName };
+  };
 
   const connect = (): void => {
     const url = new URL('/api/events', baseUrl);
@@ -49,19 +65,8 @@ export function createHttpTransport(baseUrl: string, token: string | null): Tran
       if (response.ok) return { ok: true, result: payload };
       return failure(payload, response.status);
     },
-    async download(kind, filter): Promise<CallReply> {
-      const url = withQuery(EXPORT_ROUTE.replace(':kind', kind), filter as Record<string, unknown>);
-      const response = await fetch(new URL(url, baseUrl), { headers });
-      if (!response.ok) return failure(await response.json().catch(() => null), response.status);
-      // The browser's own download: a link to the fetched file, clicked once and released.
-      const name = `dtql-${kind}.csv`;
-      const link = document.createElement('a');
-      link.href = URL.createObjectURL(await response.blob());
-      link.download = name;
-      link.click();
-      setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
-      return { ok: true, result: name };
-    },
+    download: (kind, filter) => saveFetched(withQuery(EXPORT_ROUTE.replace(':kind', kind), filter as Record<string, unknown>), `dtql-${kind}.csv`),
+    downloadCheckpoint: (runId, format) => saveFetched(`${CHECKPOINT_ROUTE.replace(':id', String(runId))}?format=${format}`, null),
     fileAccess: 'upload',
     importDataset(file, options, onProgress): Promise<CallReply> {
       if (!file) return Promise.resolve({ ok: false, error: { code: 'bad_input', message: 'choose a file to import' } });

@@ -7,6 +7,8 @@ export interface DtqlBridge {
   onEvent(listener: (event: unknown) => void): () => void;
   /** Asks the main process for a save dialog and writes the CSV there; the result is the path or null. */
   exportCsv(kind: string, filter: unknown): Promise<CallReply>;
+  /** Asks the main process for a save dialog and writes a run's newest checkpoint there; the result is the path or null. */
+  saveCheckpoint(runId: number, format: string): Promise<CallReply>;
   /** Asks the main process for an open dialog and imports the chosen file; the result is the dataset or null. */
   importDataset(options: unknown): Promise<CallReply>;
 }
@@ -14,6 +16,7 @@ export interface DtqlBridge {
 export const IPC_CALL_CHANNEL = 'dtql:call';
 export const IPC_EXPORT_CHANNEL = 'dtql:export';
 export const IPC_IMPORT_CHANNEL = 'dtql:import-dataset';
+export const IPC_CHECKPOINT_CHANNEL = 'dtql:save-checkpoint';
 export const IPC_EVENT_CHANNEL = 'dtql:event';
 
 export function createIpcTransport(bridge: DtqlBridge): Transport {
@@ -21,6 +24,7 @@ export function createIpcTransport(bridge: DtqlBridge): Transport {
     call: (method, params) => bridge.call(method, params),
     subscribe: (listener) => bridge.onEvent(listener),
     download: (kind, filter) => bridge.exportCsv(kind, filter),
+    downloadCheckpoint: (runId, format) => bridge.saveCheckpoint(runId, format),
     fileAccess: 'dialog',
     importDataset: (_file, options) => bridge.importDataset(options),
   };

@@ -1,12 +1,12 @@
 /** A training attempt as the owner of the store starts it: the run claimed for it, and the job its training process gets. */
 import crypto from 'node:crypto';
 import os from 'node:os';
-import { ApiError, badInput, messageOf } from '../api/errors';
+import { ApiError, badInput } from '../api/errors';
 import { listCheckpoints } from '../store/checkpoints';
 import { getDataset } from '../store/datasets';
 import type { Db } from '../store/db';
 import { claimRun, getRun } from '../store/runs';
-import { readCheckpointBytes } from './checkpoint';
+import { readNewestCheckpoint } from './checkpoint';
 import { datasetFile } from './datasets';
 import type { TrainJob } from './run-events';
 
@@ -48,17 +48,10 @@ export function startAttempt(db: Db, home: string, runId: number): TrainJob {
  */
 function refuseUnreadableCheckpoints(runId: number, checkpoints: TrainJob['checkpoints']): void {
   if (checkpoints.length === 0) return;
-  const problems: string[] = [];
-  for (const ckpt of checkpoints) {
-    try {
-      readCheckpointBytes(ckpt.path, ckpt.sha256);
-      return;
-    } catch (err) {
-      problems.push((err as NodeJS.ErrnoException).code === 'ENOENT' ? `${ckpt.path} is missing` : messageOf(err));
-    }
-  }
+  const found = readNewestCheckpoint(checkpoints);
+  if ('buffer' in found) return;
   throw badInput(
-    `run ${runId} cannot resume: none of its ${checkpoints.length} checkpoints can be read (${problems.join('; ')}); resuming would train it again from step 0 over its metrics. ` +
+    `run ${runId} cannot resume: none of its ${checkpoints.length} checkpoints can be read (${found.problems.join('; ')}); resuming would train it again from step 0 over its metrics. ` +
       `\`dtql resume ${runId} --restart\` starts a new run with the same settings and leaves this one as it is`,
   );
 }

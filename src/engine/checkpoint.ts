@@ -78,6 +78,40 @@ export function decodeCheckpoint(buffer: Buffer): AgentState {
   return { meta: header.meta as AgentState['meta'], params, optimizers };
 }
 
+/**
+ * A checkpoint in the safetensors layout (a little-endian uint64 header length, a JSON header
+ * naming each tensor's dtype, shape and byte range, then the raw data), loadable with
+ * `safetensors.torch.load_file`. Tensors keep the checkpoint's names (`params/<network>/<name>`,
+ * `optimizers/<name>/m|v/<i>`); `__metadata__` holds the run's meta and the optimizers' steps and
+ * learning rates as JSON strings. The header is padded with spaces to 8 bytes, as the format allows.
+ */
+export function toSafetensors(buffer: Buffer): Buffer {
+  const headerLength = buffer.readUInt32LE(8);
+  const header = headerSchema.parse(JSON.parse(buffer.toString('utf8', 12, 12 + headerLength)));
+  const dataStart = Math.ceil((12 + headerLength) / 4) * 4;
+  const entries: Record<string, unknown> = {
+    __metadata__: { format: 'dtql-checkpoint', version: String(header.version), meta: JSON.stringify(header.meta), optimizers: JSON.stringify(header.optimizers) },
+  };
+  let offset = 0;
+  for (const t of header.tensors) {
+    entries[t.key] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.length * 4] };
+    offset += t.length * 4;
+  }
+  let json = JSON.stringify(entries);
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const jsonBytes = Buffer.from(json, 'utf8');
+  const out = Buffer.alloc(8 + jsonBytes.length + offset);
+  out.writeBigUInt64LE(BigInt(jsonBytes.length), 0);
+  jsonBytes.copy(out, 8);
+  let at = 8 + jsonBytes.length;
+  // The tensors in header order, each copied from where the checkpoint keeps it.
+  for (const t of header.tensors) {
+    buffer.copy(out, at, dataStart + t.offset * 4, dataStart + (t.offset + t.length) * 4);
+    at += t.length * 4;
+  }
+  return out;
+}
+
 export const sha256 = (buffer: Buffer): string => crypto.createHash('sha256').update(buffer).digest('hex');
 
 /** Writes atomically: a temporary file, fsync, then rename over the final name. */
@@ -115,6 +149,22 @@ export function readCheckpointBytes(file: string, expectedSha256: string): Buffe
   const actual = sha256(buffer);
   if (actual !== expectedSha256) throw new Error(`checkpoint ${file} is corrupt (SHA-256 ${actual.slice(0, 12)}… differs from the recorded ${expectedSha256.slice(0, 12)}…)`);
   return buffer;
+}
+
+/**
+ * The newest of a run's checkpoints (given newest first) whose file is there and matches its
+ * recorded SHA-256, or why none of them is.
+ */
+export function readNewestCheckpoint(checkpoints: { step: number; path: string; sha256: string }[]): { step: number; buffer: Buffer } | { problems: string[] } {
+  const problems: string[] = [];
+  for (const ckpt of checkpoints) {
+    try {
+      return { step: ckpt.step, buffer: readCheckpointBytes(ckpt.path, ckpt.sha256) };
+    } catch (err) {
+      problems.push((err as NodeJS.ErrnoException).code === 'ENOENT' ? `${ckpt.path} is missing` : (err as Error).message);
+    }
+  }
+  return { problems };
 }
 
 /** Where a run's checkpoint files live in the data folder. */

@@ -7,7 +7,7 @@ import { listCheckpoints } from '../store/checkpoints';
 import type { Db } from '../store/db';
 import { getMeta, setMeta, storeId } from '../store/meta';
 import { finishRun, getRun, isCurrentAttempt, queuedRunIds, remotelyHeldRunIds, setRunStatus } from '../store/runs';
-import { readCheckpointBytes, sha256, writeRunCheckpoint } from './checkpoint';
+import { readNewestCheckpoint, sha256, writeRunCheckpoint } from './checkpoint';
 import type { EventHub } from './events';
 import { RUN_QUEUE, connectRedis, jobIdOf, remoteKeys, type RunJob } from './remote-protocol';
 import { applyRunEvent, runEventSchema, type RunEvent } from './run-events';
@@ -125,16 +125,8 @@ export class RemoteQueue implements RunQueue {
     if (existing) await existing.remove();
     // The newest good checkpoint this store holds travels with a resumed run, in case Redis lost its copy.
     if (!(await this.redis.exists(this.keys.checkpoint(runId)))) {
-      for (const ckpt of listCheckpoints(this.db, runId)) {
-        let buffer: Buffer;
-        try {
-          buffer = readCheckpointBytes(ckpt.path, ckpt.sha256);
-        } catch {
-          continue;
-        }
-        await this.redis.set(this.keys.checkpoint(runId), buffer);
-        break;
-      }
+      const newest = readNewestCheckpoint(listCheckpoints(this.db, runId));
+      if ('buffer' in newest) await this.redis.set(this.keys.checkpoint(runId), newest.buffer);
     }
     await this.redis.del(this.keys.control(runId));
     const job: RunJob = { storeId: this.id, runId, name: run.name, task: run.task, algo: run.algo, preset: run.preset, seed: run.seed, config: run.config, stepsDone: run.stepsDone, bestScore: run.bestScore };

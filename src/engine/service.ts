@@ -10,8 +10,8 @@ import { describeIssues } from '../core/config';
 import { requireTask, TASKS } from '../core/tasks';
 import { trainingDevice } from '../core/tf/device';
 import { loadTaskData } from '../core/data/task-data';
-import { DEFAULT_MAX_UPLOAD_BYTES, apiMethods, exportKindSchema, runFilterSchema, uploadQuerySchema, type ApiHandlers, type DatasetDto, type ImportOptions, type AppInfo, type ExportKind, type ParsedParamsOf, type MethodName, type ParsedRunFilter, type ResultOf, type RunDetail } from '../api/contract';
-import { badInput, tooLarge } from '../api/errors';
+import { DEFAULT_MAX_UPLOAD_BYTES, apiMethods, checkpointFormatSchema, exportKindSchema, runIdSchema, runFilterSchema, uploadQuerySchema, type ApiHandlers, type DatasetDto, type ImportOptions, type AppInfo, type ExportKind, type ParsedParamsOf, type MethodName, type ParsedRunFilter, type ResultOf, type RunDetail } from '../api/contract';
+import { badInput, notFound, tooLarge } from '../api/errors';
 import { deleteDataset, listDatasets } from '../store/datasets';
 import { openReadOnly, schemaVersion, type Db } from '../store/db';
 import { exportCsv, exportStream, selectRunIds } from '../store/export';
@@ -23,7 +23,8 @@ import { REDIS_URL_SETTING, deleteMeta, getMeta, setMeta } from '../store/meta';
 import { RemoteQueue } from './remote-queue';
 import { connectRedis, redactedRedisUrl } from './remote-protocol';
 import { generateDataset, importDataset, uploadDir } from './datasets';
-import { checkpointDir } from './checkpoint';
+import { checkpointDir, readNewestCheckpoint, toSafetensors } from './checkpoint';
+import { listCheckpoints } from '../store/checkpoints';
 import type { RunQueue } from './run-manager';
 import type { NewRun } from '../store/runs';
 import { EventHub } from './events';
@@ -65,6 +66,8 @@ export interface Service {
   importFile(file: string, options: ImportOptions): Promise<DatasetDto>;
   /** Imports an uploaded file (served mode): streamed into the data folder, checked, then moved in or removed. */
   importUpload(body: NodeJS.ReadableStream, query: unknown, declaredBytes?: number): Promise<DatasetDto>;
+  /** A run's newest readable checkpoint as a download: its file name and bytes (safetensors or the app's own layout). */
+  checkpointDownload(id: unknown, format: unknown): { fileName: string; bytes: Buffer };
   /** Throws what an export of this selection would refuse (bad kind or filter, unknown id, nothing selected). */
   checkExport(kind: unknown, filter: unknown): void;
   /** A CSV of the selected runs as a stream; bad input throws before anything is sent. */
@@ -266,6 +269,19 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
       } finally {
         fs.rmSync(tmp, { force: true });
       }
+    },
+    checkpointDownload: (id, format) => {
+      const runId = runIdSchema.safeParse(id);
+      if (!runId.success) throw badInput('a checkpoint download needs a run id');
+      const kind = checkpointFormatSchema.safeParse(format ?? 'safetensors');
+      if (!kind.success) throw badInput(`unknown checkpoint format ${JSON.stringify(format)}: choose safetensors or dtql`);
+      getRun(ctx.db, runId.data);
+      const rows = listCheckpoints(ctx.db, runId.data);
+      if (rows.length === 0) throw notFound(`run ${runId.data} has no checkpoint yet: one is written every checkpoint interval, and when a run stops or ends`);
+      const newest = readNewestCheckpoint(rows);
+      if (!('buffer' in newest)) throw notFound(`run ${runId.data} has no readable checkpoint (${newest.problems.join('; ')})`);
+      const base = `dtql-run-${runId.data}-step-${newest.step}`;
+      return kind.data === 'safetensors' ? { fileName: `${base}.safetensors`, bytes: toSafetensors(newest.buffer) } : { fileName: `${base}.dtqlckpt`, bytes: newest.buffer };
     },
     checkExport: (kind, filter) => {
       selectRunIds(ctx.db, parseExport(kind, filter).filter);

@@ -86,9 +86,10 @@ void app.whenReady().then(async () => {
       const choice = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);
       return choice.canceled ? null : (choice.filePaths[0] ?? null);
     },
-    chooseCsvTarget: async (event, defaultName) => {
+    chooseSaveTarget: async (event, defaultName) => {
       const window = BrowserWindow.fromWebContents(event.sender);
-      const options = { defaultPath: defaultName, filters: [{ name: 'CSV', extensions: ['csv'] }] };
+      const extension = path.extname(defaultName).slice(1);
+      const options = { defaultPath: defaultName, filters: [{ name: extension.toUpperCase(), extensions: [extension] }] };
       const choice = window ? await dialog.showSaveDialog(window, options) : await dialog.showSaveDialog(options);
       return choice.canceled ? null : (choice.filePath ?? null);
     },

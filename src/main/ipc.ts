@@ -3,7 +3,8 @@ import { importOptionsSchema } from '../api/contract';
 import type { CallReply } from '../api/dispatch';
 import { dispatch } from '../api/dispatch';
 import { toApiError } from '../api/errors';
-import { IPC_CALL_CHANNEL, IPC_EXPORT_CHANNEL, IPC_IMPORT_CHANNEL } from '../api/ipc-transport';
+import { IPC_CALL_CHANNEL, IPC_CHECKPOINT_CHANNEL, IPC_EXPORT_CHANNEL, IPC_IMPORT_CHANNEL } from '../api/ipc-transport';
+import { writeFileAtomic } from '../engine/checkpoint';
 import type { Service } from '../engine/service';
 import { isAppUrl } from './window';
 
@@ -15,7 +16,8 @@ export interface IpcRegistrar {
 /** The native file dialogs, as the handlers use them: a chosen path, or null when cancelled. */
 export interface FileDialogs {
   chooseDatasetFile(event: IpcMainInvokeEvent): Promise<string | null>;
-  chooseCsvTarget(event: IpcMainInvokeEvent, defaultName: string): Promise<string | null>;
+  /** Where to save a file the app writes (a CSV, a checkpoint), suggesting `defaultName`. */
+  chooseSaveTarget(event: IpcMainInvokeEvent, defaultName: string): Promise<string | null>;
 }
 
 const NOT_FROM_APP: CallReply = { ok: false, error: { code: 'unauthorized', message: 'calls are only accepted from the app window' } };
@@ -26,7 +28,7 @@ function failure(err: unknown): CallReply {
 }
 
 /**
- * The main process's whole IPC surface: three channels, each accepting calls only from the app's
+ * The main process's whole IPC surface: four channels, each accepting calls only from the app's
  * own page, and validating every argument before anything happens (before a dialog opens, too).
  */
 export function registerIpcHandlers(ipc: IpcRegistrar, service: Service, rendererUrl: string, dialogs: FileDialogs): void {
@@ -51,9 +53,22 @@ export function registerIpcHandlers(ipc: IpcRegistrar, service: Service, rendere
     if (!fromAppWindow(event)) return NOT_FROM_APP;
     try {
       service.checkExport(kind, filter);
-      const file = await dialogs.chooseCsvTarget(event, `dtql-${String(kind)}.csv`);
+      const file = await dialogs.chooseSaveTarget(event, `dtql-${String(kind)}.csv`);
       if (!file) return { ok: true, result: null };
       return { ok: true, result: (await service.exportFile(kind, filter, file)).file };
+    } catch (err) {
+      return failure(err);
+    }
+  });
+  ipc.handle(IPC_CHECKPOINT_CHANNEL, async (event, runId, format) => {
+    if (!fromAppWindow(event)) return NOT_FROM_APP;
+    try {
+      // Read (and refused, if it cannot be) before the dialog opens.
+      const { fileName, bytes } = service.checkpointDownload(runId, format);
+      const file = await dialogs.chooseSaveTarget(event, fileName);
+      if (!file) return { ok: true, result: null };
+      writeFileAtomic(file, bytes);
+      return { ok: true, result: file };
     } catch (err) {
       return failure(err);
     }

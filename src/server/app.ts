@@ -5,7 +5,7 @@ import path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
-import { EXPORT_ROUTE, METHOD_NAMES, UPLOAD_ROUTE } from '../api/contract';
+import { CHECKPOINT_ROUTE, EXPORT_ROUTE, METHOD_NAMES, UPLOAD_ROUTE } from '../api/contract';
 import { dispatch } from '../api/dispatch';
 import { HTTP_STATUS, badInput, toApiError } from '../api/errors';
 import { decodeCall, routeOf } from '../api/routes';
@@ -137,6 +137,16 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       .type('text/csv; charset=utf-8')
       .header('content-disposition', `attachment; filename="dtql-${String(kind)}.csv"`)
       .send(stream);
+  });
+  app.get(CHECKPOINT_ROUTE, async (req, reply) => {
+    const { id, format } = decodeCall(req.params as Record<string, string>, req.query as Record<string, string | string[] | undefined>, undefined);
+    try {
+      const { fileName, bytes } = service.checkpointDownload(id, format);
+      return reply.type('application/octet-stream').header('content-disposition', `attachment; filename="${fileName}"`).send(bytes);
+    } catch (err) {
+      const error = toApiError(err);
+      return reply.code(HTTP_STATUS[error.code]).send({ error: { code: error.code, message: error.message } });
+    }
   });
   app.all('/api/*', async (req, reply) => reply.code(404).send(errorBody('not_found', `no API route ${req.method} ${req.url.split('?')[0]}`)));
 

@@ -6,7 +6,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { IpcMainInvokeEvent } from 'electron';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { IPC_CALL_CHANNEL, IPC_EVENT_CHANNEL, IPC_EXPORT_CHANNEL, IPC_IMPORT_CHANNEL } from '../../src/api/ipc-transport';
+import { IPC_CALL_CHANNEL, IPC_CHECKPOINT_CHANNEL, IPC_EVENT_CHANNEL, IPC_EXPORT_CHANNEL, IPC_IMPORT_CHANNEL } from '../../src/api/ipc-transport';
+import { encodeCheckpoint, sha256, writeRunCheckpoint } from '../../src/engine/checkpoint';
+import { insertCheckpoint } from '../../src/store/checkpoints';
+import { readSafetensors, smallAgentState } from '../checkpoints';
 import { createService, planRuns } from '../../src/engine/service';
 import { registerIpcHandlers, type FileDialogs } from '../../src/main/ipc';
 import { openDatabase, type Db } from '../../src/store/db';
@@ -35,20 +38,20 @@ function setup() {
       opened.push('open');
       return null;
     },
-    chooseCsvTarget: async (_event, name) => {
+    chooseSaveTarget: async (_event, name) => {
       opened.push(`save ${name}`);
-      return saveTo;
+      return name.endsWith('.csv') ? saveTo : path.join(home, name);
     },
   };
   registerIpcHandlers({ handle: (channel, listener) => handlers.set(channel, listener) }, createService({ db, home, mode: 'desktop' }), APP_URL, dialogs);
   const call = (channel: string, frameUrl: string | null, ...args: unknown[]) =>
     (handlers.get(channel) as Handler)({ senderFrame: frameUrl === null ? null : { url: frameUrl } } as unknown as IpcMainInvokeEvent, ...args) as Promise<{ ok: boolean; result?: unknown; error?: { code: string; message: string } }>;
-  return { handlers, call, opened, saveTo };
+  return { handlers, call, opened, saveTo, db, home };
 }
 
 describe('Electron IPC handlers', () => {
-  it('register exactly the three channels', () => {
-    expect([...setup().handlers.keys()].sort()).toEqual([IPC_CALL_CHANNEL, IPC_EXPORT_CHANNEL, IPC_IMPORT_CHANNEL].sort());
+  it('register exactly the four channels', () => {
+    expect([...setup().handlers.keys()].sort()).toEqual([IPC_CALL_CHANNEL, IPC_CHECKPOINT_CHANNEL, IPC_EXPORT_CHANNEL, IPC_IMPORT_CHANNEL].sort());
   });
 
   it('refuse calls from any frame but the app page, on every channel', async () => {
@@ -57,6 +60,7 @@ describe('Electron IPC handlers', () => {
       expect(await call(IPC_CALL_CHANNEL, frame, 'listRuns', {})).toMatchObject({ ok: false, error: { code: 'unauthorized' } });
       expect(await call(IPC_EXPORT_CHANNEL, frame, 'runs', {})).toMatchObject({ ok: false, error: { code: 'unauthorized' } });
       expect(await call(IPC_IMPORT_CHANNEL, frame, { keep: 'copy' })).toMatchObject({ ok: false, error: { code: 'unauthorized' } });
+      expect(await call(IPC_CHECKPOINT_CHANNEL, frame, 1, 'safetensors')).toMatchObject({ ok: false, error: { code: 'unauthorized' } });
     }
     expect(opened).toEqual([]);
   });
@@ -99,10 +103,28 @@ describe('Electron IPC handlers', () => {
     expect(await call(IPC_IMPORT_CHANNEL, APP_URL, { keep: 'copy' })).toEqual({ ok: true, result: null });
     expect(opened).toEqual(['save dtql-runs.csv', 'open']);
   });
+
+  it("saves a run's newest checkpoint as safetensors or as is, asking where only when there is one to save", async () => {
+    const { call, opened, db, home } = setup();
+    for (const [id, format] of [[-1, 'safetensors'], ['1', 'safetensors'], [1, 'exe']] as const) {
+      expect(await call(IPC_CHECKPOINT_CHANNEL, APP_URL, id, format), `${id} ${format}`).toMatchObject({ ok: false, error: { code: 'bad_input' } });
+    }
+    expect(await call(IPC_CHECKPOINT_CHANNEL, APP_URL, 99, 'safetensors')).toMatchObject({ ok: false, error: { code: 'not_found', message: 'no run with id 99' } });
+    expect(await call(IPC_CHECKPOINT_CHANNEL, APP_URL, 1, 'safetensors')).toMatchObject({ ok: false, error: { code: 'not_found', message: expect.stringMatching(/run 1 has no checkpoint yet/) } });
+    expect(opened).toEqual([]);
+    const bytes = encodeCheckpoint(smallAgentState());
+    insertCheckpoint(db, { runId: 1, step: 20, path: writeRunCheckpoint(home, 1, 20, bytes), sha256: sha256(bytes), bytes: bytes.length });
+    const saved = await call(IPC_CHECKPOINT_CHANNEL, APP_URL, 1, 'safetensors');
+    expect(saved).toEqual({ ok: true, result: path.join(home, 'dtql-run-1-step-20.safetensors') });
+    expect(readSafetensors(fs.readFileSync(saved.result as string)).tensors.get('params/actor/layer0/bias')?.shape).toEqual([5]);
+    const raw = await call(IPC_CHECKPOINT_CHANNEL, APP_URL, 1, 'dtql');
+    expect(fs.readFileSync(raw.result as string)).toEqual(bytes);
+    expect(opened).toEqual(['save dtql-run-1-step-20.safetensors', 'save dtql-run-1-step-20.dtqlckpt']);
+  });
 });
 
 describe('preload bridge', () => {
-  it('exposes one object with four functions and no ipcRenderer, and only invokes the app channels', async () => {
+  it('exposes one object with five functions and no ipcRenderer, and only invokes the app channels', async () => {
     const exposed: Record<string, unknown> = {};
     const invoked: string[] = [];
     const subscribed: string[] = [];
@@ -118,14 +140,15 @@ describe('preload bridge', () => {
     vi.doUnmock('electron');
     expect(Object.keys(exposed)).toEqual(['dtqlBridge']);
     const bridge = exposed.dtqlBridge as Record<string, (...args: unknown[]) => unknown>;
-    expect(Object.keys(bridge).sort()).toEqual(['call', 'exportCsv', 'importDataset', 'onEvent']);
+    expect(Object.keys(bridge).sort()).toEqual(['call', 'exportCsv', 'importDataset', 'onEvent', 'saveCheckpoint']);
     expect(Object.values(bridge).every((v) => typeof v === 'function')).toBe(true);
     await expect(bridge.call!(42, {})).rejects.toThrow(/method must be a string/);
     await bridge.call!('listRuns', {});
     await bridge.exportCsv!('runs', {});
     await bridge.importDataset!({ keep: 'copy' });
+    await bridge.saveCheckpoint!(1, 'safetensors');
     (bridge.onEvent!(() => undefined) as () => void)();
-    expect(invoked).toEqual([IPC_CALL_CHANNEL, IPC_EXPORT_CHANNEL, IPC_IMPORT_CHANNEL]);
+    expect(invoked).toEqual([IPC_CALL_CHANNEL, IPC_EXPORT_CHANNEL, IPC_IMPORT_CHANNEL, IPC_CHECKPOINT_CHANNEL]);
     expect(subscribed).toEqual([IPC_EVENT_CHANNEL]);
   });
 });

@@ -8,7 +8,9 @@ import { parse } from 'csv-parse/sync';
 import { openDatabase, type Db } from '../../src/store/db';
 import { listRuns } from '../../src/store/runs';
 import { insertMetrics } from '../../src/store/metrics';
-import { checkpointDir } from '../../src/engine/checkpoint';
+import { checkpointDir, encodeCheckpoint, sha256, writeRunCheckpoint } from '../../src/engine/checkpoint';
+import { insertCheckpoint } from '../../src/store/checkpoints';
+import { readSafetensors, smallAgentState } from '../checkpoints';
 import { startServer } from '../../src/server/index';
 import { tempHome } from '../helpers';
 
@@ -223,6 +225,32 @@ describe('dataset upload', () => {
     expect(await (await fetch(`${s.base}/api/datasets`)).json()).toEqual([]);
     expect(fs.existsSync(path.join(s.home, 'datasets'))).toBe(false);
     expect(fs.existsSync(path.join(s.home, 'uploads')) ? fs.readdirSync(path.join(s.home, 'uploads')) : []).toEqual([]);
+  });
+});
+
+describe('checkpoint download', () => {
+  it("streams a run's newest readable checkpoint as safetensors (or as is), and says why when there is none", async () => {
+    const s = await serve();
+    const { runIds } = (await (await fetch(`${s.base}/api/runs`, json(request))).json()) as { runIds: number[] };
+    const id = runIds[0] as number;
+    const none = await fetch(`${s.base}/api/runs/${id}/checkpoint`);
+    expect(none.status).toBe(404);
+    expect(((await none.json()) as { error: { message: string } }).error.message).toMatch(`run ${id} has no checkpoint yet`);
+    const bytes = encodeCheckpoint(smallAgentState());
+    insertCheckpoint(s.db, { runId: id, step: 10, path: writeRunCheckpoint(s.home, id, 10, Buffer.from('damaged')), sha256: sha256(Buffer.from('damaged!')), bytes: 7 });
+    insertCheckpoint(s.db, { runId: id, step: 20, path: writeRunCheckpoint(s.home, id, 20, bytes), sha256: sha256(bytes), bytes: bytes.length });
+    const file = await fetch(`${s.base}/api/runs/${id}/checkpoint?format=safetensors`);
+    expect(file.status).toBe(200);
+    expect(file.headers.get('content-disposition')).toBe(`attachment; filename="dtql-run-${id}-step-20.safetensors"`);
+    expect(readSafetensors(Buffer.from(await file.arrayBuffer())).tensors.get('params/critic/q1/weight')?.shape).toEqual([5, 1]);
+    expect(Buffer.from(await (await fetch(`${s.base}/api/runs/${id}/checkpoint?format=dtql`)).arrayBuffer())).toEqual(bytes);
+    // The newest file damaged: the one before it is served, if it is sound, else the reason.
+    fs.writeFileSync(path.join(checkpointDir(s.home, id), 'step-20.ckpt'), 'flipped');
+    const fallback = await fetch(`${s.base}/api/runs/${id}/checkpoint`);
+    expect(fallback.status).toBe(404);
+    expect(((await fallback.json()) as { error: { message: string } }).error.message).toMatch(/has no readable checkpoint \(checkpoint .*step-20.ckpt is corrupt/);
+    expect((await fetch(`${s.base}/api/runs/${id}/checkpoint?format=exe`)).status).toBe(400);
+    expect((await fetch(`${s.base}/api/runs/999/checkpoint`)).status).toBe(404);
   });
 });
 

@@ -1,6 +1,7 @@
 import { Link, useParams } from 'react-router-dom';
 import { api } from '../api';
-import { useApi } from '../useApi';
+import { useAction, useApi } from '../useApi';
+import type { CheckpointFormat } from '../../api/contract';
 import { useState } from 'react';
 import { ErrorNote, StatusBadge, formatDuration, formatTime } from '../components/Status';
 import { ChartControls, DEFAULT_CHART_OPTIONS, RunCharts, chartedNames, toggleHidden, useRunSeries, type ChartOptions } from '../components/RunCharts';
@@ -17,6 +18,15 @@ export function RunPage() {
   const live = run.data?.status === 'running' || run.data?.status === 'paused';
   const { series } = useRunSeries(id, live);
   const [options, setOptions] = useState<ChartOptions>(DEFAULT_CHART_OPTIONS);
+  const [saved, setSaved] = useState<string | null>(null);
+  const { error: saveError, run: act } = useAction();
+  const saveCheckpoint = (format: CheckpointFormat) => {
+    setSaved(null);
+    act(async () => {
+      const where = await api.saveCheckpoint(id, format);
+      if (where) setSaved(where);
+    });
+  };
   if (run.error) return <ErrorNote message={run.error} />;
   if (!run.data) return <p className="muted">Loading run…</p>;
   const r = run.data;
@@ -26,11 +36,23 @@ export function RunPage() {
         Run {r.id}: {r.name} <StatusBadge status={r.status} />
       </h1>
       <RunControls runId={r.id} status={r.status} />
-      <p>
+      <div className="form-actions">
         <Link to={`/tasks/${r.task}?from=${r.id}`} className="button secondary" data-testid="new-run-from-this">
           New run from this one
         </Link>
-      </p>
+        {r.stepsDone > 0 ? (
+          <>
+            <button className="secondary" onClick={() => saveCheckpoint('safetensors')} title="the newest checkpoint's weights and optimizer moments, for safetensors.torch.load_file (README: Checkpoints)">
+              Download checkpoint (safetensors)
+            </button>
+            <button className="secondary" onClick={() => saveCheckpoint('dtql')} title="the checkpoint file as this app writes it, resumable (README: Checkpoints)">
+              as the app&apos;s file
+            </button>
+          </>
+        ) : null}
+        {saved ? <span className="muted small">Saved {saved}</span> : null}
+      </div>
+      {saveError ? <ErrorNote message={saveError} /> : null}
       {r.error ? <ErrorNote message={r.error} /> : null}
       {Object.keys(r.finalMetrics).length > 0 ? (
         <dl className="headline" data-testid="final-metrics">
