@@ -94,10 +94,10 @@ test('History filters tagged runs into Compare, which draws seed bands and a sum
   const download = await checkpointDownload;
   expect(download.suggestedFilename()).toMatch(new RegExp(`^dtql-run-${tr[0]}-step-\\d+\\.safetensors$`));
   const file = fs.readFileSync(await download.path());
-  const header = JSON.parse(file.toString('utf8', 8, 8 + Number(file.readBigUInt64LE(0)))) as Record<string, { dtype: string; data_offsets: [number, number] }> & { __metadata__: { meta: string } };
-  const tensors = Object.entries(header).filter(([k]) => k !== '__metadata__');
+  const { __metadata__: metadata, ...entries } = JSON.parse(file.toString('utf8', 8, 8 + Number(file.readBigUInt64LE(0)))) as { __metadata__: { meta: string } } & Record<string, unknown>;
+  const tensors = Object.entries(entries as Record<string, { dtype: string; data_offsets: [number, number] }>);
   expect(tensors.some(([k]) => k.startsWith('params/'))).toBe(true);
   expect(tensors.every(([, t]) => t.dtype === 'F32')).toBe(true);
   expect(8 + Number(file.readBigUInt64LE(0)) + Math.max(...tensors.map(([, t]) => t.data_offsets[1]))).toBe(file.length);
-  expect(JSON.parse(header.__metadata__.meta)).toMatchObject({ algo: 'dtql', trainStepsDone: 20 });
+  expect(JSON.parse(metadata.meta)).toMatchObject({ algo: 'dtql', trainStepsDone: 20 });
 });

@@ -73,3 +73,31 @@ test('History fetches its runs a page at a time as the table scrolls, and counts
   await expect(page.getByTestId('run-row-250')).toBeVisible();
   await app.screenshot('history-paged');
 });
+
+test('History works from the keyboard, and the app follows a dark system setting', async ({ app }) => {
+  const { page } = app;
+  await app.createRuns({ task: 'bandit-25g-near', algo: 'dtql', seeds: [1, 2, 3] });
+  await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'History' }).click();
+  await expect(page.getByTestId('history-count')).toHaveText('3 of 3 runs');
+  const table = page.getByTestId('history-table');
+  await table.focus();
+  await page.keyboard.press('ArrowDown');
+  await expect(page.getByTestId('run-row-3')).toHaveAttribute('aria-current', 'true');
+  await page.keyboard.press('ArrowDown');
+  await expect(page.getByTestId('run-row-2')).toHaveAttribute('aria-current', 'true');
+  await page.keyboard.press(' ');
+  await expect(page.getByLabel('select run 2')).toBeChecked();
+  await expect(page.getByTestId('compare-selected')).toHaveText('Compare selected (1)');
+  await page.keyboard.press('End');
+  await expect(page.getByTestId('run-row-1')).toHaveAttribute('aria-current', 'true');
+  await page.keyboard.press('Enter');
+  await expect(page).toHaveURL(/#\/runs\/1$/);
+
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.goBack();
+  const background = await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+  expect(background).toBe('rgb(15, 20, 28)');
+  const panel = await table.evaluate((el) => getComputedStyle(el).backgroundColor);
+  expect(panel).toBe('rgb(23, 29, 39)');
+  await app.screenshot('history-dark');
+});

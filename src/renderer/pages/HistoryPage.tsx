@@ -161,6 +161,34 @@ export function HistoryPage() {
   const lastRow = items[items.length - 1]?.index ?? 0;
   const { show } = runs;
   useEffect(() => show(firstRow, lastRow), [show, firstRow, lastRow]);
+  /** The row the keyboard is on: arrows move it, space selects its run, Enter opens it. */
+  const [cursor, setCursor] = useState<number | null>(null);
+  const toggle = (id: number, on: boolean) =>
+    setSelected((s) => {
+      const next = new Set(s);
+      if (on) next.add(id);
+      else next.delete(id);
+      return next;
+    });
+  const onTableKey = (e: React.KeyboardEvent<HTMLDivElement>) => {
+    // Keys typed into a row's notes or tags stay there.
+    if (e.target !== e.currentTarget || count === 0) return;
+    const moves: Record<string, number> = { ArrowDown: 1, ArrowUp: -1, PageDown: 10, PageUp: -10, Home: -count, End: count };
+    const move = moves[e.key];
+    if (move !== undefined) {
+      e.preventDefault();
+      const next = Math.min(count - 1, Math.max(0, (cursor ?? -1) + move));
+      setCursor(next);
+      virtualizer.scrollToIndex(next, { align: 'auto' });
+      return;
+    }
+    const run = cursor === null ? undefined : runs.at(cursor);
+    if (!run) return;
+    if (e.key === ' ') {
+      e.preventDefault();
+      toggle(run.id, !selected.has(run.id));
+    } else if (e.key === 'Enter') navigate(`/runs/${run.id}`);
+  };
 
   const get = (k: string) => params.get(k) ?? '';
   const set = (changes: Record<string, string>) => {
@@ -250,7 +278,8 @@ export function HistoryPage() {
           </div>
           {error ? <ErrorNote message={error} /> : null}
           {runs.error ? <ErrorNote message={`These filters cannot be applied: ${runs.error}`} /> : null}
-          <div className="vtable" ref={scroller} data-testid="history-table" role="table" aria-rowcount={count + 1}>
+          <p className="muted small">Keyboard: click the table (or Tab to it), then ↑ ↓ Page Up/Down to move, space to select, Enter to open.</p>
+          <div className="vtable" ref={scroller} data-testid="history-table" role="table" aria-rowcount={count + 1} tabIndex={0} onKeyDown={onTableKey}>
             <div className="vrow vhead" style={GRID} role="row">
               <div className="cell">
                 <input
@@ -293,22 +322,17 @@ export function HistoryPage() {
                 return (
                   <div
                     key={r.id}
-                    className="vrow"
+                    className={cursor === item.index ? 'vrow cursor' : 'vrow'}
                     role="row"
+                    aria-selected={selected.has(r.id)}
+                    aria-current={cursor === item.index ? 'true' : undefined}
                     data-testid={`run-row-${r.id}`}
                     style={place}
                   >
                     <RunRow
                       run={r}
                       selected={selected.has(r.id)}
-                      onSelect={(on) =>
-                        setSelected((s) => {
-                          const next = new Set(s);
-                          if (on) next.add(r.id);
-                          else next.delete(r.id);
-                          return next;
-                        })
-                      }
+                      onSelect={(on) => toggle(r.id, on)}
                       act={act}
                     />
                   </div>
