@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { parse } from 'csv-parse/sync';
-import { expect, test } from './fixtures';
+import { expect, expectChartExports, test } from './fixtures';
 
 test.use({ concurrency: 2 });
 
@@ -55,6 +55,18 @@ test('a sweep built on the Sweeps page is previewed, queued, trained and opened 
   await expect(chart).toContainText('alpha=5 (n=2)');
   await expect(page.getByTestId('sweep-row-0')).toContainText(/1\s*2\/2\s*[\d.]+ ± [\d.]+/);
   await expect(page.getByTestId('sweep-row-1')).toContainText(/5\s*2\/2\s*[\d.]+ ± [\d.]+/);
+  // Hyperparameters beside scores: the swept key in the table, sortable, and against the final score in a scatter.
+  const table = page.getByTestId('hyperparameter-table');
+  await expect(table.locator('thead')).toContainText('alpha');
+  await expect(table.locator('tbody tr')).toHaveCount(4);
+  await table.getByRole('button', { name: 'alpha' }).click();
+  await expect(table.locator('tbody tr').first().locator('td').nth(2)).toHaveText('5');
+  await table.getByRole('button', { name: 'alpha' }).click();
+  await expect(table.locator('tbody tr').first().locator('td').nth(2)).toHaveText('1');
+  const scatter = page.getByTestId('hyperparameter-scatter');
+  await expect(scatter.getByLabel('hyperparameter on the x axis')).toHaveValue('alpha');
+  await expect(scatter.locator('.recharts-scatter-symbol')).toHaveCount(4);
+  await expectChartExports(page, scatter, /recharts-scatter/);
   await app.screenshot('sweep-compare');
 
   const download = page.waitForEvent('download');

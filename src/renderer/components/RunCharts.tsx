@@ -115,18 +115,16 @@ export function ChartControls({ options, onChange, names = [] }: { options: Char
 }
 
 /**
- * A log axis over the positive values of the rows: the decades they span as ticks (recharts draws
- * none of its own on a log scale), widened to whole decades.
+ * A log axis over the positive values: the decades they span as ticks (recharts draws none of its
+ * own on a log scale), widened to whole decades.
  */
-export function logAxis(rows: Record<string, number>[]): { domain: [number, number]; ticks: number[] } {
+export function logAxis(values: Iterable<number>): { domain: [number, number]; ticks: number[] } {
   let lo = Number.POSITIVE_INFINITY;
   let hi = 0;
-  for (const row of rows) {
-    for (const [k, v] of Object.entries(row)) {
-      if (k === 'x' || !(v > 0)) continue;
-      lo = Math.min(lo, v);
-      hi = Math.max(hi, v);
-    }
+  for (const v of values) {
+    if (!(v > 0)) continue;
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
   }
   if (hi === 0) return { domain: [0.1, 1], ticks: [0.1, 1] };
   const first = Math.floor(Math.log10(lo));
@@ -174,7 +172,7 @@ export function RunCharts({ series, options, onToggle }: { series: Record<string
           });
         }
         const data = [...rows.values()].sort((a, b) => (a.x as number) - (b.x as number));
-        const log = options.logY ? logAxis(data) : null;
+        const log = options.logY ? logAxis(data.flatMap((row) => Object.entries(row).flatMap(([k, v]) => (k === 'x' ? [] : [v])))) : null;
         return (
           <ChartFrame title={group.title} key={group.title} testId={`chart-${group.title}`} caption={leftOut ? `${group.title} (log scale: ${leftOut} values at or below 0 left out)` : undefined}>
             <ResponsiveContainer width="100%" height={220}>

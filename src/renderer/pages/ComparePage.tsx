@@ -10,6 +10,7 @@ import { ErrorNote } from '../components/Status';
 import { ChartFrame } from '../components/ChartFrame';
 import { TrustRegionVsKl } from '../components/TrustRegionVsKl';
 import { SweepSummary } from '../components/SweepSummary';
+import { HyperparameterView } from '../components/HyperparameterView';
 import { BAND_LABELS, formatMeanSe, groupBand, groupBy, meanSeCells, valueAt, xRange, type BandKind, type Curve } from '../stats';
 import { saveText } from '../save';
 import { defaultSelection } from '../selection';
@@ -307,6 +308,8 @@ export function ComparePage() {
                 </button>
               </div>
               {actionError ? <ErrorNote message={actionError} /> : null}
+
+              {chosen.length >= 2 ? <HyperparameterView runs={chosen} differing={diffKeys} /> : null}
 
               <h2>Config diff</h2>
               {chosen.length < 2 ? (
