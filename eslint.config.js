@@ -30,6 +30,8 @@ export default tseslint.config(
     },
   },
   { files: ['src/renderer/**/*.{ts,tsx}'], plugins: { 'react-hooks': reactHooks }, rules: { ...reactHooks.configs.recommended.rules } },
+  // Shared, dependency-free code (the config schema, statistics): every layer may use it, it uses none.
+  { files: ['src/common/**'], rules: forbid(['core', 'api', 'store', 'engine', 'server', 'main', 'preload', 'cli', 'renderer'], NODE_AND_NATIVE) },
   { files: ['src/core/**'], rules: forbid(['api', 'store', 'engine', 'server', 'main', 'preload', 'cli', 'renderer'], ['electron', 'better-sqlite3', 'fastify']) },
   { files: ['src/api/**'], rules: forbid(['store', 'engine', 'server', 'main', 'preload', 'cli', 'renderer'], NODE_AND_NATIVE) },
   { files: ['src/store/**'], rules: forbid(['engine', 'server', 'main', 'preload', 'cli', 'renderer'], ['electron']) },
@@ -37,7 +39,8 @@ export default tseslint.config(
   { files: ['src/server/**', 'src/cli/**'], rules: forbid(['main', 'preload', 'renderer'], ['electron']) },
   { files: ['src/main/**'], rules: forbid(['server', 'cli', 'renderer', 'preload']) },
   { files: ['src/preload/**'], rules: forbid(['core', 'store', 'engine', 'server', 'main', 'cli', 'renderer']) },
-  { files: ['src/renderer/**'], rules: forbid(['store', 'engine', 'server', 'main', 'preload', 'cli'], NODE_AND_NATIVE) },
+  // The page talks to src/api only (and uses src/common): never the science or the engine.
+  { files: ['src/renderer/**'], rules: forbid(['core', 'store', 'engine', 'server', 'main', 'preload', 'cli'], NODE_AND_NATIVE) },
   // better-sqlite3 loads through the store's one loader, for the process that owns the store only.
   {
     files: ['src/**/*.{ts,tsx}'],

@@ -1,4 +1,4 @@
-import { describeIssues } from '../core/config';
+import { describeIssues } from '../common/config';
 import { apiEventSchema, apiMethods, datasetSchema, type ApiEvent, type CheckpointFormat, type DatasetDto, type ExportKind, type ImportOptions, type MethodName, type ParamsOf, type ResultOf, type RunFilter } from './contract';
 import type { CallReply } from './dispatch';
 import { ApiError } from './errors';

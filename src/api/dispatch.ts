@@ -1,4 +1,4 @@
-import { describeIssues } from '../core/config';
+import { describeIssues } from '../common/config';
 import { apiMethods, isMethodName, type ApiHandlers, type MethodName, type ResultOf } from './contract';
 import { badInput, toApiError, type ApiError } from './errors';
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { RESTORE_ADVICE, badInput, exitCodeOf, messageOf, storeDamaged } from '../api/errors';
 import { DEFAULT_MAX_UPLOAD_BYTES, createRunsSchema, type SweepDetail, runFilterSchema, runIdSchema, runSortKeys, runStatusSchema, seedSchema, type RunDetail, type RunFilter } from '../api/contract';
-import { describeIssues, parseConfigOverride } from '../core/config';
+import { describeIssues, parseConfigOverride } from '../common/config';
 import { TASKS, defaultPreset, presetSeed, requireTask } from '../core/tasks';
 import { trainingDevice } from '../core/tf/device';
 import { planRuns } from '../engine/plan';

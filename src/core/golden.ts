@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { D4RL_DEFAULTS, type TrainConfig } from './config';
+import { D4RL_DEFAULTS, type TrainConfig } from '../common/config';
 import { criticActionTerm, criticLoss, DtqlAgent, policyLoss, type Batch, type StepNoise } from './algos/dtql';
 import { dmdLoss, GENERATION_SIGMA } from './algos/dql-kl';
 import { diffusionLoss, edmCoefficients, sigmaFromUniform, SIGMA_CDF_MAX, SIGMA_CDF_MIN, type Denoised } from './edm';

@@ -1,4 +1,4 @@
-import { D4RL_DEFAULTS, type Algo, type TrainConfig } from './config';
+import { D4RL_DEFAULTS, type Algo, type TrainConfig } from '../common/config';
 
 /** How a task's dataset comes to exist. */
 export type DatasetSource =

@@ -7,7 +7,7 @@
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { CriticLearner, criticActionTerm, type CriticMetric, type ProblemSpec, type QTerm } from '../core/algos/dtql';
-import type { TrainConfig } from '../core/config';
+import type { TrainConfig } from '../common/config';
 import { batchToTensors, type BatchArrays } from '../core/data/replay';
 import type { NamedArray } from '../core/nets/params';
 import { Rng } from '../core/rng';

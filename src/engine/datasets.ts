@@ -7,7 +7,7 @@ import type { LocomotionFamily } from '../core/envs/locomotion';
 import type { DatasetSummary } from '../core/data/offline-dataset';
 import { datasetNameSchema, type DatasetDto } from '../api/contract';
 import { badInput } from '../api/errors';
-import { describeIssues } from '../core/config';
+import { describeIssues } from '../common/config';
 import type { Db } from '../store/db';
 import { engineEntry } from './entries';
 import { findDataset, getDataset, insertDataset } from '../store/datasets';

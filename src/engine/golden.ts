@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { describeIssues } from '../core/config';
+import { describeIssues } from '../common/config';
 import { checkNetworksFile, checkTrainStepFile, networksFileSchema, trainStepFileSchema, type GoldenReport } from '../core/golden';
 import { initBackend, type BackendInfo } from '../core/tf/backend';
 import { badInput } from '../api/errors';

@@ -1,6 +1,6 @@
 import { badInput } from '../api/errors';
 import type { ParsedParamsOf } from '../api/contract';
-import { validateConfig, type TrainConfig } from '../core/config';
+import { validateConfig, type TrainConfig } from '../common/config';
 import { defaultPreset, presetOf, requireTask, type TaskSpec } from '../core/tasks';
 import { trainingDevice } from '../core/tf/device';
 import type { Db } from '../store/db';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Redis } from 'ioredis';
 import { ApiError, messageOf } from '../api/errors';
-import { algoSchema, trainConfigSchema } from '../core/config';
+import { algoSchema, trainConfigSchema } from '../common/config';
 
 /**
  * What travels through Redis between the store's owner (the desktop app, served mode, or a CLI

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { badInput, messageOf, storageProblem } from '../api/errors';
-import { describeIssues } from '../core/config';
+import { describeIssues } from '../common/config';
 import { requireTask } from '../core/tasks';
 import { listCheckpoints } from '../store/checkpoints';
 import type { Db } from '../store/db';

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { z } from 'zod';
 import { progressSchema, runIdSchema } from '../api/contract';
 import { storageProblem } from '../api/errors';
-import { algoSchema, trainConfigSchema } from '../core/config';
+import { algoSchema, trainConfigSchema } from '../common/config';
 import { insertCheckpoint, pruneCheckpointRows } from '../store/checkpoints';
 import type { Db } from '../store/db';
 import { insertMetrics } from '../store/metrics';

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { ApiError, badInput, messageOf, storageProblem } from '../api/errors';
-import { describeIssues } from '../core/config';
+import { describeIssues } from '../common/config';
 import type { RunSummary } from '../api/contract';
 import type { Db } from '../store/db';
 import { finishRun, getRun, isCurrentAttempt, queuedRunIds, requestControl, runOwner, setRunStatus, takeControlRequests, type ControlRequest } from '../store/runs';

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { median } from '../core/stats';
+import { median } from '../common/stats';
 import { REPO_ROOT } from '../core/repo-root';
 import { DB_FILE, openDatabase } from '../store/db';
 import { finishRun, insertRuns, type NewRun } from '../store/runs';

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
-import { describeIssues } from '../core/config';
+import { describeIssues } from '../common/config';
 import { requireTask, TASKS } from '../core/tasks';
 import { trainingDevice } from '../core/tf/device';
 import { loadTaskData } from '../core/data/task-data';

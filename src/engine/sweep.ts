@@ -1,8 +1,8 @@
 import YAML from 'yaml';
 import { createRunsSchema, formatSweepPoint, sweepSpecSchema, type SweepPoint, type SweepSpec, type SweepValue } from '../api/contract';
 import { badInput, messageOf } from '../api/errors';
-import { describeIssues, trainConfigSchema } from '../core/config';
-import { median } from '../core/stats';
+import { describeIssues, trainConfigSchema } from '../common/config';
+import { median } from '../common/stats';
 import { defaultPreset, findTask, presetSeed } from '../core/tasks';
 import { trainingDevice } from '../core/tf/device';
 import type { Db } from '../store/db';

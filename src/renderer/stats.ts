@@ -1,6 +1,6 @@
 /** Statistics over seeds for the Compare and Reproduce pages: pure functions, unit-tested. */
 
-import { maxOf, mean, minOf, sampleStd, standardError } from '../core/stats';
+import { maxOf, mean, minOf, sampleStd, standardError } from '../common/stats';
 
 export { mean, sampleStd, standardError };
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { stringify } from 'csv-stringify';
-import { trainConfigSchema } from '../core/config';
+import { trainConfigSchema } from '../common/config';
 import type { ExportKind, RunFilter } from '../api/contract';
 import { CSV_OPTIONS, neutraliseCell, type CsvValue } from '../api/csv';
 import { badInput } from '../api/errors';

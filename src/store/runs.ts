@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { algoSchema, validateConfig, type Algo, type TrainConfig } from '../core/config';
+import { algoSchema, validateConfig, type Algo, type TrainConfig } from '../common/config';
 import { runFilterSchema, runPageRequestSchema, runStatusSchema, sweepPointSchema, type RunDetail, type RunFilter, type RunPage, type RunPageRequest, type RunSortKey, type RunSummary, type SweepPoint } from '../api/contract';
 import { badInput, notFound } from '../api/errors';
 import { cachedStatement, type Db } from './db';

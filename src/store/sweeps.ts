@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { sweepSpecSchema, type RunSummary, type SweepDetail, type SweepDto, type SweepPoint, type SweepSpec, type SweepSummaryRow } from '../api/contract';
 import { notFound } from '../api/errors';
-import { mean, standardError } from '../core/stats';
+import { mean, standardError } from '../common/stats';
 import type { Db } from './db';
 import { eachRun, insertRuns, type NewRun } from './runs';
 

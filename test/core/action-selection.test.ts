@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAgent } from '../../src/core/algos/agents';
-import { D4RL_DEFAULTS } from '../../src/core/config';
+import { D4RL_DEFAULTS } from '../../src/common/config';
 import { Rng } from '../../src/core/rng';
 import { initBackend } from '../../src/core/tf/backend';
 

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createAgent } from '../../src/core/algos/agents';
 import { DtqlAgent, policyLoss, type StepNoise } from '../../src/core/algos/dtql';
 import { cosineLr, criticActionTerm, type OfflineAgent } from '../../src/core/algos/common';
-import { D4RL_DEFAULTS, type Algo, type TrainConfig } from '../../src/core/config';
+import { D4RL_DEFAULTS, type Algo, type TrainConfig } from '../../src/common/config';
 import { ReplaySampler, disposeBatch } from '../../src/core/data/replay';
 import { loadTaskData } from '../../src/core/data/task-data';
 import { requireTask } from '../../src/core/tasks';

@@ -1,4 +1,4 @@
-import type { Algo, TrainConfig } from '../config';
+import type { Algo, TrainConfig } from '../../common/config';
 import type { BaseNoise, OfflineAgent, ProblemSpec } from './common';
 import { DtqlAgent } from './dtql';
 import { KlAgent } from './dql-kl';

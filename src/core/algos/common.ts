@@ -4,7 +4,7 @@
  * algorithm file adds its one-step policy and that policy's loss.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { TrainConfig } from '../config';
+import type { TrainConfig } from '../../common/config';
 import { diffusionLoss, sampleSigma } from '../edm';
 import { Critic } from '../nets/critic';
 import type { NamedArray, ParamSet } from '../nets/params';

@@ -5,7 +5,7 @@
  * (common.ts); this variant has no gamma term.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { TrainConfig } from '../config';
+import type { TrainConfig } from '../../common/config';
 import { denoise, diffusionLoss, sampleSigma, type Denoisable, type Denoised } from '../edm';
 import { ScoreNetwork } from '../nets/score';
 import type { Rng } from '../rng';

@@ -11,7 +11,7 @@
  *   then the critic target moves by tau.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { TrainConfig } from '../config';
+import type { TrainConfig } from '../../common/config';
 import { diffusionLoss, sampleSigma } from '../edm';
 import { GaussianPolicy, type PolicyOutput } from '../nets/policy';
 import type { Rng } from '../rng';

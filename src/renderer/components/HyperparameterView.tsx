@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { Link } from 'react-router-dom';
 import { CartesianGrid, ResponsiveContainer, Scatter, ScatterChart, Tooltip, XAxis, YAxis } from 'recharts';
-import { trainConfigSchema, type TrainConfig, type TrainConfigKey } from '../../core/config';
+import { trainConfigSchema, type TrainConfig, type TrainConfigKey } from '../../common/config';
 import type { RunDetail } from '../../api/contract';
 import { ChartFrame } from './ChartFrame';
 import { logAxis } from './RunCharts';

@@ -1,7 +1,8 @@
 import { useMemo, useState } from 'react';
 import { useNavigate, useSearchParams } from 'react-router-dom';
-import { parseDecimal, trainConfigSchema, type Algo, type TrainConfig, type TrainConfigKey } from '../../core/config';
-import { parseSeedList, runNameSchema, tagSchema, type AppInfo, type DatasetDto, type RunDetail, type TaskDto } from '../../api/contract';
+import { parseDecimal, trainConfigSchema, type Algo, type TrainConfig, type TrainConfigKey } from '../../common/config';
+import { runNameSchema, tagSchema, type AppInfo, type DatasetDto, type RunDetail, type TaskDto } from '../../api/contract';
+import { parseSeedList } from '../form-fields';
 import { api } from '../api';
 import { useApi } from '../useApi';
 import { ErrorNote } from './Status';

@@ -4,7 +4,7 @@ import type { SeriesDto } from '../../api/contract';
 import { api } from '../api';
 import { messageOf } from '../../api/errors';
 import { ChartFrame } from './ChartFrame';
-import { minOf } from '../../core/stats';
+import { minOf } from '../../common/stats';
 
 const GROUPS: { title: string; match: (name: string) => boolean }[] = [
   { title: 'Critic', match: (n) => ['critic', 'value', 'q1', 'q2'].includes(n) },

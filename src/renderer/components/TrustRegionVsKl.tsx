@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import { useSearchParams } from 'react-router-dom';
-import { parseStepsOverride, seedsOrOfficial, type RunDetail, type TaskDto } from '../../api/contract';
+import { type RunDetail, type TaskDto } from '../../api/contract';
+import { parseStepsOverride, seedsOrOfficial } from '../form-fields';
 import { api } from '../api';
 import { useDevice } from '../useDevice';
 import { useApi } from '../useApi';

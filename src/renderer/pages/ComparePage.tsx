@@ -1,7 +1,7 @@
 import { useMemo, useState } from 'react';
 import { useSearchParams } from 'react-router-dom';
 import { Area, CartesianGrid, ComposedChart, Legend, Line, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
-import { configDiff, type TrainConfig } from '../../core/config';
+import { configDiff, type TrainConfig } from '../../common/config';
 import { MAX_RUN_PAGE, formatSweepPoint, type RunDetail, type SeriesDto } from '../../api/contract';
 import { toCsv } from '../../api/csv';
 import { api } from '../api';

@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { useSearchParams } from 'react-router-dom';
-import { MAX_RUN_PAGE, parseStepsOverride, seedsOrOfficial, type RunSummary } from '../../api/contract';
+import { MAX_RUN_PAGE, type RunSummary } from '../../api/contract';
+import { parseStepsOverride, seedsOrOfficial } from '../form-fields';
 import { toCsv } from '../../api/csv';
 import { api } from '../api';
 import { useDevice } from '../useDevice';

@@ -1,8 +1,9 @@
 import { useMemo, useState } from 'react';
 import { Link, useNavigate } from 'react-router-dom';
 import YAML from 'yaml';
-import { ALGO_LABELS, trainConfigSchema, type Algo } from '../../core/config';
-import { formatSweepPoint, parseSeedList, sweepSpecSchema, type SettingsDto, type SweepPreview, type SweepSpec, type SweepValue } from '../../api/contract';
+import { ALGO_LABELS, trainConfigSchema, type Algo } from '../../common/config';
+import { formatSweepPoint, sweepSpecSchema, type SettingsDto, type SweepPreview, type SweepSpec, type SweepValue } from '../../api/contract';
+import { parseSeedList } from '../form-fields';
 import { api } from '../api';
 import { useDevice } from '../useDevice';
 import { useAction, useApi } from '../useApi';

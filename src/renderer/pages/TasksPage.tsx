@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { Link, useParams } from 'react-router-dom';
-import { ALGO_LABELS, type Algo } from '../../core/config';
+import { ALGO_LABELS, type Algo } from '../../common/config';
 import type { TaskDto } from '../../api/contract';
 import { api } from '../api';
 import { useAction, useApi } from '../useApi';

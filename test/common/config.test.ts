@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { configDiff, parseConfigOverride, trainConfigSchema, validateConfig } from '../../src/core/config';
+import { configDiff, parseConfigOverride, trainConfigSchema, validateConfig } from '../../src/common/config';
 import { TASKS, defaultPreset, normalisedScore, presetOf, requireTask } from '../../src/core/tasks';
 import { trainingDevice } from '../../src/core/tf/device';
 

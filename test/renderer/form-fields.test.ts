@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseSeedList, parseStepsOverride, seedsOrOfficial, type TaskDto } from '../../src/api/contract';
+import type { TaskDto } from '../../src/api/contract';
+import { parseSeedList, parseStepsOverride, seedsOrOfficial } from '../../src/renderer/form-fields';
 import { TASKS } from '../../src/core/tasks';
 
 describe('form fields of the run pages', () => {
