@@ -76,7 +76,7 @@ export const algoSchema = z.enum(['dtql', 'kl']);
 export type Algo = z.infer<typeof algoSchema>;
 export const ALGO_LABELS: Record<Algo, string> = { dtql: 'Trust region (DTQL)', kl: 'KL (DQL-KL baseline)' };
 
-/** Values every D4RL preset shares (notes section 7). */
+/** Values every D4RL preset shares (OFFICIAL-CODE.md §7). */
 export const D4RL_DEFAULTS: TrainConfig = {
   alpha: 1,
   gamma: 0,

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from './rng';
 
-/** EDM constants of the official code (notes section 2). */
+/** EDM constants of the official code (OFFICIAL-CODE.md §2). */
 export const SIGMA_MIN = 0.002;
 export const SIGMA_MAX = 80;
 export const SIGMA_DATA = 0.5;
@@ -76,7 +76,7 @@ export function denoise(net: Denoisable, x: tf.Tensor, states: tf.Tensor, sigma:
 /**
  * The diffusion loss mean(((D - x) / c_out)^2) over B x A: behaviour cloning with dataset actions,
  * the trust-region loss (paper Eq. 5) with policy actions. Gradients reach x both through x_sigma
- * and through the regression target; nothing is detached (notes 4.3).
+ * and through the regression target; nothing is detached (OFFICIAL-CODE.md §4.3).
  */
 export function diffusionLoss(net: Denoisable, x: tf.Tensor, states: tf.Tensor, sigma: tf.Tensor, eps: tf.Tensor, clampTo: number | null): { loss: tf.Scalar; parts: Denoised } {
   const parts = denoise(net, x, states, sigma, eps, clampTo);

@@ -1,5 +1,6 @@
 /**
- * Recomputes the quantities of a golden-numbers file (shared/golden/README.md) with this
+ * Recomputes the quantities of a golden-numbers file (JSON: a config, weights, inputs and noise,
+ * and the official code's float32 result for each quantity) with this
  * implementation and reports the absolute error of each against the official float32 results.
  * Works for any file in that format: sizes and hyperparameters are read from its `config`.
  */

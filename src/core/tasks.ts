@@ -26,7 +26,7 @@ export interface TaskSpec {
   dataset: DatasetSource;
   /** D4RL reference returns for the 0-100 normalised score; null where the task has none. */
   score: { refMin: number; refMax: number } | null;
-  /** Reward transform applied to the dataset (antmaze: r - 1, notes section 7). */
+  /** Reward transform applied to the dataset (antmaze: r - 1, OFFICIAL-CODE.md §7). */
   rewardShift: number;
   /** Whether a simulator is available here to evaluate policies on this task. */
   evaluation: 'bandit-reward' | 'mujoco' | 'pendulum' | 'unavailable';
@@ -78,7 +78,7 @@ const QUICK_HOLE_START: Partial<TrainConfig> = { policyInitLogStd: -3, eta: 0.2,
  */
 const QUICK_KL_POLICY_LR = 3e-4;
 
-/** The official toy settings (notes section 9): full batch, lr 3e-3 everywhere, hidden 128. */
+/** The official toy settings (OFFICIAL-CODE.md §9): full batch, lr 3e-3 everywhere, hidden 128. */
 function banditPaperConfig(overrides: Partial<TrainConfig>): TrainConfig {
   return {
     alpha: 1,
@@ -193,7 +193,7 @@ interface D4rlDef {
   expectile: number;
 }
 
-/** Table 4 of the paper as the official code sets it (notes section 7). */
+/** Table 4 of the paper as the official code sets it (OFFICIAL-CODE.md §7). */
 const D4RL_TABLE: D4rlDef[] = [
   { name: 'halfcheetah-medium-v2', lr: 3e-4, alpha: 1, gamma: 0, lrDecay: false, epochs: 1000, batch: 256, expectile: 0.7 },
   { name: 'halfcheetah-medium-replay-v2', lr: 3e-4, alpha: 5, gamma: 0, lrDecay: false, epochs: 1000, batch: 256, expectile: 0.7 },
@@ -217,7 +217,7 @@ const D4RL_TABLE: D4rlDef[] = [
   { name: 'kitchen-mixed-v0', lr: 3e-4, alpha: 200, gamma: 0, lrDecay: true, epochs: 500, batch: 256, expectile: 0.7 },
 ];
 
-/** The D4RL environment families: sizes, episode step limit (notes section 12) and dataset version. */
+/** The D4RL environment families: sizes, episode step limit (OFFICIAL-CODE.md §12) and dataset version. */
 export interface D4rlEnv {
   family: string;
   /** Other names a file may use for it (Minari's env ids). */
@@ -254,7 +254,7 @@ interface DomainFacts {
   evaluation: TaskSpec['evaluation'];
 }
 
-/** D4RL reference scores (notes section 12); episodes per evaluation (notes section 6). */
+/** D4RL reference scores (OFFICIAL-CODE.md §12); episodes per evaluation (OFFICIAL-CODE.md §6). */
 function domainFacts(name: string): DomainFacts {
   const env = D4RL_ENVS.find((e) => name.startsWith(e.family));
   const ref: Record<string, [number, number]> = {
@@ -308,7 +308,7 @@ function d4rlTask(def: D4rlDef): TaskSpec {
         description: def.settingsOf
           ? `Not in the paper's Table 4: the settings of ${def.settingsOf}.`
           : "The paper's Table 4 (official main.py): 50k pretraining steps, then the listed epochs x 1000 steps.",
-        // The KL baseline shares the critic, pretraining and hyperparameter table (notes section 8), without the gamma term.
+        // The KL baseline shares the critic, pretraining and hyperparameter table (OFFICIAL-CODE.md §8), without the gamma term.
         configs: { dtql: config, kl: { ...config, gamma: 0 } },
         defaultSeed: 0,
       },

@@ -1,5 +1,5 @@
 /**
- * What DTQL and its KL baseline share (notes sections 1, 4.1, 4.2, 5): the IQL critic, behaviour
+ * What DTQL and its KL baseline share (OFFICIAL-CODE.md §1, §4.1, §4.2, §5): the IQL critic, behaviour
  * cloning of the diffusion model, the learning-rate schedule, and the step structure. Each
  * algorithm file adds its one-step policy and that policy's loss.
  */
@@ -81,7 +81,7 @@ export interface CriticLossParts {
 }
 
 /**
- * Critic loss (notes 4.1): V regresses to the detached min(Q1, Q2) by expectile; Q1 and Q2 regress to
+ * Critic loss (OFFICIAL-CODE.md §4.1): V regresses to the detached min(Q1, Q2) by expectile; Q1 and Q2 regress to
  * r + discount * not_done * V(s') with the online V under no_grad (`nextV` is computed outside the tape).
  */
 export function criticLoss(critic: Critic, batch: Batch, nextV: tf.Tensor, expectile: number, discount: number): CriticLossParts {
@@ -104,7 +104,7 @@ export interface QTerm {
   actionGrad: Float32Array;
 }
 
-/** -mean min(Q1, Q2)(s, a) and d/da of it, with the critic frozen (notes 4.4); one or more actions per state. */
+/** -mean min(Q1, Q2)(s, a) and d/da of it, with the critic frozen (OFFICIAL-CODE.md §4.4); one or more actions per state. */
 export function criticActionTerm(critic: Critic, states: tf.Tensor2D, actions: tf.Tensor2D): QTerm {
   const { value, grad } = tf.tidy(() => {
     const repeated = statesForActions(states, actions.shape[0]);
@@ -154,7 +154,7 @@ export class CriticLearner {
     this.optimizer = new Adam(this.critic.params.variables, config.criticLr);
   }
 
-  /** Critic update (notes 4.1); returns its loss parts as scalars owned by the caller. */
+  /** Critic update (OFFICIAL-CODE.md §4.1); returns its loss parts as scalars owned by the caller. */
   step(batch: Batch): Record<CriticMetric, tf.Scalar> {
     const nextV = tf.tidy(() => this.critic.value(batch.nextStates));
     let parts: Record<'value' | 'q1' | 'q2', tf.Scalar> | undefined;
@@ -250,7 +250,7 @@ export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
   }
   protected abstract policyNetworks(): Record<string, { params: ParamSet; dispose(): void }>;
 
-  /** Behaviour-cloning update of the diffusion model (notes 4.2, paper Eq. 2). */
+  /** Behaviour-cloning update of the diffusion model (OFFICIAL-CODE.md §4.2, paper Eq. 2). */
   bcStep(batch: Batch, sigma: Float32Array, eps: Float32Array): tf.Scalar {
     const [b, a] = batch.actions.shape;
     const { value, grads } = tf.variableGrads(
@@ -271,7 +271,7 @@ export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
     return term;
   }
 
-  /** Pretraining (notes 1): BC and (unless pretrainCritic is off) the critic, no target update, no learning-rate schedule. */
+  /** Pretraining (OFFICIAL-CODE.md §1): BC and (unless pretrainCritic is off) the critic, no target update, no learning-rate schedule. */
   pretrainStep(batch: Batch): Record<string, tf.Scalar> {
     const noise = this.drawNoise(batch.actions.shape[0]);
     const bc = this.bcStep(batch, noise.sigmaBc, noise.epsBc);
@@ -318,7 +318,7 @@ export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
   }
 
   /**
-   * The paper's action selection (notes section 6) for k stacked states: `samples` policy actions
+   * The paper's action selection (OFFICIAL-CODE.md §6) for k stacked states: `samples` policy actions
    * per state, one of them drawn per state by softmax over the target critic's min-Q.
    */
   selectActions(states: Float32Array, samples: number, rng: Rng): Float32Array {

@@ -1,5 +1,5 @@
 /**
- * The KL-regularised baseline DQL-KL (paper Appendix D; notes section 8): an implicit one-step
+ * The KL-regularised baseline DQL-KL (paper Appendix D; OFFICIAL-CODE.md §8): an implicit one-step
  * generator distilled from the diffusion model with the DMD gradient, against which the paper
  * compares the trust region. Critic, behaviour cloning, presets and checkpoints are DTQL's
  * (common.ts); this variant has no gamma term.
@@ -13,7 +13,7 @@ import { Adam } from '../tf/adam';
 import { stopGradient } from '../tf/kernels';
 import { drawBcNoise, injectedLoss, OfflineAgent, statesForActions, type BaseNoise, type Batch, type ProblemSpec, type QTerm } from './common';
 
-/** The generator's input noise scale and its (raw, not ln/4) time input (notes 3.4). */
+/** The generator's input noise scale and its (raw, not ln/4) time input (OFFICIAL-CODE.md §3.4). */
 export const GENERATION_SIGMA = 2.5;
 
 export interface DmdLossParts {
@@ -25,7 +25,7 @@ export interface DmdLossParts {
 }
 
 /**
- * DMD distillation loss (notes 8.3): with one sigma and one noise shared by both denoisers,
+ * DMD distillation loss (OFFICIAL-CODE.md §8): with one sigma and one noise shared by both denoisers,
  * g = (D_fake - D_real) / mean_j |a - D_real|, and L = 0.5 mean(a - stopgrad(a - g))^2, so that
  * dL/da = g / (B A). The denoisers see a detached copy of the action, so only the final expression carries gradient.
  */
@@ -69,7 +69,7 @@ export function drawKlNoise(rng: Rng, batch: number, actionDim: number, samples:
 
 /**
  * DQL-KL: the implicit one-step generator a = G(z, s) with z ~ N(0, 2.5^2 I) and the raw time
- * input 2.5 (notes 3.4), and a fake score network, both initialised from the pretrained
+ * input 2.5 (OFFICIAL-CODE.md §3.4), and a fake score network, both initialised from the pretrained
  * behaviour-cloning score network when joint training starts. Per step, after the shared critic
  * and BC updates: the generator minimises alpha * L_KL (DMD) - eta * min Q; then the fake score
  * learns the generator's actions (from before its update) with the standard diffusion loss.
@@ -130,7 +130,7 @@ export class KlAgent extends OfflineAgent<KlNoise> {
     return values;
   }
 
-  /** Generator step (notes 8.4) with the injected Q term, then the fake-score step (notes 8.5). */
+  /** Generator step (OFFICIAL-CODE.md §8) with the injected Q term, then the fake-score step (OFFICIAL-CODE.md §8). */
   policyStep(batch: Batch, noise: KlNoise, qTerm: QTerm): Record<'policy' | 'kl' | 'qMean' | 'fake', tf.Scalar> {
     const a = batch.actions.shape[1];
     const rows = noise.sigmaDmd.length;

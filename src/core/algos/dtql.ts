@@ -1,6 +1,6 @@
 /**
  * Diffusion Trusted Q-Learning (DTQL), as the official PyTorch code implements it
- * (TianyuCodings/Diffusion_Trusted_Q_Learning@9a29cea; shared/reference/dtql-implementation-notes.md).
+ * (TianyuCodings/Diffusion_Trusted_Q_Learning@9a29cea; what it does where the paper is silent: docs/OFFICIAL-CODE.md).
  *
  * Per training step, on one minibatch shared by the three updates (the shared parts live in
  * common.ts):
@@ -59,7 +59,7 @@ export interface PolicyWeights {
 }
 
 /**
- * Policy loss (notes 4.4): alpha * L_TR + eta * (-mean min Q(s, a_theta)) + gamma * NLL of dataset
+ * Policy loss (OFFICIAL-CODE.md §4.4): alpha * L_TR + eta * (-mean min Q(s, a_theta)) + gamma * NLL of dataset
  * actions. The Q term enters through `qTerm` (its value and action gradient at a_theta), which is
  * exactly the gradient the critic would pass back, computed by whichever thread holds the critic.
  * With several policy samples per state (the noise's rows), L_TR and the Q term average over all of them.
@@ -116,7 +116,7 @@ export class DtqlAgent extends OfflineAgent<StepNoise> {
     return values;
   }
 
-  /** Policy update (notes 4.4): gradients over the policy's variables only. */
+  /** Policy update (OFFICIAL-CODE.md §4.4): gradients over the policy's variables only. */
   policyStep(batch: Batch, noise: StepNoise, qTerm: QTerm): Record<'policy' | 'trustRegion' | 'nll' | 'qMean' | 'logStd', tf.Scalar> {
     let parts: Record<'trustRegion' | 'nll' | 'qMean' | 'logStd', tf.Scalar> | undefined;
     const { alpha, eta, gamma } = this.config;

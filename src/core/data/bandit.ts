@@ -4,7 +4,7 @@ import type { Transitions } from './replay';
 
 export type BanditData = '25g' | 'swiss';
 
-/** 25 Gaussians: means on linspace(-10, 10, 5)^2, isotropic std 0.3, equal counts per mode (notes 9). */
+/** 25 Gaussians: means on linspace(-10, 10, 5)^2, isotropic std 0.3, equal counts per mode (OFFICIAL-CODE.md §9). */
 export function gaussians25(rng: Rng, n: number): Float32Array {
   const grid = [-10, -5, 0, 5, 10];
   const out = new Float32Array(n * 2);
@@ -48,7 +48,7 @@ export const BANDIT_DATA_SEED = 0;
 
 export interface BanditDataset {
   transitions: Transitions;
-  /** Largest |a_j| over the dataset: the policy's action bound on the toys (notes 9). */
+  /** Largest |a_j| over the dataset: the policy's action bound on the toys (OFFICIAL-CODE.md §9). */
   maxAction: number;
   /** Largest |a| over the dataset, the reference of the `near` reward. */
   maxNorm: number;

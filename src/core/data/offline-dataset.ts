@@ -5,7 +5,7 @@ import { D4RL_ENVS, TASKS, type D4rlEnv } from '../tasks';
 import type { Transitions } from './replay';
 
 /**
- * Reading D4RL and Minari HDF5 files into transitions (notes section 12). Everything is checked
+ * Reading D4RL and Minari HDF5 files into transitions (OFFICIAL-CODE.md §12). Everything is checked
  * before anything is returned, and every problem names the file, the key and what is wrong.
  */
 

@@ -48,7 +48,7 @@ export function batchToTensors(b: BatchArrays, stateDim: number, actionDim: numb
 /**
  * Minibatches sampled uniformly with replacement (torch.randint in the official Data_Sampler),
  * gathered in JS and uploaded once per step. A batch as large as the dataset is the whole dataset,
- * each transition once and in order, as the toy script trains (notes 9); it draws nothing from the
+ * each transition once and in order, as the toy script trains (OFFICIAL-CODE.md §9); it draws nothing from the
  * random stream. The caller disposes the batch.
  */
 export class ReplaySampler {

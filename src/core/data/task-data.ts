@@ -34,7 +34,7 @@ export function loadTaskData(task: TaskSpec): TaskData {
 
 /**
  * A D4RL task's data from an imported HDF5 file: actions in [-1, 1] with the denoiser clamped to
- * them (clip_denoised on D4RL), and the task's reward shift applied (antmaze: r - 1, notes section 1).
+ * them (clip_denoised on D4RL), and the task's reward shift applied (antmaze: r - 1, OFFICIAL-CODE.md §1).
  */
 export async function loadImportedData(task: TaskSpec, file: string): Promise<TaskData> {
   const { data } = await readOfflineDataset(file);

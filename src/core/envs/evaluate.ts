@@ -8,7 +8,7 @@ export interface EpisodeStats {
 
 /**
  * Runs `episodes` episodes side by side, so the policy acts on all live states in one batch
- * (notes section 6 selects each action from 1024 samples; batching shares the overhead, not the
+ * (OFFICIAL-CODE.md §6 selects each action from 1024 samples; batching shares the overhead, not the
  * work). `act` maps k stacked observations to k stacked actions.
  */
 export async function runEpisodes(makeEnv: () => Env | Promise<Env>, episodes: number, act: (observations: Float32Array, count: number) => Float32Array, rng: Rng): Promise<EpisodeStats> {

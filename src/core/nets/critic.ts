@@ -18,7 +18,7 @@ interface QNet {
 }
 
 /**
- * The official Critic (notes 3.2): Q1 and Q2 on [s, a] with LayerNorm and Mish, and V on s
+ * The official Critic (OFFICIAL-CODE.md §3.2): Q1 and Q2 on [s, a] with LayerNorm and Mish, and V on s
  * without LayerNorm. One module, one optimizer, as in the official code.
  */
 export class Critic {

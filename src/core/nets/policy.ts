@@ -15,7 +15,7 @@ export interface PolicyOutput {
 }
 
 /**
- * The one-step policy, DiagGaussianActorTanhAction (notes 3.3): a ReLU MLP giving mean and
+ * The one-step policy, DiagGaussianActorTanhAction (OFFICIAL-CODE.md §3.3): a ReLU MLP giving mean and
  * log-std (hard-clamped to [-5, 2]); actions are tanh of a reparameterised Gaussian sample.
  * Orthogonal weights and zero biases at initialisation, except an optional log-std bias.
  */
@@ -69,7 +69,7 @@ export class GaussianPolicy {
 
   /**
    * Gaussian log-density of atanh(a / (maxAction + 1e-3)), summed over action dims, [B, 1].
-   * No tanh Jacobian term, exactly as the official code (notes 10.1).
+   * No tanh Jacobian term, exactly as the official code (OFFICIAL-CODE.md §3.3, §10).
    */
   logProb(out: PolicyOutput, actions: tf.Tensor): tf.Tensor2D {
     const z = tf.atanh(tf.div(actions, this.maxAction + 1e-3));

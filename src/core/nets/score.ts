@@ -13,7 +13,7 @@ export interface ScoreNetworkSize {
 }
 
 /**
- * The official ScoreNetwork (notes 3.1): F(x, s, c) with a sinusoidal embedding of c
+ * The official ScoreNetwork (OFFICIAL-CODE.md §3.1): F(x, s, c) with a sinusoidal embedding of c
  * (sin first, then cos) through Linear-Mish-Linear, then an MLP on [x, s, temb] whose first
  * Linear has no activation after it (a quirk of the official code, kept for exactness).
  */
