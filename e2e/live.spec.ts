@@ -55,7 +55,7 @@ test('the new-run form validates as typed and a started run trains live, pauses,
   ]) {
     await page.locator(`#field-${field}`).fill(value as string);
   }
-  await expect(page.getByTestId('note-trainSteps')).toHaveText('preset: 7000');
+  await expect(page.getByTestId('note-trainSteps')).toHaveText('preset: 6000');
   await expect(page.getByTestId('changed-count')).toContainText('5 changed');
   await page.locator('#field-name').fill('live e2e run');
   await start.click();

@@ -176,15 +176,6 @@ function describeEstimate(estimate: { seconds: number | null; measuredRuns: numb
   return `about ${formatDuration(estimate.seconds)}${partial} at ${concurrency} at once`;
 }
 
-/** This process's own training queue, taking only the given runs. */
-async function localQueue(db: Db, home: string, runIds: number[], concurrency: number): Promise<RunQueue> {
-  const ids = new Set(runIds);
-  const { RunManager } = await import('../engine/run-manager');
-  const manager = new RunManager(db, home, new EventHub(), concurrency);
-  manager.scope = (id) => ids.has(id);
-  return manager;
-}
-
 /** Trains a sweep's runs through `queue` (here, or on remote workers), printing progress, until all have ended. */
 async function trainSweep(db: Db, runIds: number[], queue: RunQueue): Promise<void> {
   let stopping = false;
@@ -496,8 +487,12 @@ function buildProgram(): Command {
           return;
         }
         // Redis is proved reachable before anything is queued.
+        // The sweep trains only its own runs: on remote workers (Redis proved reachable before anything
+        // is queued), or here, by a queue made only once the runs are in and the sweep is not detached.
         let owned: Set<number> | null = null;
-        const remote = opts.redis ? await (await import('../engine/remote-queue')).RemoteQueue.open(db, home, new EventHub(), opts.redis, (id) => owned?.has(id) ?? false) : null;
+        const { openRunQueue } = await import('../engine/queues');
+        const ownRuns = { concurrency, scope: (id: number) => owned?.has(id) ?? false };
+        const remote = opts.redis ? await openRunQueue(db, home, new EventHub(), { ...ownRuns, redisUrl: opts.redis }) : null;
         try {
           const { sweepId, runIds } = await insertSweep(db, planned);
           owned = new Set(runIds);
@@ -508,7 +503,7 @@ function buildProgram(): Command {
             if (opts.json) printJson({ sweepId, runIds, status: 'queued' });
             return;
           }
-          await trainSweep(db, runIds, remote ?? (await localQueue(db, home, runIds, concurrency)));
+          await trainSweep(db, runIds, remote ?? (await openRunQueue(db, home, new EventHub(), ownRuns)));
           const sweep = getSweep(db, sweepId);
           if (opts.json) printJson({ sweepId, runIds, statuses: sweep.statuses, summary: sweep.summary });
           else process.stdout.write(`${formatSweepSummary(sweep)}\n`);

@@ -68,6 +68,8 @@ export interface RunQueue {
   resume(runId: number): void;
   liveProgress(): Progress[];
   readonly activeRunIds: number[];
+  /** Resolves once what it was handed is safely passed on (remote: the jobs are in Redis); a local queue has nothing pending. */
+  settled(): Promise<void>;
   shutdown(graceMs?: number): Promise<void>;
 }
 
@@ -101,6 +103,10 @@ export class RunManager implements RunQueue {
     });
     this.controlPoll = setInterval(() => this.poll(), CONTROL_POLL_MS);
     this.controlPoll.unref();
+  }
+
+  async settled(): Promise<void> {
+    // Nothing is handed on: runs stay in the store until a training process of this queue takes them.
   }
 
   /** Starts queued runs while slots are free. */

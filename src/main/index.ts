@@ -4,8 +4,8 @@ import { BrowserWindow, app, dialog, ipcMain, session } from 'electron';
 import { IPC_EVENT_CHANNEL } from '../api/ipc-transport';
 import { createService, type Service } from '../engine/service';
 import { EventHub } from '../engine/events';
-import { RunManager, defaultConcurrency, type RunQueue } from '../engine/run-manager';
-import { RemoteQueue } from '../engine/remote-queue';
+import type { RunQueue } from '../engine/run-manager';
+import { openRunQueue } from '../engine/queues';
 import { REDIS_URL_SETTING, getMeta } from '../store/meta';
 import { utilityTraining } from './utility-training';
 import { openStore } from '../engine/recovery';
@@ -27,15 +27,14 @@ async function startBackend(): Promise<Service> {
   const db = openStore(home, { busyTimeoutMs: 0 });
   const events = new EventHub();
   const concurrency = process.env.DTQL_CONCURRENCY ? Number(process.env.DTQL_CONCURRENCY) : undefined;
-  const localQueue = () => new RunManager(db, home, events, concurrency !== undefined && Number.isInteger(concurrency) && concurrency >= 0 ? concurrency : defaultConcurrency(), utilityTraining);
+  const local = { concurrency: concurrency !== undefined && Number.isInteger(concurrency) && concurrency >= 0 ? concurrency : undefined, spawnTraining: utilityTraining };
   // With a Redis URL in the settings, runs go to remote workers; if Redis cannot be reached, say so and train here.
-  const redisUrl = getMeta(db, REDIS_URL_SETTING);
   let runs: RunQueue;
   try {
-    runs = redisUrl ? await RemoteQueue.open(db, home, events, redisUrl) : localQueue();
+    runs = await openRunQueue(db, home, events, { ...local, redisUrl: getMeta(db, REDIS_URL_SETTING) });
   } catch (err) {
     dialog.showErrorBox('Remote workers unavailable: training on this machine', (err as Error).message);
-    runs = localQueue();
+    runs = await openRunQueue(db, home, events, local);
   }
   let stopped = false;
   app.on('before-quit', (event) => {

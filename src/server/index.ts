@@ -4,8 +4,7 @@ import type { Db } from '../store/db';
 import { createService } from '../engine/service';
 import { uploadDir } from '../engine/datasets';
 import { EventHub } from '../engine/events';
-import { RunManager, defaultConcurrency, type RunQueue } from '../engine/run-manager';
-import { RemoteQueue } from '../engine/remote-queue';
+import { openRunQueue } from '../engine/queues';
 import { buildServer } from './app';
 import { REPO_ROOT } from '../core/repo-root';
 
@@ -36,9 +35,7 @@ export async function startServer(options: ServeOptions): Promise<{ url: string;
   const events = new EventHub();
   // Uploads a previous process was checking when it died are of no use to anyone.
   fs.rmSync(uploadDir(options.home), { recursive: true, force: true });
-  const runs: RunQueue = options.redisUrl
-    ? await RemoteQueue.open(options.db, options.home, events, options.redisUrl)
-    : new RunManager(options.db, options.home, events, options.concurrency ?? defaultConcurrency());
+  const runs = await openRunQueue(options.db, options.home, events, { redisUrl: options.redisUrl, concurrency: options.concurrency });
   const service = createService({ db: options.db, home: options.home, mode: 'served', runs, maxSweepRuns: options.maxSweepRuns, maxUploadBytes: options.maxUploadBytes, watchStore: true }, events);
   const app = await buildServer({
     service,

@@ -66,7 +66,7 @@ describe('task catalog', () => {
       const task = requireTask(id);
       const paper = presetOf(task, 'paper').configs;
       const quick = presetOf(task, 'quick').configs;
-      const narrowStart = { 'bandit-25g-far': { policyInitLogStd: -1.5, trainSteps: 3500 }, 'bandit-swiss-near': { policyInitLogStd: -3, eta: 0.2, trainSteps: 3500 } }[id] ?? {};
+      const narrowStart = { 'bandit-25g-far': { policyInitLogStd: -1.5, trainSteps: 3500 }, 'bandit-swiss-near': { policyInitLogStd: -3, eta: 0.2, trainSteps: 3500 }, 'bandit-25g-hard': { trainSteps: 6000 } }[id] ?? {};
       expect(paper.dtql.policyInitLogStd).toBe(0);
       expect(quick.dtql).toEqual({ ...paper.dtql, batchSize: 256, eta: paper.dtql.eta * 0.4, trainSteps: 7000, ...narrowStart });
       expect(quick.kl).toEqual({ ...paper.kl, batchSize: 256, policyLr: 3e-4 });
