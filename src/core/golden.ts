@@ -365,8 +365,8 @@ export function checkNetworksFile(file: NetworksFile): GoldenReport {
           const p = policyLoss(agent, batch, noise, { alpha: w.alpha, eta: 1, gamma: w.gamma }, qTerm);
           cmp.record(`policy_loss.${name}.alpha`, w.alpha);
           cmp.record(`policy_loss.${name}.gamma`, w.gamma);
-          cmp.record(`policy_loss.${name}.tr_loss`, p.trLoss);
-          cmp.record(`policy_loss.${name}.alpha_times_tr`, tf.mul(w.alpha, p.trLoss));
+          cmp.record(`policy_loss.${name}.tr_loss`, p.trustRegion);
+          cmp.record(`policy_loss.${name}.alpha_times_tr`, tf.mul(w.alpha, p.trustRegion));
           cmp.record(`policy_loss.${name}.q_loss`, p.qLoss);
           // The official code skips the NLL when gamma = 0; the file still lists its value.
           cmp.record(`policy_loss.${name}.nll`, tf.neg(tf.mean(agent.policy.logProb(agent.policy.forward(batch.states), batch.actions))));

@@ -43,13 +43,17 @@ function sampleEachState(policy: GaussianPolicy, out: PolicyOutput, xi: tf.Tenso
   return policy.sample(repeated, xi).action;
 }
 
+/** The policy loss and its parts, named as they are logged (the Q part is logged as qMean = -qLoss). */
 export interface PolicyLossParts {
   loss: tf.Scalar;
-  trLoss: tf.Scalar;
+  /** L_TR, paper Eq. 4. */
+  trustRegion: tf.Scalar;
+  /** -mean min(Q1, Q2)(s, a_theta). */
   qLoss: tf.Scalar;
   nll: tf.Scalar;
   newAction: tf.Tensor2D;
-  logStdMean: tf.Scalar;
+  /** Mean of the policy's log-std outputs. */
+  logStd: tf.Scalar;
 }
 
 export interface PolicyWeights {
@@ -59,7 +63,7 @@ export interface PolicyWeights {
 }
 
 /**
- * Policy loss (OFFICIAL-CODE.md §4.4): alpha * L_TR + eta * (-mean min Q(s, a_theta)) + gamma * NLL of dataset
+ * Policy loss (paper Eq. 5; OFFICIAL-CODE.md §4.4): alpha * L_TR + eta * (-mean min Q(s, a_theta)) + gamma * NLL of dataset
  * actions. The Q term enters through `qTerm` (its value and action gradient at a_theta), which is
  * exactly the gradient the critic would pass back, computed by whichever thread holds the critic.
  * With several policy samples per state (the noise's rows), L_TR and the Q term average over all of them.
@@ -77,12 +81,12 @@ export function policyLoss(
   const newAction = sampleEachState(agent.policy, out, tf.tensor2d(noise.xiPolicy, [rows, a]));
   const sigma = tf.tensor2d(noise.sigmaTr, [rows, 1]);
   const states = statesForActions(batch.states, rows);
-  const trLoss = diffusionLoss(agent.bcActor, newAction, states, sigma, tf.tensor2d(noise.epsTr, [rows, a]), agent.denoiserClamp).loss;
+  const trustRegion = diffusionLoss(agent.bcActor, newAction, states, sigma, tf.tensor2d(noise.epsTr, [rows, a]), agent.denoiserClamp).loss;
   const qLoss = injectedLoss(newAction, qTerm);
   // The official code uses a constant 0 when gamma is 0, skipping the likelihood entirely.
   const nll = weights.gamma !== 0 ? (tf.neg(tf.mean(agent.policy.logProb(out, batch.actions))) as tf.Scalar) : tf.scalar(0);
-  const loss = tf.addN([tf.mul(weights.alpha, trLoss), tf.mul(weights.eta, qLoss), tf.mul(weights.gamma, nll)]) as tf.Scalar;
-  return { loss, trLoss, qLoss, nll, newAction, logStdMean: tf.mean(out.logStd) as tf.Scalar };
+  const loss = tf.addN([tf.mul(weights.alpha, trustRegion), tf.mul(weights.eta, qLoss), tf.mul(weights.gamma, nll)]) as tf.Scalar;
+  return { loss, trustRegion, qLoss, nll, newAction, logStd: tf.mean(out.logStd) as tf.Scalar };
 }
 
 export class DtqlAgent extends OfflineAgent<StepNoise> {
@@ -122,7 +126,7 @@ export class DtqlAgent extends OfflineAgent<StepNoise> {
     const { alpha, eta, gamma } = this.config;
     const { value, grads } = tf.variableGrads(() => {
       const p = policyLoss(this, batch, noise, { alpha, eta, gamma }, qTerm);
-      parts = { trustRegion: tf.keep(p.trLoss), nll: tf.keep(p.nll), qMean: tf.keep(tf.neg(p.qLoss)), logStd: tf.keep(p.logStdMean) };
+      parts = { trustRegion: tf.keep(p.trustRegion), nll: tf.keep(p.nll), qMean: tf.keep(tf.neg(p.qLoss)), logStd: tf.keep(p.logStd) };
       return p.loss;
     }, this.policy.params.variables);
     this.policyOptimizer.apply(grads);
