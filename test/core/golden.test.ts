@@ -44,12 +44,15 @@ describe('golden numbers of the official implementation', () => {
 });
 
 describe('dtql golden', () => {
-  // Both kernel sets a user can have: OpenBLAS matrix products where the addon is built, plain wasm otherwise.
+  // The kernel sets a user can have: OpenBLAS matrix products where the addon is built (its vector or its generic kernels), plain wasm otherwise.
   it.each([
     ['networks.json', 'with OpenBLAS where built', {}],
     ['train_step.json', 'with OpenBLAS where built', {}],
     ['networks.json', 'on plain wasm', { DTQL_NATIVE_BLAS: '0' }],
     ['train_step.json', 'on plain wasm', { DTQL_NATIVE_BLAS: '0' }],
+    // OpenBLAS's generic kernels, what it falls back to on a CPU model it does not know (README, Speed).
+    ['networks.json', "with OpenBLAS's generic (Prescott) kernels", { OPENBLAS_CORETYPE: 'Prescott' }],
+    ['train_step.json', "with OpenBLAS's generic (Prescott) kernels", { OPENBLAS_CORETYPE: 'Prescott' }],
   ] as [string, string, Record<string, string>][])('%s %s: prints the contract JSON and exits 0 when every quantity passes', (name, _kernels, env) => {
     const result = runCli(['golden', path.join(GOLDEN, name), '--json'], env);
     expect(result.status, result.stdout.slice(-2000)).toBe(0);
