@@ -10,17 +10,6 @@ export type Db = Database.Database;
 
 export const DB_FILE = 'dtql.sqlite';
 
-const statements = new WeakMap<Db, Map<string, Database.Statement>>();
-
-/** A prepared statement kept per connection: compiling one costs more than running a lookup by id. */
-export function cachedStatement(db: Db, sql: string): Database.Statement {
-  const held = statements.get(db) ?? statements.set(db, new Map()).get(db)!;
-  const found = held.get(sql);
-  if (found) return found;
-  const made = db.prepare(sql);
-  held.set(sql, made);
-  return made;
-}
 
 /** The repository's migrations folder. */
 const DEFAULT_MIGRATIONS = path.join(REPO_ROOT, 'migrations');

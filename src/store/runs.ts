@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { algoSchema, validateConfig, type Algo, type TrainConfig } from '../common/config';
 import { runFilterSchema, runPageRequestSchema, runStatusSchema, sweepPointSchema, type RunDetail, type RunFilter, type RunPage, type RunPageRequest, type RunSortKey, type RunSummary, type SweepPoint } from '../api/contract';
 import { badInput, notFound } from '../api/errors';
-import { cachedStatement, type Db } from './db';
+import type { Db } from './db';
+import { cachedStatement } from './statements';
 
 /** A row of `runs` as SQLite returns it; parsed so a hand-edited or drifted database fails loudly. */
 const runRowSchema = z.object({
