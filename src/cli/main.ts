@@ -473,20 +473,23 @@ function buildProgram(): Command {
         throw badInput(`cannot read sweep file ${file}: ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`);
       }
       const spec = parseSweepText(text, file);
+      const concurrency = opts.concurrency ?? (await defaultConcurrency());
+      // A preview only reads: without a store here it plans without one (no speeds to estimate from) and makes none.
+      const preview = (planned: ReturnType<typeof planSweep>, estimate: ReturnType<typeof estimateSweep>) => {
+        if (opts.json) return printJson({ name: planned.name, axes: planned.axes, count: planned.runs.length, runs: planned.runs.map((r) => ({ name: r.name, task: r.task, algo: r.algo, seed: r.seed, point: r.sweepPoint })), estimate: { ...estimate, concurrency } });
+        const axes = planned.axes.filter((a) => a !== 'task' && a !== 'algo');
+        process.stdout.write(`${formatTable(['task', 'algo', 'seed', ...axes], planned.runs.map((r) => [r.task, r.algo, r.seed, ...axes.map((a) => String(r.sweepPoint[a]))]))}\n`);
+        process.stdout.write(`${planned.runs.length} runs over ${planned.axes.join(' x ') || 'one grid point'}; ${describeEstimate(estimate, concurrency)}\n`);
+        return undefined;
+      };
+      if (opts.preview && !fs.existsSync(path.join(resolveHome((cmd.optsWithGlobals() as GlobalOptions).home), DB_FILE))) {
+        const planned = planSweep(spec, { name: opts.name, maxRuns: opts.maxRuns });
+        return preview(planned, { seconds: null, measuredRuns: 0, unmeasured: planned.runs.length });
+      }
       const { db, home } = await openStore(cmd);
       try {
         const planned = planSweep(spec, { name: opts.name, maxRuns: opts.maxRuns, db });
-        const concurrency = opts.concurrency ?? (await defaultConcurrency());
-        if (opts.preview) {
-          const estimate = estimateSweep(db, planned.runs, concurrency);
-          if (opts.json) printJson({ name: planned.name, axes: planned.axes, count: planned.runs.length, runs: planned.runs.map((r) => ({ name: r.name, task: r.task, algo: r.algo, seed: r.seed, point: r.sweepPoint })), estimate: { ...estimate, concurrency } });
-          else {
-            process.stdout.write(`${formatTable(['task', 'algo', 'seed', ...planned.axes.filter((a) => a !== 'task' && a !== 'algo')], planned.runs.map((r) => [r.task, r.algo, r.seed, ...planned.axes.filter((a) => a !== 'task' && a !== 'algo').map((a) => String(r.sweepPoint[a]))]))}\n`);
-            process.stdout.write(`${planned.runs.length} runs over ${planned.axes.join(' x ') || 'one grid point'}; ${describeEstimate(estimate, concurrency)}\n`);
-          }
-          return;
-        }
-        // Redis is proved reachable before anything is queued.
+        if (opts.preview) return preview(planned, estimateSweep(db, planned.runs, concurrency));
         // The sweep trains only its own runs: on remote workers (Redis proved reachable before anything
         // is queued), or here, by a queue made only once the runs are in and the sweep is not detached.
         let owned: Set<number> | null = null;

@@ -85,6 +85,14 @@ describe('dtql CLI', () => {
       expect(refused.stderr).toContain(`there is no DTQL Workbench data folder at ${typo}`);
     }
     expect(fs.existsSync(path.join(typo, '..'))).toBe(false);
+    // A sweep preview only reads too: it plans without a store and makes none.
+    const grid = path.join(home, 'grid.yaml');
+    fs.writeFileSync(grid, 'task: bandit-25g-near\nalgo: [dtql, kl]\n');
+    const previewed = runCli(['--home', typo, 'sweep', grid, '--preview', '--json']);
+    expect(previewed.status, previewed.stderr).toBe(0);
+    expect(JSON.parse(previewed.stdout)).toMatchObject({ count: 2, estimate: { seconds: null } });
+    expect(previewed.stderr).not.toContain('starting a new data folder');
+    expect(fs.existsSync(path.join(typo, '..'))).toBe(false);
     // A command that writes makes the store, and says so.
     const made = runCli(['--home', typo, 'train', '--task', 'bandit-25g-near', '--steps', '1', '--set', 'batchSize=8', '--set', 'evalInterval=1']);
     expect(made.status, made.stderr).toBe(0);
