@@ -645,7 +645,7 @@ function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (opts: { steps: number; repeats: number; load?: boolean; pair?: boolean; scale?: boolean; scaleRuns: number; clients: number; thinkMs: number; window: number; json?: boolean }) => {
       if (opts.scale) {
-        const { benchScale } = await import('../engine/scale-bench');
+        const { benchScale } = await import('./bench/scale');
         const r = await benchScale(opts.scaleRuns);
         if (opts.json) return printJson(r);
         const mb = (v: number | null) => (v === null ? 'not measured here' : `${v.toFixed(0)} MB`);
@@ -659,14 +659,14 @@ function buildProgram(): Command {
         return undefined;
       }
       if (opts.pair) {
-        const { benchPair } = await import('../engine/bench');
+        const { benchPair } = await import('./bench/speed');
         const r = await benchPair();
         if (opts.json) printJson(r);
         else process.stdout.write(`${r.task} pair at ${r.concurrency} runs at once: trust region ${r.trustRegionSec.toFixed(0)} s, KL ${r.klSec.toFixed(0)} s, both ended after ${r.pairSec.toFixed(0)} s (goal 300 s)\n`);
         return;
       }
       if (opts.load) {
-        const { benchServedLoad } = await import('../engine/load-bench');
+        const { benchServedLoad } = await import('./bench/load');
         const r = await benchServedLoad({ clients: opts.clients, points: 1_000_000, windowSec: opts.window, thinkMs: opts.thinkMs });
         if (opts.json) printJson(r);
         else {
@@ -679,7 +679,7 @@ function buildProgram(): Command {
         return;
       }
       const { initBackend } = await import('../core/tf/backend');
-      const { BENCH_PROBLEMS, benchCurveFetch, benchProblem, benchRunList, benchStartup, jointStepFlops, matMulPeakGflops } = await import('../engine/bench');
+      const { BENCH_PROBLEMS, benchCurveFetch, benchProblem, benchRunList, benchStartup, jointStepFlops, matMulPeakGflops } = await import('./bench/speed');
       const backend = await initBackend();
       process.stderr.write(`benchmarking on ${backend.label} (${backend.reason})\n`);
       // Training uses two threads on the CPU backends (the critic on its own), so two cores' worth of the one-thread peak.

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BENCH_PROBLEMS, jointStepFlops, matMulPeakGflops } from '../../src/engine/bench';
+import { BENCH_PROBLEMS, jointStepFlops, matMulPeakGflops } from '../../src/cli/bench/speed';
 import { initBackend } from '../../src/core/tf/backend';
 
 beforeAll(async () => {

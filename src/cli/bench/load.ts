@@ -3,11 +3,11 @@ import type { Readable } from 'node:stream';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openDatabase } from '../store/db';
-import { insertMetrics, type MetricRow } from '../store/metrics';
-import { finishRun, getRun, insertRuns } from '../store/runs';
-import { planRuns } from './service';
-import { REPO_ROOT } from '../core/repo-root';
+import { openDatabase } from '../../store/db';
+import { insertMetrics, type MetricRow } from '../../store/metrics';
+import { finishRun, getRun, insertRuns } from '../../store/runs';
+import { planRuns } from '../../engine/service';
+import { REPO_ROOT } from '../../core/repo-root';
 
 /** The CLI entry; the same relative path from src/engine and from the bundled out/main. */
 const DTQL_BIN = path.join(REPO_ROOT, 'bin', 'dtql.js');
