@@ -46,6 +46,7 @@ export interface ServiceContext {
 }
 
 const formatBytes = (n: number) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${(n / 2 ** 20).toFixed(0)} MiB`);
+const uploadTooLarge = (what: string, max: number) => tooLarge(`${what} is larger than the limit of ${formatBytes(max)} (serve --max-upload-mb raises it); nothing was imported`);
 
 /** Passes bytes through until more than `max` have come, then fails the stream with a 413. */
 function byteCap(max: number): Transform {
@@ -53,7 +54,7 @@ function byteCap(max: number): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
       seen += chunk.length;
-      if (seen > max) done(tooLarge(`the upload is larger than the limit of ${formatBytes(max)} (serve --max-upload-mb raises it); nothing was imported`));
+      if (seen > max) done(uploadTooLarge('the upload', max));
       else done(null, chunk);
     },
   });
@@ -258,7 +259,7 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
       if (!q.success) throw badInput(describeIssues(q.error));
       const max = ctx.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
       // A declared length past the cap is refused before a byte is written; a body that outgrows it, as it passes.
-      if (declaredBytes !== undefined && declaredBytes > max) throw tooLarge(`the upload (${formatBytes(declaredBytes)}) is larger than the limit of ${formatBytes(max)} (serve --max-upload-mb raises it); nothing was imported`);
+      if (declaredBytes !== undefined && declaredBytes > max) throw uploadTooLarge(`the upload (${formatBytes(declaredBytes)})`, max);
       fs.mkdirSync(uploadDir(ctx.home), { recursive: true });
       const tmp = path.join(uploadDir(ctx.home), `${crypto.randomUUID()}.hdf5`);
       try {

@@ -1,6 +1,7 @@
 /** Statistics over seeds for the Compare and Reproduce pages: pure functions, unit-tested. */
 
 import { maxOf, mean, minOf, sampleStd, standardError } from '../common/stats';
+import type { RunSummary } from '../api/contract';
 
 export { mean, sampleStd, standardError };
 
@@ -24,6 +25,10 @@ export function meanSeCells(values: number[]): [number | null, number | null, nu
   if (values.length === 0) return [null, null, 0];
   return [mean(values), values.length > 1 ? standardError(values) : null, values.length];
 }
+
+/** A run's best and final score where the task has one, else its own outcome (the bandit mean reward). */
+export const bestOf = (r: Pick<RunSummary, 'bestScore' | 'bestReward'>): number | null => r.bestScore ?? r.bestReward ?? null;
+export const finalOf = (r: Pick<RunSummary, 'finalScore' | 'finalMetrics'>): number | null => r.finalScore ?? r.finalMetrics.meanReward ?? null;
 
 /** The x values every curve together spans (curves with at least one point). */
 export function xRange(curves: Curve[]): [number, number] {

@@ -10,7 +10,6 @@ export type Db = Database.Database;
 
 export const DB_FILE = 'dtql.sqlite';
 
-
 /** The repository's migrations folder. */
 const DEFAULT_MIGRATIONS = path.join(REPO_ROOT, 'migrations');
 

@@ -59,9 +59,10 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 // Tags are joined with the unit separator, which tag validation forbids inside a tag.
 const TAG_SEPARATOR = '\u001f';
 // The best evaluation reward stands in for a best score on tasks without a normalised score.
+const BEST_REWARD_SQL = "(SELECT max(value) FROM metrics m WHERE m.run_id = r.id AND m.name = 'eval/meanReward')";
 const SELECT_RUNS = `
   SELECT r.*, (SELECT group_concat(tag, char(31)) FROM (SELECT tag FROM run_tags t WHERE t.run_id = r.id ORDER BY tag)) AS tags,
-    (SELECT max(value) FROM metrics m WHERE m.run_id = r.id AND m.name = 'eval/meanReward') AS best_reward
+    ${BEST_REWARD_SQL} AS best_reward
   FROM runs r`;
 
 function toSummary(raw: unknown): RunSummary {
@@ -149,7 +150,7 @@ const SORT_SQL: Record<RunSortKey, string> = {
   startedAt: 'r.started_at',
   durationSec: 'CASE WHEN r.started_at IS NULL THEN NULL ELSE r.train_seconds END',
   stepsDone: 'r.steps_done',
-  bestScore: 'coalesce(r.best_score, (SELECT max(value) FROM metrics m WHERE m.run_id = r.id AND m.name = \'eval/meanReward\'))',
+  bestScore: `coalesce(r.best_score, ${BEST_REWARD_SQL})`,
   finalScore: "coalesce(r.final_score, json_extract(r.final_metrics, '$.meanReward'))",
 };
 /** Sort keys whose column is never null: no "missing last" term, so SQLite can walk an index and stop early. */
@@ -428,7 +429,6 @@ export function completedRunSpeeds(db: Db, task: string, algo: string, batchSize
     .all(task, algo, batchSize, batchSize, limit) as number[];
 }
 
-/** Queued runs in the order they were queued. */
 /** Queued runs, oldest first (at most `limit`); an index walk, so the first few cost the same in a queue of 100,000. */
 export function queuedRunIds(db: Db, limit = -1): number[] {
   return cachedStatement(db, "SELECT id FROM runs WHERE status = 'queued' ORDER BY created_at, id LIMIT ?").pluck().all(limit) as number[];

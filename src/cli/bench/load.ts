@@ -9,8 +9,8 @@ import { finishRun, getRun, insertRuns } from '../../store/runs';
 import { planRuns } from '../../engine/service';
 import { REPO_ROOT } from '../../core/repo-root';
 
-/** The CLI entry; the same relative path from src/engine and from the bundled out/main. */
-const DTQL_BIN = path.join(REPO_ROOT, 'bin', 'dtql.js');
+/** The CLI entry the benchmarks start, as a user would. */
+export const DTQL_BIN = path.join(REPO_ROOT, 'bin', 'dtql.js');
 
 export interface LoadBenchOptions {
   clients: number;

@@ -3,13 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { median } from '../../common/stats';
-import { REPO_ROOT } from '../../core/repo-root';
 import { DB_FILE, openDatabase } from '../../store/db';
 import { finishRun, insertRuns, type NewRun } from '../../store/runs';
 import { planRuns } from '../../engine/plan';
-import { startServe, stopProcess } from './load';
-
-const DTQL_BIN = path.join(REPO_ROOT, 'bin', 'dtql.js');
+import { DTQL_BIN, startServe, stopProcess } from './load';
 
 export interface ScaleBenchResult {
   runs: number;

@@ -5,12 +5,11 @@ import { trainConfigSchema, type TrainConfig, type TrainConfigKey } from '../../
 import type { RunDetail } from '../../api/contract';
 import { ChartFrame } from './ChartFrame';
 import { logAxis } from './RunCharts';
+import { SortButton } from './Status';
+import { bestOf, finalOf } from '../stats';
 
 const ALGO_COLORS: Record<RunDetail['algo'], string> = { dtql: '#2f6fec', kl: '#e8590c' };
 
-/** A run's score where the task has one, else its own outcome (the bandit mean reward). */
-const finalOf = (r: RunDetail) => r.finalScore ?? r.finalMetrics.meanReward ?? null;
-const bestOf = (r: RunDetail) => r.bestScore ?? r.bestReward;
 
 type Column = TrainConfigKey | 'final' | 'best';
 const valueOf = (r: RunDetail, c: Column): number | string | boolean | null => (c === 'final' ? finalOf(r) : c === 'best' ? bestOf(r) : r.config[c]);
@@ -41,12 +40,7 @@ export function HyperparameterView({ runs, differing }: { runs: RunDetail[]; dif
   const sorted = [...runs].sort(compareBy(sort.column, sort.dir));
   const header = (c: Column, label: string) => (
     <th key={c}>
-      <button className="sort" onClick={() => setSort({ column: c, dir: sort.column === c && sort.dir === -1 ? 1 : -1 })}>
-        {label}
-        <span className="sort-arrow" aria-hidden style={{ visibility: sort.column === c ? 'visible' : 'hidden' }}>
-          {sort.dir === 1 ? '▲' : '▼'}
-        </span>
-      </button>
+      <SortButton label={label} sorted={sort.column === c} ascending={sort.dir === 1} onClick={() => setSort({ column: c, dir: sort.column === c && sort.dir === -1 ? 1 : -1 })} />
     </th>
   );
   const points = xKey

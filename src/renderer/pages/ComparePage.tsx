@@ -11,7 +11,7 @@ import { ChartFrame } from '../components/ChartFrame';
 import { TrustRegionVsKl } from '../components/TrustRegionVsKl';
 import { SweepSummary } from '../components/SweepSummary';
 import { HyperparameterView } from '../components/HyperparameterView';
-import { BAND_LABELS, formatMeanSe, groupBand, groupBy, meanSeCells, valueAt, xRange, type BandKind, type Curve } from '../stats';
+import { BAND_LABELS, bestOf, finalOf, formatMeanSe, groupBand, groupBy, meanSeCells, valueAt, xRange, type BandKind, type Curve } from '../stats';
 import { saveText } from '../save';
 import { defaultSelection } from '../selection';
 
@@ -47,9 +47,6 @@ function groupingOf(key: string, diffKeys: (keyof TrainConfig)[]): (r: RunDetail
   return (BASE_GROUPINGS['algo+task'] as { keyOf: (r: RunDetail) => string }).keyOf;
 }
 
-/** The run's own outcome where the task has no normalised score (the bandit mean reward). */
-const bestOf = (r: RunDetail) => r.bestScore ?? r.bestReward;
-const finalOf = (r: RunDetail) => r.finalScore ?? r.finalMetrics.meanReward ?? null;
 const present = (values: (number | null | undefined)[]) => values.filter((v): v is number => v !== null && v !== undefined && Number.isFinite(v));
 
 function curveOf(series: SeriesDto | undefined, xAxis: 'step' | 'wall'): Curve {

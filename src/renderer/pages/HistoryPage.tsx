@@ -5,7 +5,7 @@ import { runSortKeys, type ExportKind, type RunFilter, type RunSortKey, type Run
 import { api } from '../api';
 import { useAction, useApi } from '../useApi';
 import { usePagedRuns } from '../usePagedRuns';
-import { ErrorNote, StatusBadge, formatDuration, formatTime } from '../components/Status';
+import { ErrorNote, SortButton, StatusBadge, formatDuration, formatTime } from '../components/Status';
 
 const onRunsChanged = (event: { type: string }) => event.type === 'runs-changed';
 const ROW_HEIGHT = 38;
@@ -297,13 +297,7 @@ export function HistoryPage() {
                   </div>
                 ) : (
                   <div className="cell" key={c.key} role="columnheader" title={c.title}>
-                    <button className="sort" onClick={() => sortBy(c.key as RunSortKey)}>
-                      {c.label}
-                      {/* Always laid out, shown only on the sorted column: the widths hold whichever column sorts. */}
-                      <span className="sort-arrow" aria-hidden style={{ visibility: filter.sort === c.key ? 'visible' : 'hidden' }}>
-                        {filter.sort === c.key && filter.dir === 'asc' ? '▲' : '▼'}
-                      </span>
-                    </button>
+                    <SortButton label={c.label} sorted={filter.sort === c.key} ascending={filter.dir === 'asc'} onClick={() => sortBy(c.key as RunSortKey)} />
                   </div>
                 ),
               )}
