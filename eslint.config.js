@@ -3,13 +3,13 @@ import tseslint from 'typescript-eslint';
 import reactHooks from 'eslint-plugin-react-hooks';
 import globals from 'globals';
 
-/** Folders a layer may not import from (DESIGN.md, Layout: arrows are the only allowed imports). */
+/** Folders a layer may not import from (README, Layout: arrows are the only allowed imports). */
 const forbid = (folders, modules = []) => ({
   'no-restricted-imports': [
     'error',
     {
       patterns: [
-        ...folders.map((f) => ({ group: [`**/${f}`, `**/${f}/**`], message: `this layer may not import from src/${f} (DESIGN.md, Layout)` })),
+        ...folders.map((f) => ({ group: [`**/${f}`, `**/${f}/**`], message: `this layer may not import from src/${f} (README, Layout)` })),
         ...(modules.length ? [{ group: modules, message: 'this layer may not use Node, Electron or native modules' }] : []),
       ],
     },

@@ -299,7 +299,7 @@ function buildProgram(): Command {
       const lock = acquireInstanceLock(home, 'served');
       let db: Db;
       try {
-        // A server never waits on another process's lock (DESIGN.md, served mode).
+        // A server never waits on another process's lock: a write it cannot make now answers 503 at once.
         db = openEngineStore(home, { busyTimeoutMs: 0 });
       } catch (err) {
         // A server that cannot open its store leaves no instance file naming it behind.

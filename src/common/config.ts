@@ -3,7 +3,7 @@ import { z } from 'zod';
 /**
  * The training hyperparameters of one run: one definition shared by the task presets, the
  * new-run form, the API, the CLI's `--set key=value` and the config JSON stored with each run.
- * Defaults are the official code's (dtql-implementation-notes.md sections 1, 5, 7).
+ * Defaults are the official code's (docs/OFFICIAL-CODE.md §1, §5, §7).
  */
 export const trainConfigSchema = z
   .object({

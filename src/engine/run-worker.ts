@@ -1,6 +1,6 @@
 /**
- * One run's training attempt in its own process (DESIGN.md: a crash, an out-of-memory or a
- * diverged run never takes the app down). Argv: the job, as base64 JSON. It never opens the
+ * One run's training attempt in its own process (so a crash, an out-of-memory or a diverged run
+ * never takes the app down). Argv: the job, as base64 JSON. It never opens the
  * store: every metric, checkpoint, sample and its end go to the parent as run events, which the
  * parent applies. The parent sends pause, resume and stop.
  */

@@ -1,7 +1,7 @@
 import { utilityProcess } from 'electron';
 import type { SpawnTraining } from '../engine/training-process';
 
-/** Training processes as Electron utility processes (DESIGN.md: training never runs in main). */
+/** Training processes as Electron utility processes (training never runs in the main process). */
 export const utilityTraining: SpawnTraining = (entry, args) => {
   const child = utilityProcess.fork(entry, args, { stdio: ['ignore', 'ignore', 'pipe'], serviceName: 'DTQL training' });
   let alive = true;

@@ -5,7 +5,7 @@ let fastMatMulGradient = false;
 /**
  * Replaces the BatchMatMul gradient with one that materialises the transposes. The wasm backend
  * runs XNNPACK only when neither operand is transposed; the stock gradient transposes inside the
- * matMul and falls to a naive loop, 10x slower (platform-notes.md). Each input's gradient stays
+ * matMul and falls to a naive loop, 10x slower (measured when this was written). Each input's gradient stays
  * lazy, so tfjs still skips the ones no variable needs (e.g. dW of a frozen network).
  */
 export function useFastMatMulGradient(): void {

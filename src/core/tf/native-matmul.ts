@@ -58,7 +58,7 @@ const sizeOf = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
 /**
  * Replaces the wasm backend's BatchMatMul with OpenBLAS working on the tensors' heap buffers in
  * place: XNNPACK in wasm has 128-bit vectors and no FMA, about a third of what this CPU gives a
- * BLAS (platform-notes.md; `dtql bench` reports both). Shapes the addon does not cover (general
+ * BLAS (`dtql bench` reports both). Shapes the addon does not cover (general
  * batch broadcasting, other dtypes) still go to the wasm kernel. Returns a description of the
  * kernels in use, or why the wasm one stays.
  */
