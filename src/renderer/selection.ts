@@ -1,5 +1,5 @@
 /** What the pages pick when the user has not: pure functions over the runs and datasets listed. */
-import type { DatasetDto, RunSummary } from '../api/contract';
+import type { ApiEvent, DatasetDto, RunSummary } from '../api/contract';
 
 /**
  * The dataset a new run of `taskId` starts with, among those of fitting sizes: one made for the
@@ -38,4 +38,11 @@ export function latestPair(runs: RunSummary[]): { task: string; tr: number; kl: 
     if (tr) return { task: kl.task, tr: tr.id, kl: kl.id };
   }
   return null;
+}
+
+/** Whether a live event concerns one of the runs: its progress, or a change of its row. */
+export function concernsRuns(event: ApiEvent, runIds: ReadonlySet<number>): boolean {
+  if (event.type === 'run-progress') return runIds.has(event.runId);
+  if (event.type === 'runs-changed') return event.runIds.some((id) => runIds.has(id));
+  return false;
 }

@@ -2,6 +2,7 @@ import { useEffect, useMemo, useState } from 'react';
 import { Brush, CartesianGrid, Legend, Line, LineChart, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import type { SeriesDto } from '../../api/contract';
 import { api } from '../api';
+import { useRunRefresh } from '../useRunRefresh';
 import { messageOf } from '../../api/errors';
 import { ChartFrame } from './ChartFrame';
 import { minOf } from '../../common/stats';
@@ -48,26 +49,24 @@ export const toggleHidden = (options: ChartOptions, name: string): ChartOptions 
 export function useRunSeries(runId: number, live: boolean): { series: Record<string, SeriesDto>; error: string | null } {
   const [series, setSeries] = useState<Record<string, SeriesDto>>({});
   const [error, setError] = useState<string | null>(null);
+  const [version, setVersion] = useState(0);
   useEffect(() => {
     let cancelled = false;
-    const load = () =>
-      api.getMetrics({ id: runId, maxPoints: 1000 }).then(
-        (r) => {
-          if (!cancelled) {
-            setSeries(r.series);
-            setError(null);
-          }
-        },
-        (err: unknown) => !cancelled && setError(messageOf(err)),
-      );
-    void load();
-    // A hidden tab or window does not need fresh curves; it catches up when shown again.
-    const timer = live ? setInterval(() => document.visibilityState === 'visible' && void load(), 1500) : null;
+    api.getMetrics({ id: runId, maxPoints: 1000 }).then(
+      (r) => {
+        if (!cancelled) {
+          setSeries(r.series);
+          setError(null);
+        }
+      },
+      (err: unknown) => !cancelled && setError(messageOf(err)),
+    );
     return () => {
       cancelled = true;
-      if (timer) clearInterval(timer);
     };
-  }, [runId, live]);
+  }, [runId, live, version]);
+  // A hidden tab or window does not need fresh curves; it catches up on the next event once shown.
+  useRunRefresh([runId], () => document.visibilityState === 'visible' && setVersion((v) => v + 1), live);
   return { series, error };
 }
 

@@ -33,11 +33,3 @@ export function formatTime(iso: string | null): string {
   return new Date(iso).toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' });
 }
 
-/** Seconds as a short duration: 42 s, 3m 07s, 2h 05m; '-' for none. */
-export function formatDuration(sec: number | null): string {
-  if (sec === null) return '-';
-  if (sec < 60) return `${Math.round(sec)} s`;
-  const m = Math.floor(sec / 60);
-  if (m < 60) return `${m}m ${String(Math.round(sec % 60)).padStart(2, '0')}s`;
-  return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
-}

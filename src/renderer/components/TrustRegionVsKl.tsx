@@ -4,6 +4,7 @@ import { type RunDetail, type TaskDto } from '../../api/contract';
 import { parseStepsOverride, seedsOrOfficial } from '../form-fields';
 import { api } from '../api';
 import { useDevice } from '../useDevice';
+import { useRunRefresh } from '../useRunRefresh';
 import { useApi } from '../useApi';
 import { BanditRunOptions } from './BanditRunOptions';
 import { BanditScatter, domainOf, scatterSvg } from './BanditScatter';
@@ -35,23 +36,20 @@ export const OUTCOME_LABELS = [
 function useRunSamples(runId: number | null): { run: RunDetail | null; samples: Samples } {
   const [run, setRun] = useState<RunDetail | null>(null);
   const [samples, setSamples] = useState<Samples>(null);
+  const [version, setVersion] = useState(0);
   useEffect(() => {
     if (runId === null) return undefined;
     let cancelled = false;
-    const load = async () => {
-      const [r, s] = await Promise.all([api.getRun({ id: runId }), api.getSamples({ id: runId })]);
+    Promise.all([api.getRun({ id: runId }), api.getSamples({ id: runId })]).then(([r, s]) => {
       if (cancelled) return;
       setRun(r);
       setSamples(s);
-      if (r.status === 'running' || r.status === 'queued' || r.status === 'paused') timer = setTimeout(() => void load(), 2000);
-    };
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    void load().catch(() => undefined);
+    }, () => undefined);
     return () => {
       cancelled = true;
-      if (timer) clearTimeout(timer);
     };
-  }, [runId]);
+  }, [runId, version]);
+  useRunRefresh(runId === null ? [] : [runId], () => setVersion((v) => v + 1));
   return { run, samples };
 }
 

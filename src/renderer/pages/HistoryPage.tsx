@@ -5,7 +5,8 @@ import { runSortKeys, type ExportKind, type RunFilter, type RunSortKey, type Run
 import { api } from '../api';
 import { useAction, useApi } from '../useApi';
 import { usePagedRuns } from '../usePagedRuns';
-import { ErrorNote, SortButton, StatusBadge, formatDuration, formatTime } from '../components/Status';
+import { ErrorNote, SortButton, StatusBadge, formatTime } from '../components/Status';
+import { formatDuration } from '../../common/format';
 
 const onRunsChanged = (event: { type: string }) => event.type === 'runs-changed';
 const ROW_HEIGHT = 38;

@@ -6,13 +6,8 @@ import { useApi } from '../useApi';
 import { ErrorNote, StatusBadge } from '../components/Status';
 import { ChartControls, DEFAULT_CHART_OPTIONS, RunCharts, toggleHidden, useRunSeries, type ChartOptions } from '../components/RunCharts';
 import { RunControls } from '../components/RunControls';
+import { formatDuration } from '../../common/format';
 
-
-const formatEta = (seconds: number | null): string => {
-  if (seconds === null || !Number.isFinite(seconds)) return '?';
-  const s = Math.round(seconds);
-  return s >= 3600 ? `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min` : s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`;
-};
 
 /** Live progress of every training run, from push events (with a fetch for the first paint). */
 function useProgress(): Map<number, ProgressDto> {
@@ -55,7 +50,7 @@ function LiveRun({ run, progress, options, onToggle }: { run: RunSummary; progre
       <progress max={run.stepsTotal} value={step} aria-label={`progress of run ${run.id}`} />
       <span className="muted small" data-testid={`live-progress-${run.id}`}>
         step {step.toLocaleString()} of {run.stepsTotal.toLocaleString()}
-        {run.status === 'paused' ? ' · paused' : progress ? ` · ${progress.phase} · ${progress.stepsPerSec.toFixed(1)} steps/s · ETA ${formatEta(progress.etaSec)}` : ''}
+        {run.status === 'paused' ? ' · paused' : progress ? ` · ${progress.phase} · ${progress.stepsPerSec.toFixed(1)} steps/s · ETA ${formatDuration(progress.etaSec, '?')}` : ''}
       </span>
       {error ? <ErrorNote message={error} /> : <RunCharts series={series} options={options} onToggle={onToggle} />}
     </li>

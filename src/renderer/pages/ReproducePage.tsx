@@ -4,6 +4,7 @@ import { MAX_RUN_PAGE, type RunSummary } from '../../api/contract';
 import { parseStepsOverride, seedsOrOfficial } from '../form-fields';
 import { toCsv } from '../../api/csv';
 import { api } from '../api';
+import { useRunRefresh } from '../useRunRefresh';
 import { useDevice } from '../useDevice';
 import { useApi } from '../useApi';
 import { BanditRunOptions } from '../components/BanditRunOptions';
@@ -50,6 +51,7 @@ export function ReproducePage() {
   /** Which of a cell's seeds (by rank) the scatters draw; the numbers cover them all. */
   const [shownSeed, setShownSeed] = useState(0);
   const [samples, setSamples] = useState(new Map<number, Samples>());
+  const [samplesVersion, setSamplesVersion] = useState(0);
   const [data, setData] = useState(new Map<string, { actions: number[]; rewards: number[] }>());
   const gridRef = useRef<HTMLDivElement>(null);
 
@@ -75,13 +77,16 @@ export function ReproducePage() {
       setSamples(new Map(entries.filter((e): e is readonly [number, Samples] => e[1] !== null)));
     };
     void load();
-    const active = tagged.some((r) => r.status === 'queued' || r.status === 'running' || r.status === 'paused');
-    const timer = active ? setInterval(() => void load(), 3000) : null;
     return () => {
       cancelled = true;
-      if (timer) clearInterval(timer);
     };
-  }, [tagged]);
+  }, [tagged, samplesVersion]);
+  const active = tagged.some((r) => r.status === 'queued' || r.status === 'running' || r.status === 'paused');
+  useRunRefresh(
+    tagged.map((r) => r.id),
+    () => setSamplesVersion((v) => v + 1),
+    active,
+  );
 
   const start = async () => {
     setError(null);

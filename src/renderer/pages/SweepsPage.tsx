@@ -8,6 +8,7 @@ import { api } from '../api';
 import { useDevice } from '../useDevice';
 import { useAction, useApi } from '../useApi';
 import { ErrorNote } from '../components/Status';
+import { formatDuration } from '../../common/format';
 import { messageOf } from '../../api/errors';
 
 const HYPERPARAMETERS = Object.keys(trainConfigSchema.shape);
@@ -26,8 +27,6 @@ function parseValues(text: string): SweepValue[] {
     .filter((v) => v !== '')
     .map((v) => (v === 'true' ? true : v === 'false' ? false : v !== '' && Number.isFinite(Number(v)) ? Number(v) : v));
 }
-
-const formatSeconds = (s: number) => (s < 90 ? `${Math.round(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`);
 
 /** The grid builder: task, algorithms, seeds, steps and any hyperparameter axes, as a sweep file. */
 function SweepBuilder() {
@@ -215,7 +214,7 @@ function SweepBuilder() {
             <strong>{shown.result.count} runs</strong> over {shown.result.axes.join(' × ') || 'one grid point'} (limit {shown.result.maxRuns}).{' '}
             {shown.result.estimate.seconds === null
               ? 'No finished runs of these tasks here to estimate the time from.'
-              : `About ${formatSeconds(shown.result.estimate.seconds)} at ${shown.result.estimate.concurrency} at once${shown.result.estimate.unmeasured ? ` for the ${shown.result.estimate.measuredRuns} runs with measured speeds` : ''}.`}
+              : `About ${formatDuration(shown.result.estimate.seconds)} at ${shown.result.estimate.concurrency} at once${shown.result.estimate.unmeasured ? ` for the ${shown.result.estimate.measuredRuns} runs with measured speeds` : ''}.`}
           </p>
           <table className="grid">
             <thead>
