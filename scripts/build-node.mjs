@@ -10,11 +10,11 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const NODE_ENTRIES = {
   cli: 'src/cli/main.ts',
-  'run-worker': 'src/engine/run-worker.ts',
-  'remote-run': 'src/engine/remote-run.ts',
-  'critic-worker': 'src/engine/critic-worker.ts',
-  'inspect-worker': 'src/engine/inspect-worker.ts',
-  'generate-worker': 'src/engine/generate-worker.ts',
+  'run-worker': 'src/engine/local/run-worker.ts',
+  'remote-run': 'src/engine/remote/remote-run.ts',
+  'critic-worker': 'src/engine/training/critic-worker.ts',
+  'inspect-worker': 'src/engine/datasets/inspect-worker.ts',
+  'generate-worker': 'src/engine/datasets/generate-worker.ts',
 };
 
 export async function buildNode() {

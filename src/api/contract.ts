@@ -28,13 +28,20 @@ export const runNameSchema = z
 
 export const seedSchema = z.number().int('a seed must be a whole number').min(0, 'a seed must be at least 0').max(2 ** 31 - 1, 'a seed must be below 2^31');
 
-export const runSummarySchema = z.object({
-  id: runIdSchema,
+/**
+ * What a run is, wherever it is described: the API's summaries, the store's rows and the job a
+ * remote worker trains extend this one schema.
+ */
+export const runIdentitySchema = z.object({
   name: z.string(),
   task: z.string(),
   algo: algoSchema,
   preset: z.string(),
   seed: z.number().int(),
+});
+
+export const runSummarySchema = runIdentitySchema.extend({
+  id: runIdSchema,
   status: runStatusSchema,
   error: z.string().nullable(),
   stepsDone: z.number().int(),
@@ -63,6 +70,7 @@ export const runSummarySchema = z.object({
   worker: z.string().nullable(),
 });
 export type RunSummary = z.infer<typeof runSummarySchema>;
+export type RunIdentity = z.infer<typeof runIdentitySchema>;
 
 /** One value of a sweep key: a task or algorithm name, a number, a flag. */
 export const sweepValueSchema = z.union([z.string().min(1).max(200), z.number().finite(), z.boolean()]);
@@ -277,7 +285,7 @@ export type TaskDto = z.infer<typeof taskSchema>;
 export const infoSchema = z.object({
   app: z.literal('dtql-workbench'),
   version: z.string(),
-  mode: z.enum(['desktop', 'served']),
+  mode: z.enum(['desktop', 'served', 'cli']),
   home: z.string(),
   schemaVersion: z.number().int(),
   runCount: z.number().int(),

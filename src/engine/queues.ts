@@ -1,7 +1,7 @@
 import type { Db } from '../store/db';
 import type { EventHub } from './events';
-import { RunManager, defaultConcurrency, type RunQueue } from './run-manager';
-import type { SpawnTraining } from './training-process';
+import { RunManager, defaultConcurrency, type RunQueue } from './local/run-manager';
+import type { SpawnTraining } from './local/training-process';
 
 export interface QueueOptions {
   /** Runs go to remote `dtql worker`s through this Redis; without one, training processes here take them. */
@@ -22,7 +22,7 @@ export interface QueueOptions {
 export async function openRunQueue(db: Db, home: string, events: EventHub, options: QueueOptions = {}): Promise<RunQueue> {
   if (options.redisUrl) {
     // Loaded only when asked for: Redis's client is a large part of a process's start-up.
-    const { RemoteQueue } = await import('./remote-queue');
+    const { RemoteQueue } = await import('./remote/remote-queue');
     return RemoteQueue.open(db, home, events, options.redisUrl, options.scope ?? null);
   }
   const manager = new RunManager(db, home, events, options.concurrency ?? defaultConcurrency(), options.spawnTraining);

@@ -10,23 +10,25 @@ import { describeIssues } from '../common/config';
 import { requireTask, TASKS } from '../core/tasks';
 import { trainingDevice } from '../core/tf/device';
 import { loadTaskData } from '../core/data/task-data';
-import { DEFAULT_MAX_UPLOAD_BYTES, apiMethods, checkpointFormatSchema, exportKindSchema, runIdSchema, runFilterSchema, uploadQuerySchema, type ApiHandlers, type DatasetDto, type ImportOptions, type AppInfo, type ExportKind, type ParsedParamsOf, type MethodName, type ParsedRunFilter, type ResultOf, type RunDetail } from '../api/contract';
+import { DEFAULT_MAX_UPLOAD_BYTES, apiMethods, checkpointFormatSchema, exportKindSchema, runIdSchema, runFilterSchema, uploadQuerySchema, type ApiHandlers, type DatasetDto, type ImportOptions, type AppInfo, type ExportKind, type ParsedParamsOf, type ParamsOf, type MethodName, type ParsedRunFilter, type ResultOf, type RunDetail, type RunSummary, createRunsSchema, type CreateRunsRequest } from '../api/contract';
 import { badInput, notFound, tooLarge } from '../api/errors';
 import { deleteDataset, listDatasets } from '../store/datasets';
 import { openReadOnly, schemaVersion, type Db } from '../store/db';
 import { exportCsv, exportStream, selectRunIds } from '../store/export';
-import { countRuns, deleteRun, getRun, insertRuns, listRuns, runFacets, updateRun } from '../store/runs';
+import { countRuns, deleteRun, eachRun, getRun, insertRuns, listRuns, runFacets, updateRun } from '../store/runs';
 import { downsampleMetric, metricNames, metricsAtStep } from '../store/metrics';
 import { readSamples } from '../store/samples';
 import { getSweep, insertSweep, listSweeps } from '../store/sweeps';
 import { REDIS_URL_SETTING, deleteMeta, getMeta, setMeta } from '../store/meta';
-import { RemoteQueue } from './remote-queue';
-import { connectRedis, redactedRedisUrl } from './remote-protocol';
-import { generateDataset, importDataset, uploadDir } from './datasets';
-import { checkpointDir, readNewestCheckpoint, toSafetensors } from './checkpoint';
+import { RemoteQueue } from './remote/remote-queue';
+import { connectRedis, redactedRedisUrl } from './remote/remote-protocol';
+import { generateDataset, importDataset, uploadDir } from './datasets/datasets';
+import { checkpointDir, readNewestCheckpoint, toSafetensors } from './training/checkpoint';
 import { listCheckpoints } from '../store/checkpoints';
-import type { RunQueue } from './run-manager';
+import type { RunQueue } from './local/run-manager';
 import type { NewRun } from '../store/runs';
+import type { TrainResult } from './local/train-run';
+import type { TrainHooks } from './training/trainer';
 import { EventHub } from './events';
 import { StoreWatcher } from './store-watch';
 import { APP_VERSION } from './version';
@@ -63,6 +65,15 @@ function byteCap(max: number): Transform {
 export interface Service {
   handlers: ApiHandlers;
   events: EventHub;
+  /** Every run a filter selects, in its order, one at a time (the CLI's `runs list`): memory stays flat at any count. */
+  eachRun(filter: unknown, limit?: number): Iterable<RunSummary>;
+  /**
+   * Trains one run in this process, which owns the store (the CLI's `train` and `resume`): a new run
+   * (one seed of a create request), a stored run by id, or a new run with a stored run's settings.
+   */
+  trainHere(what: TrainHereRequest, hooks?: TrainHooks): Promise<TrainResult>;
+  /** Generates a random-action MuJoCo dataset here, reporting the fraction done. */
+  generateDataset(params: ParamsOf<'generateDataset'>, onProgress?: (fraction: number) => void): Promise<DatasetDto>;
   /** Imports a file the user picked on this machine (the CLI, Electron's open dialog). */
   importFile(file: string, options: ImportOptions): Promise<DatasetDto>;
   /** Imports an uploaded file (served mode): streamed into the data folder, checked, then moved in or removed. */
@@ -82,6 +93,14 @@ export interface Service {
   versionOf(name: MethodName, params: unknown): string | null;
   /** Stops watching the store (the store itself stays open: its opener closes it). */
   close(): void;
+}
+
+/** What `trainHere` trains: a new run, a stored run resumed, or a new run restarting a stored one's settings from step 0. */
+export type TrainHereRequest = { create: CreateRunsRequest } | { resume: number } | { restartOf: number };
+
+/** A new run with an ended run's settings, named after it; the old run and its metrics stay as they are. */
+function restartOf(run: RunDetail): NewRun {
+  return { name: `${run.name} (restart of run ${run.id})`.slice(0, 200), task: run.task, algo: run.algo, preset: run.preset, config: run.config, seed: run.seed, tags: run.tags, datasetId: run.datasetId };
 }
 
 /** Remote workers get a run's config, not its files: runs on imported datasets train only here. */
@@ -104,10 +123,10 @@ function parseExport(kind: unknown, filter: unknown): { kind: ExportKind; filter
   return { kind: k.data, filter: f.data };
 }
 
-/** The back end every adapter (Electron IPC, HTTP, CLI) calls: the contract implemented over the store. */
 /** Downsampled curve sets kept in memory: each is at most a few names x 5,000 points. */
 const CURVE_CACHE_ENTRIES = 64;
 
+/** The back end every adapter (Electron IPC, HTTP, CLI) calls: the contract implemented over the store. */
 export function createService(ctx: ServiceContext, events = new EventHub()): Service {
   const manager = (): RunQueue => {
     if (!ctx.runs) throw badInput('this back end does not train runs');
@@ -120,6 +139,11 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
     const saved = getMeta(ctx.db, REDIS_URL_SETTING);
     const queue = ctx.runs instanceof RemoteQueue ? 'remote' : 'local';
     return { redisUrl: saved === null ? null : redactedRedisUrl(saved), queue, restartNeeded: (saved !== null) !== (queue === 'remote'), maxSweepRuns: ctx.maxSweepRuns ?? DEFAULT_MAX_SWEEP_RUNS };
+  };
+  const makeDataset = async ({ env, size, seed }: ParsedParamsOf<'generateDataset'>, onProgress?: (fraction: number) => void) => {
+    const made = await generateDataset(ctx.db, ctx.home, env, { size, seed, onProgress });
+    events.publish({ type: 'datasets-changed' });
+    return made;
   };
   const handlers: ApiHandlers = {
     getInfo: () => ({
@@ -135,11 +159,7 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
     listRuns: ({ limit, offset, ...filter }) => listRuns(ctx.db, filter, { limit, offset }),
     getRunFacets: () => runFacets(ctx.db),
     listDatasets: () => listDatasets(ctx.db),
-    generateDataset: async ({ env, size, seed }) => {
-      const made = await generateDataset(ctx.db, ctx.home, env, { size, seed });
-      events.publish({ type: 'datasets-changed' });
-      return made;
-    },
+    generateDataset: (params) => makeDataset(params),
     deleteDataset: ({ id }) => {
       const stored = deleteDataset(ctx.db, id);
       // The copy is named by content; another row cannot share it, since the same content is refused.
@@ -249,6 +269,26 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
   return {
     handlers,
     events,
+    eachRun: (filter, limit) => {
+      const parsed = runFilterSchema.safeParse(filter);
+      if (!parsed.success) throw badInput(describeIssues(parsed.error));
+      return eachRun(ctx.db, parsed.data, limit);
+    },
+    trainHere: async (what, hooks) => {
+      const { trainRun } = await import('./local/train-run');
+      if ('resume' in what) return trainRun(ctx.db, ctx.home, what.resume, hooks);
+      if ('restartOf' in what) return trainRun(ctx.db, ctx.home, restartOf(getRun(ctx.db, what.restartOf)), hooks);
+      const request = createRunsSchema.safeParse(what.create);
+      if (!request.success) throw badInput(describeIssues(request.error));
+      const [run, ...more] = planRuns(request.data, ctx.db);
+      if (!run || more.length) throw badInput('train one run at a time: give one seed');
+      return trainRun(ctx.db, ctx.home, run, hooks);
+    },
+    generateDataset: (params, onProgress) => {
+      const parsed = apiMethods.generateDataset.params.safeParse(params);
+      if (!parsed.success) throw badInput(describeIssues(parsed.error));
+      return makeDataset(parsed.data, onProgress);
+    },
     importFile: async (file, options) => {
       const imported = await importDataset(ctx.db, ctx.home, file, options);
       events.publish({ type: 'datasets-changed' });
@@ -323,4 +363,3 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
   };
 }
 
-export { planRuns };

@@ -1,7 +1,7 @@
 import type { Db } from '../store/db';
 import { activeRuns, dataVersion, queueState } from '../store/runs';
 import type { EventHub } from './events';
-import type { Progress } from './trainer';
+import type { Progress } from './training/trainer';
 
 /**
  * Runs that other processes of this data folder train (a `dtql train` beside the app, a CLI

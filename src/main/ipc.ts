@@ -4,7 +4,7 @@ import type { CallReply } from '../api/dispatch';
 import { dispatch } from '../api/dispatch';
 import { toApiError } from '../api/errors';
 import { IPC_CALL_CHANNEL, IPC_CHECKPOINT_CHANNEL, IPC_EXPORT_CHANNEL, IPC_IMPORT_CHANNEL } from '../api/ipc-transport';
-import { writeFileAtomic } from '../engine/checkpoint';
+import { writeFileAtomic } from '../engine/training/checkpoint';
 import type { Service } from '../engine/service';
 import { isAppUrl } from './window';
 

@@ -1,5 +1,5 @@
 import { utilityProcess } from 'electron';
-import type { SpawnTraining } from '../engine/training-process';
+import type { SpawnTraining } from '../engine/local/training-process';
 
 /** Training processes as Electron utility processes (training never runs in the main process). */
 export const utilityTraining: SpawnTraining = (entry, args) => {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Db } from '../store/db';
 import { createService } from '../engine/service';
-import { uploadDir } from '../engine/datasets';
+import { uploadDir } from '../engine/datasets/datasets';
 import { EventHub } from '../engine/events';
 import { openRunQueue } from '../engine/queues';
 import { buildServer } from './app';

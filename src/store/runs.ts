@@ -1,19 +1,14 @@
 import { z } from 'zod';
-import { algoSchema, validateConfig, type Algo, type TrainConfig } from '../common/config';
-import { runFilterSchema, runPageRequestSchema, runStatusSchema, sweepPointSchema, type RunDetail, type RunFilter, type RunPage, type RunPageRequest, type RunSortKey, type RunSummary, type SweepPoint } from '../api/contract';
+import { algoSchema, validateConfig, type TrainConfig } from '../common/config';
+import { runFilterSchema, runIdentitySchema, runPageRequestSchema, runStatusSchema, sweepPointSchema, type RunDetail, type RunIdentity, type RunFilter, type RunPage, type RunPageRequest, type RunSortKey, type RunSummary, type SweepPoint } from '../api/contract';
 import { badInput, notFound } from '../api/errors';
 import type { Db } from './db';
 import { cachedStatement } from './statements';
 
 /** A row of `runs` as SQLite returns it; parsed so a hand-edited or drifted database fails loudly. */
-const runRowSchema = z.object({
+const runRowSchema = runIdentitySchema.extend({
   id: z.number().int(),
-  name: z.string(),
-  task: z.string(),
-  algo: algoSchema,
-  preset: z.string(),
   config: z.string(),
-  seed: z.number().int(),
   status: runStatusSchema,
   error: z.string().nullable(),
   backend: z.string().nullable(),
@@ -39,13 +34,8 @@ const runRowSchema = z.object({
 });
 type RunRow = z.infer<typeof runRowSchema>;
 
-export interface NewRun {
-  name: string;
-  task: string;
-  algo: Algo;
-  preset: string;
+export interface NewRun extends RunIdentity {
   config: TrainConfig;
-  seed: number;
   tags: string[];
   /** The imported dataset a D4RL run trains on; null for generated data. */
   datasetId: number | null;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { DB_FILE, openDatabase } from '../../src/store/db';
 import { insertRuns } from '../../src/store/runs';
-import { planRuns } from '../../src/engine/service';
+import { planRuns } from '../../src/engine/plan';
 import { runCli, sha256File, tempHomes } from '../helpers';
 
 const freshHome = tempHomes('all');

@@ -3,7 +3,7 @@
  * (little-endian u64 header length, JSON header, tensors as byte ranges of the data that follows).
  */
 import { describe, expect, it } from 'vitest';
-import { decodeCheckpoint, encodeCheckpoint, toSafetensors } from '../../src/engine/checkpoint';
+import { decodeCheckpoint, encodeCheckpoint, toSafetensors } from '../../src/engine/training/checkpoint';
 import { readSafetensors, smallAgentState } from '../checkpoints';
 
 describe('checkpoint download as safetensors', () => {

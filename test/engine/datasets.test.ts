@@ -5,9 +5,9 @@ import { openDatabase } from '../../src/store/db';
 import { listDatasets } from '../../src/store/datasets';
 import { getRun, insertRuns } from '../../src/store/runs';
 import { readMetric } from '../../src/store/metrics';
-import { generateDataset, importDataset } from '../../src/engine/datasets';
-import { planRuns } from '../../src/engine/service';
-import { trainRun } from '../../src/engine/train-run';
+import { generateDataset, importDataset } from '../../src/engine/datasets/datasets';
+import { planRuns } from '../../src/engine/plan';
+import { trainRun } from '../../src/engine/local/train-run';
 import { runCli, tempHomes } from '../helpers';
 
 const freshHome = tempHomes('each');

@@ -8,7 +8,7 @@ import { parse } from 'csv-parse/sync';
 import { openDatabase, type Db } from '../../src/store/db';
 import { listRuns } from '../../src/store/runs';
 import { insertMetrics } from '../../src/store/metrics';
-import { checkpointDir, encodeCheckpoint, sha256, writeRunCheckpoint } from '../../src/engine/checkpoint';
+import { checkpointDir, encodeCheckpoint, sha256, writeRunCheckpoint } from '../../src/engine/training/checkpoint';
 import { insertCheckpoint } from '../../src/store/checkpoints';
 import { readSafetensors, smallAgentState } from '../checkpoints';
 import { startServer } from '../../src/server/index';

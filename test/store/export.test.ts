@@ -7,7 +7,7 @@ import { exportCsv } from '../../src/store/export';
 import { insertMetrics, type MetricRow } from '../../src/store/metrics';
 import { insertDataset } from '../../src/store/datasets';
 import { insertRuns } from '../../src/store/runs';
-import { planRuns } from '../../src/engine/service';
+import { planRuns } from '../../src/engine/plan';
 import { runCli, tempHomes } from '../helpers';
 
 const freshHome = tempHomes('each');

@@ -5,8 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/store/db';
 import { downsampleMetric, insertMetrics, type MetricRow } from '../../src/store/metrics';
 import { claimRun, getRun, insertRuns } from '../../src/store/runs';
-import { STALE_HEARTBEAT_MS, openStore, recoverOrphanedRuns } from '../../src/engine/recovery';
-import { planRuns } from '../../src/engine/service';
+import { STALE_HEARTBEAT_MS, openStore, recoverOrphanedRuns } from '../../src/engine/local/recovery';
+import { planRuns } from '../../src/engine/plan';
 import { tempHome } from '../helpers';
 
 const homes: string[] = [];

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/store/db';
 import { insertMetrics } from '../../src/store/metrics';
 import { eachRun, finishRun, insertRuns, listRuns, queuedRunIds, runFacets, updateRun } from '../../src/store/runs';
-import { planRuns } from '../../src/engine/service';
+import { planRuns } from '../../src/engine/plan';
 import { tempHomes } from '../helpers';
 
 const freshHome = tempHomes('each');

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { openDatabase } from '../../store/db';
 import { insertMetrics, type MetricRow } from '../../store/metrics';
 import { finishRun, getRun, insertRuns } from '../../store/runs';
-import { planRuns } from '../../engine/service';
+import { planRuns } from '../../engine/plan';
 import { REPO_ROOT } from '../../core/repo-root';
 
 /** The CLI entry the benchmarks start, as a user would. */

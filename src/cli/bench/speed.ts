@@ -11,14 +11,14 @@ import { finishRun, getRun, insertRuns, listRuns, updateRun } from '../../store/
 import { presetSeed } from '../../core/tasks';
 import { REPO_ROOT } from '../../core/repo-root';
 import { EventHub } from '../../engine/events';
-import { RunManager, defaultConcurrency } from '../../engine/run-manager';
-import { planRuns } from '../../engine/service';
+import { RunManager, defaultConcurrency } from '../../engine/local/run-manager';
+import { planRuns } from '../../engine/plan';
 import { DtqlAgent } from '../../core/algos/dtql';
 import { ReplaySampler, type Transitions } from '../../core/data/replay';
 import { Rng } from '../../core/rng';
 import type { BackendInfo } from '../../core/tf/backend';
-import { SequentialStepper, type Stepper } from '../../engine/stepper';
-import { startStepper } from '../../engine/trainer';
+import { SequentialStepper, type Stepper } from '../../engine/training/stepper';
+import { startStepper } from '../../engine/training/trainer';
 
 export interface BenchProblem {
   problem: string;

@@ -18,20 +18,6 @@ export interface Transitions extends TransitionArrays {
   actionDim: number;
 }
 
-/** Checks that every array has `size` rows of the declared width. */
-export function validateTransitions(t: Transitions): Transitions {
-  const expect = (name: string, array: Float32Array, width: number) => {
-    if (array.length !== t.size * width) throw new Error(`${name} has ${array.length} values, expected ${t.size} x ${width}`);
-  };
-  if (t.size < 1) throw new Error('the dataset has no transitions');
-  expect('states', t.states, t.stateDim);
-  expect('nextStates', t.nextStates, t.stateDim);
-  expect('actions', t.actions, t.actionDim);
-  expect('rewards', t.rewards, 1);
-  expect('notDone', t.notDone, 1);
-  return t;
-}
-
 /** One minibatch as plain arrays; what crosses to a worker thread. */
 export type BatchArrays = TransitionArrays;
 

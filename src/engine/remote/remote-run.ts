@@ -11,11 +11,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
-import { messageOf } from '../api/errors';
-import { checkpointFile, decodeCheckpoint, sha256, writeRunCheckpoint } from './checkpoint';
+import { messageOf } from '../../api/errors';
+import { checkpointFile, decodeCheckpoint, sha256, writeRunCheckpoint } from '../training/checkpoint';
 import { connectRedis, remoteKeys, runJobSchema } from './remote-protocol';
-import type { EndedEvent, RunEvent, RunEventSink, TrainJob } from './run-events';
-import { trainJob } from './trainer';
+import type { EndedEvent, RunEvent, RunEventSink, TrainJob } from '../training/run-events';
+import { trainJob } from '../training/trainer';
 
 const [jobText, workerArg, scratchRoot] = process.argv.slice(2);
 const worker = workerArg ?? os.hostname();

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { DatasetError, readOfflineDataset } from '../core/data/offline-dataset';
+import { DatasetError, readOfflineDataset } from '../../core/data/offline-dataset';
 
 /** Checks one HDF5 file off the main thread, so a hostile file can be given a time limit; see inspectDataset. */
 const job = workerData as { file: string; label?: string };

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { describeIssues } from '../common/config';
-import { checkNetworksFile, checkTrainStepFile, networksFileSchema, trainStepFileSchema, type GoldenReport } from '../core/golden';
-import { initBackend, type BackendInfo } from '../core/tf/backend';
-import { badInput } from '../api/errors';
+import { describeIssues } from '../../common/config';
+import { checkNetworksFile, checkTrainStepFile, networksFileSchema, trainStepFileSchema, type GoldenReport } from '../../core/golden';
+import { initBackend, type BackendInfo } from '../../core/tf/backend';
+import { badInput } from '../../api/errors';
 
 export interface GoldenRun {
   file: string;

@@ -4,10 +4,10 @@
  * store: every metric, checkpoint, sample and its end go to the parent as run events, which the
  * parent applies. The parent sends pause, resume and stop.
  */
-import { messageOf } from '../api/errors';
-import { trainJobSchema, type EndedEvent, type RunEvent, type RunEventSink } from './run-events';
+import { messageOf } from '../../api/errors';
+import { trainJobSchema, type EndedEvent, type RunEvent, type RunEventSink } from '../training/run-events';
 import type { WorkerCommand } from './run-protocol';
-import { trainJob } from './trainer';
+import { trainJob } from '../training/trainer';
 
 const parsed = trainJobSchema.safeParse((() => {
   try {

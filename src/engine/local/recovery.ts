@@ -1,6 +1,6 @@
 import os from 'node:os';
-import { openDatabase, setBusyTimeout, type Db } from '../store/db';
-import { interruptRuns, locallyHeldRuns } from '../store/runs';
+import { openDatabase, setBusyTimeout, type Db } from '../../store/db';
+import { interruptRuns, locallyHeldRuns } from '../../store/runs';
 
 /** Whether a process id is alive on this machine (EPERM: alive, owned by someone else). */
 function processAlive(pid: number): boolean {

@@ -1,15 +1,15 @@
 import os from 'node:os';
-import { ApiError, badInput, messageOf, storageProblem } from '../api/errors';
-import { describeIssues } from '../common/config';
-import type { RunSummary } from '../api/contract';
-import type { Db } from '../store/db';
-import { finishRun, getRun, isCurrentAttempt, queuedRunIds, requestControl, runOwner, setRunStatus, takeControlRequests, type ControlRequest } from '../store/runs';
+import { ApiError, badInput, messageOf, storageProblem } from '../../api/errors';
+import { describeIssues } from '../../common/config';
+import type { RunSummary } from '../../api/contract';
+import type { Db } from '../../store/db';
+import { finishRun, getRun, isCurrentAttempt, queuedRunIds, requestControl, runOwner, setRunStatus, takeControlRequests, type ControlRequest } from '../../store/runs';
 import { startAttempt } from './attempt';
-import { engineEntry } from './entries';
-import type { EventHub } from './events';
-import { RunEventApplier, runEventSchema, type RunEvent } from './run-events';
+import { engineEntry } from '../entries';
+import type { EventHub } from '../events';
+import { RunEventApplier, runEventSchema, type RunEvent } from '../training/run-events';
 import type { WorkerCommand } from './run-protocol';
-import type { Progress } from './trainer';
+import type { Progress } from '../training/trainer';
 import { forkTraining, type SpawnTraining, type TrainingProcess } from './training-process';
 
 const WORKER_ENTRY = engineEntry('run-worker');

@@ -1,14 +1,14 @@
 /** A training attempt as the owner of the store starts it: the run claimed for it, and the job its training process gets. */
 import crypto from 'node:crypto';
 import os from 'node:os';
-import { ApiError, badInput } from '../api/errors';
-import { listCheckpoints } from '../store/checkpoints';
-import { getDataset } from '../store/datasets';
-import type { Db } from '../store/db';
-import { claimRun, getRun } from '../store/runs';
-import { readNewestCheckpoint } from './checkpoint';
-import { datasetFile } from './datasets';
-import type { TrainJob } from './run-events';
+import { ApiError, badInput } from '../../api/errors';
+import { listCheckpoints } from '../../store/checkpoints';
+import { getDataset } from '../../store/datasets';
+import type { Db } from '../../store/db';
+import { claimRun, getRun } from '../../store/runs';
+import { readNewestCheckpoint } from '../training/checkpoint';
+import { datasetFile } from '../datasets/datasets';
+import type { TrainJob } from '../training/run-events';
 
 const RESUMABLE = new Set(['queued', 'stopped', 'interrupted', 'failed', 'diverged']);
 

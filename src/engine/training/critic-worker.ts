@@ -6,14 +6,14 @@
  */
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import { CriticLearner, criticActionTerm, type CriticMetric, type ProblemSpec, type QTerm } from '../core/algos/dtql';
-import type { TrainConfig } from '../common/config';
-import { batchToTensors, type BatchArrays } from '../core/data/replay';
-import type { NamedArray } from '../core/nets/params';
-import { Rng } from '../core/rng';
-import type { AdamState } from '../core/tf/adam';
-import { initBackend, type BackendName } from '../core/tf/backend';
-import { messageOf } from '../api/errors';
+import { CriticLearner, criticActionTerm, type CriticMetric, type ProblemSpec, type QTerm } from '../../core/algos/dtql';
+import type { TrainConfig } from '../../common/config';
+import { batchToTensors, type BatchArrays } from '../../core/data/replay';
+import type { NamedArray } from '../../core/nets/params';
+import { Rng } from '../../core/rng';
+import type { AdamState } from '../../core/tf/adam';
+import { initBackend, type BackendName } from '../../core/tf/backend';
+import { messageOf } from '../../api/errors';
 
 export interface CriticState {
   critic: Record<string, NamedArray>;

@@ -2,9 +2,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import type { AgentState } from '../core/algos/common';
-import type { AdamState } from '../core/tf/adam';
-import type { NamedArray } from '../core/nets/params';
+import type { AgentState } from '../../core/algos/common';
+import type { AdamState } from '../../core/tf/adam';
+import type { NamedArray } from '../../core/nets/params';
 
 const MAGIC = 'DTQLCKPT';
 const FORMAT_VERSION = 1;

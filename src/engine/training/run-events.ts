@@ -6,14 +6,14 @@
  */
 import fs from 'node:fs';
 import { z } from 'zod';
-import { progressSchema, runIdSchema } from '../api/contract';
-import { storageProblem } from '../api/errors';
-import { algoSchema, trainConfigSchema } from '../common/config';
-import { insertCheckpoint, pruneCheckpointRows } from '../store/checkpoints';
-import type { Db } from '../store/db';
-import { insertMetrics } from '../store/metrics';
-import { claimRun, finishRun, isCurrentAttempt, recordBackend, recordProgress, setRunStatus } from '../store/runs';
-import { saveSamples } from '../store/samples';
+import { progressSchema, runIdSchema } from '../../api/contract';
+import { storageProblem } from '../../api/errors';
+import { algoSchema, trainConfigSchema } from '../../common/config';
+import { insertCheckpoint, pruneCheckpointRows } from '../../store/checkpoints';
+import type { Db } from '../../store/db';
+import { insertMetrics } from '../../store/metrics';
+import { claimRun, finishRun, isCurrentAttempt, recordBackend, recordProgress, setRunStatus } from '../../store/runs';
+import { saveSamples } from '../../store/samples';
 import { KEEP_CHECKPOINTS, checkpointFile } from './checkpoint';
 
 /** One training attempt of a run, with everything its process needs and nothing of the store. */

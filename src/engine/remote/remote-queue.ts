@@ -1,18 +1,18 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { badInput, messageOf, storageProblem } from '../api/errors';
-import { describeIssues } from '../common/config';
-import { requireTask } from '../core/tasks';
-import { listCheckpoints } from '../store/checkpoints';
-import type { Db } from '../store/db';
-import { getMeta, setMeta, storeId } from '../store/meta';
-import { finishRun, getRun, isCurrentAttempt, queuedRunIds, remotelyHeldRunIds, setRunStatus } from '../store/runs';
-import { readNewestCheckpoint, sha256, writeRunCheckpoint } from './checkpoint';
-import type { EventHub } from './events';
+import { badInput, messageOf, storageProblem } from '../../api/errors';
+import { describeIssues } from '../../common/config';
+import { requireTask } from '../../core/tasks';
+import { listCheckpoints } from '../../store/checkpoints';
+import type { Db } from '../../store/db';
+import { getMeta, setMeta, storeId } from '../../store/meta';
+import { finishRun, getRun, isCurrentAttempt, queuedRunIds, remotelyHeldRunIds, setRunStatus } from '../../store/runs';
+import { readNewestCheckpoint, sha256, writeRunCheckpoint } from '../training/checkpoint';
+import type { EventHub } from '../events';
 import { RUN_QUEUE, connectRedis, jobIdOf, remoteKeys, type RunJob } from './remote-protocol';
-import { applyRunEvent, runEventSchema, type RunEvent } from './run-events';
-import { cannotStop, controlElsewhere, requeueEndedRun, stopQueuedRun, type RunQueue } from './run-manager';
-import type { Progress } from './trainer';
+import { applyRunEvent, runEventSchema, type RunEvent } from '../training/run-events';
+import { cannotStop, controlElsewhere, requeueEndedRun, stopQueuedRun, type RunQueue } from '../local/run-manager';
+import type { Progress } from '../training/trainer';
 
 /** Stream position applied to this store, kept in `meta` in the same transaction as the data. */
 const CURSOR_KEY = 'remote_cursor';

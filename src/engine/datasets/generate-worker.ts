@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { generateRandomDataset, writeD4rlFile } from '../core/data/random-dataset';
-import type { LocomotionFamily } from '../core/envs/locomotion';
-import { Rng } from '../core/rng';
+import { generateRandomDataset, writeD4rlFile } from '../../core/data/random-dataset';
+import type { LocomotionFamily } from '../../core/envs/locomotion';
+import { Rng } from '../../core/rng';
 
 /** Generates a `-random` dataset file off the main thread, reporting progress; see generateInWorker. */
 const job = workerData as { family: LocomotionFamily; size: number; seed: number; file: string };

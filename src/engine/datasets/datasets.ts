@@ -3,14 +3,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Worker } from 'node:worker_threads';
-import type { LocomotionFamily } from '../core/envs/locomotion';
-import type { DatasetSummary } from '../core/data/offline-dataset';
-import { datasetNameSchema, type DatasetDto } from '../api/contract';
-import { badInput } from '../api/errors';
-import { describeIssues } from '../common/config';
-import type { Db } from '../store/db';
-import { engineEntry } from './entries';
-import { findDataset, getDataset, insertDataset } from '../store/datasets';
+import type { LocomotionFamily } from '../../core/envs/locomotion';
+import type { DatasetSummary } from '../../core/data/offline-dataset';
+import { datasetNameSchema, type DatasetDto } from '../../api/contract';
+import { badInput } from '../../api/errors';
+import { describeIssues } from '../../common/config';
+import type { Db } from '../../store/db';
+import { engineEntry } from '../entries';
+import { findDataset, getDataset, insertDataset } from '../../store/datasets';
 
 /** Keep a copy, only a reference, or (for an upload already in the data folder) move the file in. */
 export type KeepMode = 'copy' | 'reference' | 'move';

@@ -2,13 +2,13 @@
  * The owner of the store training a run in its own process (the CLI's `train` and `resume`): the
  * same trainer as a training process, its events applied to the store as they come.
  */
-import type { RunDetail } from '../api/contract';
-import type { BackendInfo } from '../core/tf/backend';
-import type { Db } from '../store/db';
-import { getRun, insertRuns, takeControlRequests, type NewRun } from '../store/runs';
+import type { RunDetail } from '../../api/contract';
+import type { BackendInfo } from '../../core/tf/backend';
+import type { Db } from '../../store/db';
+import { getRun, insertRuns, takeControlRequests, type NewRun } from '../../store/runs';
 import { startAttempt } from './attempt';
-import { RunEventApplier, type EndedEvent, type RunEvent, type RunEventSink } from './run-events';
-import { trainJob, type TrainHooks } from './trainer';
+import { RunEventApplier, type EndedEvent, type RunEvent, type RunEventSink } from '../training/run-events';
+import { trainJob, type TrainHooks } from '../training/trainer';
 
 /** Events of a run trained in this process, applied to the store as they come (waiting out another process's lock). */
 class StoreSink implements RunEventSink {

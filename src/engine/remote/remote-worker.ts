@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { Worker } from 'bullmq';
-import { engineEntry } from './entries';
+import { engineEntry } from '../entries';
 import { RUN_QUEUE, connectRedis, runJobSchema } from './remote-protocol';
 
 export interface RemoteWorkerOptions {

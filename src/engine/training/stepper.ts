@@ -1,11 +1,11 @@
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import type { BaseNoise, OfflineAgent } from '../core/algos/common';
-import { batchToTensors, disposeBatch, type BatchArrays, type ReplaySampler } from '../core/data/replay';
-import { cosineLr } from '../core/algos/common';
-import type { BackendName } from '../core/tf/backend';
+import type { BaseNoise, OfflineAgent } from '../../core/algos/common';
+import { batchToTensors, disposeBatch, type BatchArrays, type ReplaySampler } from '../../core/data/replay';
+import { cosineLr } from '../../core/algos/common';
+import type { BackendName } from '../../core/tf/backend';
 import type { CriticState, WorkerReply, WorkerRequest } from './critic-worker';
-import { engineEntry } from './entries';
+import { engineEntry } from '../entries';
 
 /** Runs training steps of an agent; values come back as plain numbers, read once per step. */
 export interface Stepper {

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { Redis } from 'ioredis';
-import { ApiError, messageOf } from '../api/errors';
-import { algoSchema, trainConfigSchema } from '../common/config';
+import { ApiError, messageOf } from '../../api/errors';
+import { trainConfigSchema } from '../../common/config';
+import { runIdSchema, runIdentitySchema } from '../../api/contract';
 
 /**
  * What travels through Redis between the store's owner (the desktop app, served mode, or a CLI
@@ -25,14 +26,9 @@ export const remoteKeys = (storeId: string) => ({
 export const jobIdOf = (storeId: string, runId: number) => `${storeId}-run-${runId}`;
 
 /** A queued run, as a worker needs it to train without the store. */
-export const runJobSchema = z.object({
+export const runJobSchema = runIdentitySchema.extend({
   storeId: z.string().uuid(),
-  runId: z.number().int().positive(),
-  name: z.string(),
-  task: z.string(),
-  algo: algoSchema,
-  preset: z.string(),
-  seed: z.number().int(),
+  runId: runIdSchema,
   config: trainConfigSchema,
   /** Steps and best score of the run before this job, kept if an attempt fails to start. */
   stepsDone: z.number().int().nonnegative().default(0),
