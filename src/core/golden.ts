@@ -428,7 +428,7 @@ export function checkNetworksFile(file: NetworksFile): GoldenReport {
 }
 
 /** Checks a train_step.json-format file: two official training iterations per (alpha, gamma) run. */
-export function checkTrainStepFile(file: TrainStepFile, networks: NetworksFile): GoldenReport {
+export async function checkTrainStepFile(file: TrainStepFile, networks: NetworksFile): Promise<GoldenReport> {
   const reference: Record<string, unknown> = {};
   for (const [name, run] of Object.entries(file.runs)) {
     run.float32.forEach((it, k) => {
@@ -441,13 +441,13 @@ export function checkTrainStepFile(file: TrainStepFile, networks: NetworksFile):
     try {
       loadAgentWeights(agent, networks);
       const batch = batchOf(networks);
-      run.float32.forEach((_, k) => {
+      for (let k = 0; k < run.float32.length; k++) {
         const prefix = `runs.${name}.step${k + 1}`;
-        const metrics = agent.trainStep(batch, noiseOf(networks, k === 0 ? '' : 'step2_'));
+        const metrics = await agent.trainStep(batch, agent.criticLearner, noiseOf(networks, k === 0 ? '' : 'step2_'));
         const metric = (name: string): tf.Scalar => {
           const value = metrics[name];
-          if (!value) throw new Error(`a training step reported no ${name}`);
-          return value;
+          if (!(value instanceof tf.Tensor)) throw new Error(`a training step reported no ${name} tensor`);
+          return value as tf.Scalar;
         };
         const official: Record<string, tf.Scalar> = {
           critic_loss: metric('critic'),
@@ -462,8 +462,8 @@ export function checkTrainStepFile(file: TrainStepFile, networks: NetworksFile):
         cmp.recordParams(`${prefix}.params_after.critic_target`, agent.criticTarget.params);
         cmp.recordParams(`${prefix}.params_after.bc_actor`, agent.bcActor.params);
         cmp.recordParams(`${prefix}.params_after.policy`, agent.policy.params);
-        tf.dispose([...Object.values(metrics), official.ql_loss as tf.Scalar]);
-      });
+        tf.dispose([...Object.values(metrics).filter((m): m is tf.Scalar => m instanceof tf.Tensor), official.ql_loss as tf.Scalar]);
+      }
       tf.dispose(Object.values(batch));
     } finally {
       agent.dispose();

@@ -23,9 +23,9 @@ describe('golden numbers of the official implementation', () => {
     expect(report.quantities['dmd.kl_generator.grads_kl_generator.layers.layers.7.bias']?.pass).toBe(true);
   });
 
-  it('train_step.json: two official training iterations give the same losses and parameters', () => {
+  it('train_step.json: two official training iterations give the same losses and parameters', async () => {
     const file = trainStepFileSchema.parse(JSON.parse(fs.readFileSync(path.join(GOLDEN, 'train_step.json'), 'utf8')));
-    const report = checkTrainStepFile(file, readNetworks());
+    const report = await checkTrainStepFile(file, readNetworks());
     expect(Object.entries(report.quantities).filter(([, q]) => !q.pass)).toEqual([]);
     expect(report.quantities['runs.alpha1_gamma1.step2.metric.actor_loss']?.pass).toBe(true);
     expect(report.quantities['runs.alpha5_gamma0.step2.params_after.policy.net.6.bias']?.maxAbsError).toBeLessThan(1e-6);

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAgent } from '../../src/core/algos/agents';
 import { DtqlAgent, policyLoss, type StepNoise } from '../../src/core/algos/dtql';
+import type { KlAgent } from '../../src/core/algos/dql-kl';
 import { cosineLr, criticActionTerm, type OfflineAgent } from '../../src/core/algos/common';
 import { D4RL_DEFAULTS, type Algo, type TrainConfig } from '../../src/common/config';
 import { ReplaySampler, disposeBatch } from '../../src/core/data/replay';
@@ -33,11 +34,11 @@ function smallAgent(seed: number, algo: Algo = 'dtql', overrides: Partial<TrainC
   return { agent, sampler: new ReplaySampler(data.transitions, SMALL.batchSize) };
 }
 
-function runSteps(agent: OfflineAgent, sampler: ReplaySampler, n: number, pretrain = false): number[][] {
+async function runSteps(agent: OfflineAgent, sampler: ReplaySampler, n: number, pretrain = false): Promise<number[][]> {
   const out: number[][] = [];
   for (let i = 0; i < n; i++) {
     const batch = sampler.sample(agent.dataRng);
-    const scalars = Object.values(pretrain ? agent.pretrainStep(batch) : agent.trainStep(batch)) as tf.Scalar[];
+    const scalars = Object.values(await (pretrain ? agent.pretrainStep(batch) : agent.trainStep(batch))) as tf.Scalar[];
     out.push(scalars.map((s) => s.dataSync()[0] as number));
     tf.dispose(scalars);
     disposeBatch(batch);
@@ -46,24 +47,24 @@ function runSteps(agent: OfflineAgent, sampler: ReplaySampler, n: number, pretra
 }
 
 describe.each(['dtql', 'kl'] as const)('%s agent', (algo) => {
-  it.each([1, 3])('keeps the tensor count flat across 100 training steps (%i policy samples per state)', (policyLossSamples) => {
+  it.each([1, 3])('keeps the tensor count flat across 100 training steps (%i policy samples per state)', async (policyLossSamples) => {
     const { agent, sampler } = smallAgent(1, algo, { policyLossSamples });
-    runSteps(agent, sampler, 3, true);
-    runSteps(agent, sampler, 3);
+    await runSteps(agent, sampler, 3, true);
+    await runSteps(agent, sampler, 3);
     const before = tf.memory().numTensors;
-    runSteps(agent, sampler, 100);
+    await runSteps(agent, sampler, 100);
     expect(tf.memory().numTensors).toBe(before);
     agent.dispose();
   });
 
-  it('trains the policy at policyLr and the diffusion model (and the KL fake score) at lr, both under the cosine schedule', () => {
+  it('trains the policy at policyLr and the diffusion model (and the KL fake score) at lr, both under the cosine schedule', async () => {
     const { agent, sampler } = smallAgent(2, algo, { lr: 1e-3, policyLr: 1e-4, lrDecay: true });
     const rates = () => Object.fromEntries(Object.entries(agent.getState().optimizers).map(([name, o]) => [name, o.lr]));
-    runSteps(agent, sampler, 1);
+    await runSteps(agent, sampler, 1);
     const policyName = algo === 'dtql' ? 'policy' : 'generator';
     expect(rates()).toMatchObject({ bc: 1e-3, [policyName]: 1e-4, ...(algo === 'kl' ? { fake: 1e-3 } : {}) });
-    runSteps(agent, sampler, 4);
-    agent.beginTrainStep();
+    await runSteps(agent, sampler, 4);
+    agent.applyLearningRates();
     const decayed = rates();
     expect(decayed.bc).toBeCloseTo(cosineLr(1e-3, 5, SMALL.trainSteps), 12);
     expect(decayed[policyName]).toBeCloseTo(cosineLr(1e-4, 5, SMALL.trainSteps), 12);
@@ -71,24 +72,24 @@ describe.each(['dtql', 'kl'] as const)('%s agent', (algo) => {
     agent.dispose();
   });
 
-  it('gives identical losses for the same seed and different ones for another seed', () => {
+  it('gives identical losses for the same seed and different ones for another seed', async () => {
     const a = smallAgent(7, algo);
     const b = smallAgent(7, algo);
     const c = smallAgent(8, algo);
-    const la = runSteps(a.agent, a.sampler, 5);
-    expect(runSteps(b.agent, b.sampler, 5)).toEqual(la);
-    expect(runSteps(c.agent, c.sampler, 5)).not.toEqual(la);
+    const la = await runSteps(a.agent, a.sampler, 5);
+    expect(await runSteps(b.agent, b.sampler, 5)).toEqual(la);
+    expect(await runSteps(c.agent, c.sampler, 5)).not.toEqual(la);
     for (const x of [a, b, c]) x.agent.dispose();
   });
 
-  it('restores a checkpoint and continues exactly', () => {
+  it('restores a checkpoint and continues exactly', async () => {
     const a = smallAgent(3, algo);
-    runSteps(a.agent, a.sampler, 4);
+    await runSteps(a.agent, a.sampler, 4);
     const saved = decodeCheckpoint(encodeCheckpoint(a.agent.getState()));
-    const expected = runSteps(a.agent, a.sampler, 4);
+    const expected = await runSteps(a.agent, a.sampler, 4);
     const b = smallAgent(99, algo);
     b.agent.setState(saved);
-    expect(runSteps(b.agent, b.sampler, 4)).toEqual(expected);
+    expect(await runSteps(b.agent, b.sampler, 4)).toEqual(expected);
     a.agent.dispose();
     b.agent.dispose();
   });
@@ -121,25 +122,25 @@ describe.each(['dtql', 'kl'] as const)('%s agent', (algo) => {
 describe('what pretraining trains', () => {
   const criticParams = (agent: OfflineAgent) => Object.values(agent.getState().params.critic ?? {}).map((p) => Array.from(p.data));
 
-  it.each([true, false])('trains the critic during pretraining only with pretrainCritic (%s)', (pretrainCritic) => {
+  it.each([true, false])('trains the critic during pretraining only with pretrainCritic (%s)', async (pretrainCritic) => {
     const { agent, sampler } = smallAgent(5, 'kl', { pretrainCritic });
     const initial = criticParams(agent);
-    const losses = runSteps(agent, sampler, 3, true);
+    const losses = await runSteps(agent, sampler, 3, true);
     // bc, then the critic's four losses when it trains
     expect(losses[0]).toHaveLength(pretrainCritic ? 5 : 1);
     if (pretrainCritic) expect(criticParams(agent)).not.toEqual(initial);
     else expect(criticParams(agent)).toEqual(initial);
-    runSteps(agent, sampler, 1);
+    await runSteps(agent, sampler, 1);
     expect(criticParams(agent)).not.toEqual(initial);
     agent.dispose();
   });
 
-  it.each([true, false])('starts the KL fake score from the diffusion model only with fakeScoreFromDiffusion (%s)', (fakeScoreFromDiffusion) => {
+  it.each([true, false])('starts the KL fake score from the diffusion model only with fakeScoreFromDiffusion (%s)', async (fakeScoreFromDiffusion) => {
     const { agent, sampler } = smallAgent(6, 'kl', { fakeScoreFromDiffusion });
-    runSteps(agent, sampler, 3, true);
+    await runSteps(agent, sampler, 3, true);
     const params = () => agent.getState().params;
     const initialFake = params().fakeScore;
-    agent.beginTrainStep();
+    (agent as KlAgent).startFromDiffusion();
     const { fakeScore, generator, bcActor } = params();
     expect(generator).toEqual(bcActor);
     expect(fakeScore).toEqual(fakeScoreFromDiffusion ? bcActor : initialFake);

@@ -1,7 +1,7 @@
 /**
  * What DTQL and its KL baseline share (OFFICIAL-CODE.md §1, §4.1, §4.2, §5): the IQL critic, behaviour
- * cloning of the diffusion model, the learning-rate schedule, and the step structure. Each
- * algorithm file adds its one-step policy and that policy's loss.
+ * cloning of the diffusion model, the learning-rate schedule and pretraining. Each algorithm file
+ * adds its one-step policy, that policy's loss, and its joint training step in the official order.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from '../../common/config';
@@ -131,13 +131,66 @@ export function cosineLr(base: number, step: number, total: number): number {
   return (base * (1 + Math.cos((Math.PI * Math.min(step, total)) / total))) / 2;
 }
 
+export interface LearningRates {
+  lr: number;
+  policyLr: number;
+  criticLr: number;
+}
+
+/**
+ * The learning rates of a step (OFFICIAL-CODE.md §5): the base rates in pretraining (`trainStepsDone`
+ * null); in joint training, under cosine decay (when on) over the joint steps.
+ */
+export function learningRates(config: TrainConfig, trainStepsDone: number | null): LearningRates {
+  const { lr, policyLr, criticLr, lrDecay, trainSteps } = config;
+  if (trainStepsDone === null || !lrDecay) return { lr, policyLr, criticLr };
+  const decayed = (base: number) => cosineLr(base, trainStepsDone, trainSteps);
+  return { lr: decayed(lr), policyLr: decayed(policyLr), criticLr: decayed(criticLr) };
+}
+
+/** Steps an agent has done: pretraining steps, then joint training steps. */
+export interface StepCounts {
+  pretrain: number;
+  train: number;
+}
+
+/**
+ * The critic's part of a step: an update at `lr`; in joint training (`joint`) the target then moves
+ * by tau and the policy asks for the Q term.
+ */
+export interface CriticUpdate {
+  lr: number;
+  joint: boolean;
+}
+
+/** The critic's part of the step that follows `done`, or null when it has none (pretraining without pretrainCritic). */
+export function criticUpdateAt(config: TrainConfig, done: StepCounts): CriticUpdate | null {
+  const joint = done.pretrain >= config.pretrainSteps;
+  if (!joint && !config.pretrainCritic) return null;
+  return { lr: learningRates(config, joint ? done.train : null).criticLr, joint };
+}
+
 export type CriticMetric = 'critic' | 'value' | 'q1' | 'q2';
+
+/** Losses of a step by their logged names: tensors of this thread, or numbers from another thread. */
+export type StepLosses = Record<string, tf.Scalar | number>;
+
+/**
+ * Where the critic trains: on this thread (the CriticLearner itself), or on another thread that keeps
+ * pace with the steps (the engine's). A step asks in its order, the update and then the Q term;
+ * answers may come later, and the step waits for them only where it needs them.
+ */
+export interface CriticHolder {
+  update(batch: Batch, update: CriticUpdate): Record<CriticMetric, tf.Scalar | number> | Promise<Record<CriticMetric, tf.Scalar | number>>;
+  /** The Q term at `actions` (policyLossSamples per state of the batch), from the critic just updated. */
+  qTerm(batch: Batch, actions: Float32Array): QTerm | Promise<QTerm>;
+}
 
 /**
  * The critic with its target and optimizer: the IQL half of DTQL. It depends on nothing else of
  * the agent (no policy, no diffusion model), so it can also run on its own thread.
  */
-export class CriticLearner {
+export class CriticLearner implements CriticHolder {
   readonly critic: Critic;
   readonly target: Critic;
   readonly optimizer: Adam;
@@ -168,6 +221,24 @@ export class CriticLearner {
     return { critic: value, ...(parts as Record<'value' | 'q1' | 'q2', tf.Scalar>) };
   }
 
+  /**
+   * The update at `lr`, then in joint training the target's move. The official code moves the
+   * target at the end of the step; nothing in between reads it, so it moves here.
+   */
+  update(batch: Batch, { lr, joint }: CriticUpdate): Record<CriticMetric, tf.Scalar> {
+    this.optimizer.lr = lr;
+    const losses = this.step(batch);
+    if (joint) this.softUpdateTarget();
+    return losses;
+  }
+
+  qTerm(batch: Batch, actions: Float32Array): QTerm {
+    const a = tf.tensor2d(actions, [actions.length / batch.actions.shape[1], batch.actions.shape[1]]);
+    const term = criticActionTerm(this.critic, batch.states, a);
+    a.dispose();
+    return term;
+  }
+
   /** critic_target <- tau * critic + (1 - tau) * critic_target, over Q1, Q2 and V. */
   softUpdateTarget(): void {
     const tau = this.config.tau;
@@ -196,7 +267,8 @@ export interface AgentState {
 /**
  * The shared half of an agent: the behaviour-cloning diffusion model and the critic, their
  * optimizers, the random streams and step counters. Subclasses add the one-step policy: how its
- * noise is drawn, its actions for a batch, and its update given the critic's Q term.
+ * noise is drawn, its actions for a batch, its update given the critic's Q term, and the joint
+ * training step that puts critic, behaviour cloning and policy in the official order.
  */
 export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
   readonly bcActor: ScoreNetwork;
@@ -262,59 +334,44 @@ export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
     return value;
   }
 
-  /** The Q term at the policy's actions from this agent's own critic (the single-thread order). */
-  localQTerm(batch: Batch, noise: Noise): QTerm {
-    const actions = this.policyActions(batch.states, noise);
-    const a = tf.tensor2d(actions, [actions.length / this.problem.actionDim, this.problem.actionDim]);
-    const term = criticActionTerm(this.critic, batch.states, a);
-    a.dispose();
-    return term;
+  get counts(): StepCounts {
+    return { pretrain: this.pretrainStepsDone, train: this.trainStepsDone };
   }
 
-  /** Pretraining (OFFICIAL-CODE.md §1): BC and (unless pretrainCritic is off) the critic, no target update, no learning-rate schedule. */
-  pretrainStep(batch: Batch): Record<string, tf.Scalar> {
+  /** The next step, pretraining or joint as the counters call for; the critic trains where `critic` holds it. */
+  step(batch: Batch, critic: CriticHolder = this.criticLearner): Promise<StepLosses> {
+    return this.pretrainStepsDone < this.config.pretrainSteps ? this.pretrainStep(batch, critic) : this.trainStep(batch, critic);
+  }
+
+  /**
+   * Pretraining (OFFICIAL-CODE.md §1): behaviour cloning and (unless pretrainCritic is off) the
+   * critic, at the base learning rates, with no target update and no policy.
+   */
+  async pretrainStep(batch: Batch, critic: CriticHolder = this.criticLearner): Promise<StepLosses> {
     const noise = this.drawNoise(batch.actions.shape[0]);
+    const update = criticUpdateAt(this.config, this.counts);
+    const criticLosses = update ? critic.update(batch, update) : {};
     const bc = this.bcStep(batch, noise.sigmaBc, noise.epsBc);
-    const critic = this.config.pretrainCritic ? this.criticLearner.step(batch) : {};
     this.pretrainStepsDone += 1;
-    return { bc, ...critic };
+    return { bc, ...(await criticLosses) };
   }
 
-  /** One joint step: critic, BC, policy (with the just-updated critic and diffusion model), target. */
-  trainStep(batch: Batch, noise?: Noise): Record<string, tf.Scalar> {
-    this.beginTrainStep();
-    const draws = noise ?? this.drawNoise(batch.actions.shape[0]);
-    const critic = this.criticLearner.step(batch);
-    const bc = this.bcStep(batch, draws.sigmaBc, draws.epsBc);
-    const policy = this.policyStep(batch, draws, this.localQTerm(batch, draws));
-    this.criticLearner.softUpdateTarget();
-    this.trainStepsDone += 1;
-    return { ...critic, bc, ...policy };
-  }
+  /**
+   * One joint training step, in the official order (each algorithm file): the critic, behaviour
+   * cloning, then the policy against the critic and diffusion model just updated.
+   */
+  abstract trainStep(batch: Batch, critic?: CriticHolder, noise?: Noise): Promise<StepLosses>;
 
-  /** Learning rates of the coming training step (cosine decay counts training steps only). */
-  scheduledLr(): { lr: number; policyLr: number; criticLr: number } {
-    const { lr, policyLr, criticLr, lrDecay, trainSteps } = this.config;
-    const t = this.trainStepsDone;
-    if (!lrDecay) return { lr, policyLr, criticLr };
-    return { lr: cosineLr(lr, t, trainSteps), policyLr: cosineLr(policyLr, t, trainSteps), criticLr: cosineLr(criticLr, t, trainSteps) };
-  }
-
-  /** Called before each joint step's draws: the learning rates of this step, and any set-up the policy needs. */
-  beginTrainStep(): void {
-    this.applySchedule();
-    this.onTrainStepStart();
-  }
-
-  /** Policy set-up before a joint step (the KL generator is initialised from the diffusion model here). */
-  protected onTrainStepStart(): void {}
-
-  applySchedule(): void {
-    const { lr, policyLr, criticLr } = this.scheduledLr();
-    this.bcOptimizer.lr = lr;
+  /**
+   * Sets this joint step's learning rates (OFFICIAL-CODE.md §5) on every optimizer but the critic's,
+   * whose rate travels with its update (it may train on another thread); returns them all.
+   */
+  applyLearningRates(): LearningRates {
+    const rates = learningRates(this.config, this.trainStepsDone);
+    this.bcOptimizer.lr = rates.lr;
     const scoreOptimizers = new Set(this.scoreOptimizers());
-    for (const optimizer of Object.values(this.policyOptimizers())) optimizer.lr = scoreOptimizers.has(optimizer) ? lr : policyLr;
-    this.criticLearner.optimizer.lr = criticLr;
+    for (const optimizer of Object.values(this.policyOptimizers())) optimizer.lr = scoreOptimizers.has(optimizer) ? rates.lr : rates.policyLr;
+    return rates;
   }
 
   /**

@@ -11,7 +11,7 @@ import { ScoreNetwork } from '../nets/score';
 import type { Rng } from '../rng';
 import { Adam } from '../tf/adam';
 import { stopGradient } from '../tf/kernels';
-import { drawBcNoise, injectedLoss, OfflineAgent, statesForActions, type BaseNoise, type Batch, type ProblemSpec, type QTerm } from './common';
+import { drawBcNoise, injectedLoss, OfflineAgent, statesForActions, type BaseNoise, type Batch, type CriticHolder, type ProblemSpec, type QTerm, type StepLosses } from './common';
 
 /** The generator's input noise scale and its (raw, not ln/4) time input (OFFICIAL-CODE.md §3.4). */
 export const GENERATION_SIGMA = 2.5;
@@ -106,14 +106,32 @@ export class KlAgent extends OfflineAgent<KlNoise> {
    * Joint training starts the generator from the pretrained diffusion model, and the fake score too
    * (DTQL:agents/dql_kl.py) unless fakeScoreFromDiffusion is off (the toy script keeps its random init).
    */
-  protected override onTrainStepStart(): void {
-    if (this.trainStepsDone !== 0) return;
+  startFromDiffusion(): void {
     this.generator.params.copyFrom(this.bcActor.params);
     if (this.config.fakeScoreFromDiffusion) this.fakeScore.params.copyFrom(this.bcActor.params);
   }
 
   drawNoise(batch: number): KlNoise {
     return drawKlNoise(this.rng, batch, this.problem.actionDim, this.config.policyLossSamples);
+  }
+
+  /**
+   * One joint training step (DTQL:agents/dql_kl.py train(); OFFICIAL-CODE.md §8) on one minibatch:
+   * DTQL's order with the generator in the policy's place. `critic` says where the critic trains.
+   */
+  async trainStep(batch: Batch, critic: CriticHolder = this.criticLearner, noise = this.drawNoise(batch.actions.shape[0])): Promise<StepLosses> {
+    if (this.trainStepsDone === 0) this.startFromDiffusion();
+    const rates = this.applyLearningRates();
+    // 1. Critic: IQL, as DTQL's; its target then moves by tau.
+    const criticLosses = critic.update(batch, { lr: rates.criticLr, joint: true });
+    // The Q term at the generator's actions, from the critic just updated.
+    const qTerm = critic.qTerm(batch, this.policyActions(batch.states, noise));
+    // 2. Behaviour cloning: the diffusion loss on the dataset's actions (paper Eq. 2).
+    const bc = this.bcStep(batch, noise.sigmaBc, noise.epsBc);
+    // 3. Generator: alpha * DMD (the KL's gradient) - eta * min Q; then the fake score learns the generator's actions.
+    const policy = this.policyStep(batch, noise, await qTerm);
+    this.trainStepsDone += 1;
+    return { ...(await criticLosses), bc, ...policy };
   }
 
   /** G(z * 2.5, s, 2.5) for standard-normal z, z's rows / the states' rows actions per state (state-major). */

@@ -38,7 +38,7 @@ export async function runGolden(file: string, networksFile?: string): Promise<Go
     const companion = networksFile ?? path.join(path.dirname(file), 'networks.json');
     const networks = networksFileSchema.safeParse(readJson(companion));
     if (!networks.success) throw badInput(`${companion} (weights and inputs for ${file}) is not a golden networks file: ${describeIssues(networks.error)}`);
-    return { file, backend, report: checkTrainStepFile(parsed.data, networks.data) };
+    return { file, backend, report: await checkTrainStepFile(parsed.data, networks.data) };
   }
   const parsed = networksFileSchema.safeParse(raw);
   if (!parsed.success) throw badInput(`${file} is not a golden networks file: ${describeIssues(parsed.error)}`);

@@ -1,8 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import type { BaseNoise, OfflineAgent } from '../../core/algos/common';
+import { criticUpdateAt, type BaseNoise, type Batch, type CriticHolder, type CriticMetric, type CriticUpdate, type OfflineAgent, type QTerm, type StepLosses } from '../../core/algos/common';
 import { batchToTensors, disposeBatch, type BatchArrays, type ReplaySampler } from '../../core/data/replay';
-import { cosineLr } from '../../core/algos/common';
 import type { BackendName } from '../../core/tf/backend';
 import type { CriticState, WorkerReply, WorkerRequest } from './critic-worker';
 import { engineEntry } from '../entries';
@@ -10,23 +9,24 @@ import { engineEntry } from '../entries';
 /** Runs training steps of an agent; values come back as plain numbers, read once per step. */
 export interface Stepper {
   /**
-   * One pretraining or joint step, whichever the agent's counters call for. With `syncCritic`,
-   * the agent's critic, target and optimizer hold their state after this step when it returns
-   * (for a checkpoint or an evaluation).
+   * The agent's next step. With `syncCritic`, the agent's critic, target and optimizer hold their
+   * state after this step when it returns (for a checkpoint or an evaluation).
    */
   step(syncCritic: boolean): Promise<Record<string, number>>;
   close(): Promise<void>;
 }
 
-function readScalars(scalars: Record<string, tf.Scalar>): Record<string, number> {
-  const names = Object.keys(scalars);
-  const stacked = tf.tidy(() => tf.stack(names.map((n) => scalars[n] as tf.Scalar)));
-  const values = stacked.dataSync();
-  tf.dispose([stacked, ...Object.values(scalars)]);
-  return Object.fromEntries(names.map((n, i) => [n, values[i] as number]));
+/** A step's losses as numbers: the tensors among them read back together, once. */
+function readLosses(losses: StepLosses): Record<string, number> {
+  const names = Object.keys(losses);
+  const tensors = names.filter((n) => typeof losses[n] !== 'number');
+  const stacked = tensors.length ? tf.tidy(() => tf.stack(tensors.map((n) => losses[n] as tf.Scalar))) : null;
+  const read = stacked?.dataSync() ?? new Float32Array(0);
+  tf.dispose([...(stacked ? [stacked] : []), ...tensors.map((n) => losses[n] as tf.Scalar)]);
+  return Object.fromEntries(names.map((n) => [n, typeof losses[n] === 'number' ? losses[n] : (read[tensors.indexOf(n)] as number)]));
 }
 
-/** The plain order of the notes: critic, BC, policy, target, all on this thread. */
+/** Every step on this thread, the critic included. */
 export class SequentialStepper<N extends BaseNoise> implements Stepper {
   constructor(
     private readonly agent: OfflineAgent<N>,
@@ -36,38 +36,42 @@ export class SequentialStepper<N extends BaseNoise> implements Stepper {
   async step(): Promise<Record<string, number>> {
     // Nothing here waits on I/O, so without this a run would never hear Ctrl-C or a stop/pause message.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    const { agent } = this;
-    const batch = this.sampler.sample(agent.dataRng);
-    const pretraining = agent.pretrainStepsDone < agent.config.pretrainSteps;
-    const scalars = pretraining ? agent.pretrainStep(batch) : agent.trainStep(batch);
-    disposeBatch(batch);
-    return readScalars(scalars as Record<string, tf.Scalar>);
+    const batch = this.sampler.sample(this.agent.dataRng);
+    try {
+      return readLosses(await this.agent.step(batch));
+    } finally {
+      disposeBatch(batch);
+    }
   }
 
   async close(): Promise<void> {}
 }
 
-/** A step's batch, with its critic step already sent to the worker (null when the step trains no critic). */
-interface SubmittedStep {
-  batch: BatchArrays;
+/** A step's minibatch, with its critic update already sent to the worker (null when it has none). */
+interface SentStep {
+  arrays: BatchArrays;
   reply: Promise<WorkerReply> | null;
 }
 
 /**
- * The same steps on two cores. The critic's update needs only the minibatch, so a worker thread
- * owns the critic: it runs critic step t, then the policy's Q term at a_theta with that critic,
- * then critic step t+1 while this thread runs BC and the rest of the policy step t. Batches come
- * from their own random stream, the loss noise is drawn here in the same order, and every kernel
- * sees the same inputs: the results equal the sequential stepper's bit for bit.
+ * The critic on a worker thread (critic-worker.ts), answering the agent's step in its order. Once a
+ * step has asked for all it needs (the update, and in joint training the Q term), this draws the
+ * next step's minibatch and sends its update too: the worker trains critic t+1 while this thread
+ * trains behaviour cloning and the policy of step t. Minibatches come from their own random stream
+ * and the loss noise is drawn on this thread in the same order, so every kernel sees the same
+ * inputs as on one thread: the results equal the sequential stepper's bit for bit.
  */
-export class PipelinedStepper<N extends BaseNoise> implements Stepper {
+class WorkerCritic<N extends BaseNoise> implements CriticHolder {
   private readonly worker: Worker;
   private readonly replies: ((reply: WorkerReply) => void)[] = [];
   private failure: Error | null = null;
-  /** The next step's batch and critic step, drawn and sent ahead. */
-  private submitted: SubmittedStep | null = null;
+  /** The step being trained; `drawAhead` false on a step whose state must be exact when it ends (a checkpoint's). */
+  private current: SentStep | null = null;
+  private drawAhead = false;
+  /** The next step, drawn and sent ahead. */
+  private ahead: SentStep | null = null;
 
-  private constructor(
+  constructor(
     private readonly agent: OfflineAgent<N>,
     private readonly sampler: ReplaySampler,
   ) {
@@ -79,15 +83,7 @@ export class PipelinedStepper<N extends BaseNoise> implements Stepper {
     });
   }
 
-  static async start<N extends BaseNoise>(agent: OfflineAgent<N>, sampler: ReplaySampler, backend: BackendName): Promise<PipelinedStepper<N>> {
-    const stepper = new PipelinedStepper<N>(agent, sampler);
-    const learner = agent.criticLearner;
-    const state: CriticState = { critic: learner.critic.params.snapshot(), target: learner.target.params.snapshot(), optimizer: learner.optimizer.getState() };
-    await stepper.request({ type: 'init', backend, problem: agent.problem, config: agent.config, state });
-    return stepper;
-  }
-
-  private request(message: WorkerRequest): Promise<WorkerReply> {
+  request(message: WorkerRequest): Promise<WorkerReply> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.replies.push((reply) => (reply.type === 'error' ? reject(new Error(`critic worker: ${reply.message}`)) : resolve(reply)));
@@ -95,61 +91,95 @@ export class PipelinedStepper<N extends BaseNoise> implements Stepper {
     });
   }
 
-  private async expect<T extends WorkerReply['type']>(reply: Promise<WorkerReply>, type: T): Promise<Extract<WorkerReply, { type: T }>> {
-    const value = await reply;
-    if (value.type !== type) throw new Error(`critic worker answered ${value.type} where ${type} was due`);
-    return value as Extract<WorkerReply, { type: T }>;
+  /** The reply of the type due; a failure is also kept off the unhandled-rejection path until the step awaits it. */
+  expect<T extends WorkerReply['type']>(reply: Promise<WorkerReply>, type: T): Promise<Extract<WorkerReply, { type: T }>> {
+    const answer = reply.then((value) => {
+      if (value.type !== type) throw new Error(`critic worker answered ${value.type} where ${type} was due`);
+      return value as Extract<WorkerReply, { type: T }>;
+    });
+    answer.catch(() => undefined);
+    return answer;
   }
 
-  /** Draws the batch of the step that follows `done` steps and sends its critic step, if it has one. */
-  private submit(done: { pretrain: number; train: number }): SubmittedStep {
-    const { config } = this.agent;
-    const batch = this.sampler.sampleArrays(this.agent.dataRng);
-    const pretraining = done.pretrain < config.pretrainSteps;
-    const lr = pretraining || !config.lrDecay ? config.criticLr : cosineLr(config.criticLr, done.train, config.trainSteps);
-    const trainsCritic = !pretraining || config.pretrainCritic;
-    return { batch, reply: trainsCritic ? this.request({ type: 'step', batch, lr, updateTarget: !pretraining }) : null };
+  /** Starts a step: the minibatch drawn ahead, or a new one. */
+  begin(drawAhead: boolean): BatchArrays {
+    this.current = this.ahead ?? { arrays: this.sampler.sampleArrays(this.agent.dataRng), reply: null };
+    this.ahead = null;
+    this.drawAhead = drawAhead;
+    return this.current.arrays;
+  }
+
+  update(_batch: Batch, update: CriticUpdate): Promise<Record<CriticMetric, number>> {
+    const step = this.current as SentStep;
+    step.reply ??= this.request({ type: 'step', batch: step.arrays, lr: update.lr, updateTarget: update.joint });
+    // A pretraining step asks for no Q term: its requests are all in.
+    if (!update.joint) this.sendAhead();
+    return this.expect(step.reply, 'stepped').then((r) => r.metrics);
+  }
+
+  qTerm(_batch: Batch, actions: Float32Array): Promise<QTerm> {
+    const reply = this.request({ type: 'qterm', actions });
+    this.sendAhead();
+    return this.expect(reply, 'qterm').then((r) => r.term);
+  }
+
+  /** Draws the next step's minibatch and sends its critic update, if this step may draw ahead and another follows. */
+  private sendAhead(): void {
+    const { agent } = this;
+    const { config } = agent;
+    if (!this.drawAhead) return;
+    const pretraining = agent.pretrainStepsDone < config.pretrainSteps;
+    const next = { pretrain: agent.pretrainStepsDone + (pretraining ? 1 : 0), train: agent.trainStepsDone + (pretraining ? 0 : 1) };
+    if (next.pretrain + next.train >= config.pretrainSteps + config.trainSteps) return;
+    const arrays = this.sampler.sampleArrays(agent.dataRng);
+    const update = criticUpdateAt(config, next);
+    this.ahead = { arrays, reply: update ? this.request({ type: 'step', batch: arrays, lr: update.lr, updateTarget: update.joint }) : null };
+  }
+
+  /** Copies the worker's critic, target and optimizer into the agent. */
+  async syncInto(): Promise<void> {
+    const { state } = await this.expect(this.request({ type: 'state' }), 'state');
+    const learner = this.agent.criticLearner;
+    learner.critic.params.assign(state.critic);
+    learner.target.params.assign(state.target);
+    learner.optimizer.setState(state.optimizer);
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
+
+/** The same steps on two threads: the critic on a worker (WorkerCritic), the rest here. */
+export class PipelinedStepper<N extends BaseNoise> implements Stepper {
+  private constructor(
+    private readonly agent: OfflineAgent<N>,
+    private readonly critic: WorkerCritic<N>,
+  ) {}
+
+  static async start<N extends BaseNoise>(agent: OfflineAgent<N>, sampler: ReplaySampler, backend: BackendName): Promise<PipelinedStepper<N>> {
+    const critic = new WorkerCritic(agent, sampler);
+    const learner = agent.criticLearner;
+    const state: CriticState = { critic: learner.critic.params.snapshot(), target: learner.target.params.snapshot(), optimizer: learner.optimizer.getState() };
+    await critic.expect(critic.request({ type: 'init', backend, problem: agent.problem, config: agent.config, state }), 'ready');
+    return new PipelinedStepper(agent, critic);
   }
 
   async step(syncCritic: boolean): Promise<Record<string, number>> {
-    const { agent } = this;
-    const { config, problem } = agent;
-    const total = config.pretrainSteps + config.trainSteps;
-    const current = this.submitted ?? this.submit({ pretrain: agent.pretrainStepsDone, train: agent.trainStepsDone });
-    this.submitted = null;
-    const batch = batchToTensors(current.batch, problem.stateDim, problem.actionDim);
-    const pretraining = agent.pretrainStepsDone < config.pretrainSteps;
+    const { problem } = this.agent;
+    // On a sync step the next minibatch is not drawn ahead: the state (random streams included)
+    // must be exactly that after this step, as a checkpoint records it.
+    const batch = batchToTensors(this.critic.begin(!syncCritic), problem.stateDim, problem.actionDim);
     try {
-      if (!pretraining) agent.beginTrainStep();
-      const noise = agent.drawNoise(current.batch.size);
-      // Queued behind critic step t: the Q term at a_theta, then the state, then critic step t+1.
-      const qTerm = pretraining ? null : this.request({ type: 'qterm', actions: agent.policyActions(batch.states, noise) });
-      const state = syncCritic ? this.request({ type: 'state' }) : null;
-      const after = { pretrain: agent.pretrainStepsDone + (pretraining ? 1 : 0), train: agent.trainStepsDone + (pretraining ? 0 : 1) };
-      // On a sync step the next batch is not drawn ahead: the state (random streams included)
-      // must be exactly that after this step, as a checkpoint records it.
-      if (!syncCritic && after.pretrain + after.train < total) this.submitted = this.submit(after);
-      const bc = agent.bcStep(batch, noise.sigmaBc, noise.epsBc);
-      const critic = current.reply ? (await this.expect(current.reply, 'stepped')).metrics : {};
-      let scalars: Record<string, tf.Scalar> = { bc };
-      if (qTerm) scalars = { ...scalars, ...agent.policyStep(batch, noise, (await this.expect(qTerm, 'qterm')).term) };
-      if (pretraining) agent.pretrainStepsDone += 1;
-      else agent.trainStepsDone += 1;
-      const values = { ...critic, ...readScalars(scalars) };
-      if (state) {
-        const reply = await this.expect(state, 'state');
-        const learner = agent.criticLearner;
-        learner.critic.params.assign(reply.state.critic);
-        learner.target.params.assign(reply.state.target);
-        learner.optimizer.setState(reply.state.optimizer);
-      }
-      return values;
+      const losses = readLosses(await this.agent.step(batch, this.critic));
+      if (syncCritic) await this.critic.syncInto();
+      return losses;
     } finally {
       disposeBatch(batch);
     }
   }
 
   async close(): Promise<void> {
-    await this.worker.terminate();
+    await this.critic.close();
   }
 }
