@@ -84,7 +84,8 @@ export function planSweep(spec: SweepSpec, options: { name?: string; maxRuns: nu
       algo,
       preset: presetId,
       seeds: [seed ?? presetSeed(String(task), presetId ?? '')],
-      name: `${name}: ${formatSweepPoint(sweepPoint, ' ')}`.slice(0, 190),
+      // A sweep without axes names its runs by itself alone, not "name: ".
+      name: (axes.length ? `${name}: ${formatSweepPoint(sweepPoint, ' ')}` : name).slice(0, 190),
       overrides: { ...hyperparameters, ...(steps === undefined ? {} : { trainSteps: steps }) },
     });
     if (!request.success) throw badInput(`${where}: ${describeIssues(request.error)}`);

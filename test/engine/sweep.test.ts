@@ -35,13 +35,15 @@ describe('sweep planning', () => {
     expect(planned.runs[2]?.sweepPoint).toEqual({ algo: 'dtql', alpha: 5 });
     expect(planned.runs.every((r) => r.config.trainSteps === 40 && r.preset === 'quick')).toBe(true);
     expect(planned.name).toBe('sweep over algo x alpha');
+    expect(planned.runs[2]?.name).toBe('sweep over algo x alpha: algo=dtql alpha=5');
   });
 
   it('a single value is no axis; a missing seed is the preset default', () => {
     const planned = planSweep({ task: 'bandit-25g-near', preset: 'quick' }, { maxRuns: 10 });
     expect(planned.runs).toHaveLength(1);
     expect(planned.axes).toEqual([]);
-    expect(planned.runs[0]).toMatchObject({ algo: 'dtql', seed: 0 });
+    expect(planned.runs[0]).toMatchObject({ algo: 'dtql', seed: 0, name: 'sweep over one point' });
+    expect(planSweep({ task: 'bandit-25g-near', seed: [1, 2] }, { maxRuns: 10, name: 'seeds' }).runs.map((r) => r.name)).toEqual(['seeds', 'seeds']);
   });
 
   it.each([
