@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { planRuns } from './plan';
-import { DEFAULT_MAX_SWEEP_RUNS, SWEEP_PREVIEW_ROWS, estimateSweep, planSweep } from './sweep';
+import { DEFAULT_MAX_SWEEP_RUNS, planSweep, sweepPreview } from './sweep';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -169,16 +169,7 @@ export function createService(ctx: ServiceContext, events = new EventHub()): Ser
     },
     previewSweep: ({ spec, name }) => {
       const maxRuns = ctx.maxSweepRuns ?? DEFAULT_MAX_SWEEP_RUNS;
-      const planned = planSweep(spec, { name, maxRuns, db: ctx.db });
-      const concurrency = Math.max(1, ctx.runs?.concurrency ?? 1);
-      return {
-        name: planned.name,
-        axes: planned.axes,
-        count: planned.runs.length,
-        maxRuns,
-        runs: planned.runs.slice(0, SWEEP_PREVIEW_ROWS).map((r) => ({ name: r.name, task: r.task, algo: r.algo, seed: r.seed, steps: r.config.pretrainSteps + r.config.trainSteps, point: r.sweepPoint })),
-        estimate: { ...estimateSweep(ctx.db, planned.runs, concurrency), concurrency },
-      };
+      return sweepPreview(planSweep(spec, { name, maxRuns, db: ctx.db }), { maxRuns, concurrency: ctx.runs?.concurrency ?? 1, db: ctx.db });
     },
     createSweep: async ({ spec, name }) => {
       const planned = planSweep(spec, { name, maxRuns: ctx.maxSweepRuns ?? DEFAULT_MAX_SWEEP_RUNS, db: ctx.db });

@@ -1,5 +1,5 @@
 import YAML from 'yaml';
-import { createRunsSchema, formatSweepPoint, sweepSpecSchema, type SweepPoint, type SweepSpec, type SweepValue } from '../api/contract';
+import { createRunsSchema, formatSweepPoint, sweepSpecSchema, type SweepPoint, type SweepPreview, type SweepSpec, type SweepValue } from '../api/contract';
 import { badInput, messageOf } from '../api/errors';
 import { describeIssues, trainConfigSchema } from '../common/config';
 import { median } from '../common/stats';
@@ -125,4 +125,21 @@ export function estimateSweep(db: Db, runs: NewRun[], concurrency: number): { se
     measuredRuns++;
   }
   return { seconds: measuredRuns ? seconds / Math.max(1, concurrency) : null, measuredRuns, unmeasured: runs.length - measuredRuns };
+}
+
+/**
+ * What a preview shows of a planned sweep: its first SWEEP_PREVIEW_ROWS runs, how many there are,
+ * and the time they take at `concurrency` runs at once (no estimate without a store to measure from).
+ */
+export function sweepPreview(planned: PlannedSweep, options: { maxRuns: number; concurrency: number; db?: Db }): SweepPreview {
+  const concurrency = Math.max(1, options.concurrency);
+  const estimate = options.db ? estimateSweep(options.db, planned.runs, concurrency) : { seconds: null, measuredRuns: 0, unmeasured: planned.runs.length };
+  return {
+    name: planned.name,
+    axes: planned.axes,
+    count: planned.runs.length,
+    maxRuns: options.maxRuns,
+    runs: planned.runs.slice(0, SWEEP_PREVIEW_ROWS).map((r) => ({ name: r.name, task: r.task, algo: r.algo, seed: r.seed, steps: r.config.pretrainSteps + r.config.trainSteps, point: r.sweepPoint })),
+    estimate: { ...estimate, concurrency },
+  };
 }

@@ -160,8 +160,14 @@ describe('dtql sweep', () => {
     expect(runCli(['--home', home, 'sweep', path.join(home, 'missing.yaml')]).stderr).toMatch(/cannot read sweep file .*ENOENT/);
     expect(JSON.parse(runCli(['--home', home, 'runs', 'list', '--json']).stdout)).toEqual([]);
 
-    const preview = runCli(['--home', home, 'sweep', file, '--preview', '--json']);
-    expect(JSON.parse(preview.stdout)).toMatchObject({ count: 4, axes: ['algo'] });
+    const preview = runCli(['--home', home, 'sweep', file, '--preview', '--json', '--concurrency', '3']);
+    expect(JSON.parse(preview.stdout)).toMatchObject({ count: 4, axes: ['algo'], estimate: { concurrency: 3 } });
+    // The CLI previews through the service, as the Sweeps page does: the first 200 runs and the count.
+    const wide = path.join(home, 'wide.yaml');
+    fs.writeFileSync(wide, `task: bandit-25g-near\nseed: [${Array.from({ length: 300 }, (_, i) => i).join(', ')}]\n`);
+    const widePreview = JSON.parse(runCli(['--home', home, 'sweep', wide, '--preview', '--json', '--max-runs', '300']).stdout) as { count: number; runs: unknown[] };
+    expect([widePreview.count, widePreview.runs.length]).toEqual([300, 200]);
+    expect(runCli(['--home', home, 'sweep', wide, '--preview', '--max-runs', '300']).stdout).toMatch(/300 runs over one grid point \(the first 200 shown\)/);
     const result = runCli(['--home', home, 'sweep', file, '--json', '--concurrency', '2'], {}, 300_000);
     expect(result.status, result.stderr).toBe(0);
     const out = JSON.parse(result.stdout) as { sweepId: number; runIds: number[]; statuses: Record<string, number>; summary: { point: Record<string, string>; completed: number }[] };

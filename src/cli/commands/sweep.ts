@@ -2,14 +2,13 @@ import path from 'node:path';
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { badInput, messageOf } from '../../api/errors';
-import type { SweepDetail } from '../../api/contract';
+import type { SweepDetail, SweepPreview } from '../../api/contract';
 import { formatDuration } from '../../common/format';
-import { DEFAULT_MAX_SWEEP_RUNS, MAX_SWEEP_RUNS_CAP, estimateSweep, parseSweepText, planSweep } from '../../engine/sweep';
+import { DEFAULT_MAX_SWEEP_RUNS, MAX_SWEEP_RUNS_CAP, parseSweepText, planSweep, sweepPreview } from '../../engine/sweep';
 import type { RunQueue } from '../../engine/local/run-manager';
+import type { Service } from '../../engine/service';
 import { EventHub } from '../../engine/events';
-import { getSweep, insertSweep } from '../../store/sweeps';
-import { DB_FILE, type Db } from '../../store/db';
-import { getRun } from '../../store/runs';
+import { DB_FILE } from '../../store/db';
 import { parsePositiveInt, parseSweepLimit } from '../args';
 import { defaultConcurrency, homeOf, onStopSignal, openStore } from '../context';
 import { formatTable, printJson } from '../output';
@@ -31,18 +30,20 @@ function describeEstimate(estimate: { seconds: number | null; measuredRuns: numb
 }
 
 /** Trains a sweep's runs through `queue` (here, or on remote workers), printing progress, until all have ended. */
-async function trainSweep(db: Db, runIds: number[], queue: RunQueue): Promise<void> {
+async function trainSweep(service: Service, runIds: number[], queue: RunQueue): Promise<void> {
   let stopping = false;
   const off = onStopSignal(() => {
     stopping = true;
     process.stderr.write('\nstopping the sweep: training runs stop with a checkpoint; the rest stay queued\n');
-    for (const id of runIds) if (['running', 'paused'].includes(getRun(db, id).status)) queue.stop(id);
+    void Promise.all(runIds.map((id) => service.handlers.getRun({ id }))).then((runs) => {
+      for (const run of runs) if (run.status === 'running' || run.status === 'paused') queue.stop(run.id);
+    });
   });
   try {
     queue.schedule();
     let last = '';
     for (;;) {
-      const runs = runIds.map((id) => getRun(db, id));
+      const runs = await Promise.all(runIds.map((id) => service.handlers.getRun({ id })));
       const ended = runs.filter((r) => !['queued', 'running', 'paused'].includes(r.status)).length;
       const training = runs.filter((r) => r.status === 'running');
       const workers = [...new Set(training.map((r) => r.worker).filter((w): w is string => w !== null))];
@@ -54,8 +55,17 @@ async function trainSweep(db: Db, runIds: number[], queue: RunQueue): Promise<vo
     }
   } finally {
     off();
-    await queue.shutdown();
   }
+}
+
+/** A sweep preview as JSON, or as a table of its first runs and a line with its size and time. */
+function printPreview(preview: SweepPreview, json: boolean): void {
+  if (json) return printJson(preview);
+  const axes = preview.axes.filter((a) => a !== 'task' && a !== 'algo');
+  process.stdout.write(`${formatTable(['task', 'algo', 'seed', ...axes], preview.runs.map((r) => [r.task, r.algo, r.seed, ...axes.map((a) => String(r.point[a]))]))}\n`);
+  const shown = preview.runs.length < preview.count ? ` (the first ${preview.runs.length} shown)` : '';
+  process.stdout.write(`${preview.count} runs over ${preview.axes.join(' x ') || 'one grid point'}${shown}; ${describeEstimate(preview.estimate, preview.estimate.concurrency)}\n`);
+  return undefined;
 }
 
 function formatSweepSummary(sweep: SweepDetail): string {
@@ -87,46 +97,45 @@ export function sweepCommand(program: Command): void {
       const spec = parseSweepText(text, file);
       const concurrency = opts.concurrency ?? (await defaultConcurrency());
       // A preview only reads: without a store here it plans without one (no speeds to estimate from) and makes none.
-      const preview = (planned: ReturnType<typeof planSweep>, estimate: ReturnType<typeof estimateSweep>) => {
-        if (opts.json) return printJson({ name: planned.name, axes: planned.axes, count: planned.runs.length, runs: planned.runs.map((r) => ({ name: r.name, task: r.task, algo: r.algo, seed: r.seed, point: r.sweepPoint })), estimate: { ...estimate, concurrency } });
-        const axes = planned.axes.filter((a) => a !== 'task' && a !== 'algo');
-        process.stdout.write(`${formatTable(['task', 'algo', 'seed', ...axes], planned.runs.map((r) => [r.task, r.algo, r.seed, ...axes.map((a) => String(r.sweepPoint[a]))]))}\n`);
-        process.stdout.write(`${planned.runs.length} runs over ${planned.axes.join(' x ') || 'one grid point'}; ${describeEstimate(estimate, concurrency)}\n`);
-        return undefined;
-      };
       if (opts.preview && !fs.existsSync(path.join(homeOf(cmd), DB_FILE))) {
-        const planned = planSweep(spec, { name: opts.name, maxRuns: opts.maxRuns });
-        return preview(planned, { seconds: null, measuredRuns: 0, unmeasured: planned.runs.length });
+        return printPreview(sweepPreview(planSweep(spec, { name: opts.name, maxRuns: opts.maxRuns }), { maxRuns: opts.maxRuns, concurrency }), Boolean(opts.json));
       }
       const { db, home } = await openStore(cmd);
+      // The sweep trains only its own runs: on remote workers (Redis proved reachable before anything
+      // is queued), or here. A preview and a detached sweep hold a local queue that starts nothing.
+      let owned: Set<number> | null = null;
+      const { openRunQueue } = await import('../../engine/queues');
+      const { createService } = await import('../../engine/service');
+      const queue = await openRunQueue(db, home, new EventHub(), {
+        concurrency: opts.detach && !opts.redis ? 0 : concurrency,
+        scope: (id) => owned?.has(id) ?? false,
+        redisUrl: opts.preview ? null : opts.redis,
+      }).catch((err: unknown) => {
+        db.close();
+        throw err;
+      });
+      const service = createService({ db, home, mode: 'cli', runs: queue, maxSweepRuns: opts.maxRuns });
       try {
-        const planned = planSweep(spec, { name: opts.name, maxRuns: opts.maxRuns, db });
-        if (opts.preview) return preview(planned, estimateSweep(db, planned.runs, concurrency));
-        // The sweep trains only its own runs: on remote workers (Redis proved reachable before anything
-        // is queued), or here, by a queue made only once the runs are in and the sweep is not detached.
-        let owned: Set<number> | null = null;
-        const { openRunQueue } = await import('../../engine/queues');
-        const ownRuns = { concurrency, scope: (id: number) => owned?.has(id) ?? false };
-        const remote = opts.redis ? await openRunQueue(db, home, new EventHub(), { ...ownRuns, redisUrl: opts.redis }) : null;
-        try {
-          const { sweepId, runIds } = await insertSweep(db, planned);
-          owned = new Set(runIds);
-          process.stderr.write(`sweep ${sweepId} "${planned.name}": ${runIds.length} runs queued${remote ? ' for remote workers' : ''}\n`);
-          if (remote) remote.schedule();
-          if (opts.detach) {
-            await remote?.settled();
-            if (opts.json) printJson({ sweepId, runIds, status: 'queued' });
-            return;
-          }
-          await trainSweep(db, runIds, remote ?? (await openRunQueue(db, home, new EventHub(), ownRuns)));
-          const sweep = getSweep(db, sweepId);
-          if (opts.json) printJson({ sweepId, runIds, statuses: sweep.statuses, summary: sweep.summary });
-          else process.stdout.write(`${formatSweepSummary(sweep)}\n`);
-          if ((sweep.statuses.completed ?? 0) < runIds.length) process.exitCode = 1;
-        } finally {
-          await remote?.shutdown();
+        if (opts.preview) return printPreview(await service.handlers.previewSweep({ spec, name: opts.name }), Boolean(opts.json));
+        const { sweepId, runIds } = await service.handlers.createSweep({ spec, name: opts.name });
+        owned = new Set(runIds);
+        const { name } = await service.handlers.getSweep({ id: sweepId });
+        process.stderr.write(`sweep ${sweepId} "${name}": ${runIds.length} runs queued${opts.redis ? ' for remote workers' : ''}\n`);
+        if (opts.detach) {
+          queue.schedule();
+          await queue.settled();
+          if (opts.json) printJson({ sweepId, runIds, status: 'queued' });
+          return undefined;
         }
+        await trainSweep(service, runIds, queue);
+        const sweep = await service.handlers.getSweep({ id: sweepId });
+        if (opts.json) printJson({ sweepId, runIds, statuses: sweep.statuses, summary: sweep.summary });
+        else process.stdout.write(`${formatSweepSummary(sweep)}\n`);
+        if ((sweep.statuses.completed ?? 0) < runIds.length) process.exitCode = 1;
+        return undefined;
       } finally {
+        service.close();
+        await queue.shutdown();
         db.close();
       }
     });
