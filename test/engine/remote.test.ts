@@ -10,7 +10,11 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DB_FILE, loadMigrations, openDatabase, schemaVersion } from '../../src/store/db';
 import { readMetric } from '../../src/store/metrics';
-import { getRun, listRuns } from '../../src/store/runs';
+import { getRun, insertRuns, listRuns, type NewRun } from '../../src/store/runs';
+import { planRuns } from '../../src/engine/plan';
+import { EventHub } from '../../src/engine/events';
+import { RECHECK_PER_PASS, RemoteQueue } from '../../src/engine/remote/remote-queue';
+import { Queue } from 'bullmq';
 import { apiRequest, criticSteps, hasRedisServer, makeTestCertificates, runCli, spawnCli, startRedis, startServe, tempHomes, waitFor } from '../helpers';
 
 const freshHome = tempHomes();
@@ -163,6 +167,35 @@ describe.skipIf(!hasRedisServer())('remote workers (BullMQ on Redis)', () => {
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     db.close();
   }, 300_000);
+
+  it(`a long queue is re-checked against Redis ${RECHECK_PER_PASS} runs a pass, in rotation, and jobs Redis lost come back`, async () => {
+    const server = await redis();
+    const home = freshHome();
+    const db = openDatabase(home);
+    const n = RECHECK_PER_PASS + 100;
+    const [run] = planRuns({ task: 'bandit-25g-near', algo: 'dtql', preset: 'quick', seeds: [0], tags: [], overrides: {} }, db);
+    insertRuns(db, Array.from({ length: n }, (_, seed) => ({ ...(run as NewRun), seed })));
+    // No timed passes: the test counts the passes it asks for.
+    const queue = await RemoteQueue.open(db, home, new EventHub(), server.url, null, 3_600_000);
+    try {
+      const jobs = new Queue('dtql-runs', { connection: { host: '127.0.0.1', port: server.port } });
+      const waiting = () => jobs.getJobCounts('waiting').then((c) => c.waiting);
+      await queue.settled();
+      expect(await waiting()).toBe(n);
+      // Redis loses every job: each pass sends back the next slice of the runs it had sent.
+      await jobs.obliterate({ force: true });
+      queue.schedule();
+      await queue.settled();
+      expect(await waiting()).toBe(RECHECK_PER_PASS);
+      queue.schedule();
+      await queue.settled();
+      expect(await waiting()).toBe(n);
+      await jobs.close();
+    } finally {
+      await queue.shutdown();
+      db.close();
+    }
+  }, 120_000);
 
   it('an unreachable Redis or a wrong password is a clear error and queues nothing', async () => {
     const guarded = await redis({ password: 'sesame-1234' });

@@ -19,6 +19,12 @@ const CURSOR_KEY = 'remote_cursor';
 /** How often the queue re-checks its runs against Redis (lost jobs, failed jobs, new queued runs). */
 const RECONCILE_MS = 3000;
 const LIVE_JOB_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
+/**
+ * Queued runs already sent that one pass checks again (two Redis round trips each), in rotation:
+ * a small queue is re-checked whole every pass, a queue of 100,000 a slice at a time, so a pass
+ * stays short instead of walking every run every 3 s.
+ */
+export const RECHECK_PER_PASS = 500;
 
 /**
  * The distributed queue (issue 10): queued runs become BullMQ jobs that `dtql worker` processes on
@@ -32,6 +38,9 @@ export class RemoteQueue implements RunQueue {
   private readonly progress = new Map<number, Progress>();
   private closed = false;
   private reconciling: Promise<void> | null = null;
+  /** Queued runs this queue has sent to Redis, and where the next re-check slice starts. */
+  private readonly sent = new Set<number>();
+  private recheckFrom = 0;
   private readonly timer: NodeJS.Timeout;
   private readonly collecting: Promise<void>;
 
@@ -44,22 +53,26 @@ export class RemoteQueue implements RunQueue {
     private readonly queue: Queue,
     private readonly queueConnection: Redis,
     private readonly id: string,
+    reconcileMs: number,
   ) {
     this.keys = remoteKeys(id);
     // Workers decide their own concurrency; here it only scales the sweep time estimate.
     this.concurrency = 1;
-    this.timer = setInterval(() => this.schedule(), RECONCILE_MS);
+    this.timer = setInterval(() => this.schedule(), reconcileMs);
     this.timer.unref();
     this.collecting = this.collect();
   }
 
-  /** Connects (a bad URL, an unreachable server or wrong credentials throw a clear error) and starts collecting. */
-  static async open(db: Db, home: string, events: EventHub, redisUrl: string, scope: ((runId: number) => boolean) | null = null): Promise<RemoteQueue> {
+  /**
+   * Connects (a bad URL, an unreachable server or wrong credentials throw a clear error) and starts
+   * collecting; it reconciles with Redis every `reconcileMs` (tests that count passes slow it down).
+   */
+  static async open(db: Db, home: string, events: EventHub, redisUrl: string, scope: ((runId: number) => boolean) | null = null, reconcileMs = RECONCILE_MS): Promise<RemoteQueue> {
     const redis = await connectRedis(redisUrl);
     const reader = await connectRedis(redisUrl, { blocking: true });
     const queueConnection = await connectRedis(redisUrl, { blocking: true });
     const queue = new Queue(RUN_QUEUE, { connection: queueConnection });
-    const remote = new RemoteQueue(db, home, events, redis, reader, queue, queueConnection, storeId(db));
+    const remote = new RemoteQueue(db, home, events, redis, reader, queue, queueConnection, storeId(db), reconcileMs);
     remote.scope = scope;
     remote.schedule();
     return remote;
@@ -91,9 +104,13 @@ export class RemoteQueue implements RunQueue {
   }
 
   private async reconcile(): Promise<void> {
-    for (const runId of queuedRunIds(this.db)) {
-      if (this.scope && !this.scope(runId)) continue;
+    const queued = queuedRunIds(this.db).filter((runId) => !this.scope || this.scope(runId));
+    const queuedSet = new Set(queued);
+    for (const runId of this.sent) if (!queuedSet.has(runId)) this.sent.delete(runId);
+    const fresh = queued.filter((runId) => !this.sent.has(runId));
+    for (const runId of [...fresh, ...this.recheckSlice(queued.filter((id) => this.sent.has(id)))]) {
       await this.enqueue(runId);
+      this.sent.add(runId);
     }
     // Runs a worker holds whose job Redis no longer knows (a restart without persistence) go back
     // in the queue; runs whose job failed without reporting an end get that end.
@@ -110,6 +127,15 @@ export class RemoteQueue implements RunQueue {
         await this.enqueue(runId);
       }
     }
+  }
+
+  /** The sent runs this pass checks again: all of them, or the next RECHECK_PER_PASS in rotation. */
+  private recheckSlice(sent: number[]): number[] {
+    if (sent.length <= RECHECK_PER_PASS) return sent;
+    const from = this.recheckFrom % sent.length;
+    this.recheckFrom = from + RECHECK_PER_PASS;
+    const wrapped = Math.max(0, from + RECHECK_PER_PASS - sent.length);
+    return [...sent.slice(from, from + RECHECK_PER_PASS), ...sent.slice(0, wrapped)];
   }
 
   private async enqueue(runId: number): Promise<void> {
