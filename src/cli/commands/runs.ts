@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import type { FilterOptions} from '../args';
-import { filterOf, parsePositiveInt, parseRunId, withFilterOptions } from '../args';
+import { filterOf, parsePositiveInt, parseRunId, withFilterOptions, type FilterOptions } from '../args';
 import { withService } from '../context';
 import { printJson, streamJsonArray, streamTable } from '../output';
 
