@@ -5,9 +5,21 @@ import Database from 'better-sqlite3';
 import { DB_FILE, openDatabase } from '../../src/store/db';
 import { insertRuns } from '../../src/store/runs';
 import { planRuns } from '../../src/engine/plan';
-import { runCli, sha256File, tempHomes } from '../helpers';
+import type { ChildProcess } from 'node:child_process';
+import { runCli, sha256File, spawnCli, tempHomes, waitFor } from '../helpers';
 
 const freshHome = tempHomes('all');
+
+/** What a spawned CLI writes, as it comes. */
+function collectOutput(child: ChildProcess): { stdout: () => string; stderr: () => string } {
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  return { stdout: () => out, stderr: () => err };
+}
+
+const exitOf = (child: ChildProcess) => new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
 describe('dtql CLI', () => {
   it('tasks --json prints the catalog as one JSON document', () => {
@@ -157,4 +169,43 @@ describe('dtql CLI', () => {
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(/without --token/);
   });
+
+  it('Ctrl-C stops dtql train after its step with a final checkpoint, and a sweep stops its training runs and keeps the rest queued', async () => {
+    const home = freshHome();
+    const small = ['--set', 'batchSize=32', '--set', 'scoreHidden=32', '--set', 'logInterval=1', '--set', 'checkpointInterval=1000', '--set', 'pretrainSteps=0'];
+    const stepsOf = (status: string) => {
+      if (!fs.existsSync(path.join(home, DB_FILE))) return [];
+      const db = new Database(path.join(home, DB_FILE), { readonly: true });
+      try {
+        return db.prepare('SELECT steps_done FROM runs WHERE status = ?').pluck().all(status) as number[];
+      } catch {
+        return [];
+      } finally {
+        db.close();
+      }
+    };
+    const train = spawnCli(['--home', home, 'train', '--task', 'bandit-25g-near', '--steps', '100000', '--json', ...small]);
+    const trainOut = collectOutput(train);
+    await waitFor(() => stepsOf('running'), (s) => (s[0] ?? 0) >= 5, 'the run to train a few steps');
+    train.kill('SIGINT');
+    const trainExit = await exitOf(train);
+    expect(trainExit, trainOut.stderr()).toBe(0);
+    const summary = JSON.parse(trainOut.stdout()) as { status: string; steps: number };
+    expect(summary.status).toBe('stopped');
+    expect(trainOut.stderr()).toContain('stopping after this step (final checkpoint)');
+    const db = openDatabase(home);
+    const [row] = db.prepare('SELECT max(step) AS step FROM checkpoints').all() as { step: number }[];
+    db.close();
+    expect(row?.step).toBe(summary.steps);
+
+    const grid = path.join(home, 'grid.yaml');
+    fs.writeFileSync(grid, `task: bandit-25g-near\nseed: [1, 2, 3]\nsteps: 100000\n${small.filter((a) => a !== '--set').map((kv) => kv.replace('=', ': ')).join('\n')}\n`);
+    const sweep = spawnCli(['--home', home, 'sweep', grid, '--concurrency', '1']);
+    const sweepOut = collectOutput(sweep);
+    await waitFor(() => stepsOf('running'), (s) => (s[0] ?? 0) >= 5, 'the sweep to train a few steps');
+    sweep.kill('SIGINT');
+    expect(await exitOf(sweep), sweepOut.stderr()).toBe(1);
+    expect(sweepOut.stderr()).toContain('stopping the sweep');
+    expect([stepsOf('stopped').length, stepsOf('queued').length, stepsOf('running').length]).toEqual([2, 2, 0]);
+  }, 180_000);
 });

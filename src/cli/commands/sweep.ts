@@ -29,29 +29,38 @@ function describeEstimate(estimate: { seconds: number | null; measuredRuns: numb
   return `about ${formatDuration(estimate.seconds)}${partial} at ${concurrency} at once`;
 }
 
-/** Trains a sweep's runs through `queue` (here, or on remote workers), printing progress, until all have ended. */
+/**
+ * Trains a sweep's runs through `queue` (here, or on remote workers), printing progress, until all
+ * have ended. Ctrl-C stops the runs training then, starts no more, and returns once they have
+ * stopped; the rest stay queued.
+ */
 async function trainSweep(service: Service, runIds: number[], queue: RunQueue): Promise<void> {
-  let stopping = false;
+  const live = (status: string) => status === 'running' || status === 'paused';
+  /** After Ctrl-C: the runs that were training then, being stopped. */
+  const stop: { requested: boolean; runs: Set<number> | null } = { requested: false, runs: null };
   const off = onStopSignal(() => {
-    stopping = true;
     process.stderr.write('\nstopping the sweep: training runs stop with a checkpoint; the rest stay queued\n');
-    void Promise.all(runIds.map((id) => service.handlers.getRun({ id }))).then((runs) => {
-      for (const run of runs) if (run.status === 'running' || run.status === 'paused') queue.stop(run.id);
-    });
+    queue.scope = () => false;
+    stop.requested = true;
   });
   try {
     queue.schedule();
     let last = '';
     for (;;) {
       const runs = await Promise.all(runIds.map((id) => service.handlers.getRun({ id })));
+      if (stop.requested && !stop.runs) {
+        stop.runs = new Set(runs.filter((r) => live(r.status)).map((r) => r.id));
+        for (const id of stop.runs) queue.stop(id);
+      }
       const ended = runs.filter((r) => !['queued', 'running', 'paused'].includes(r.status)).length;
       const training = runs.filter((r) => r.status === 'running');
       const workers = [...new Set(training.map((r) => r.worker).filter((w): w is string => w !== null))];
       const line = `sweep: ${ended}/${runIds.length} ended, ${training.length} training${workers.length ? ` on ${workers.join(', ')}` : ''}`;
       if (line !== last) process.stderr.write(`${line}\n`);
       last = line;
-      if (ended === runIds.length || (stopping && training.length === 0)) return;
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      if (ended === runIds.length) return;
+      if (stop.runs && !runs.some((r) => stop.runs?.has(r.id) && live(r.status))) return;
+      await new Promise((resolve) => setTimeout(resolve, stop.requested ? 200 : 1000));
     }
   } finally {
     off();
