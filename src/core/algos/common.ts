@@ -1,7 +1,8 @@
 /**
  * What DTQL and its KL baseline share (OFFICIAL-CODE.md §1, §4.1, §4.2, §5): the IQL critic, behaviour
- * cloning of the diffusion model, the learning-rate schedule and pretraining. Each algorithm file
- * adds its one-step policy, that policy's loss, and its joint training step in the official order.
+ * cloning of the diffusion model, the learning-rate schedule, pretraining, and the joint training
+ * step in the official train() order. Each algorithm file adds its one-step policy and that
+ * policy's loss and update.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from '../../common/config';
@@ -266,9 +267,9 @@ export interface AgentState {
 
 /**
  * The shared half of an agent: the behaviour-cloning diffusion model and the critic, their
- * optimizers, the random streams and step counters. Subclasses add the one-step policy: how its
- * noise is drawn, its actions for a batch, its update given the critic's Q term, and the joint
- * training step that puts critic, behaviour cloning and policy in the official order.
+ * optimizers, the random streams, the step counters and the order of a step. Subclasses add the
+ * one-step policy: how its noise is drawn, its actions for a batch, and its update given the
+ * critic's Q term.
  */
 export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
   readonly bcActor: ScoreNetwork;
@@ -357,10 +358,24 @@ export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
   }
 
   /**
-   * One joint training step, in the official order (each algorithm file): the critic, behaviour
-   * cloning, then the policy against the critic and diffusion model just updated.
+   * One joint training step on one minibatch, in the order of the official train()
+   * (DTQL:agents/dtql.py and agents/dql_kl.py; OFFICIAL-CODE.md §4, §8). `critic` says where the
+   * critic trains (this thread by default); `noise` fixes the step's draws.
    */
-  abstract trainStep(batch: Batch, critic?: CriticHolder, noise?: Noise): Promise<StepLosses>;
+  async trainStep(batch: Batch, critic: CriticHolder = this.criticLearner, noise: Noise = this.drawNoise(batch.actions.shape[0])): Promise<StepLosses> {
+    const rates = this.applyLearningRates();
+    // 1. Critic: IQL's expectile V loss and two Q regressions to r + discount * not_done * V(s'); its target then moves by tau.
+    const criticLosses = critic.update(batch, { lr: rates.criticLr, joint: true });
+    // The Q term at the policy's actions under this step's noise, from the critic just updated.
+    const qTerm = critic.qTerm(batch, this.policyActions(batch.states, noise));
+    // 2. Behaviour cloning: the diffusion model's denoising loss on the dataset's actions (paper Eq. 2).
+    const bc = this.bcStep(batch, noise.sigmaBc, noise.epsBc);
+    // 3. The policy against the diffusion model and critic just updated (each algorithm's policyStep:
+    //    DTQL's alpha * trust region (Eq. 5) - eta * min Q + gamma * NLL; KL's alpha * DMD - eta * min Q).
+    const policy = this.policyStep(batch, noise, await qTerm);
+    this.trainStepsDone += 1;
+    return { ...(await criticLosses), bc, ...policy };
+  }
 
   /**
    * Sets this joint step's learning rates (OFFICIAL-CODE.md §5) on every optimizer but the critic's,

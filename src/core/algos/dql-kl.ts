@@ -115,23 +115,10 @@ export class KlAgent extends OfflineAgent<KlNoise> {
     return drawKlNoise(this.rng, batch, this.problem.actionDim, this.config.policyLossSamples);
   }
 
-  /**
-   * One joint training step (DTQL:agents/dql_kl.py train(); OFFICIAL-CODE.md §8) on one minibatch:
-   * DTQL's order with the generator in the policy's place. `critic` says where the critic trains.
-   */
-  async trainStep(batch: Batch, critic: CriticHolder = this.criticLearner, noise = this.drawNoise(batch.actions.shape[0])): Promise<StepLosses> {
+  /** The shared joint step (common.ts), with the generator and fake score started from the diffusion model before the first. */
+  override trainStep(batch: Batch, critic?: CriticHolder, noise?: KlNoise): Promise<StepLosses> {
     if (this.trainStepsDone === 0) this.startFromDiffusion();
-    const rates = this.applyLearningRates();
-    // 1. Critic: IQL, as DTQL's; its target then moves by tau.
-    const criticLosses = critic.update(batch, { lr: rates.criticLr, joint: true });
-    // The Q term at the generator's actions, from the critic just updated.
-    const qTerm = critic.qTerm(batch, this.policyActions(batch.states, noise));
-    // 2. Behaviour cloning: the diffusion loss on the dataset's actions (paper Eq. 2).
-    const bc = this.bcStep(batch, noise.sigmaBc, noise.epsBc);
-    // 3. Generator: alpha * DMD (the KL's gradient) - eta * min Q; then the fake score learns the generator's actions.
-    const policy = this.policyStep(batch, noise, await qTerm);
-    this.trainStepsDone += 1;
-    return { ...(await criticLosses), bc, ...policy };
+    return super.trainStep(batch, critic, noise);
   }
 
   /** G(z * 2.5, s, 2.5) for standard-normal z, z's rows / the states' rows actions per state (state-major). */

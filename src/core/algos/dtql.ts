@@ -1,9 +1,9 @@
 /**
  * Diffusion Trusted Q-Learning (DTQL), as the official PyTorch code implements it
  * (TianyuCodings/Diffusion_Trusted_Q_Learning@9a29cea; what it does where the paper is silent:
- * docs/OFFICIAL-CODE.md). `DtqlAgent.trainStep` is the official train(): on one minibatch, the
- * critic, behaviour cloning, then the one-step policy. Pretraining, the critic and the diffusion
- * loss live in common.ts, shared with the KL baseline.
+ * docs/OFFICIAL-CODE.md): the one-step Gaussian policy and its loss (Eq. 5). The step that orders
+ * critic, behaviour cloning and this policy (OfflineAgent.trainStep), pretraining, the critic and
+ * the diffusion loss live in common.ts, shared with the KL baseline.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from '../../common/config';
@@ -11,7 +11,7 @@ import { diffusionLoss, sampleSigma } from '../edm';
 import { GaussianPolicy, type PolicyOutput } from '../nets/policy';
 import type { Rng } from '../rng';
 import { Adam } from '../tf/adam';
-import { drawBcNoise, injectedLoss, OfflineAgent, repeatRows, statesForActions, type BaseNoise, type Batch, type CriticHolder, type ProblemSpec, type QTerm, type StepLosses } from './common';
+import { drawBcNoise, injectedLoss, OfflineAgent, repeatRows, statesForActions, type BaseNoise, type Batch, type ProblemSpec, type QTerm } from './common';
 
 export * from './common';
 
@@ -105,24 +105,6 @@ export class DtqlAgent extends OfflineAgent<StepNoise> {
 
   drawNoise(batch: number): StepNoise {
     return drawStepNoise(this.rng, batch, this.problem.actionDim, this.config.policyLossSamples);
-  }
-
-  /**
-   * One joint training step (DTQL:agents/dtql.py train(); OFFICIAL-CODE.md §4) on one minibatch.
-   * `critic` says where the critic trains (this thread by default); `noise` fixes the step's draws.
-   */
-  async trainStep(batch: Batch, critic: CriticHolder = this.criticLearner, noise = this.drawNoise(batch.actions.shape[0])): Promise<StepLosses> {
-    const rates = this.applyLearningRates();
-    // 1. Critic: IQL's expectile V loss and two Q regressions to r + discount * not_done * V(s'); its target then moves by tau.
-    const criticLosses = critic.update(batch, { lr: rates.criticLr, joint: true });
-    // The Q term at a_theta = policy(s) under this step's noise, from the critic just updated.
-    const qTerm = critic.qTerm(batch, this.policyActions(batch.states, noise));
-    // 2. Behaviour cloning: the diffusion model's denoising loss on the dataset's actions (paper Eq. 2).
-    const bc = this.bcStep(batch, noise.sigmaBc, noise.epsBc);
-    // 3. Policy: alpha * trust region (Eq. 5) - eta * min Q + gamma * NLL of the dataset's actions.
-    const policy = this.policyStep(batch, noise, await qTerm);
-    this.trainStepsDone += 1;
-    return { ...(await criticLosses), bc, ...policy };
   }
 
   /** a_theta = policy(s) with the step's reparameterisation noise, as row-major values. */
