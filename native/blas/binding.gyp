@@ -2,8 +2,8 @@
   "targets": [
     {
       "target_name": "dtql_blas",
-      "sources": ["src/sgemm.c"],
-      "cflags": ["-O2"],
+      "sources": ["src/addon.c", "src/layers.c"],
+      "cflags": ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math"],
       "libraries": ["-lopenblas"]
     }
   ]

@@ -2,7 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/core/tf/backend';
 import { mish } from '../../src/core/tf/kernels';
-import { nativeMatMulActive } from '../../src/core/tf/native-matmul';
+import { ParamSet, addLinear, addNorm, dense, denseLayerNormMish } from '../../src/core/nets/params';
+import { nativeLayersActive, type Activation } from '../../src/core/tf/native-layers';
+import { nativeKernelsActive } from '../../src/core/tf/native-kernels';
 import { Rng } from '../../src/core/rng';
 import { sampleSigma, sigmaFromUniform } from '../../src/core/edm';
 
@@ -50,7 +52,7 @@ describe('fast matMul gradient', () => {
 describe('OpenBLAS matMul kernel', () => {
   // CI installs OpenBLAS, so there the addon must be built: a silent fall back to wasm would hide a 3x slowdown.
   it.runIf(process.env.DTQL_REQUIRE_NATIVE_BLAS === '1')('is built and active where OpenBLAS is installed', () => {
-    expect(nativeMatMulActive()).toBe(true);
+    expect(nativeKernelsActive()).toBe(true);
   });
 
   /** Row-major reference product in float64 for one [m, k] x [k, n] pair. */
@@ -96,6 +98,57 @@ describe('OpenBLAS matMul kernel', () => {
     const product = tf.matMul(tf.zeros([0, 7]), tf.ones([7, 3]));
     expect(product.shape).toEqual([0, 3]);
     product.dispose();
+  });
+});
+
+describe('native dense layers', () => {
+  /**
+   * A layer's output and the gradients of a weighted sum of it with respect to the input and every
+   * parameter, on the active backend. Inputs span Mish's saturated ends (|x W + b| up to about 60).
+   */
+  function layerAndGrads(kind: Activation | 'layerNormMish', rows: number, cols: number): number[][] {
+    const rng = new Rng(5);
+    const params = new ParamSet();
+    const layer = addLinear(params, 'l', rng, 7, cols);
+    const norm = addNorm(params, 'n', cols);
+    tf.tidy(() => {
+      norm.weight.assign(tf.tensor1d(Array.from({ length: cols }, () => 1 + 0.5 * rng.normal())));
+      norm.bias.assign(tf.tensor1d(Array.from({ length: cols }, () => 0.3 * rng.normal())));
+    });
+    const x = tf.tensor2d(Array.from({ length: rows * 7 }, (_, i) => rng.normal() * (i % 5 === 0 ? 40 : 1)), [rows, 7]);
+    const weights = tf.tensor2d(Array.from({ length: rows * cols }, () => rng.normal()), [rows, cols]);
+    const forward = (input: tf.Tensor) => (kind === 'layerNormMish' ? denseLayerNormMish(input, layer, norm) : dense(input, layer, kind));
+    const result = tf.tidy(() => {
+      const { grads } = tf.variableGrads(() => tf.sum(tf.mul(forward(x), weights)) as tf.Scalar, params.variables);
+      const dx = tf.grad((input: tf.Tensor) => tf.sum(tf.mul(forward(input), weights)))(x);
+      const used = kind === 'layerNormMish' ? params.variables : [layer.weight, layer.bias];
+      return [forward(x), dx, ...used.map((v) => grads[v.name] as tf.Tensor)].map((t) => Array.from(t.dataSync()));
+    });
+    tf.dispose([x, weights]);
+    params.dispose();
+    return result;
+  }
+
+  it.each(['none', 'relu', 'mish', 'layerNormMish'] as const)('%s: output and gradients equal the composed tfjs ops', async (kind) => {
+    await initBackend('wasm');
+    const native = layerAndGrads(kind, 33, 21);
+    // The composed ops on the cpu backend, which has no native kernels, are the reference.
+    await initBackend('cpu');
+    expect(nativeLayersActive()).toBe(false);
+    const composed = layerAndGrads(kind, 33, 21);
+    await initBackend('wasm');
+    expect(native.length).toBe(kind === 'layerNormMish' ? 6 : 4);
+    native.forEach((values, i) => {
+      const reference = composed[i] as number[];
+      const scale = Math.max(1, ...reference.map(Math.abs));
+      const worst = Math.max(...values.map((v, j) => Math.abs(v - (reference[j] as number))));
+      expect(values.every(Number.isFinite)).toBe(true);
+      expect(worst / scale).toBeLessThan(2e-6);
+    });
+  });
+
+  it.runIf(process.env.DTQL_REQUIRE_NATIVE_BLAS === '1')('run natively where the addon is built', () => {
+    expect(nativeLayersActive()).toBe(true);
   });
 });
 

@@ -15,10 +15,14 @@ import { Adam, type AdamState } from '../tf/adam';
 import { fusedSoftUpdate, fusedUpdateFor } from '../tf/fused-updates';
 import { stopGradient } from '../tf/kernels';
 
-/** Each row of a [k, d] tensor `count` times in a row: [k * count, d]. */
+/**
+ * Each row of a [k, d] tensor `count` times in a row: [k * count, d]. A broadcast product with
+ * ones (exact), not tf.tile: wasm's Tile is an element-by-element loop (0.80 ms for 1,024 copies of
+ * one state against 0.065 ms, measured) and its gradient one kernel per copy.
+ */
 export function repeatRows(t: tf.Tensor2D, count: number): tf.Tensor2D {
   const [k, d] = t.shape;
-  return tf.reshape(tf.tile(tf.reshape(t, [k, 1, d]), [1, count, 1]), [k * count, d]);
+  return tf.reshape(tf.mul(tf.reshape(t, [k, 1, d]), tf.ones([1, count, 1])), [k * count, d]);
 }
 
 /**

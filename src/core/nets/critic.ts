@@ -1,16 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
-import { layerNormMish, mish } from '../tf/kernels';
-import { ParamSet, addLinear, linear, type Linear } from './params';
-
-interface Norm {
-  weight: tf.Variable;
-  bias: tf.Variable;
-}
-
-function addNorm(params: ParamSet, name: string, width: number): Norm {
-  return { weight: params.add(`${name}.weight`, new Float32Array(width).fill(1), [width]), bias: params.add(`${name}.bias`, new Float32Array(width), [width]) };
-}
+import { ParamSet, addLinear, addNorm, dense, denseLayerNormMish, type Linear, type Norm } from './params';
 
 interface QNet {
   linears: [Linear, Linear, Linear, Linear];
@@ -50,11 +40,8 @@ export class Critic {
 
   private qForward(net: QNet, input: tf.Tensor): tf.Tensor2D {
     let h: tf.Tensor = input;
-    for (let i = 0; i < 3; i++) {
-      const norm = net.norms[i] as Norm;
-      h = layerNormMish(linear(h, net.linears[i] as Linear), norm.weight, norm.bias);
-    }
-    return linear(h, net.linears[3]);
+    for (let i = 0; i < 3; i++) h = denseLayerNormMish(h, net.linears[i] as Linear, net.norms[i] as Norm);
+    return dense(h, net.linears[3]);
   }
 
   /** Q1(s, a) and Q2(s, a), each [B, 1]. */
@@ -70,10 +57,10 @@ export class Critic {
 
   value(states: tf.Tensor): tf.Tensor2D {
     const [l0, l2, l4, l6] = this.v;
-    let h = mish(linear(states, l0));
-    h = mish(linear(h, l2));
-    h = mish(linear(h, l4));
-    return linear(h, l6);
+    let h = dense(states, l0, 'mish');
+    h = dense(h, l2, 'mish');
+    h = dense(h, l4, 'mish');
+    return dense(h, l6);
   }
 
   dispose(): void {

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
 import { torchLinearInit } from '../tf/init';
+import { layerNormMish, mish } from '../tf/kernels';
+import { nativeBiasAct, nativeBiasLayerNormMish, nativeLayersActive, type Activation } from '../tf/native-layers';
 
 /** A tensor as the golden files and checkpoints carry it: shape plus row-major values. */
 export interface NamedArray {
@@ -91,6 +93,31 @@ export function addLinear(params: ParamSet, name: string, rng: Rng, fanIn: numbe
   return { weight: params.add(`${name}.weight`, init.weight, [fanIn, fanOut]), bias: params.add(`${name}.bias`, init.bias, [fanOut]) };
 }
 
-export function linear(x: tf.Tensor, layer: Linear): tf.Tensor2D {
-  return tf.add(tf.matMul(x as tf.Tensor2D, layer.weight as tf.Tensor2D), layer.bias) as tf.Tensor2D;
+/** LayerNorm's affine parameters. */
+export interface Norm {
+  weight: tf.Variable;
+  bias: tf.Variable;
+}
+
+export function addNorm(params: ParamSet, name: string, width: number): Norm {
+  return { weight: params.add(`${name}.weight`, new Float32Array(width).fill(1), [width]), bias: params.add(`${name}.bias`, new Float32Array(width), [width]) };
+}
+
+/**
+ * act(x W + b). Where the native addon runs, the bias and activation after the matrix product are
+ * one kernel, and their gradient one more; elsewhere the composed tfjs ops.
+ */
+export function dense(x: tf.Tensor, layer: Linear, activation: Activation = 'none'): tf.Tensor2D {
+  const product = tf.matMul(x as tf.Tensor2D, layer.weight as tf.Tensor2D);
+  if (nativeLayersActive()) return nativeBiasAct(product, layer.bias, activation);
+  const y = tf.add(product, layer.bias) as tf.Tensor2D;
+  if (activation === 'relu') return tf.relu(y);
+  return activation === 'mish' ? (mish(y) as tf.Tensor2D) : y;
+}
+
+/** Mish(LayerNorm(x W + b)) with the norm's affine parameters, the critic's hidden layer. */
+export function denseLayerNormMish(x: tf.Tensor, layer: Linear, norm: Norm): tf.Tensor2D {
+  const product = tf.matMul(x as tf.Tensor2D, layer.weight as tf.Tensor2D);
+  if (nativeLayersActive()) return nativeBiasLayerNormMish(product, layer.bias, norm.weight, norm.bias);
+  return layerNormMish(tf.add(product, layer.bias), norm.weight, norm.bias) as tf.Tensor2D;
 }

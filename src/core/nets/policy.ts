@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
 import { orthogonalInit } from '../tf/init';
-import { ParamSet, linear, type Linear } from './params';
+import { ParamSet, dense, type Linear } from './params';
 
 export const LOG_STD_MIN = -5;
 export const LOG_STD_MAX = 2;
@@ -52,8 +52,7 @@ export class GaussianPolicy {
     let h: tf.Tensor = states;
     const last = this.layers.length - 1;
     this.layers.forEach((layer, i) => {
-      h = linear(h, layer);
-      if (i < last) h = tf.relu(h);
+      h = dense(h, layer, i < last ? 'relu' : 'none');
     });
     const [mu, logStdRaw] = tf.split(h, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
     const logStd = tf.clipByValue(logStdRaw, LOG_STD_MIN, LOG_STD_MAX);

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
-import { mish } from '../tf/kernels';
-import { ParamSet, addLinear, linear, type Linear } from './params';
+import { ParamSet, addLinear, dense, type Linear } from './params';
 
 export interface ScoreNetworkSize {
   actionDim: number;
@@ -50,17 +49,17 @@ export class ScoreNetwork {
   }
 
   timeEmbedding(cNoise: tf.Tensor): tf.Tensor2D {
-    return linear(mish(linear(this.sinusoidal(cNoise), this.embed1)), this.embed3);
+    return dense(dense(this.sinusoidal(cNoise), this.embed1, 'mish'), this.embed3);
   }
 
   /** F(x_in, s, c_noise): x_in [B, A], s [B, S], c_noise [B, 1]. */
   forward(xIn: tf.Tensor, states: tf.Tensor, cNoise: tf.Tensor): tf.Tensor2D {
     const [l0, l1, l3, l5, l7] = this.layers as [Linear, Linear, Linear, Linear, Linear];
-    let h: tf.Tensor = linear(tf.concat([xIn, states, this.timeEmbedding(cNoise)], 1), l0);
-    h = mish(linear(h, l1));
-    h = mish(linear(h, l3));
-    h = mish(linear(h, l5));
-    return linear(h, l7);
+    let h = dense(tf.concat([xIn, states, this.timeEmbedding(cNoise)], 1), l0);
+    h = dense(h, l1, 'mish');
+    h = dense(h, l3, 'mish');
+    h = dense(h, l5, 'mish');
+    return dense(h, l7);
   }
 
   dispose(): void {

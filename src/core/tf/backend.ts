@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { registerFusedUpdates } from './fused-updates';
-import { useFastMatMulGradient } from './kernels';
-import { useNativeMatMul } from './native-matmul';
+import { useFastMatMulGradient, useSharedIdentity } from './kernels';
+import { useNativeKernels } from './native-kernels';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 
@@ -54,7 +54,8 @@ export async function initBackend(prefer?: BackendName): Promise<BackendInfo> {
       wasm.setWasmPaths(`${path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist')}${path.sep}`);
       if (await tf.setBackend('wasm')) {
         registerFusedUpdates('wasm');
-        const matMul = useNativeMatMul();
+        useSharedIdentity();
+        const matMul = useNativeKernels();
         // OpenBLAS takes transposed operands at full speed; only the wasm matMul needs them materialised.
         if (!matMul.active) useFastMatMulGradient();
         const label = matMul.active ? 'wasm (SIMD) + OpenBLAS matMul' : 'wasm (SIMD)';

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { onWasmHeap, type WasmKernelBackend } from './wasm-heap';
 
 /**
  * The optimizer and target-network updates as one kernel per parameter on the CPU backends (wasm,
@@ -23,11 +24,6 @@ export interface AdamCoefficients {
   bias2Sqrt: number;
   eps: number;
   stepSize: number;
-}
-
-interface WasmKernelBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(tensor: tf.TensorInfo): Float32Array;
 }
 
 interface CpuKernelBackend {
@@ -92,19 +88,68 @@ function softUpdateKernel(access: BufferAccess): tf.KernelFunc {
   };
 }
 
-/** Registers the fused updates for a CPU backend; other backends keep the composed kernels. */
-export function registerFusedUpdates(backendName: 'wasm' | 'cpu'): void {
-  if (tf.getKernel(ADAM_STEP_KERNEL, backendName)) return;
-  tf.registerKernel({ kernelName: ADAM_STEP_KERNEL, backendName, kernelFunc: adamKernel(ACCESS[backendName]) });
-  tf.registerKernel({ kernelName: SOFT_UPDATE_KERNEL, backendName, kernelFunc: softUpdateKernel(ACCESS[backendName]) });
+/** The addon's updates (native/blas/src/layers.c): outputs first, then inputs, then the constants. */
+export interface NativeUpdates {
+  adamStep(
+    p1: Float32Array,
+    m1: Float32Array,
+    v1: Float32Array,
+    p0: Float32Array,
+    m0: Float32Array,
+    v0: Float32Array,
+    grad: Float32Array,
+    beta1: number,
+    oneMinusBeta1: number,
+    beta2: number,
+    oneMinusBeta2: number,
+    bias2Sqrt: number,
+    eps: number,
+    stepSize: number,
+  ): void;
+  softUpdate(out: Float32Array, source: Float32Array, target: Float32Array, tau: number, oneMinusTau: number): void;
 }
 
-/** Above this many values the composed, vectorised kernels are faster. */
+/** Above this many values the composed, vectorised kernels are faster than the JavaScript loops. */
 const FUSED_MAX_SIZE = 8192;
+/** Per backend, the largest parameter its fused kernels take. */
+const fusedMaxSize = new Map<string, number>();
+
+function registerUpdates(backendName: string, adam: tf.KernelFunc, soft: tf.KernelFunc, maxSize: number): void {
+  for (const name of [ADAM_STEP_KERNEL, SOFT_UPDATE_KERNEL]) if (tf.getKernel(name, backendName)) tf.unregisterKernel(name, backendName);
+  tf.registerKernel({ kernelName: ADAM_STEP_KERNEL, backendName, kernelFunc: adam });
+  tf.registerKernel({ kernelName: SOFT_UPDATE_KERNEL, backendName, kernelFunc: soft });
+  fusedMaxSize.set(backendName, maxSize);
+}
+
+/** Registers the fused updates for a CPU backend; other backends keep the composed kernels. */
+export function registerFusedUpdates(backendName: 'wasm' | 'cpu'): void {
+  if (fusedMaxSize.has(backendName)) return;
+  registerUpdates(backendName, adamKernel(ACCESS[backendName]), softUpdateKernel(ACCESS[backendName]), FUSED_MAX_SIZE);
+}
+
+/** Runs the wasm backend's updates in the native addon, for parameters of every size. */
+export function useNativeUpdates(native: NativeUpdates): void {
+  type F = Float32Array;
+  const adam: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+    const { param, m, v, grad } = inputs as Record<'param' | 'm' | 'v' | 'grad', tf.TensorInfo>;
+    const c = attrs as unknown as AdamCoefficients;
+    const shape = [...param.shape];
+    return onWasmHeap(backend, [shape, shape, shape], [param, m, v, grad], (views) =>
+      native.adamStep(...(views as [F, F, F, F, F, F, F]), c.beta1, c.oneMinusBeta1, c.beta2, c.oneMinusBeta2, c.bias2Sqrt, c.eps, c.stepSize),
+    );
+  };
+  const soft: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+    const { source, target } = inputs as Record<'source' | 'target', tf.TensorInfo>;
+    const { tau, oneMinusTau } = attrs as unknown as { tau: number; oneMinusTau: number };
+    const [out] = onWasmHeap(backend, [[...target.shape]], [source, target], (views) => native.softUpdate(...(views as [F, F, F]), tau, oneMinusTau));
+    return out as tf.TensorInfo;
+  };
+  registerUpdates('wasm', adam, soft, Number.POSITIVE_INFINITY);
+}
 
 /** Whether a parameter of this many values is updated by the fused kernels on the active backend. */
 export function fusedUpdateFor(size: number): boolean {
-  return size <= FUSED_MAX_SIZE && tf.getKernel(ADAM_STEP_KERNEL, tf.getBackend()) !== undefined;
+  return size <= (fusedMaxSize.get(tf.getBackend()) ?? 0);
 }
 
 /** Adam's new parameter and moments from one fused kernel. */

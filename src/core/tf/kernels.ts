@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 let fastMatMulGradient = false;
+let sharedIdentity = false;
 
 /**
  * Replaces the BatchMatMul gradient with one that materialises the transposes. The wasm backend
@@ -39,6 +40,27 @@ export function useFastMatMulGradient(): void {
   } finally {
     console.warn = warn;
   }
+}
+
+/**
+ * Makes the wasm backend's Identity share its input's buffer (one more reference) instead of
+ * copying it, as tfjs' own cpu Identity and wasm Reshape do. The engine clones every tensor it
+ * saves for a gradient, so a training step copied about 400 tensors for nothing: no wasm kernel
+ * writes into an input, and a variable's assign takes a new buffer.
+ */
+export function useSharedIdentity(): void {
+  if (sharedIdentity || !tf.getKernel('Identity', 'wasm')) return;
+  sharedIdentity = true;
+  tf.unregisterKernel('Identity', 'wasm');
+  tf.registerKernel({
+    kernelName: 'Identity',
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend }) => {
+      const { x } = inputs as { x: tf.TensorInfo };
+      (backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+    },
+  });
 }
 
 /**

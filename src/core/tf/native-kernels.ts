@@ -1,24 +1,21 @@
 import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import { useNativeUpdates, type NativeUpdates } from './fused-updates';
+import { registerNativeLayers, type NativeLayers } from './native-layers';
+import { onWasmHeap } from './wasm-heap';
 
-/** The native addon (native/blas): OpenBLAS sgemm on Float32Arrays, here views of the wasm heap. */
-interface NativeBlas {
+/** The native addon (native/blas) on Float32Arrays, here views of the wasm heap: OpenBLAS sgemm, layers.c. */
+interface NativeBlas extends NativeLayers, NativeUpdates {
   sgemm(a: Float32Array, b: Float32Array, out: Float32Array, batch: number, m: number, k: number, n: number, transposeA: boolean, transposeB: boolean, aBatches: number, bBatches: number): void;
   describe(): string;
-}
-
-/** The part of the wasm backend a kernel needs to work on tensor buffers in its heap. */
-interface WasmKernelBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(tensor: tf.TensorInfo): Float32Array;
 }
 
 const require = createRequire(import.meta.url);
 let active: { description: string } | null = null;
 
-/** Whether matrix products run in OpenBLAS (then transposed operands cost nothing). */
-export function nativeMatMulActive(): boolean {
+/** Whether the native kernels run (matrix products in OpenBLAS, so transposed operands cost nothing). */
+export function nativeKernelsActive(): boolean {
   return active !== null;
 }
 
@@ -59,10 +56,11 @@ const sizeOf = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
  * Replaces the wasm backend's BatchMatMul with OpenBLAS working on the tensors' heap buffers in
  * place: XNNPACK in wasm has 128-bit vectors and no FMA, about a third of what this CPU gives a
  * BLAS (`dtql bench` reports both). Shapes the addon does not cover (general
- * batch broadcasting, other dtypes) still go to the wasm kernel. Returns a description of the
- * kernels in use, or why the wasm one stays.
+ * batch broadcasting, other dtypes) still go to the wasm kernel. Also registers the addon's
+ * dense-layer kernels and runs the optimizer updates of every size in it. Returns a description
+ * of the kernels in use, or why the wasm ones stay.
  */
-export function useNativeMatMul(): { active: boolean; description: string } {
+export function useNativeKernels(): { active: boolean; description: string } {
   if (active) return { active: true, description: active.description };
   const blas = loadBlas();
   if (typeof blas === 'string') return { active: false, description: blas };
@@ -76,7 +74,6 @@ export function useNativeMatMul(): { active: boolean; description: string } {
     kernelFunc: (args) => {
       const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
       const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
-      const backend = args.backend as unknown as WasmKernelBackend;
       const [ra, rb] = [a.shape.length, b.shape.length];
       const m = (transposeA ? a.shape[ra - 1] : a.shape[ra - 2]) as number;
       const k = (transposeA ? a.shape[ra - 2] : a.shape[ra - 1]) as number;
@@ -90,12 +87,12 @@ export function useNativeMatMul(): { active: boolean; description: string } {
       // empty products stay with wasm (BLAS has nothing to do and the addon refuses zero sizes).
       const covered = [aBatches, bBatches].every((count) => count === 1 || count === batch);
       if (a.dtype !== 'float32' || b.dtype !== 'float32' || k !== kb || !covered || batch * m * k * n === 0) return fallback(args);
-      const out = backend.makeOutput([...outer, m, n], 'float32');
-      // Views after the output exists: an allocation can grow the heap and detach older views.
-      blas.sgemm(backend.typedArrayFromHeap(a), backend.typedArrayFromHeap(b), backend.typedArrayFromHeap(out), batch, m, k, n, transposeA, transposeB, aBatches, bBatches);
-      return out;
+      const [out] = onWasmHeap(args.backend, [[...outer, m, n]], [a, b], ([o, av, bv]) => blas.sgemm(av as Float32Array, bv as Float32Array, o as Float32Array, batch, m, k, n, transposeA, transposeB, aBatches, bBatches));
+      return out as tf.TensorInfo;
     },
   });
+  registerNativeLayers(blas);
+  useNativeUpdates(blas);
   active = { description: blas.describe() };
   return { active: true, description: active.description };
 }

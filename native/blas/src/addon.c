@@ -1,0 +1,223 @@
+/*
+ * Kernels for the tfjs wasm backend that work directly on the buffers of the wasm heap (no
+ * copies): single-precision matrix products in OpenBLAS (the wasm matMul runs 128-bit SIMD without
+ * FMA, about a third of what this CPU's vector units give a BLAS), and the element-wise parts of
+ * dense layers and optimizers in layers.c. Every size is checked against the arrays before any write.
+ */
+#include <cblas.h>
+#include <node_api.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "layers.h"
+
+extern void openblas_set_num_threads(int);
+extern char *openblas_get_config(void);
+extern char *openblas_get_corename(void);
+
+#define CHECK(call)                                   \
+  if ((call) != napi_ok) {                            \
+    napi_throw_error(env, NULL, "dtql_blas: " #call); \
+    return NULL;                                      \
+  }
+
+static int float_view(napi_env env, napi_value value, float **data, size_t *length) {
+  napi_typedarray_type type;
+  void *raw;
+  if (napi_get_typedarray_info(env, value, &type, length, &raw, NULL, NULL) != napi_ok || type != napi_float32_array) {
+    napi_throw_type_error(env, NULL, "dtql_blas: expected a Float32Array");
+    return 0;
+  }
+  *data = (float *)raw;
+  return 1;
+}
+
+/* The arguments of a layer kernel: `arrays` Float32Arrays, then `ints` sizes (positive integers), then `floats` numbers. */
+struct kernel_args {
+  float *arrays[12];
+  size_t lengths[12];
+  int64_t ints[4];
+  double floats[8];
+};
+
+static int read_args(napi_env env, napi_callback_info info, size_t arrays, size_t ints, size_t floats, struct kernel_args *out) {
+  napi_value argv[24];
+  size_t argc = 24;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != arrays + ints + floats) {
+    napi_throw_type_error(env, NULL, "dtql_blas: wrong number of arguments");
+    return 0;
+  }
+  for (size_t i = 0; i < arrays; i++)
+    if (!float_view(env, argv[i], &out->arrays[i], &out->lengths[i])) return 0;
+  for (size_t i = 0; i < ints; i++)
+    if (napi_get_value_int64(env, argv[arrays + i], &out->ints[i]) != napi_ok || out->ints[i] < 1) {
+      napi_throw_range_error(env, NULL, "dtql_blas: sizes must be positive integers");
+      return 0;
+    }
+  for (size_t i = 0; i < floats; i++)
+    if (napi_get_value_double(env, argv[arrays + ints + i], &out->floats[i]) != napi_ok) {
+      napi_throw_type_error(env, NULL, "dtql_blas: expected a number");
+      return 0;
+    }
+  return 1;
+}
+
+/* Whether the arrays from `first` on have these lengths; throws if not. */
+static int lengths_are(napi_env env, const struct kernel_args *args, size_t first, size_t count, const size_t *expected) {
+  for (size_t i = 0; i < count; i++)
+    if (args->lengths[first + i] != expected[i]) {
+      napi_throw_range_error(env, NULL, "dtql_blas: array sizes do not match the layer");
+      return 0;
+    }
+  return 1;
+}
+
+/* An activation code (0 none, 1 relu, 2 mish), or -1 after throwing. */
+static int activation_of(napi_env env, double code) {
+  if (code == ACTIVATION_NONE || code == ACTIVATION_RELU || code == ACTIVATION_MISH) return (int)code;
+  napi_throw_range_error(env, NULL, "dtql_blas: unknown activation");
+  return -1;
+}
+
+/*
+ * sgemm(a, b, out, batch, m, k, n, transposeA, transposeB, aBatches, bBatches):
+ * out[i] = op(a[i % aBatches]) op(b[i % bBatches]) for i < batch, all row-major,
+ * op(a) m x k, op(b) k x n. Sizes are checked against the arrays before any write.
+ */
+static napi_value sgemm(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 11) {
+    napi_throw_type_error(env, NULL, "dtql_blas: sgemm takes 11 arguments");
+    return NULL;
+  }
+  float *a, *b, *out;
+  size_t a_len, b_len, out_len;
+  if (!float_view(env, argv[0], &a, &a_len) || !float_view(env, argv[1], &b, &b_len) || !float_view(env, argv[2], &out, &out_len)) return NULL;
+  int64_t dims[4];
+  for (int i = 0; i < 4; i++) CHECK(napi_get_value_int64(env, argv[3 + i], &dims[i]));
+  bool trans_a, trans_b;
+  CHECK(napi_get_value_bool(env, argv[7], &trans_a));
+  CHECK(napi_get_value_bool(env, argv[8], &trans_b));
+  int64_t a_batches, b_batches;
+  CHECK(napi_get_value_int64(env, argv[9], &a_batches));
+  CHECK(napi_get_value_int64(env, argv[10], &b_batches));
+  const int64_t batch = dims[0], m = dims[1], k = dims[2], n = dims[3];
+  if (batch < 1 || m < 1 || k < 1 || n < 1 || a_batches < 1 || b_batches < 1 || (size_t)(a_batches * m * k) != a_len ||
+      (size_t)(b_batches * k * n) != b_len || (size_t)(batch * m * n) != out_len) {
+    napi_throw_range_error(env, NULL, "dtql_blas: sgemm sizes do not match the arrays");
+    return NULL;
+  }
+  for (int64_t i = 0; i < batch; i++) {
+    const float *ai = a + (i % a_batches) * m * k;
+    const float *bi = b + (i % b_batches) * k * n;
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, ai,
+                trans_a ? (int)m : (int)k, bi, trans_b ? (int)k : (int)n, 0.0f, out + i * m * n, (int)n);
+  }
+  return NULL;
+}
+
+/* biasAct(out, mm, bias, rows, cols, activation): out = act(mm + bias). */
+static napi_value bias_act(napi_env env, napi_callback_info info) {
+  struct kernel_args a;
+  if (!read_args(env, info, 3, 2, 1, &a)) return NULL;
+  const size_t area = (size_t)(a.ints[0] * a.ints[1]), cols = (size_t)a.ints[1];
+  const size_t expected[] = {area, area, cols};
+  const int activation = lengths_are(env, &a, 0, 3, expected) ? activation_of(env, a.floats[0]) : -1;
+  if (activation >= 0) bias_act_forward(a.arrays[0], a.arrays[1], a.arrays[2], a.ints[0], a.ints[1], activation);
+  return NULL;
+}
+
+/* biasActGrad(dpre, dbias, dy, mm, bias, rows, cols, activation). */
+static napi_value bias_act_grad(napi_env env, napi_callback_info info) {
+  struct kernel_args a;
+  if (!read_args(env, info, 5, 2, 1, &a)) return NULL;
+  const size_t area = (size_t)(a.ints[0] * a.ints[1]), cols = (size_t)a.ints[1];
+  const size_t expected[] = {area, cols, area, area, cols};
+  const int activation = lengths_are(env, &a, 0, 5, expected) ? activation_of(env, a.floats[0]) : -1;
+  if (activation >= 0) bias_act_backward(a.arrays[0], a.arrays[1], a.arrays[2], a.arrays[3], a.arrays[4], a.ints[0], a.ints[1], activation);
+  return NULL;
+}
+
+/* biasLayerNormMish(out, mm, bias, gamma, beta, rows, cols, eps). */
+static napi_value bias_layer_norm_mish(napi_env env, napi_callback_info info) {
+  struct kernel_args a;
+  if (!read_args(env, info, 5, 2, 1, &a)) return NULL;
+  const size_t area = (size_t)(a.ints[0] * a.ints[1]), cols = (size_t)a.ints[1];
+  const size_t expected[] = {area, area, cols, cols, cols};
+  if (!lengths_are(env, &a, 0, 5, expected)) return NULL;
+  if (bias_layer_norm_mish_forward(a.arrays[0], a.arrays[1], a.arrays[2], a.arrays[3], a.arrays[4], a.ints[0], a.ints[1], (float)a.floats[0]) != 0)
+    napi_throw_error(env, NULL, "dtql_blas: out of memory");
+  return NULL;
+}
+
+/* biasLayerNormMishGrad(dpre, dbias, dgamma, dbeta, dout, mm, bias, gamma, beta, rows, cols, eps). */
+static napi_value bias_layer_norm_mish_grad(napi_env env, napi_callback_info info) {
+  struct kernel_args a;
+  if (!read_args(env, info, 9, 2, 1, &a)) return NULL;
+  const size_t area = (size_t)(a.ints[0] * a.ints[1]), cols = (size_t)a.ints[1];
+  const size_t expected[] = {area, cols, cols, cols, area, area, cols, cols, cols};
+  if (!lengths_are(env, &a, 0, 9, expected)) return NULL;
+  float **x = a.arrays;
+  if (bias_layer_norm_mish_backward(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8], a.ints[0], a.ints[1], (float)a.floats[0]) != 0)
+    napi_throw_error(env, NULL, "dtql_blas: out of memory");
+  return NULL;
+}
+
+/* adamStep(p1, m1, v1, p0, m0, v0, grad, beta1, 1 - beta1, beta2, 1 - beta2, sqrt(1 - beta2^t), eps, step size). */
+static napi_value adam(napi_env env, napi_callback_info info) {
+  struct kernel_args a;
+  if (!read_args(env, info, 7, 0, 7, &a)) return NULL;
+  const size_t n = a.lengths[0];
+  const size_t expected[] = {n, n, n, n, n, n, n};
+  if (!lengths_are(env, &a, 0, 7, expected)) return NULL;
+  const struct adam_coefficients c = {(float)a.floats[0], (float)a.floats[1], (float)a.floats[2], (float)a.floats[3], (float)a.floats[4], (float)a.floats[5], (float)a.floats[6]};
+  float **x = a.arrays;
+  adam_step(x[0], x[1], x[2], x[3], x[4], x[5], x[6], (int64_t)n, &c);
+  return NULL;
+}
+
+/* softUpdate(out, source, target, tau, 1 - tau). */
+static napi_value soft(napi_env env, napi_callback_info info) {
+  struct kernel_args a;
+  if (!read_args(env, info, 3, 0, 2, &a)) return NULL;
+  const size_t n = a.lengths[0];
+  const size_t expected[] = {n, n, n};
+  if (!lengths_are(env, &a, 0, 3, expected)) return NULL;
+  soft_update(a.arrays[0], a.arrays[1], a.arrays[2], (int64_t)n, (float)a.floats[0], (float)a.floats[1]);
+  return NULL;
+}
+
+/* "OpenBLAS 0.3.21 ... Haswell": the build and the kernels it picked for this CPU. */
+static napi_value describe(napi_env env, napi_callback_info info) {
+  (void)info;
+  char text[512];
+  snprintf(text, sizeof text, "%s; kernels for %s", openblas_get_config(), openblas_get_corename());
+  napi_value result;
+  CHECK(napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &result));
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  /* The app already trains on two threads of its own; a BLAS thread pool would only contend. */
+  openblas_set_num_threads(1);
+  const struct {
+    const char *name;
+    napi_callback fn;
+  } functions[] = {{"sgemm", sgemm},
+                   {"describe", describe},
+                   {"biasAct", bias_act},
+                   {"biasActGrad", bias_act_grad},
+                   {"biasLayerNormMish", bias_layer_norm_mish},
+                   {"biasLayerNormMishGrad", bias_layer_norm_mish_grad},
+                   {"adamStep", adam},
+                   {"softUpdate", soft}};
+  for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
+    napi_value fn;
+    CHECK(napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL, &fn));
+    CHECK(napi_set_named_property(env, exports, functions[i].name, fn));
+  }
+  return exports;
+}
