@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BENCH_PROBLEMS, jointStepFlops, matMulPeakGflops } from '../../src/cli/bench/speed';
+import { BENCH_PROBLEMS, concurrentMatMulPeakGflops, jointStepFlops, matMulPeakGflops } from '../../src/cli/bench/speed';
+import { nativeKernelsActive } from '../../src/core/tf/native-kernels';
 import { initBackend } from '../../src/core/tf/backend';
 
 beforeAll(async () => {
@@ -18,5 +19,11 @@ describe('the distance to the machine limit (dtql bench)', () => {
   it('measures a finite matMul peak on the active backend', () => {
     const peak = matMulPeakGflops(2);
     expect(Number.isFinite(peak) && peak > 0.1).toBe(true);
+  });
+
+  it('measures two threads multiplying at once where the native addon is built', async () => {
+    const together = await concurrentMatMulPeakGflops(2, 1, 1);
+    if (!nativeKernelsActive()) return expect(together).toBeNull();
+    expect(together !== null && Number.isFinite(together) && together > 0.1).toBe(true);
   });
 });

@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +19,7 @@ import { DtqlAgent } from '../../core/algos/dtql';
 import { ReplaySampler, type Transitions } from '../../core/data/replay';
 import { Rng } from '../../core/rng';
 import type { BackendInfo } from '../../core/tf/backend';
+import { nativeKernelsActive } from '../../core/tf/native-kernels';
 import { SequentialStepper, type Stepper } from '../../engine/training/stepper';
 import { startStepper } from '../../engine/training/trainer';
 
@@ -71,6 +74,46 @@ export function matMulPeakGflops(repeats = 5): number {
   }
   tf.dispose([a, b]);
   return (2 * n ** 3) / (median(times) / 1000) / 1e9;
+}
+
+/** A thread that multiplies 1024 x 1024 matrices in the native addon on request and answers with the milliseconds taken. */
+const SGEMM_THREAD = `
+const { parentPort, workerData } = require('node:worker_threads');
+const blas = require(workerData.addon);
+const n = 1024;
+const [a, b, c] = [new Float32Array(n * n).fill(0.5), new Float32Array(n * n).fill(0.25), new Float32Array(n * n)];
+const product = () => blas.sgemm(a, b, c, 1, n, n, n, false, false, 1, 1);
+product();
+parentPort.on('message', (count) => {
+  const start = performance.now();
+  for (let i = 0; i < count; i++) product();
+  parentPort.postMessage(performance.now() - start);
+});
+parentPort.postMessage(0);
+`;
+
+/**
+ * The matMul speed of `threads` threads computing at once, in GFLOP/s in all: each multiplies
+ * 1024 x 1024 matrices in the native addon at the same time, the median of `repeats` rounds. Two
+ * vCPUs may be two hardware threads of one core, which share its vector units, so this can be well
+ * under twice the one-thread speed. Null where the native kernels are not in use.
+ */
+export async function concurrentMatMulPeakGflops(threads: number, repeats = 5, productsPerRound = 4): Promise<number | null> {
+  if (!nativeKernelsActive()) return null;
+  const addon = createRequire(import.meta.url).resolve('dtql-native-blas');
+  const workers = Array.from({ length: threads }, () => new Worker(SGEMM_THREAD, { eval: true, workerData: { addon } }));
+  const next = (w: Worker) => new Promise<number>((resolve, reject) => (w.once('message', resolve), w.once('error', reject)));
+  try {
+    await Promise.all(workers.map(next));
+    const rounds: number[] = [];
+    for (let r = 0; r < repeats; r++) {
+      const times = await Promise.all(workers.map((w) => (w.postMessage(productsPerRound), next(w))));
+      rounds.push((threads * productsPerRound * 2 * 1024 ** 3) / (Math.max(...times) / 1000) / 1e9);
+    }
+    return median(rounds);
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
 }
 
 export interface BenchResult {
