@@ -36,7 +36,7 @@ function browser() {
 
 const parts = [
   { name: 'Redis (redis-server)', present: onPath('redis-server'), skips: 'the remote-worker tests are skipped', add: 'sudo apt-get install redis-server (macOS: brew install redis)' },
-  { name: 'OpenBLAS matMul (native/blas)', present: nativeBlas(), skips: 'training runs at plain wasm speed (tests still pass)', add: 'sudo apt-get install libopenblas-dev && npm install' },
+  { name: 'native kernels: OpenBLAS matMul and layers (native/blas)', present: nativeBlas(), skips: 'training runs at plain wasm speed (tests still pass)', add: 'sudo apt-get install libopenblas-dev && npm install' },
   { name: 'Electron binary', present: electronBinary() !== null, skips: 'the Electron run of the end-to-end specs is skipped (served mode runs them)', add: 'npm install electron without ELECTRON_SKIP_BINARY_DOWNLOAD' },
   { name: 'openssl', present: onPath('openssl'), skips: 'the Redis TLS test is skipped', add: 'sudo apt-get install openssl' },
 ];

@@ -5,12 +5,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { D4RL_DEFAULTS } from '../../common/config';
+import { D4RL_DEFAULTS, type TrainConfig } from '../../common/config';
 import { median } from '../../common/stats';
 import { openDatabase, type Db } from '../../store/db';
 import { downsampleMetric, insertMetrics, type MetricRow } from '../../store/metrics';
 import { finishRun, getRun, insertRuns, listRuns, updateRun } from '../../store/runs';
-import { presetSeed } from '../../core/tasks';
+import { presetOf, presetSeed, requireTask } from '../../core/tasks';
 import { REPO_ROOT } from '../../core/repo-root';
 import { EventHub } from '../../engine/events';
 import { RunManager, defaultConcurrency } from '../../engine/local/run-manager';
@@ -27,12 +27,19 @@ export interface BenchProblem {
   problem: string;
   stateDim: number;
   actionDim: number;
+  /** The settings whose network sizes and batch it trains at; step counts are the bench's own. */
+  config: TrainConfig;
 }
 
-/** The two problem sizes of the speed goal (D4RL hopper and halfcheetah). */
+/**
+ * The problem sizes of the speed goal: D4RL hopper and halfcheetah (batch 256, hidden 256, time
+ * embedding 16), and a step of the bandits' `quick` preset (2D actions, a state of 0, score network
+ * hidden 128, time embedding 4).
+ */
 export const BENCH_PROBLEMS: BenchProblem[] = [
-  { problem: 'hopper', stateDim: 11, actionDim: 3 },
-  { problem: 'halfcheetah', stateDim: 17, actionDim: 6 },
+  { problem: 'hopper', stateDim: 11, actionDim: 3, config: { ...D4RL_DEFAULTS, batchSize: 256 } },
+  { problem: 'halfcheetah', stateDim: 17, actionDim: 6, config: { ...D4RL_DEFAULTS, batchSize: 256 } },
+  { problem: 'bandit (quick)', stateDim: 1, actionDim: 2, config: presetOf(requireTask('bandit-25g-hard'), 'quick').configs.dtql },
 ];
 
 /** FLOPs (2 per multiply-add) of a stack of dense layers [in, out] over `rows` rows, one forward pass. */
@@ -43,8 +50,9 @@ const layerFlops = (rows: number, layers: [number, number][]): number => 2 * row
  * which are nearly all of it): a backward pass costs two forward passes where weights train and one
  * where only the input's gradient is needed (the Q term, the trust region through the diffusion model).
  */
-export function jointStepFlops(p: BenchProblem, batch: number, hidden = D4RL_DEFAULTS.scoreHidden, timeEmbed = D4RL_DEFAULTS.timeEmbedDim): number {
+export function jointStepFlops(p: BenchProblem, batch: number): number {
   const { stateDim: s, actionDim: a } = p;
+  const { scoreHidden: hidden, timeEmbedDim: timeEmbed } = p.config;
   const h = 256;
   const q = layerFlops(batch, [[s + a, h], [h, h], [h, h], [h, 1]]);
   const v = layerFlops(batch, [[s, h], [h, h], [h, h], [h, 1]]);
@@ -159,16 +167,16 @@ export interface BenchOptions {
 }
 
 /**
- * Training and inference speed at batch 256 with the full network sizes (hidden 256, time
- * embedding 16): pretraining and joint steps/s as training runs them, joint steps/s on one
- * thread, and one evaluation action (1024 policy samples + softmax over the target Q) in ms.
+ * Training and inference speed at one problem's sizes: pretraining and joint steps/s as training
+ * runs them, joint steps/s on one thread, and one evaluation action (1024 policy samples +
+ * softmax over the target Q) in ms.
  * Losses are read back every step, as training does to catch NaN/Inf.
  */
 export async function benchProblem(p: BenchProblem, backend: BackendInfo, options: BenchOptions): Promise<BenchResult> {
   const rng = new Rng(1);
   const data = randomTransitions(rng, p.stateDim, p.actionDim, 10_000);
   const blocks = options.warmup + options.steps * options.repeats;
-  const config = { ...D4RL_DEFAULTS, batchSize: 256, pretrainSteps: blocks, trainSteps: 2 * blocks };
+  const config = { ...p.config, pretrainSteps: blocks, trainSteps: 2 * blocks };
   const make = () => new DtqlAgent({ stateDim: p.stateDim, actionDim: p.actionDim, maxAction: 1, clipDenoised: true }, config, 1);
   const timeSteps = async (stepper: Stepper) => timeBlocks(() => stepper.step(false), options.warmup, options.steps, options.repeats);
 

@@ -6,7 +6,7 @@ import { formatTable, printJson } from '../output';
 export function benchCommand(program: Command): void {
   program
     .command('bench')
-    .description('training and inference speed at batch 256 with the full network sizes (hopper and halfcheetah sizes)')
+    .description('training and inference speed at batch 256: D4RL hopper and halfcheetah sizes, and a bandit quick-preset step')
     .option('--steps <n>', 'steps per timed block', parsePositiveInt, 10)
     .option('--repeats <n>', 'timed blocks; the median is reported', parsePositiveInt, 5)
     .option('--load', 'instead: served mode training a run while many clients fetch million-point curves')
@@ -71,7 +71,7 @@ export function benchCommand(program: Command): void {
         process.stderr.write(
           `${r.problem}: pretrain ${r.pretrainStepsPerSec.toFixed(1)} steps/s, train ${r.trainStepsPerSec.toFixed(1)} steps/s (one thread ${r.trainStepsPerSecSingleThread.toFixed(1)}), act ${r.actLatencyMs.toFixed(1)} ms\n`,
         );
-        const gflopPerStep = jointStepFlops(p, 256) / 1e9;
+        const gflopPerStep = jointStepFlops(p, p.config.batchSize) / 1e9;
         const shareOfPeak = (gflopPerStep * r.trainStepsPerSec) / peakGflops;
         process.stderr.write(`${r.problem}: a joint step is ${gflopPerStep.toFixed(2)} GFLOP of matrix products; at ${r.trainStepsPerSec.toFixed(1)} steps/s that is ${(gflopPerStep * r.trainStepsPerSec).toFixed(1)} GFLOP/s, ${(100 * shareOfPeak).toFixed(0)}% of the peak\n`);
         results.push({ ...r, gflopPerStep, peakGflops, shareOfPeak });

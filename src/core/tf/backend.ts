@@ -55,11 +55,11 @@ export async function initBackend(prefer?: BackendName): Promise<BackendInfo> {
       if (await tf.setBackend('wasm')) {
         registerFusedUpdates('wasm');
         useSharedIdentity();
-        const matMul = useNativeKernels();
+        const native = useNativeKernels();
         // OpenBLAS takes transposed operands at full speed; only the wasm matMul needs them materialised.
-        if (!matMul.active) useFastMatMulGradient();
-        const label = matMul.active ? 'wasm (SIMD) + OpenBLAS matMul' : 'wasm (SIMD)';
-        const reasons = [...skipped, matMul.active ? `matMul in ${matMul.description}` : matMul.description];
+        if (!native.active) useFastMatMulGradient();
+        const label = native.active ? 'wasm (SIMD) + native kernels' : 'wasm (SIMD)';
+        const reasons = [...skipped, native.active ? `matMul in ${native.description}; layers and optimizer in native/blas` : native.description];
         active = { name: 'wasm', label, reason: prefer === 'wasm' ? `requested; ${reasons.join('; ')}` : reasons.join('; ') };
         return active;
       }
