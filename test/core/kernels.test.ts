@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/core/tf/backend';
@@ -101,6 +102,15 @@ describe('OpenBLAS matMul kernel', () => {
   });
 });
 
+/** The native addon itself, where it is built. */
+const addon = ((): Record<string, (...args: unknown[]) => void> | null => {
+  try {
+    return createRequire(import.meta.url)('dtql-native-blas') as Record<string, (...args: unknown[]) => void>;
+  } catch {
+    return null;
+  }
+})();
+
 describe('native dense layers', () => {
   /**
    * A layer's output and the gradients of a weighted sum of it with respect to the input and every
@@ -149,6 +159,18 @@ describe('native dense layers', () => {
 
   it.runIf(process.env.DTQL_REQUIRE_NATIVE_BLAS === '1')('run natively where the addon is built', () => {
     expect(nativeLayersActive()).toBe(true);
+  });
+
+  it.runIf(addon !== null)('refuse buffers that do not match the sizes before writing anything', () => {
+    if (!addon) throw new Error('no addon');
+    const out = new Float32Array(6).fill(7);
+    expect(() => addon.biasAct?.(out, new Float32Array(6), new Float32Array(2), 2, 3, 2)).toThrow('array sizes do not match the layer');
+    expect(() => addon.biasAct?.(out, new Float32Array(6), new Float32Array(3), 2, 3, 5)).toThrow('unknown activation');
+    expect(() => addon.biasAct?.(out, new Float32Array(6), new Float32Array(3), 0, 3, 2)).toThrow('sizes must be positive integers');
+    expect(() => addon.adamStep?.(out, out, out, out, out, out, new Float32Array(5), 0.9, 0.1, 0.999, 0.001, 1, 1e-8, 1e-3)).toThrow('array sizes do not match');
+    expect(Array.from(out)).toEqual([7, 7, 7, 7, 7, 7]);
+    addon.biasAct?.(out, new Float32Array([1, -2, 3, -4, 5, -6]), new Float32Array([1, 1, 1]), 2, 3, 1);
+    expect(Array.from(out)).toEqual([2, 0, 4, 0, 6, 0]);
   });
 });
 

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "layers.h"
 
@@ -33,17 +34,23 @@ static int float_view(napi_env env, napi_value value, float **data, size_t *leng
   return 1;
 }
 
-/* The arguments of a layer kernel: `arrays` Float32Arrays, then `ints` sizes (positive integers), then `floats` numbers. */
+/* The arguments of a layer kernel: Float32Arrays, then `ints` sizes (positive integers), then `floats` numbers. */
 struct kernel_args {
   float *arrays[12];
   size_t lengths[12];
-  int64_t ints[4];
+  int64_t ints[2];
   double floats[8];
 };
 
-static int read_args(napi_env env, napi_callback_info info, size_t arrays, size_t ints, size_t floats, struct kernel_args *out) {
+/*
+ * Reads a kernel's arguments and checks each array's length, one letter of `lengths` per array:
+ * 'A' rows x cols and 'C' cols (the two sizes, which then follow the arrays), 'N' as long as the
+ * first array. Throws and returns 0 on anything else.
+ */
+static int read_args(napi_env env, napi_callback_info info, const char *lengths, size_t ints, size_t floats, struct kernel_args *out) {
   napi_value argv[24];
   size_t argc = 24;
+  const size_t arrays = strlen(lengths);
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != arrays + ints + floats) {
     napi_throw_type_error(env, NULL, "dtql_blas: wrong number of arguments");
     return 0;
@@ -60,16 +67,13 @@ static int read_args(napi_env env, napi_callback_info info, size_t arrays, size_
       napi_throw_type_error(env, NULL, "dtql_blas: expected a number");
       return 0;
     }
-  return 1;
-}
-
-/* Whether the arrays from `first` on have these lengths; throws if not. */
-static int lengths_are(napi_env env, const struct kernel_args *args, size_t first, size_t count, const size_t *expected) {
-  for (size_t i = 0; i < count; i++)
-    if (args->lengths[first + i] != expected[i]) {
+  for (size_t i = 0; i < arrays; i++) {
+    const size_t expected = lengths[i] == 'A' ? (size_t)(out->ints[0] * out->ints[1]) : lengths[i] == 'C' ? (size_t)out->ints[1] : out->lengths[0];
+    if (out->lengths[i] != expected) {
       napi_throw_range_error(env, NULL, "dtql_blas: array sizes do not match the layer");
       return 0;
     }
+  }
   return 1;
 }
 
@@ -122,10 +126,7 @@ static napi_value sgemm(napi_env env, napi_callback_info info) {
 /* biasAct(out, mm, bias, rows, cols, activation): out = act(mm + bias). */
 static napi_value bias_act(napi_env env, napi_callback_info info) {
   struct kernel_args a;
-  if (!read_args(env, info, 3, 2, 1, &a)) return NULL;
-  const size_t area = (size_t)(a.ints[0] * a.ints[1]), cols = (size_t)a.ints[1];
-  const size_t expected[] = {area, area, cols};
-  const int activation = lengths_are(env, &a, 0, 3, expected) ? activation_of(env, a.floats[0]) : -1;
+  const int activation = read_args(env, info, "AAC", 2, 1, &a) ? activation_of(env, a.floats[0]) : -1;
   if (activation >= 0) bias_act_forward(a.arrays[0], a.arrays[1], a.arrays[2], a.ints[0], a.ints[1], activation);
   return NULL;
 }
@@ -133,10 +134,7 @@ static napi_value bias_act(napi_env env, napi_callback_info info) {
 /* biasActGrad(dpre, dbias, dy, mm, bias, rows, cols, activation). */
 static napi_value bias_act_grad(napi_env env, napi_callback_info info) {
   struct kernel_args a;
-  if (!read_args(env, info, 5, 2, 1, &a)) return NULL;
-  const size_t area = (size_t)(a.ints[0] * a.ints[1]), cols = (size_t)a.ints[1];
-  const size_t expected[] = {area, cols, area, area, cols};
-  const int activation = lengths_are(env, &a, 0, 5, expected) ? activation_of(env, a.floats[0]) : -1;
+  const int activation = read_args(env, info, "ACAAC", 2, 1, &a) ? activation_of(env, a.floats[0]) : -1;
   if (activation >= 0) bias_act_backward(a.arrays[0], a.arrays[1], a.arrays[2], a.arrays[3], a.arrays[4], a.ints[0], a.ints[1], activation);
   return NULL;
 }
@@ -144,10 +142,7 @@ static napi_value bias_act_grad(napi_env env, napi_callback_info info) {
 /* biasLayerNormMish(out, mm, bias, gamma, beta, rows, cols, eps). */
 static napi_value bias_layer_norm_mish(napi_env env, napi_callback_info info) {
   struct kernel_args a;
-  if (!read_args(env, info, 5, 2, 1, &a)) return NULL;
-  const size_t area = (size_t)(a.ints[0] * a.ints[1]), cols = (size_t)a.ints[1];
-  const size_t expected[] = {area, area, cols, cols, cols};
-  if (!lengths_are(env, &a, 0, 5, expected)) return NULL;
+  if (!read_args(env, info, "AACCC", 2, 1, &a)) return NULL;
   if (bias_layer_norm_mish_forward(a.arrays[0], a.arrays[1], a.arrays[2], a.arrays[3], a.arrays[4], a.ints[0], a.ints[1], (float)a.floats[0]) != 0)
     napi_throw_error(env, NULL, "dtql_blas: out of memory");
   return NULL;
@@ -156,10 +151,7 @@ static napi_value bias_layer_norm_mish(napi_env env, napi_callback_info info) {
 /* biasLayerNormMishGrad(dpre, dbias, dgamma, dbeta, dout, mm, bias, gamma, beta, rows, cols, eps). */
 static napi_value bias_layer_norm_mish_grad(napi_env env, napi_callback_info info) {
   struct kernel_args a;
-  if (!read_args(env, info, 9, 2, 1, &a)) return NULL;
-  const size_t area = (size_t)(a.ints[0] * a.ints[1]), cols = (size_t)a.ints[1];
-  const size_t expected[] = {area, cols, cols, cols, area, area, cols, cols, cols};
-  if (!lengths_are(env, &a, 0, 9, expected)) return NULL;
+  if (!read_args(env, info, "ACCCAACCC", 2, 1, &a)) return NULL;
   float **x = a.arrays;
   if (bias_layer_norm_mish_backward(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8], a.ints[0], a.ints[1], (float)a.floats[0]) != 0)
     napi_throw_error(env, NULL, "dtql_blas: out of memory");
@@ -169,24 +161,18 @@ static napi_value bias_layer_norm_mish_grad(napi_env env, napi_callback_info inf
 /* adamStep(p1, m1, v1, p0, m0, v0, grad, beta1, 1 - beta1, beta2, 1 - beta2, sqrt(1 - beta2^t), eps, step size). */
 static napi_value adam(napi_env env, napi_callback_info info) {
   struct kernel_args a;
-  if (!read_args(env, info, 7, 0, 7, &a)) return NULL;
-  const size_t n = a.lengths[0];
-  const size_t expected[] = {n, n, n, n, n, n, n};
-  if (!lengths_are(env, &a, 0, 7, expected)) return NULL;
+  if (!read_args(env, info, "NNNNNNN", 0, 7, &a)) return NULL;
   const struct adam_coefficients c = {(float)a.floats[0], (float)a.floats[1], (float)a.floats[2], (float)a.floats[3], (float)a.floats[4], (float)a.floats[5], (float)a.floats[6]};
   float **x = a.arrays;
-  adam_step(x[0], x[1], x[2], x[3], x[4], x[5], x[6], (int64_t)n, &c);
+  adam_step(x[0], x[1], x[2], x[3], x[4], x[5], x[6], (int64_t)a.lengths[0], &c);
   return NULL;
 }
 
 /* softUpdate(out, source, target, tau, 1 - tau). */
 static napi_value soft(napi_env env, napi_callback_info info) {
   struct kernel_args a;
-  if (!read_args(env, info, 3, 0, 2, &a)) return NULL;
-  const size_t n = a.lengths[0];
-  const size_t expected[] = {n, n, n};
-  if (!lengths_are(env, &a, 0, 3, expected)) return NULL;
-  soft_update(a.arrays[0], a.arrays[1], a.arrays[2], (int64_t)n, (float)a.floats[0], (float)a.floats[1]);
+  if (!read_args(env, info, "NNN", 0, 2, &a)) return NULL;
+  soft_update(a.arrays[0], a.arrays[1], a.arrays[2], (int64_t)a.lengths[0], (float)a.floats[0], (float)a.floats[1]);
   return NULL;
 }
 
