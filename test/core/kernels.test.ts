@@ -157,6 +157,18 @@ describe('native dense layers', () => {
     });
   });
 
+  it('take an empty batch', () => {
+    const params = new ParamSet();
+    const rng = new Rng(2);
+    const [layer, norm] = [addLinear(params, 'l', rng, 4, 3), addNorm(params, 'n', 3)];
+    const outputs = tf.tidy(() => [dense(tf.zeros([0, 4]), layer, 'mish'), denseLayerNormMish(tf.zeros([0, 4]), layer, norm)].map((t) => t.shape));
+    expect(outputs).toEqual([
+      [0, 3],
+      [0, 3],
+    ]);
+    params.dispose();
+  });
+
   it.runIf(process.env.DTQL_REQUIRE_NATIVE_BLAS === '1')('run natively where the addon is built', () => {
     expect(nativeLayersActive()).toBe(true);
   });

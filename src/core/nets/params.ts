@@ -103,13 +103,16 @@ export function addNorm(params: ParamSet, name: string, width: number): Norm {
   return { weight: params.add(`${name}.weight`, new Float32Array(width).fill(1), [width]), bias: params.add(`${name}.bias`, new Float32Array(width), [width]) };
 }
 
+/** The native kernels take non-empty matrices; an empty batch goes through the composed ops. */
+const useNativeLayers = (product: tf.Tensor): boolean => product.size > 0 && nativeLayersActive();
+
 /**
  * act(x W + b). Where the native addon runs, the bias and activation after the matrix product are
  * one kernel, and their gradient one more; elsewhere the composed tfjs ops.
  */
 export function dense(x: tf.Tensor, layer: Linear, activation: Activation = 'none'): tf.Tensor2D {
   const product = tf.matMul(x as tf.Tensor2D, layer.weight as tf.Tensor2D);
-  if (nativeLayersActive()) return nativeBiasAct(product, layer.bias, activation);
+  if (useNativeLayers(product)) return nativeBiasAct(product, layer.bias, activation);
   const y = tf.add(product, layer.bias) as tf.Tensor2D;
   if (activation === 'relu') return tf.relu(y);
   return activation === 'mish' ? (mish(y) as tf.Tensor2D) : y;
@@ -118,6 +121,6 @@ export function dense(x: tf.Tensor, layer: Linear, activation: Activation = 'non
 /** Mish(LayerNorm(x W + b)) with the norm's affine parameters, the critic's hidden layer. */
 export function denseLayerNormMish(x: tf.Tensor, layer: Linear, norm: Norm): tf.Tensor2D {
   const product = tf.matMul(x as tf.Tensor2D, layer.weight as tf.Tensor2D);
-  if (nativeLayersActive()) return nativeBiasLayerNormMish(product, layer.bias, norm.weight, norm.bias);
+  if (useNativeLayers(product)) return nativeBiasLayerNormMish(product, layer.bias, norm.weight, norm.bias);
   return layerNormMish(tf.add(product, layer.bias), norm.weight, norm.bias) as tf.Tensor2D;
 }
