@@ -2,10 +2,10 @@
  * The paper's toy result (README figure of the official repository), checked on the `quick`
  * presets: on every task the trust region stays in the data and collapses onto a best mode, on two
  * seeds per task; KL (each task's official seed) leaves the data on 25G-far, spreads wider than the
- * trust region on swiss-far, finds the centre mode on 25G-near, and on 25G-hard leaves the data as
- * the official toy loop itself does there (README). KL on swiss-near matches the figure only with
- * the full batch of the `paper` preset (an hour per run), so it is not checked here.
- * Slow (two runs at a time, about 45 minutes on 2 cores): `npm run test:science`, not part of `npm test`.
+ * trust region on swiss-far, finds the centre mode on 25G-near, and on 25G-hard (seeds 0-4) leaves
+ * the data as the official toy loop itself does there (README). KL on swiss-near matches the
+ * figure only with the full batch of the `paper` preset, so it is not checked here.
+ * Slow (two runs at a time, about 20 minutes on 2 cores): `npm run test:science`, not part of `npm test`.
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -19,6 +19,12 @@ const TASKS = ['bandit-25g-far', 'bandit-25g-hard', 'bandit-25g-near', 'bandit-s
 /** Seeds beyond the official ones (README: the trust region holds on at least 4 of seeds 0-4 per task). */
 const TRUST_REGION_SEEDS = [2, 4];
 const KL_TASKS = ['bandit-25g-far', 'bandit-25g-hard', 'bandit-25g-near', 'bandit-swiss-far'] as const;
+/**
+ * 25G-hard's KL outcome varies by seed (README: it leaves the data on 4 of seeds 0-4, and its
+ * official seed 2 keeps half its actions on the best mode), so it is checked over seeds 0-4: the
+ * official seed's run and these four.
+ */
+const KL_HARD_OTHER_SEEDS = [0, 1, 3, 4];
 /** Two runs at once: one per core, as the app trains them. */
 const PARALLEL = 2;
 
@@ -41,6 +47,7 @@ const keyOf = (job: Job) => `${job.task} ${job.algo}${job.seed === undefined ? '
 const JOBS: Job[] = [
   ...TASKS.flatMap((task) => TRUST_REGION_SEEDS.map((seed) => ({ task, algo: 'dtql' as const, seed }))),
   ...KL_TASKS.map((task) => ({ task, algo: 'kl' as const })),
+  ...KL_HARD_OTHER_SEEDS.map((seed) => ({ task: 'bandit-25g-hard', algo: 'kl' as const, seed })),
 ];
 const results = new Map<string, Outcome>();
 
@@ -140,7 +147,8 @@ describe('trust region versus KL on the 2D bandits (quick presets)', () => {
     expect(outcome({ task: 'bandit-25g-near', algo: 'kl' }).topModeFraction).toBeGreaterThanOrEqual(0.5);
   });
 
-  it('bandit-25g-hard: KL leaves the data, as the official toy loop does there', () => {
-    expect(outcome({ task: 'bandit-25g-hard', algo: 'kl' }).inSupportFraction).toBeLessThan(0.5);
+  it('bandit-25g-hard: KL leaves the data on at least 4 of seeds 0-4, as the official toy loop does there', () => {
+    const runs = [outcome({ task: 'bandit-25g-hard', algo: 'kl' }), ...KL_HARD_OTHER_SEEDS.map((seed) => outcome({ task: 'bandit-25g-hard', algo: 'kl', seed }))];
+    expect(runs.filter((run) => run.inSupportFraction < 0.5).length).toBeGreaterThanOrEqual(4);
   });
 });
