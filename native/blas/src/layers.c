@@ -41,7 +41,9 @@ static inline float exp_bounded(float x) {
 }
 
 /* Mish(x) = x tanh(softplus(x)); with n = e^x, tanh(softplus(x)) = n (n + 2) / (n (n + 2) + 2).
- * Above x = 20 it is 1 in float32, so n stays finite. */
+ * Above x = 20 it is 1 in float32, so n is taken at min(x, 20) and stays finite. */
+static inline float exp_for_mish(float x) { return exp_bounded(x < 20.0f ? x : 20.0f); }
+
 static inline float tanh_softplus(float n) {
   const float q = n * (n + 2.0f);
   return q / (q + 2.0f);
@@ -49,14 +51,14 @@ static inline float tanh_softplus(float n) {
 
 /* d/dx Mish(x) = t + x (1 - t^2) sigmoid(x), t = tanh(softplus(x)), sigmoid(x) = n / (n + 1). */
 static inline float mish_slope(float x) {
-  const float n = exp_bounded(x < 20.0f ? x : 20.0f);
+  const float n = exp_for_mish(x);
   const float t = tanh_softplus(n);
   return t + x * (1.0f - t * t) * (n / (n + 1.0f));
 }
 
 static inline float activate(float x, int activation) {
   if (activation == ACTIVATION_RELU) return x > 0.0f ? x : 0.0f;
-  if (activation == ACTIVATION_MISH) return x * tanh_softplus(exp_bounded(x < 20.0f ? x : 20.0f));
+  if (activation == ACTIVATION_MISH) return x * tanh_softplus(exp_for_mish(x));
   return x;
 }
 
@@ -66,13 +68,25 @@ static inline float slope(float x, int activation) {
   return 1.0f;
 }
 
-/* Sum of n floats in 16 fixed lanes, then the lanes in order: the same bits on every variant. */
+/* Sums in 16 fixed lanes, then the lanes in order: the same bits on every variant. */
 static inline float lane_sum(const float *restrict x, int64_t n) {
   float acc[LANES] = {0};
   int64_t i = 0;
   for (; i + LANES <= n; i += LANES)
     for (int l = 0; l < LANES; l++) acc[l] += x[i + l];
   for (; i < n; i++) acc[i % LANES] += x[i];
+  float total = 0.0f;
+  for (int l = 0; l < LANES; l++) total += acc[l];
+  return total;
+}
+
+/* The sum of x[i] y[i], in lanes as lane_sum. */
+static inline float lane_dot(const float *restrict x, const float *restrict y, int64_t n) {
+  float acc[LANES] = {0};
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int l = 0; l < LANES; l++) acc[l] += x[i + l] * y[i + l];
+  for (; i < n; i++) acc[i % LANES] += x[i] * y[i];
   float total = 0.0f;
   for (int l = 0; l < LANES; l++) total += acc[l];
   return total;
@@ -107,14 +121,7 @@ static inline float normalise_row(float *restrict xh, const float *restrict mm, 
   for (int64_t c = 0; c < cols; c++) xh[c] = mm[c] + bias[c];
   const float mean = lane_sum(xh, cols) / (float)cols;
   for (int64_t c = 0; c < cols; c++) xh[c] -= mean;
-  float squares[LANES] = {0};
-  int64_t c = 0;
-  for (; c + LANES <= cols; c += LANES)
-    for (int l = 0; l < LANES; l++) squares[l] += xh[c + l] * xh[c + l];
-  for (; c < cols; c++) squares[c % LANES] += xh[c] * xh[c];
-  float var = 0.0f;
-  for (int l = 0; l < LANES; l++) var += squares[l];
-  const float r = 1.0f / sqrtf(var / (float)cols + eps);
+  const float r = 1.0f / sqrtf(lane_dot(xh, xh, cols) / (float)cols + eps);
   for (int64_t k = 0; k < cols; k++) xh[k] *= r;
   return r;
 }
@@ -140,10 +147,9 @@ int bias_layer_norm_mish_forward(float *restrict out, const float *restrict mm, 
 VECTOR_CLONES
 int bias_layer_norm_mish_backward(float *restrict dpre, float *restrict dbias, float *restrict dgamma, float *restrict dbeta, const float *restrict dout, const float *restrict mm,
                                   const float *restrict bias, const float *restrict gamma, const float *restrict beta, int64_t rows, int64_t cols, float eps) {
-  float *xh = malloc(3 * (size_t)cols * sizeof(float));
+  float *xh = malloc(2 * (size_t)cols * sizeof(float));
   if (!xh) return -1;
   float *g = xh + cols;
-  float *gx = g + cols;
   memset(dbias, 0, (size_t)cols * sizeof(float));
   memset(dgamma, 0, (size_t)cols * sizeof(float));
   memset(dbeta, 0, (size_t)cols * sizeof(float));
@@ -155,10 +161,9 @@ int bias_layer_norm_mish_backward(float *restrict dpre, float *restrict dbias, f
       dbeta[c] += dy;
       dgamma[c] += dy * xh[c];
       g[c] = dy * gamma[c];
-      gx[c] = g[c] * xh[c];
     }
     const float mean_g = lane_sum(g, cols) / (float)cols;
-    const float mean_gx = lane_sum(gx, cols) / (float)cols;
+    const float mean_gx = lane_dot(g, xh, cols) / (float)cols;
     float *d = dpre + r * cols;
     for (int64_t c = 0; c < cols; c++) {
       d[c] = rstd * (g[c] - mean_g - xh[c] * mean_gx);

@@ -40,13 +40,7 @@ interface BufferAccess {
 const ACCESS: Record<'wasm' | 'cpu', BufferAccess> = {
   wasm: {
     read: (backend, t) => (backend as WasmKernelBackend).typedArrayFromHeap(t),
-    write: (backend, shape, values) => {
-      const b = backend as WasmKernelBackend;
-      const out = b.makeOutput(shape, 'float32');
-      // The view is taken after the allocation, which may grow the heap and detach older views.
-      b.typedArrayFromHeap(out).set(values);
-      return out;
-    },
+    write: (backend, shape, values) => onWasmHeap(backend, [shape], [], ([out]) => out?.set(values))[0] as tf.TensorInfo,
   },
   cpu: {
     read: (backend, t) => (backend as CpuKernelBackend).data.get(t.dataId).values,

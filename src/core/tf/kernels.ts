@@ -92,7 +92,8 @@ export const stopGradient: (x: tf.Tensor) => tf.Tensor = tf.customGrad((x) => ({
   gradFunc: (dy) => [tf.zerosLike(dy as tf.Tensor)],
 })) as (x: tf.Tensor) => tf.Tensor;
 
-const LAYER_NORM_EPS = 1e-5;
+/** LayerNorm's epsilon, as torch's default. */
+export const LAYER_NORM_EPS = 1e-5;
 
 /**
  * Mish(LayerNorm(x) * weight + bias) over the last axis (biased variance, eps 1e-5, as torch),

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { LAYER_NORM_EPS } from './kernels';
 import { onWasmHeap } from './wasm-heap';
 
 type F = Float32Array;
@@ -13,9 +14,6 @@ export interface NativeLayers {
 
 export type Activation = 'none' | 'relu' | 'mish';
 const ACTIVATION_CODE: Record<Activation, number> = { none: 0, relu: 1, mish: 2 };
-
-/** LayerNorm's epsilon, as torch's default. */
-export const LAYER_NORM_EPS = 1e-5;
 
 const BIAS_ACT = 'DtqlBiasAct';
 const BIAS_ACT_GRAD = 'DtqlBiasActGrad';
