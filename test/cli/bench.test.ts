@@ -1,5 +1,9 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BENCH_PROBLEMS, concurrentMatMulPeakGflops, jointStepFlops, matMulPeakGflops } from '../../src/cli/bench/speed';
+import { checkOfficialTarget, speedRatios } from '../../src/cli/bench/official';
+import { BENCH_PROBLEMS, type BenchResult, concurrentMatMulPeakGflops, jointStepFlops, matMulPeakGflops } from '../../src/cli/bench/speed';
 import { nativeKernelsActive } from '../../src/core/tf/native-kernels';
 import { initBackend } from '../../src/core/tf/backend';
 
@@ -25,5 +29,45 @@ describe('the distance to the machine limit (dtql bench)', () => {
     const together = await concurrentMatMulPeakGflops(2, 1, 1);
     if (!nativeKernelsActive()) return expect(together).toBeNull();
     expect(together !== null && Number.isFinite(together) && together > 0.1).toBe(true);
+  });
+});
+
+describe('the side-by-side comparison with the official code (dtql bench --official)', () => {
+  const ours = (problem: string, pretrain: number, train: number, oneThread: number, act: number): BenchResult => ({
+    problem,
+    pretrainStepsPerSec: pretrain,
+    trainStepsPerSec: train,
+    trainStepsPerSecSingleThread: oneThread,
+    actLatencyMs: act,
+  });
+
+  it('takes each ratio against the faster official thread setting, and one thread against its one thread', () => {
+    const report = {
+      torch: '2.x',
+      results: [
+        { problem: 'hopper', threads: 1, pretrainStepsPerSec: 30, trainStepsPerSec: 15, actLatencyMs: 20 },
+        { problem: 'hopper', threads: 2, pretrainStepsPerSec: 40, trainStepsPerSec: 25, actLatencyMs: 12 },
+        { problem: 'bandit (quick)', threads: 1, trainStepsPerSec: 20 },
+        { problem: 'bandit (quick)', threads: 2, trainStepsPerSec: 10 },
+      ],
+    };
+    const [hopper, bandit, ...rest] = speedRatios([ours('hopper', 80, 50, 30, 6), ours('bandit (quick)', 400, 50, 30, 9), ours('halfcheetah', 1, 1, 1, 1)], report);
+    expect(rest).toEqual([]);
+    expect(hopper).toEqual({ problem: 'hopper', pretrain: 2, train: 2, trainOneThread: 2, act: 0.5 });
+    expect(bandit).toEqual({ problem: 'bandit (quick)', pretrain: null, train: 2.5, trainOneThread: 1.5, act: null });
+  });
+
+  it('refuses a folder that is not the official repository before timing anything', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtql-official-'));
+    try {
+      expect(() => checkOfficialTarget({ checkout: dir, python: 'python3' })).toThrow(/not a checkout of the official DTQL code: it has no agents\/dtql.py/);
+      for (const file of ['agents/dtql.py', 'agents/model.py', 'diffusion/karras.py', 'diffusion/mlps.py']) {
+        fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+        fs.writeFileSync(path.join(dir, file), '');
+      }
+      expect(() => checkOfficialTarget({ checkout: dir, python: path.join(dir, 'no-such-python') })).toThrow(/--python .*no-such-python could not be started/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
 import { parseNonNegativeInt, parsePositiveInt } from '../args';
 import { formatTable, printJson } from '../output';
+import type * as Official from '../bench/official';
+import type { OfficialTarget, SpeedRatio } from '../bench/official';
+import type { BenchOptions, BenchResult } from '../bench/speed';
 
 /** `dtql bench`: training speed against the machine's limit, served-mode load, the pair, a million runs. */
 export function benchCommand(program: Command): void {
@@ -9,6 +12,9 @@ export function benchCommand(program: Command): void {
     .description('training and inference speed at batch 256: D4RL hopper and halfcheetah sizes, and a bandit quick-preset step')
     .option('--steps <n>', 'steps per timed block', parsePositiveInt, 10)
     .option('--repeats <n>', 'timed blocks; the median is reported', parsePositiveInt, 5)
+    .option('--warmup <n>', 'untimed steps before each timed part (a fresh thread runs its first 30-50 steps slower while V8 compiles)', parseNonNegativeInt, 50)
+    .option('--official <checkout>', 'also time the official PyTorch code (a checkout of its repository) in the same run, and print the ratios')
+    .option('--python <command>', 'with --official: the Python that has torch, numpy and einops', 'python3')
     .option('--load', 'instead: served mode training a run while many clients fetch million-point curves')
     .option('--pair', "instead: the Compare page's trust region and KL pair (quick preset) on bandit-25g-hard, from queueing to both ended")
     .option('--scale', 'instead: History, the run list and the runs CSV over a store of a million runs (served mode and `runs list`)')
@@ -17,7 +23,7 @@ export function benchCommand(program: Command): void {
     .option('--think-ms <ms>', 'with --load: pause of each client between requests (0 saturates the server)', parseNonNegativeInt, 1000)
     .option('--window <s>', 'with --load: seconds of each measuring window', parsePositiveInt, 20)
     .option('--json', 'print JSON')
-    .action(async (opts: { steps: number; repeats: number; load?: boolean; pair?: boolean; scale?: boolean; scaleRuns: number; clients: number; thinkMs: number; window: number; json?: boolean }) => {
+    .action(async (opts: { steps: number; repeats: number; warmup: number; official?: string; python: string; load?: boolean; pair?: boolean; scale?: boolean; scaleRuns: number; clients: number; thinkMs: number; window: number; json?: boolean }) => {
       if (opts.scale) {
         const { benchScale } = await import('../bench/scale');
         const r = await benchScale(opts.scaleRuns);
@@ -52,6 +58,8 @@ export function benchCommand(program: Command): void {
         }
         return;
       }
+      const official = opts.official === undefined ? null : await import('../bench/official');
+      const target = official && opts.official !== undefined ? official.checkOfficialTarget({ checkout: opts.official, python: opts.python }) : null;
       const { initBackend } = await import('../../core/tf/backend');
       const { BENCH_PROBLEMS, benchCurveFetch, benchProblem, benchRunList, benchStartup, concurrentMatMulPeakGflops, jointStepFlops, matMulPeakGflops } = await import('../bench/speed');
       const backend = await initBackend();
@@ -65,9 +73,10 @@ export function benchCommand(program: Command): void {
       process.stderr.write(
         `matMul peak: ${onePeak.toFixed(1)} GFLOP/s on one thread (1024 x 1024 x 1024), ${peakGflops.toFixed(1)} on the ${threads} threads training uses (${together === null ? `${threads} x one thread` : 'measured at once'})\n`,
       );
+      const timing = { steps: opts.steps, repeats: opts.repeats, warmup: opts.warmup };
       const results = [];
       for (const p of BENCH_PROBLEMS) {
-        const r = await benchProblem(p, backend, { steps: opts.steps, repeats: opts.repeats, warmup: 3 });
+        const r = await benchProblem(p, backend, timing);
         process.stderr.write(
           `${r.problem}: pretrain ${r.pretrainStepsPerSec.toFixed(1)} steps/s, train ${r.trainStepsPerSec.toFixed(1)} steps/s (one thread ${r.trainStepsPerSecSingleThread.toFixed(1)}), act ${r.actLatencyMs.toFixed(1)} ms\n`,
         );
@@ -76,6 +85,7 @@ export function benchCommand(program: Command): void {
         process.stderr.write(`${r.problem}: a joint step is ${gflopPerStep.toFixed(2)} GFLOP of matrix products; at ${r.trainStepsPerSec.toFixed(1)} steps/s that is ${(gflopPerStep * r.trainStepsPerSec).toFixed(1)} GFLOP/s, ${(100 * shareOfPeak).toFixed(0)}% of the peak\n`);
         results.push({ ...r, gflopPerStep, peakGflops, shareOfPeak });
       }
+      const comparison = official && target ? officialComparison(official, target, timing, results) : null;
       const curves = benchCurveFetch();
       process.stderr.write(`curves: a downsampled ${curves.points.toLocaleString('en-US')}-point series in ${curves.fetchMs.toFixed(0)} ms\n`);
       const history = benchRunList();
@@ -84,11 +94,31 @@ export function benchCommand(program: Command): void {
       process.stderr.write(
         `startup: dtql --version in ${startup.cliVersionMs.toFixed(0)} ms at ${startup.cliVersionPeakMB.toFixed(0)} MB peak (goal under 300 ms, 120 MB); a training process from spawn to its first step in ${startup.workerFirstStepMs.toFixed(0)} ms\n`,
       );
-      if (opts.json) printJson({ backend: backend.name, kernels: backend.label, results, curves, history, startup });
+      if (opts.json) printJson({ backend: backend.name, kernels: backend.label, results, ...(comparison ?? {}), curves, history, startup });
       else {
         const rows = results.map((r) => [r.problem, r.pretrainStepsPerSec.toFixed(1), r.trainStepsPerSec.toFixed(1), r.trainStepsPerSecSingleThread.toFixed(1), r.actLatencyMs.toFixed(1), r.gflopPerStep.toFixed(2), `${(100 * r.shareOfPeak).toFixed(0)}%`]);
         process.stdout.write(`${formatTable(['problem', 'pretrain steps/s', 'train steps/s', 'one thread', 'act ms', 'GFLOP/step', 'of matMul peak'], rows)}\n`);
+        if (comparison) process.stdout.write(`${formatRatios(comparison.ratios)}\n`);
         process.stdout.write(`downsampled ${curves.points}-point series (${curves.buckets} buckets): ${curves.fetchMs.toFixed(0)} ms\n`);
       }
     });
+}
+
+/** Times the official code right after this project's bench (same machine, same run) and reports both and the ratios. */
+function officialComparison(official: typeof Official, target: OfficialTarget, timing: BenchOptions, ours: BenchResult[]) {
+  process.stderr.write(`official code in ${target.checkout} with ${target.python}: timing at 1 and 2 torch threads...\n`);
+  const report = official.benchOfficial(target, timing);
+  for (const o of report.results) {
+    const parts = [o.pretrainStepsPerSec && `pretrain ${o.pretrainStepsPerSec.toFixed(1)} steps/s`, `train ${o.trainStepsPerSec.toFixed(1)} steps/s`, o.actLatencyMs && `act ${o.actLatencyMs.toFixed(1)} ms`];
+    process.stderr.write(`official (torch ${report.torch}, ${o.threads} thread${o.threads > 1 ? 's' : ''}) ${o.problem}: ${parts.filter(Boolean).join(', ')}\n`);
+  }
+  return { official: report, ratios: official.speedRatios(ours, report) };
+}
+
+/** Ratios to the official code with the speed goal beside each (pretraining and joint at least 2x, one thread 1.3x, an action at most 0.5x). */
+function formatRatios(ratios: SpeedRatio[]): string {
+  const show = (value: number | null, goal: number, atLeast: boolean) =>
+    value === null ? 'not timed' : `${value.toFixed(2)}x ${(atLeast ? value >= goal : value <= goal) ? 'met' : 'NOT met'}`;
+  const rows = ratios.map((r) => [r.problem, show(r.pretrain, 2, true), show(r.train, 2, true), show(r.trainOneThread, 1.3, true), show(r.act, 0.5, false)]);
+  return formatTable(['against official', 'pretrain (goal 2x)', 'train (goal 2x)', 'one thread (goal 1.3x)', 'act ms (goal 0.5x)'], rows);
 }

@@ -1,0 +1,90 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { REPO_ROOT } from '../../core/repo-root';
+import type { BenchOptions, BenchResult } from './speed';
+
+/** The harness that times the official PyTorch code as `dtql bench` times this project. */
+export const OFFICIAL_HARNESS = path.join(REPO_ROOT, 'docs', 'experiments', 'official_speed.py');
+
+const officialRow = z.object({
+  problem: z.string(),
+  threads: z.number().int().positive(),
+  pretrainStepsPerSec: z.number().positive().optional(),
+  trainStepsPerSec: z.number().positive(),
+  actLatencyMs: z.number().positive().optional(),
+});
+const officialReport = z.object({ torch: z.string(), results: z.array(officialRow).min(1) });
+export type OfficialReport = z.infer<typeof officialReport>;
+
+export interface OfficialTarget {
+  checkout: string;
+  python: string;
+}
+
+/**
+ * Refuses, before anything is timed, a checkout that is not the official repository or a Python
+ * that cannot import what the official code needs; returns the target with the checkout's full path.
+ */
+export function checkOfficialTarget(target: OfficialTarget): OfficialTarget {
+  const checkout = path.resolve(target.checkout);
+  const needed = ['agents/dtql.py', 'agents/model.py', 'diffusion/karras.py', 'diffusion/mlps.py'];
+  const missing = needed.filter((file) => !fs.existsSync(path.join(checkout, file)));
+  if (missing.length) throw new Error(`--official ${target.checkout} is not a checkout of the official DTQL code: it has no ${missing.join(', ')}`);
+  const probe = spawnSync(target.python, ['-c', 'import torch, numpy, einops'], { encoding: 'utf8' });
+  if (probe.error) throw new Error(`--python ${target.python} could not be started: ${probe.error.message}`);
+  if (probe.status !== 0) throw new Error(`--python ${target.python} cannot run the official code: ${probe.stderr.trim().split('\n').pop()}`);
+  return { checkout, python: target.python };
+}
+
+/** Runs the harness with `python` (which needs torch, numpy and einops) and returns its timings. */
+export function benchOfficial(target: OfficialTarget, options: BenchOptions): OfficialReport {
+  const args = [OFFICIAL_HARNESS, '--official', target.checkout, '--warmup', String(options.warmup), '--steps', String(options.steps), '--repeats', String(options.repeats)];
+  const run = spawnSync(target.python, args, { encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (run.error) throw new Error(`could not start ${target.python} for the official code: ${run.error.message}`);
+  if (run.status !== 0) throw new Error(`the official code's timing failed (${target.python} exited with ${run.status}): ${run.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  const line = run.stdout.trim().split('\n').pop() ?? '';
+  let json: unknown;
+  try {
+    json = JSON.parse(line);
+  } catch {
+    throw new Error(`the official code's timing printed no JSON: ${line.slice(0, 200)}`);
+  }
+  return officialReport.parse(json);
+}
+
+/** This project's speed over the official code's, per problem, where both were timed. */
+export interface SpeedRatio {
+  problem: string;
+  /** Pretraining, joint training and action against the official code's faster thread setting; one thread against its one thread. */
+  pretrain: number | null;
+  train: number;
+  trainOneThread: number | null;
+  /** Action latency, this project's over the official (lower is better). */
+  act: number | null;
+}
+
+export function speedRatios(ours: BenchResult[], official: OfficialReport): SpeedRatio[] {
+  return ours.flatMap((r) => {
+    const rows = official.results.filter((o) => o.problem === r.problem);
+    if (!rows.length) return [];
+    const best = (pick: (o: (typeof rows)[number]) => number | undefined, better: (a: number, b: number) => number) => {
+      const values = rows.map(pick).filter((v): v is number => v !== undefined);
+      return values.length ? values.reduce((a, b) => better(a, b)) : null;
+    };
+    const pretrain = best((o) => o.pretrainStepsPerSec, Math.max);
+    const train = best((o) => o.trainStepsPerSec, Math.max) as number;
+    const oneThread = rows.find((o) => o.threads === 1)?.trainStepsPerSec ?? null;
+    const act = best((o) => o.actLatencyMs, Math.min);
+    return [
+      {
+        problem: r.problem,
+        pretrain: pretrain === null ? null : r.pretrainStepsPerSec / pretrain,
+        train: r.trainStepsPerSec / train,
+        trainOneThread: oneThread === null ? null : r.trainStepsPerSecSingleThread / oneThread,
+        act: act === null ? null : r.actLatencyMs / act,
+      },
+    ];
+  });
+}
