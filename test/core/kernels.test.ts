@@ -213,3 +213,59 @@ describe('Rng', () => {
     expect(new Rng(1).uniform()).not.toBe(new Rng(2).uniform());
   });
 });
+
+describe('large forward kernels on two cores (evaluation actions)', () => {
+  const random = (rng: Rng, n: number, scale = 1) => Float32Array.from({ length: n }, () => rng.normal() * scale);
+  /** Each kernel's output with and without this thread's rows split over the helper thread. */
+  function bothWays(run: (split: boolean) => Float32Array): [Float32Array, Float32Array] {
+    if (!addon) throw new Error('no addon');
+    try {
+      return [run(false), run(true)];
+    } finally {
+      addon.splitRows?.(false);
+    }
+  }
+
+  it.runIf(addon !== null)('give the same bits as on one core: products (either operand transposed, odd rows), bias + Mish, bias + LayerNorm + Mish', () => {
+    if (!addon) throw new Error('no addon');
+    const rng = new Rng(9);
+    const [m, k, n] = [1031, 64, 256];
+    const [a, b, bias, gamma, beta] = [random(rng, m * k), random(rng, k * n), random(rng, n), random(rng, n, 0.5), random(rng, n, 0.3)];
+    for (const [transposeA, transposeB] of [
+      [false, false],
+      [true, false],
+      [false, true],
+    ] as const) {
+      const [one, two] = bothWays((split) => {
+        addon.splitRows?.(split);
+        const out = new Float32Array(m * n);
+        addon.sgemm?.(a, b, out, 1, m, k, n, transposeA, transposeB, 1, 1);
+        return out;
+      });
+      expect(Buffer.from(two.buffer).equals(Buffer.from(one.buffer))).toBe(true);
+    }
+    const pre = random(rng, m * n, 8);
+    const [mishOne, mishTwo] = bothWays((split) => {
+      addon.splitRows?.(split);
+      const out = new Float32Array(m * n);
+      addon.biasAct?.(out, pre, bias, m, n, 2);
+      return out;
+    });
+    expect(Buffer.from(mishTwo.buffer).equals(Buffer.from(mishOne.buffer))).toBe(true);
+    const [normOne, normTwo] = bothWays((split) => {
+      addon.splitRows?.(split);
+      const out = new Float32Array(m * n);
+      addon.biasLayerNormMish?.(out, pre, bias, gamma, beta, m, n, 1e-5);
+      return out;
+    });
+    expect(Buffer.from(normTwo.buffer).equals(Buffer.from(normOne.buffer))).toBe(true);
+  });
+
+  it.runIf(addon !== null)('are asked for per thread, and the setting comes back as it was', () => {
+    if (!addon) throw new Error('no addon');
+    const splitRows = addon.splitRows as unknown as (enabled: unknown) => boolean;
+    expect(splitRows(true)).toBe(false);
+    expect(splitRows(false)).toBe(true);
+    expect(() => splitRows('yes')).toThrow('splitRows takes one boolean');
+  });
+});

@@ -3,6 +3,7 @@
  * copies): single-precision matrix products in OpenBLAS (the wasm matMul runs 128-bit SIMD without
  * FMA, about a third of what this CPU's vector units give a BLAS), and the element-wise parts of
  * dense layers and optimizers in layers.c. Every size is checked against the arrays before any write.
+ * Large forward kernels can take a second core for a thread that asks for it (rows.c).
  */
 #include <cblas.h>
 #include <node_api.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "layers.h"
+#include "rows.h"
 
 extern void openblas_set_num_threads(int);
 extern char *openblas_get_config(void);
@@ -84,6 +86,22 @@ static int activation_of(napi_env env, double code) {
   return -1;
 }
 
+/* One row-major product out = op(a) op(b), op(a) m x k, op(b) k x n. */
+struct product {
+  const float *a, *b;
+  float *out;
+  int64_t m, k, n;
+  bool trans_a, trans_b;
+};
+
+/* Rows [first, end) of a product: each output row depends on its own row of op(a) only. */
+static void product_rows(void *context, int64_t first, int64_t end) {
+  const struct product *p = context;
+  const float *a = p->trans_a ? p->a + first : p->a + first * p->k;
+  cblas_sgemm(CblasRowMajor, p->trans_a ? CblasTrans : CblasNoTrans, p->trans_b ? CblasTrans : CblasNoTrans, (int)(end - first), (int)p->n, (int)p->k, 1.0f, a,
+              p->trans_a ? (int)p->m : (int)p->k, p->b, p->trans_b ? (int)p->k : (int)p->n, 0.0f, p->out + first * p->n, (int)p->n);
+}
+
 /*
  * sgemm(a, b, out, batch, m, k, n, transposeA, transposeB, aBatches, bBatches):
  * out[i] = op(a[i % aBatches]) op(b[i % bBatches]) for i < batch, all row-major,
@@ -115,19 +133,34 @@ static napi_value sgemm(napi_env env, napi_callback_info info) {
     return NULL;
   }
   for (int64_t i = 0; i < batch; i++) {
-    const float *ai = a + (i % a_batches) * m * k;
-    const float *bi = b + (i % b_batches) * k * n;
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, ai,
-                trans_a ? (int)m : (int)k, bi, trans_b ? (int)k : (int)n, 0.0f, out + i * m * n, (int)n);
+    struct product p = {a + (i % a_batches) * m * k, b + (i % b_batches) * k * n, out + i * m * n, m, k, n, trans_a, trans_b};
+    for_row_ranges(product_rows, &p, m, m * k * n >= SPLIT_MIN_PRODUCT);
   }
   return NULL;
+}
+
+/* A forward layer kernel's arguments, split by rows. */
+struct forward_layer {
+  struct kernel_args *args;
+  int activation;
+  /* Set by a half that ran out of memory: [0] the first half's, [1] the rest's. */
+  bool failed[2];
+};
+
+static void bias_act_rows(void *context, int64_t first, int64_t end) {
+  const struct forward_layer *f = context;
+  float **x = f->args->arrays;
+  const int64_t cols = f->args->ints[1];
+  bias_act_forward(x[0] + first * cols, x[1] + first * cols, x[2], end - first, cols, f->activation);
 }
 
 /* biasAct(out, mm, bias, rows, cols, activation): out = act(mm + bias). */
 static napi_value bias_act(napi_env env, napi_callback_info info) {
   struct kernel_args a;
   const int activation = read_args(env, info, "AAC", 2, 1, &a) ? activation_of(env, a.floats[0]) : -1;
-  if (activation >= 0) bias_act_forward(a.arrays[0], a.arrays[1], a.arrays[2], a.ints[0], a.ints[1], activation);
+  if (activation < 0) return NULL;
+  struct forward_layer f = {&a, activation, {false, false}};
+  for_row_ranges(bias_act_rows, &f, a.ints[0], activation != ACTIVATION_NONE && a.ints[0] * a.ints[1] >= SPLIT_MIN_ELEMENTS);
   return NULL;
 }
 
@@ -139,12 +172,20 @@ static napi_value bias_act_grad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static void bias_layer_norm_mish_rows(void *context, int64_t first, int64_t end) {
+  struct forward_layer *f = context;
+  float **x = f->args->arrays;
+  const int64_t cols = f->args->ints[1];
+  f->failed[first == 0 ? 0 : 1] = bias_layer_norm_mish_forward(x[0] + first * cols, x[1] + first * cols, x[2], x[3], x[4], end - first, cols, (float)f->args->floats[0]) != 0;
+}
+
 /* biasLayerNormMish(out, mm, bias, gamma, beta, rows, cols, eps). */
 static napi_value bias_layer_norm_mish(napi_env env, napi_callback_info info) {
   struct kernel_args a;
   if (!read_args(env, info, "AACCC", 2, 1, &a)) return NULL;
-  if (bias_layer_norm_mish_forward(a.arrays[0], a.arrays[1], a.arrays[2], a.arrays[3], a.arrays[4], a.ints[0], a.ints[1], (float)a.floats[0]) != 0)
-    napi_throw_error(env, NULL, "dtql_blas: out of memory");
+  struct forward_layer f = {&a, ACTIVATION_MISH, {false, false}};
+  for_row_ranges(bias_layer_norm_mish_rows, &f, a.ints[0], a.ints[0] * a.ints[1] >= SPLIT_MIN_ELEMENTS);
+  if (f.failed[0] || f.failed[1]) napi_throw_error(env, NULL, "dtql_blas: out of memory");
   return NULL;
 }
 
@@ -176,6 +217,21 @@ static napi_value soft(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* splitRows(enabled): whether this thread's large forward kernels may use the helper thread (rows.c); returns the previous setting. */
+static napi_value split_rows(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  bool enabled;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 1 || napi_get_value_bool(env, argv[0], &enabled) != napi_ok) {
+    napi_throw_type_error(env, NULL, "dtql_blas: splitRows takes one boolean");
+    return NULL;
+  }
+  napi_value previous;
+  CHECK(napi_get_boolean(env, set_split_rows(enabled), &previous));
+  return previous;
+}
+
 /* "OpenBLAS 0.3.21 ... Haswell": the build and the kernels it picked for this CPU. */
 static napi_value describe(napi_env env, napi_callback_info info) {
   (void)info;
@@ -199,7 +255,8 @@ NAPI_MODULE_INIT() {
                    {"biasLayerNormMish", bias_layer_norm_mish},
                    {"biasLayerNormMishGrad", bias_layer_norm_mish_grad},
                    {"adamStep", adam},
-                   {"softUpdate", soft}};
+                   {"softUpdate", soft},
+                   {"splitRows", split_rows}};
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;
     CHECK(napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL, &fn));

@@ -14,6 +14,7 @@ import { Rng, type RngState } from '../rng';
 import { Adam, type AdamState } from '../tf/adam';
 import { fusedSoftUpdate, fusedUpdateFor } from '../tf/fused-updates';
 import { stopGradient } from '../tf/kernels';
+import { withBothCores } from '../tf/native-kernels';
 
 /**
  * Each row of a [k, d] tensor `count` times in a row: [k * count, d]. A broadcast product with
@@ -400,14 +401,17 @@ export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
   selectActions(states: Float32Array, samples: number, rng: Rng): Float32Array {
     const { stateDim, actionDim } = this.problem;
     const k = states.length / stateDim;
-    const all = this.samplePolicyAt(states, samples, rng);
-    const probs = tf.tidy(() => {
-      const repeated = repeatRows(tf.tensor2d(states, [k, stateDim]), samples);
-      const q = this.criticTarget.qMin(repeated, tf.tensor2d(all, [k * samples, actionDim]));
-      return tf.softmax(tf.reshape(q, [k, samples]));
+    const { all, p } = withBothCores(() => {
+      const actions = this.samplePolicyAt(states, samples, rng);
+      const probs = tf.tidy(() => {
+        const repeated = repeatRows(tf.tensor2d(states, [k, stateDim]), samples);
+        const q = this.criticTarget.qMin(repeated, tf.tensor2d(actions, [k * samples, actionDim]));
+        return tf.softmax(tf.reshape(q, [k, samples]));
+      });
+      const values = probs.dataSync();
+      probs.dispose();
+      return { all: actions, p: values };
     });
-    const p = probs.dataSync();
-    probs.dispose();
     const chosen = new Float32Array(k * actionDim);
     for (let row = 0; row < k; row++) {
       let u = rng.uniform();

@@ -9,10 +9,12 @@ import { onWasmHeap } from './wasm-heap';
 interface NativeBlas extends NativeLayers, NativeUpdates {
   sgemm(a: Float32Array, b: Float32Array, out: Float32Array, batch: number, m: number, k: number, n: number, transposeA: boolean, transposeB: boolean, aBatches: number, bBatches: number): void;
   describe(): string;
+  /** Whether this thread's large forward kernels may use the addon's helper thread; returns the previous setting. */
+  splitRows(enabled: boolean): boolean;
 }
 
 const require = createRequire(import.meta.url);
-let active: { description: string } | null = null;
+let active: { description: string; blas: NativeBlas } | null = null;
 
 /** Whether the native kernels run (matrix products in OpenBLAS, so transposed operands cost nothing). */
 export function nativeKernelsActive(): boolean {
@@ -93,6 +95,23 @@ export function useNativeKernels(): { active: boolean; description: string } {
   });
   registerNativeLayers(blas);
   useNativeUpdates(blas);
-  active = { description: blas.describe() };
+  active = { description: blas.describe(), blas };
   return { active: true, description: active.description };
+}
+
+/**
+ * Runs `fn` with this thread's large forward kernels (products, bias + activation, bias +
+ * LayerNorm + Mish, of 512 rows or more) split in two by rows, half on the addon's helper thread:
+ * for evaluation actions, which score 1,024 or more samples with the critic while the training
+ * threads of the process wait. Every row is computed by the same code either way: the same bits.
+ */
+export function withBothCores<T>(fn: () => T): T {
+  if (!active) return fn();
+  const { blas } = active;
+  const previous = blas.splitRows(true);
+  try {
+    return fn();
+  } finally {
+    blas.splitRows(previous);
+  }
 }
