@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { parseNonNegativeInt, parsePositiveInt } from '../args';
 import { formatTable, printJson } from '../output';
 import type * as Official from '../bench/official';
@@ -13,8 +13,8 @@ export function benchCommand(program: Command): void {
     .option('--steps <n>', 'steps per timed block', parsePositiveInt, 10)
     .option('--repeats <n>', 'timed blocks; the median is reported', parsePositiveInt, 5)
     .option('--warmup <n>', 'untimed steps before each timed part (a fresh thread runs its first 30-50 steps slower while V8 compiles)', parseNonNegativeInt, 50)
-    .option('--official <checkout>', 'also time the official PyTorch code (a checkout of its repository) in the same run, and print the ratios')
-    .option('--python <command>', 'with --official: the Python that has torch, numpy and einops', 'python3')
+    .addOption(new Option('--official <checkout>', 'also time the official PyTorch code (a checkout of its repository) in the same run, and print the ratios').env('DTQL_OFFICIAL'))
+    .addOption(new Option('--python <command>', 'with --official: the Python that has torch, numpy and einops').env('DTQL_OFFICIAL_PYTHON').default('python3'))
     .option('--load', 'instead: served mode training a run while many clients fetch million-point curves')
     .option('--pair', "instead: the Compare page's trust region and KL pair (quick preset) on bandit-25g-hard, from queueing to both ended")
     .option('--scale', 'instead: History, the run list and the runs CSV over a store of a million runs (served mode and `runs list`)')
