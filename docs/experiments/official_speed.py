@@ -11,7 +11,8 @@ Times the official DTQL code (TianyuCodings/Diffusion_Trusted_Q_Learning, a chec
                sizes: a minibatch of 256 of 10,000 samples, score network hidden 128, time
                embedding 4; the toy loop itself trains on the whole dataset
 
-Each at 1 and 2 torch threads; the goal compares against the faster. Prints one JSON line.
+Each at 1 and 2 torch threads (--threads), for the problems asked (--problems); the goal compares
+against the faster thread setting. Prints one JSON line.
 Needs torch, numpy and einops.
 """
 import argparse
@@ -117,6 +118,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--official', required=True, help='a checkout of the official DTQL repository')
     parser.add_argument('--threads', type=int, nargs='+', default=[1, 2])
+    parser.add_argument('--problems', nargs='+', choices=['hopper', 'halfcheetah', 'bandit'], default=['hopper', 'halfcheetah', 'bandit'])
     parser.add_argument('--warmup', type=int, default=50)
     parser.add_argument('--steps', type=int, default=10)
     parser.add_argument('--repeats', type=int, default=5)
@@ -127,8 +129,10 @@ def main():
         torch.set_num_threads(threads)
         torch.manual_seed(0)
         for problem, dims in (('hopper', (11, 3)), ('halfcheetah', (17, 6))):
-            results.append({'problem': problem, 'threads': threads, **time_d4rl(*dims, opts)})
-        results.append({'problem': 'bandit (quick)', 'threads': threads, **time_bandit(opts)})
+            if problem in opts.problems:
+                results.append({'problem': problem, 'threads': threads, **time_d4rl(*dims, opts)})
+        if 'bandit' in opts.problems:
+            results.append({'problem': 'bandit (quick)', 'threads': threads, **time_bandit(opts)})
     print(json.dumps({'torch': torch.__version__, 'results': results}))
 
 

@@ -38,9 +38,18 @@ export function checkOfficialTarget(target: OfficialTarget): OfficialTarget {
   return { checkout, python: target.python };
 }
 
-/** Runs the harness with `python` (which needs torch, numpy and einops) and returns its timings. */
-export function benchOfficial(target: OfficialTarget, options: BenchOptions): OfficialReport {
-  const args = [OFFICIAL_HARNESS, '--official', target.checkout, '--warmup', String(options.warmup), '--steps', String(options.steps), '--repeats', String(options.repeats)];
+/** The harness's name for each bench problem. */
+const HARNESS_PROBLEMS: Record<string, string> = { hopper: 'hopper', halfcheetah: 'halfcheetah', 'bandit (quick)': 'bandit' };
+
+/**
+ * Runs the harness with `python` (which needs torch, numpy and einops) for one bench problem, so
+ * the two projects' timings of a problem are minutes apart at most, and returns its timings.
+ */
+export function benchOfficial(target: OfficialTarget, options: BenchOptions, problem: string): OfficialReport {
+  const name = HARNESS_PROBLEMS[problem];
+  if (!name) throw new Error(`the official code has no timing for ${problem}`);
+  const timing = ['--warmup', String(options.warmup), '--steps', String(options.steps), '--repeats', String(options.repeats)];
+  const args = [OFFICIAL_HARNESS, '--official', target.checkout, '--problems', name, ...timing];
   const run = spawnSync(target.python, args, { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (run.error) throw new Error(`could not start ${target.python} for the official code: ${run.error.message}`);
   if (run.status !== 0) throw new Error(`the official code's timing failed (${target.python} exited with ${run.status}): ${run.stderr.trim().split('\n').slice(-3).join(' | ')}`);

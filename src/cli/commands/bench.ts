@@ -3,7 +3,7 @@ import { parseNonNegativeInt, parsePositiveInt } from '../args';
 import { formatTable, printJson } from '../output';
 import type * as Official from '../bench/official';
 import type { OfficialTarget, SpeedRatio } from '../bench/official';
-import type { BenchOptions, BenchResult } from '../bench/speed';
+import type { BenchOptions } from '../bench/speed';
 
 /** `dtql bench`: training speed against the machine's limit, served-mode load, the pair, a million runs. */
 export function benchCommand(program: Command): void {
@@ -75,6 +75,7 @@ export function benchCommand(program: Command): void {
       );
       const timing = { steps: opts.steps, repeats: opts.repeats, warmup: opts.warmup };
       const results = [];
+      const officialRuns: Official.OfficialReport[] = [];
       for (const p of BENCH_PROBLEMS) {
         const r = await benchProblem(p, backend, timing);
         process.stderr.write(
@@ -84,8 +85,9 @@ export function benchCommand(program: Command): void {
         const shareOfPeak = (gflopPerStep * r.trainStepsPerSec) / peakGflops;
         process.stderr.write(`${r.problem}: a joint step is ${gflopPerStep.toFixed(2)} GFLOP of matrix products; at ${r.trainStepsPerSec.toFixed(1)} steps/s that is ${(gflopPerStep * r.trainStepsPerSec).toFixed(1)} GFLOP/s, ${(100 * shareOfPeak).toFixed(0)}% of the peak\n`);
         results.push({ ...r, gflopPerStep, peakGflops, shareOfPeak });
+        if (official && target) officialRuns.push(timeOfficial(official, target, timing, p.problem));
       }
-      const comparison = official && target ? officialComparison(official, target, timing, results) : null;
+      const comparison = official && officialRuns.length ? { official: officialRuns, ratios: official.speedRatios(results, { torch: officialRuns[0]?.torch ?? '', results: officialRuns.flatMap((o) => o.results) }) } : null;
       const curves = benchCurveFetch();
       process.stderr.write(`curves: a downsampled ${curves.points.toLocaleString('en-US')}-point series in ${curves.fetchMs.toFixed(0)} ms\n`);
       const history = benchRunList();
@@ -104,15 +106,14 @@ export function benchCommand(program: Command): void {
     });
 }
 
-/** Times the official code right after this project's bench (same machine, same run) and reports both and the ratios. */
-function officialComparison(official: typeof Official, target: OfficialTarget, timing: BenchOptions, ours: BenchResult[]) {
-  process.stderr.write(`official code in ${target.checkout} with ${target.python}: timing at 1 and 2 torch threads...\n`);
-  const report = official.benchOfficial(target, timing);
+/** Times the official code on one problem right after this project's timing of it (same machine, same run), and reports it. */
+function timeOfficial(official: typeof Official, target: OfficialTarget, timing: BenchOptions, problem: string): Official.OfficialReport {
+  const report = official.benchOfficial(target, timing, problem);
   for (const o of report.results) {
     const parts = [o.pretrainStepsPerSec && `pretrain ${o.pretrainStepsPerSec.toFixed(1)} steps/s`, `train ${o.trainStepsPerSec.toFixed(1)} steps/s`, o.actLatencyMs && `act ${o.actLatencyMs.toFixed(1)} ms`];
-    process.stderr.write(`official (torch ${report.torch}, ${o.threads} thread${o.threads > 1 ? 's' : ''}) ${o.problem}: ${parts.filter(Boolean).join(', ')}\n`);
+    process.stderr.write(`official code (torch ${report.torch}, ${o.threads} thread${o.threads > 1 ? 's' : ''}) ${o.problem}: ${parts.filter(Boolean).join(', ')}\n`);
   }
-  return { official: report, ratios: official.speedRatios(ours, report) };
+  return report;
 }
 
 /** Ratios to the official code with the speed goal beside each (pretraining and joint at least 2x, one thread 1.3x, an action at most 0.5x). */
