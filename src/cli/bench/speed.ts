@@ -70,7 +70,7 @@ export function jointStepFlops(p: BenchProblem, batch: number): number {
  * 1024 x 1024 x 1024 products (about 2.1 GFLOP each), read back as training reads its results.
  * A peak is what the hardware can do, and interference only ever slows a round, so the best counts.
  */
-export function matMulPeakGflops(repeats = 5): number {
+export function matMulPeakGflops(repeats = 10): number {
   const n = 1024;
   const [a, b] = [tf.randomNormal([n, n]), tf.randomNormal([n, n])];
   const times: number[] = [];
@@ -107,7 +107,7 @@ parentPort.postMessage(0);
  * vCPUs may be two hardware threads of one core, which share its vector units, so this can be well
  * under twice the one-thread speed. Null where the native kernels are not in use.
  */
-export async function concurrentMatMulPeakGflops(threads: number, repeats = 5, productsPerRound = 4): Promise<number | null> {
+export async function concurrentMatMulPeakGflops(threads: number, repeats = 10, productsPerRound = 4): Promise<number | null> {
   if (!nativeKernelsActive()) return null;
   const addon = createRequire(import.meta.url).resolve('dtql-native-blas');
   const workers = Array.from({ length: threads }, () => new Worker(SGEMM_THREAD, { eval: true, workerData: { addon } }));
