@@ -269,3 +269,29 @@ describe('large forward kernels on two cores (evaluation actions)', () => {
     expect(() => splitRows('yes')).toThrow('splitRows takes one boolean');
   });
 });
+
+describe('wasm Concat', () => {
+  it('joins float32 tensors on any axis exactly as the cpu backend does, and leaves other dtypes to the stock kernel', async () => {
+    await initBackend('wasm');
+    const cases: [number[][], number][] = [
+      [[[5, 11], [5, 3]], 1],
+      [[[4, 3], [4, 2], [4, 16]], 1],
+      [[[2, 3], [5, 3]], 0],
+      [[[2, 3, 4], [2, 1, 4]], 1],
+      [[[3, 0], [3, 2]], 1],
+    ];
+    const run = () =>
+      cases.map(([shapes, axis]) => {
+        const r = new Rng(4);
+        return tf.tidy(() => Array.from(tf.concat(shapes.map((shape) => tf.tensor(Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r.normal()), shape)), axis).dataSync()));
+      });
+    const onWasm = run();
+    const ints = tf.tidy(() => Array.from(tf.concat([tf.tensor2d([[1, 2]], [1, 2], 'int32'), tf.tensor2d([[3]], [1, 1], 'int32')], 1).dataSync()));
+    expect(() => tf.tidy(() => tf.concat([tf.zeros([2, 3]), tf.zeros([3, 3])], 1))).toThrow();
+    await initBackend('cpu');
+    const onCpu = run();
+    await initBackend('wasm');
+    expect(onWasm).toEqual(onCpu);
+    expect(ints).toEqual([1, 2, 3]);
+  });
+});

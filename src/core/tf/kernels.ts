@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
+import { onWasmHeap } from './wasm-heap';
 
 let fastMatMulGradient = false;
 let sharedIdentity = false;
+let rowConcat = false;
 
 /**
  * Replaces the BatchMatMul gradient with one that materialises the transposes. The wasm backend
@@ -59,6 +61,48 @@ export function useSharedIdentity(): void {
       const { x } = inputs as { x: tf.TensorInfo };
       (backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
       return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+    },
+  });
+}
+
+/**
+ * Makes the wasm backend's Concat of float32 tensors copy element by element. The stock kernel
+ * takes two typed-array views of every row of every input (subarray, then set): the critic's
+ * [states, actions] for 1,024 action samples took 0.17 ms, and the score network concatenates its
+ * three inputs on every pass. Copies either way, so the same values.
+ */
+export function useRowConcat(): void {
+  if (rowConcat) return;
+  const stock = tf.getKernel('Concat', 'wasm');
+  if (!stock) return;
+  rowConcat = true;
+  const fallback = stock.kernelFunc;
+  tf.unregisterKernel('Concat', 'wasm');
+  tf.registerKernel({
+    kernelName: 'Concat',
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const inputs = (args.inputs as unknown as tf.TensorInfo[]).filter((t) => tf.util.sizeFromShape(t.shape) > 0);
+      const first = inputs[0];
+      if (!first || inputs.length < 2 || inputs.some((t) => t.dtype !== 'float32')) return fallback(args);
+      const axis = tf.util.parseAxisParam((args.attrs as { axis: number }).axis, first.shape)[0] as number;
+      const shapes = inputs.map((t) => t.shape);
+      tf.backend_util.assertParamsConsistent(shapes, axis);
+      const outShape = tf.backend_util.computeOutShape(shapes, axis);
+      const widths = inputs.map((t) => tf.util.sizeFromShape(t.shape.slice(axis)));
+      const rows = tf.util.sizeFromShape(first.shape.slice(0, axis));
+      const [out] = onWasmHeap(args.backend, [outShape], inputs, ([target, ...sources]) => {
+        const into = target as Float32Array;
+        let o = 0;
+        for (let r = 0; r < rows; r++) {
+          for (let i = 0; i < sources.length; i++) {
+            const source = sources[i] as Float32Array;
+            const width = widths[i] as number;
+            for (let j = 0, from = r * width; j < width; j++) into[o++] = source[from + j] as number;
+          }
+        }
+      });
+      return out as tf.TensorInfo;
     },
   });
 }
