@@ -51,17 +51,11 @@ export function useFastMatMulGradient(): void {
  * writes into an input, and a variable's assign takes a new buffer.
  */
 export function useSharedIdentity(): void {
-  if (sharedIdentity || !tf.getKernel('Identity', 'wasm')) return;
-  sharedIdentity = true;
-  tf.unregisterKernel('Identity', 'wasm');
-  tf.registerKernel({
-    kernelName: 'Identity',
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend }) => {
-      const { x } = inputs as { x: tf.TensorInfo };
-      (backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
-      return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
-    },
+  if (sharedIdentity) return;
+  sharedIdentity = replaceWasmKernel('Identity', () => ({ inputs, backend }) => {
+    const { x } = inputs as { x: tf.TensorInfo };
+    (backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
   });
 }
 
@@ -73,38 +67,38 @@ export function useSharedIdentity(): void {
  */
 export function useRowConcat(): void {
   if (rowConcat) return;
-  const stock = tf.getKernel('Concat', 'wasm');
-  if (!stock) return;
-  rowConcat = true;
-  const fallback = stock.kernelFunc;
-  tf.unregisterKernel('Concat', 'wasm');
-  tf.registerKernel({
-    kernelName: 'Concat',
-    backendName: 'wasm',
-    kernelFunc: (args) => {
-      const inputs = (args.inputs as unknown as tf.TensorInfo[]).filter((t) => tf.util.sizeFromShape(t.shape) > 0);
-      const first = inputs[0];
-      if (!first || inputs.length < 2 || inputs.some((t) => t.dtype !== 'float32')) return fallback(args);
-      const axis = tf.util.parseAxisParam((args.attrs as { axis: number }).axis, first.shape)[0] as number;
-      const shapes = inputs.map((t) => t.shape);
-      tf.backend_util.assertParamsConsistent(shapes, axis);
-      const outShape = tf.backend_util.computeOutShape(shapes, axis);
-      const widths = inputs.map((t) => tf.util.sizeFromShape(t.shape.slice(axis)));
-      const rows = tf.util.sizeFromShape(first.shape.slice(0, axis));
-      const [out] = onWasmHeap(args.backend, [outShape], inputs, ([target, ...sources]) => {
-        const into = target as Float32Array;
-        let o = 0;
-        for (let r = 0; r < rows; r++) {
-          for (let i = 0; i < sources.length; i++) {
-            const source = sources[i] as Float32Array;
-            const width = widths[i] as number;
-            for (let j = 0, from = r * width; j < width; j++) into[o++] = source[from + j] as number;
-          }
+  rowConcat = replaceWasmKernel('Concat', (fallback) => (args) => {
+    const inputs = (args.inputs as unknown as tf.TensorInfo[]).filter((t) => tf.util.sizeFromShape(t.shape) > 0);
+    const first = inputs[0];
+    if (!first || inputs.length < 2 || inputs.some((t) => t.dtype !== 'float32')) return fallback(args);
+    const axis = tf.util.parseAxisParam((args.attrs as { axis: number }).axis, first.shape)[0] as number;
+    const shapes = inputs.map((t) => t.shape);
+    tf.backend_util.assertParamsConsistent(shapes, axis);
+    const outShape = tf.backend_util.computeOutShape(shapes, axis);
+    const widths = inputs.map((t) => tf.util.sizeFromShape(t.shape.slice(axis)));
+    const rows = tf.util.sizeFromShape(first.shape.slice(0, axis));
+    const [out] = onWasmHeap(args.backend, [outShape], inputs, ([target, ...sources]) => {
+      const into = target as Float32Array;
+      let o = 0;
+      for (let r = 0; r < rows; r++) {
+        for (let i = 0; i < sources.length; i++) {
+          const source = sources[i] as Float32Array;
+          const width = widths[i] as number;
+          for (let j = 0, from = r * width; j < width; j++) into[o++] = source[from + j] as number;
         }
-      });
-      return out as tf.TensorInfo;
-    },
+      }
+    });
+    return out as tf.TensorInfo;
   });
+}
+
+/** Replaces a wasm kernel with `make(stock)`, given the kernel it replaces; false where the backend has none. */
+export function replaceWasmKernel(kernelName: string, make: (stock: tf.KernelConfig['kernelFunc']) => tf.KernelConfig['kernelFunc']): boolean {
+  const stock = tf.getKernel(kernelName, 'wasm');
+  if (!stock) return false;
+  tf.unregisterKernel(kernelName, 'wasm');
+  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: make(stock.kernelFunc) });
+  return true;
 }
 
 /**

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { useNativeUpdates, type NativeUpdates } from './fused-updates';
 import { registerNativeLayers, type NativeLayers } from './native-layers';
+import { replaceWasmKernel } from './kernels';
 import { onWasmHeap } from './wasm-heap';
 
 /** The native addon (native/blas) on Float32Arrays, here views of the wasm heap: OpenBLAS sgemm, layers.c. */
@@ -66,33 +67,26 @@ export function useNativeKernels(): { active: boolean; description: string } {
   if (active) return { active: true, description: active.description };
   const blas = loadBlas();
   if (typeof blas === 'string') return { active: false, description: blas };
-  const wasmKernel = tf.getKernel('BatchMatMul', 'wasm');
-  if (!wasmKernel) return { active: false, description: 'the wasm backend has no BatchMatMul kernel to replace' };
-  const fallback = wasmKernel.kernelFunc;
-  tf.unregisterKernel('BatchMatMul', 'wasm');
-  tf.registerKernel({
-    kernelName: 'BatchMatMul',
-    backendName: 'wasm',
-    kernelFunc: (args) => {
-      const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-      const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
-      const [ra, rb] = [a.shape.length, b.shape.length];
-      const m = (transposeA ? a.shape[ra - 1] : a.shape[ra - 2]) as number;
-      const k = (transposeA ? a.shape[ra - 2] : a.shape[ra - 1]) as number;
-      const kb = (transposeB ? b.shape[rb - 1] : b.shape[rb - 2]) as number;
-      const n = (transposeB ? b.shape[rb - 2] : b.shape[rb - 1]) as number;
-      const [outerA, outerB] = [a.shape.slice(0, -2), b.shape.slice(0, -2)];
-      const [aBatches, bBatches] = [sizeOf(outerA), sizeOf(outerB)];
-      const outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
-      const batch = sizeOf(outer);
-      // Each side's batch either whole or a single matrix repeated: what the addon's `i % batches` covers;
-      // empty products stay with wasm (BLAS has nothing to do and the addon refuses zero sizes).
-      const covered = [aBatches, bBatches].every((count) => count === 1 || count === batch);
-      if (a.dtype !== 'float32' || b.dtype !== 'float32' || k !== kb || !covered || batch * m * k * n === 0) return fallback(args);
-      const [out] = onWasmHeap(args.backend, [[...outer, m, n]], [a, b], ([o, av, bv]) => blas.sgemm(av as Float32Array, bv as Float32Array, o as Float32Array, batch, m, k, n, transposeA, transposeB, aBatches, bBatches));
-      return out as tf.TensorInfo;
-    },
+  const replaced = replaceWasmKernel('BatchMatMul', (fallback) => (args) => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+    const [ra, rb] = [a.shape.length, b.shape.length];
+    const m = (transposeA ? a.shape[ra - 1] : a.shape[ra - 2]) as number;
+    const k = (transposeA ? a.shape[ra - 2] : a.shape[ra - 1]) as number;
+    const kb = (transposeB ? b.shape[rb - 1] : b.shape[rb - 2]) as number;
+    const n = (transposeB ? b.shape[rb - 2] : b.shape[rb - 1]) as number;
+    const [outerA, outerB] = [a.shape.slice(0, -2), b.shape.slice(0, -2)];
+    const [aBatches, bBatches] = [sizeOf(outerA), sizeOf(outerB)];
+    const outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
+    const batch = sizeOf(outer);
+    // Each side's batch either whole or a single matrix repeated: what the addon's `i % batches` covers;
+    // empty products stay with wasm (BLAS has nothing to do and the addon refuses zero sizes).
+    const covered = [aBatches, bBatches].every((count) => count === 1 || count === batch);
+    if (a.dtype !== 'float32' || b.dtype !== 'float32' || k !== kb || !covered || batch * m * k * n === 0) return fallback(args);
+    const [out] = onWasmHeap(args.backend, [[...outer, m, n]], [a, b], ([o, av, bv]) => blas.sgemm(av as Float32Array, bv as Float32Array, o as Float32Array, batch, m, k, n, transposeA, transposeB, aBatches, bBatches));
+    return out as tf.TensorInfo;
   });
+  if (!replaced) return { active: false, description: 'the wasm backend has no BatchMatMul kernel to replace' };
   registerNativeLayers(blas);
   useNativeUpdates(blas);
   active = { description: blas.describe(), blas };
@@ -100,8 +94,8 @@ export function useNativeKernels(): { active: boolean; description: string } {
 }
 
 /**
- * Runs `fn` with this thread's large forward kernels (products, bias + activation, bias +
- * LayerNorm + Mish, of 512 rows or more) split in two by rows, half on the addon's helper thread:
+ * Runs `fn` with this thread's large forward kernels (products of 4M multiply-adds or more, bias +
+ * activation or bias + LayerNorm + Mish over 64K values or more) split in two by rows, half on the addon's helper thread:
  * for evaluation actions, which score 1,024 or more samples with the critic while the training
  * threads of the process wait. Every row is computed by the same code either way: the same bits.
  */
