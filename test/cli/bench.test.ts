@@ -42,15 +42,12 @@ describe('the side-by-side comparison with the official code (dtql bench --offic
   });
 
   it('takes each ratio against the faster official thread setting, and one thread against its one thread', () => {
-    const report = {
-      torch: '2.x',
-      results: [
-        { problem: 'hopper', threads: 1, pretrainStepsPerSec: 30, trainStepsPerSec: 15, actLatencyMs: 20 },
-        { problem: 'hopper', threads: 2, pretrainStepsPerSec: 40, trainStepsPerSec: 25, actLatencyMs: 12 },
-        { problem: 'bandit (quick)', threads: 1, trainStepsPerSec: 20 },
-        { problem: 'bandit (quick)', threads: 2, trainStepsPerSec: 10 },
-      ],
-    };
+    const report = [
+      { problem: 'hopper', threads: 1, pretrainStepsPerSec: 30, trainStepsPerSec: 15, actLatencyMs: 20 },
+      { problem: 'hopper', threads: 2, pretrainStepsPerSec: 40, trainStepsPerSec: 25, actLatencyMs: 12 },
+      { problem: 'bandit (quick)', threads: 1, trainStepsPerSec: 20 },
+      { problem: 'bandit (quick)', threads: 2, trainStepsPerSec: 10 },
+    ];
     const [hopper, bandit, ...rest] = speedRatios([ours('hopper', 80, 50, 30, 6), ours('bandit (quick)', 400, 50, 30, 9), ours('halfcheetah', 1, 1, 1, 1)], report);
     expect(rest).toEqual([]);
     expect(hopper).toEqual({ problem: 'hopper', pretrain: 2, train: 2, trainOneThread: 2, act: 0.5 });

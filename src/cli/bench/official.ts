@@ -16,6 +16,7 @@ const officialRow = z.object({
   actLatencyMs: z.number().positive().optional(),
 });
 const officialReport = z.object({ torch: z.string(), results: z.array(officialRow).min(1) });
+export type OfficialRow = z.infer<typeof officialRow>;
 export type OfficialReport = z.infer<typeof officialReport>;
 
 export interface OfficialTarget {
@@ -74,9 +75,9 @@ export interface SpeedRatio {
   act: number | null;
 }
 
-export function speedRatios(ours: BenchResult[], official: OfficialReport): SpeedRatio[] {
+export function speedRatios(ours: BenchResult[], official: OfficialRow[]): SpeedRatio[] {
   return ours.flatMap((r) => {
-    const rows = official.results.filter((o) => o.problem === r.problem);
+    const rows = official.filter((o) => o.problem === r.problem);
     if (!rows.length) return [];
     const best = (pick: (o: (typeof rows)[number]) => number | undefined, better: (a: number, b: number) => number) => {
       const values = rows.map(pick).filter((v): v is number => v !== undefined);

@@ -87,7 +87,7 @@ export function benchCommand(program: Command): void {
         results.push({ ...r, gflopPerStep, peakGflops, shareOfPeak });
         if (official && target) officialRuns.push(timeOfficial(official, target, timing, p.problem));
       }
-      const comparison = official && officialRuns.length ? { official: officialRuns, ratios: official.speedRatios(results, { torch: officialRuns[0]?.torch ?? '', results: officialRuns.flatMap((o) => o.results) }) } : null;
+      const comparison = official && officialRuns.length ? { official: officialRuns, ratios: official.speedRatios(results, officialRuns.flatMap((o) => o.results)) } : null;
       const curves = benchCurveFetch();
       process.stderr.write(`curves: a downsampled ${curves.points.toLocaleString('en-US')}-point series in ${curves.fetchMs.toFixed(0)} ms\n`);
       const history = benchRunList();

@@ -62,8 +62,8 @@ export function useSharedIdentity(): void {
 /**
  * Makes the wasm backend's Concat of float32 tensors copy element by element. The stock kernel
  * takes two typed-array views of every row of every input (subarray, then set): the critic's
- * [states, actions] for 1,024 action samples took 0.17 ms, and the score network concatenates its
- * three inputs on every pass. Copies either way, so the same values.
+ * [states, actions] for 1,024 action samples took 115 µs (44 now), and the score network
+ * concatenates its three inputs on every pass. Copies either way, so the same values.
  */
 export function useRowConcat(): void {
   if (rowConcat) return;

@@ -95,9 +95,10 @@ export function useNativeKernels(): { active: boolean; description: string } {
 
 /**
  * Runs `fn` with this thread's large forward kernels (products of 4M multiply-adds or more, bias +
- * activation or bias + LayerNorm + Mish over 64K values or more) split in two by rows, half on the addon's helper thread:
- * for evaluation actions, which score 1,024 or more samples with the critic while the training
- * threads of the process wait. Every row is computed by the same code either way: the same bits.
+ * activation or bias + LayerNorm + Mish over 64K values or more) split in two by rows, half on the
+ * addon's helper thread: for evaluation actions, which score 1,024 or more samples with the critic
+ * while the training threads of the process wait. Every row is computed by the same code either
+ * way: the same bits.
  */
 export function withBothCores<T>(fn: () => T): T {
   if (!active) return fn();
