@@ -92,8 +92,10 @@ static inline float lane_dot(const float *restrict x, const float *restrict y, i
   return total;
 }
 
-VECTOR_CLONES
-void bias_act_forward(float *restrict out, const float *restrict mm, const float *restrict bias, int64_t rows, int64_t cols, int activation) {
+/* One activation's rows. Called with a constant `activation`, so each loop is compiled for it alone: with
+ * the choice inside the loop, the vectorised code computed Mish (its exponential) for every kind and
+ * selected, so adding a bias cost as much as a Mish (about 50 us for 256 x 256, 5 us now). */
+static inline void bias_act_rows(float *restrict out, const float *restrict mm, const float *restrict bias, int64_t rows, int64_t cols, int activation) {
   for (int64_t r = 0; r < rows; r++) {
     const float *row = mm + r * cols;
     float *o = out + r * cols;
@@ -102,8 +104,15 @@ void bias_act_forward(float *restrict out, const float *restrict mm, const float
 }
 
 VECTOR_CLONES
-void bias_act_backward(float *restrict dpre, float *restrict dbias, const float *restrict dy, const float *restrict mm, const float *restrict bias, int64_t rows, int64_t cols,
-                       int activation) {
+void bias_act_forward(float *restrict out, const float *restrict mm, const float *restrict bias, int64_t rows, int64_t cols, int activation) {
+  if (activation == ACTIVATION_MISH) bias_act_rows(out, mm, bias, rows, cols, ACTIVATION_MISH);
+  else if (activation == ACTIVATION_RELU) bias_act_rows(out, mm, bias, rows, cols, ACTIVATION_RELU);
+  else bias_act_rows(out, mm, bias, rows, cols, ACTIVATION_NONE);
+}
+
+/* The gradient of one activation's rows; a constant `activation` as in bias_act_rows. */
+static inline void bias_act_grad_rows(float *restrict dpre, float *restrict dbias, const float *restrict dy, const float *restrict mm, const float *restrict bias, int64_t rows,
+                                      int64_t cols, int activation) {
   memset(dbias, 0, (size_t)cols * sizeof(float));
   for (int64_t r = 0; r < rows; r++) {
     const float *row = mm + r * cols;
@@ -114,6 +123,14 @@ void bias_act_backward(float *restrict dpre, float *restrict dbias, const float 
       dbias[c] += d[c];
     }
   }
+}
+
+VECTOR_CLONES
+void bias_act_backward(float *restrict dpre, float *restrict dbias, const float *restrict dy, const float *restrict mm, const float *restrict bias, int64_t rows, int64_t cols,
+                       int activation) {
+  if (activation == ACTIVATION_MISH) bias_act_grad_rows(dpre, dbias, dy, mm, bias, rows, cols, ACTIVATION_MISH);
+  else if (activation == ACTIVATION_RELU) bias_act_grad_rows(dpre, dbias, dy, mm, bias, rows, cols, ACTIVATION_RELU);
+  else bias_act_grad_rows(dpre, dbias, dy, mm, bias, rows, cols, ACTIVATION_NONE);
 }
 
 /* One row of LayerNorm (biased variance, as torch): xh = (x - mean) / sqrt(var + eps); returns 1 / sqrt(var + eps). */
