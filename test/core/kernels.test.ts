@@ -3,8 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/core/tf/backend';
 import { mish } from '../../src/core/tf/kernels';
-import { ParamSet, addLinear, addNorm, dense, denseLayerNormMish } from '../../src/core/nets/params';
-import { nativeLayersActive, type Activation } from '../../src/core/tf/native-layers';
+import { ParamSet, addLinear, addNorm, mlp, type MlpLayer } from '../../src/core/nets/params';
+import { nativeMlpActive } from '../../src/core/tf/native-mlp';
 import { nativeKernelsActive } from '../../src/core/tf/native-kernels';
 import { Rng } from '../../src/core/rng';
 import { sampleSigma, sigmaFromUniform } from '../../src/core/edm';
@@ -111,43 +111,53 @@ const addon = ((): Record<string, (...args: unknown[]) => void> | null => {
   }
 })();
 
-describe('native dense layers', () => {
-  /**
-   * A layer's output and the gradients of a weighted sum of it with respect to the input and every
-   * parameter, on the active backend. Inputs span Mish's saturated ends (|x W + b| up to about 60).
-   */
-  function layerAndGrads(kind: Activation | 'layerNormMish', rows: number, cols: number): number[][] {
-    const rng = new Rng(5);
+describe('native networks', () => {
+  /** A network with every kind of layer (widths 7, 21, 13, 9, 5), its LayerNorm's affine parameters away from 1 and 0. */
+  function network(rng: Rng): { params: ParamSet; layers: MlpLayer[] } {
     const params = new ParamSet();
-    const layer = addLinear(params, 'l', rng, 7, cols);
-    const norm = addNorm(params, 'n', cols);
+    const norm = addNorm(params, 'n', 21);
     tf.tidy(() => {
-      norm.weight.assign(tf.tensor1d(Array.from({ length: cols }, () => 1 + 0.5 * rng.normal())));
-      norm.bias.assign(tf.tensor1d(Array.from({ length: cols }, () => 0.3 * rng.normal())));
+      norm.weight.assign(tf.tensor1d(Array.from({ length: 21 }, () => 1 + 0.5 * rng.normal())));
+      norm.bias.assign(tf.tensor1d(Array.from({ length: 21 }, () => 0.3 * rng.normal())));
     });
+    const layers: MlpLayer[] = [
+      { ...addLinear(params, 'a', rng, 7, 21), kind: 'layerNormMish', norm },
+      { ...addLinear(params, 'b', rng, 21, 13), kind: 'mish' },
+      { ...addLinear(params, 'c', rng, 13, 9), kind: 'relu' },
+      { ...addLinear(params, 'd', rng, 9, 5), kind: 'none' },
+    ];
+    return { params, layers };
+  }
+
+  /**
+   * The network's output and the gradients of a weighted sum of it with respect to the input and
+   * every parameter, on the active backend. Inputs span Mish's saturated ends (|x W + b| up to about 60).
+   */
+  function outputAndGrads(rows: number): number[][] {
+    const rng = new Rng(5);
+    const { params, layers } = network(rng);
     const x = tf.tensor2d(Array.from({ length: rows * 7 }, (_, i) => rng.normal() * (i % 5 === 0 ? 40 : 1)), [rows, 7]);
-    const weights = tf.tensor2d(Array.from({ length: rows * cols }, () => rng.normal()), [rows, cols]);
-    const forward = (input: tf.Tensor) => (kind === 'layerNormMish' ? denseLayerNormMish(input, layer, norm) : dense(input, layer, kind));
+    const weights = tf.tensor2d(Array.from({ length: rows * 5 }, () => rng.normal()), [rows, 5]);
+    const loss = (input: tf.Tensor) => tf.sum(tf.mul(mlp(input, layers), weights)) as tf.Scalar;
     const result = tf.tidy(() => {
-      const { grads } = tf.variableGrads(() => tf.sum(tf.mul(forward(x), weights)) as tf.Scalar, params.variables);
-      const dx = tf.grad((input: tf.Tensor) => tf.sum(tf.mul(forward(input), weights)))(x);
-      const used = kind === 'layerNormMish' ? params.variables : [layer.weight, layer.bias];
-      return [forward(x), dx, ...used.map((v) => grads[v.name] as tf.Tensor)].map((t) => Array.from(t.dataSync()));
+      const { grads } = tf.variableGrads(() => loss(x), params.variables);
+      const dx = tf.grad(loss)(x);
+      return [mlp(x, layers), dx, ...params.variables.map((v) => grads[v.name] as tf.Tensor)].map((t) => Array.from(t.dataSync()));
     });
     tf.dispose([x, weights]);
     params.dispose();
     return result;
   }
 
-  it.each(['none', 'relu', 'mish', 'layerNormMish'] as const)('%s: output and gradients equal the composed tfjs ops', async (kind) => {
+  it('give the output and gradients of the composed tfjs ops, layer by layer', async () => {
     await initBackend('wasm');
-    const native = layerAndGrads(kind, 33, 21);
+    const native = outputAndGrads(33);
     // The composed ops on the cpu backend, which has no native kernels, are the reference.
     await initBackend('cpu');
-    expect(nativeLayersActive()).toBe(false);
-    const composed = layerAndGrads(kind, 33, 21);
+    expect(nativeMlpActive()).toBe(false);
+    const composed = outputAndGrads(33);
     await initBackend('wasm');
-    expect(native.length).toBe(kind === 'layerNormMish' ? 6 : 4);
+    expect(native.length).toBe(12);
     native.forEach((values, i) => {
       const reference = composed[i] as number[];
       const scale = Math.max(1, ...reference.map(Math.abs));
@@ -157,20 +167,30 @@ describe('native dense layers', () => {
     });
   });
 
+  it.runIf(addon !== null)('compute no weight gradient that nobody asked for, and leave no tensor behind', async () => {
+    const { params, layers } = network(new Rng(4));
+    const x = tf.randomNormal([16, 7]);
+    const before = tf.memory().numTensors;
+    const countWeightProducts = async (f: () => void) => (await tf.profile(() => tf.tidy(f))).kernels.filter((k) => k.name === 'DtqlMlpWeightGrad').length;
+    // Differentiated in its input only (a frozen critic's Q term), then trained.
+    expect(await countWeightProducts(() => void tf.grad((input: tf.Tensor) => tf.sum(mlp(input, layers)))(x))).toBe(0);
+    expect(await countWeightProducts(() => void tf.variableGrads(() => tf.sum(mlp(x, layers)) as tf.Scalar, params.variables))).toBe(4);
+    expect(await countWeightProducts(() => void tf.variableGrads(() => tf.sum(mlp(x, layers)) as tf.Scalar, [params.get('c.weight')]))).toBe(1);
+    tf.tidy(() => void mlp(x, layers));
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
+    params.dispose();
+  });
+
   it('take an empty batch', () => {
-    const params = new ParamSet();
-    const rng = new Rng(2);
-    const [layer, norm] = [addLinear(params, 'l', rng, 4, 3), addNorm(params, 'n', 3)];
-    const outputs = tf.tidy(() => [dense(tf.zeros([0, 4]), layer, 'mish'), denseLayerNormMish(tf.zeros([0, 4]), layer, norm)].map((t) => t.shape));
-    expect(outputs).toEqual([
-      [0, 3],
-      [0, 3],
-    ]);
+    const { params, layers } = network(new Rng(2));
+    const shape = tf.tidy(() => mlp(tf.zeros([0, 7]), layers).shape);
+    expect(shape).toEqual([0, 5]);
     params.dispose();
   });
 
   it.runIf(process.env.DTQL_REQUIRE_NATIVE_BLAS === '1')('run natively where the addon is built', () => {
-    expect(nativeLayersActive()).toBe(true);
+    expect(nativeMlpActive()).toBe(true);
   });
 
   it.runIf(addon !== null)('refuse buffers that do not match the sizes before writing anything', () => {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
 import { orthogonalInit } from '../tf/init';
-import { ParamSet, dense, type Linear } from './params';
+import { ParamSet, mlp, type MlpLayer } from './params';
 
 export const LOG_STD_MIN = -5;
 export const LOG_STD_MAX = 2;
@@ -21,7 +21,7 @@ export interface PolicyOutput {
  */
 export class GaussianPolicy {
   readonly params = new ParamSet();
-  private readonly layers: Linear[];
+  private readonly layers: MlpLayer[];
 
   constructor(
     readonly stateDim: number,
@@ -40,6 +40,7 @@ export class GaussianPolicy {
     this.layers = sizes.map(([fanIn, fanOut], i) => ({
       weight: this.params.add(`net.${2 * i}.weight`, orthogonalInit(rng, fanIn, fanOut), [fanIn, fanOut]),
       bias: this.params.add(`net.${2 * i}.bias`, new Float32Array(fanOut), [fanOut]),
+      kind: i < sizes.length - 1 ? 'relu' : 'none',
     }));
     // The output layer's second half is the log-std; its bias sets the spread at states near 0.
     if (initLogStd !== 0) {
@@ -49,11 +50,7 @@ export class GaussianPolicy {
   }
 
   forward(states: tf.Tensor): PolicyOutput {
-    let h: tf.Tensor = states;
-    const last = this.layers.length - 1;
-    this.layers.forEach((layer, i) => {
-      h = dense(h, layer, i < last ? 'relu' : 'none');
-    });
+    const h = mlp(states, this.layers);
     const [mu, logStdRaw] = tf.split(h, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
     const logStd = tf.clipByValue(logStdRaw, LOG_STD_MIN, LOG_STD_MAX);
     return { mu, logStdRaw, logStd, std: tf.exp(logStd) };

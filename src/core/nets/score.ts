@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
-import { ParamSet, addLinear, dense, type Linear } from './params';
+import { ParamSet, addLinear, mlp, type MlpLayer } from './params';
 
 export interface ScoreNetworkSize {
   actionDim: number;
@@ -18,9 +18,8 @@ export interface ScoreNetworkSize {
  */
 export class ScoreNetwork {
   readonly params = new ParamSet();
-  private readonly embed1: Linear;
-  private readonly embed3: Linear;
-  private readonly layers: Linear[];
+  private readonly embed: MlpLayer[];
+  private readonly layers: MlpLayer[];
   private readonly frequencies: tf.Tensor2D;
 
   constructor(
@@ -28,14 +27,16 @@ export class ScoreNetwork {
     rng: Rng,
   ) {
     const { actionDim, stateDim, hidden, timeEmbedDim } = size;
-    this.embed1 = addLinear(this.params, 'embed.1', rng, timeEmbedDim, timeEmbedDim * 2);
-    this.embed3 = addLinear(this.params, 'embed.3', rng, timeEmbedDim * 2, timeEmbedDim);
+    this.embed = [
+      { ...addLinear(this.params, 'embed.1', rng, timeEmbedDim, timeEmbedDim * 2), kind: 'mish' },
+      { ...addLinear(this.params, 'embed.3', rng, timeEmbedDim * 2, timeEmbedDim), kind: 'none' },
+    ];
     this.layers = [
-      addLinear(this.params, 'layers.layers.0', rng, actionDim + stateDim + timeEmbedDim, hidden),
-      addLinear(this.params, 'layers.layers.1', rng, hidden, hidden),
-      addLinear(this.params, 'layers.layers.3', rng, hidden, hidden),
-      addLinear(this.params, 'layers.layers.5', rng, hidden, hidden),
-      addLinear(this.params, 'layers.layers.7', rng, hidden, actionDim),
+      { ...addLinear(this.params, 'layers.layers.0', rng, actionDim + stateDim + timeEmbedDim, hidden), kind: 'none' },
+      { ...addLinear(this.params, 'layers.layers.1', rng, hidden, hidden), kind: 'mish' },
+      { ...addLinear(this.params, 'layers.layers.3', rng, hidden, hidden), kind: 'mish' },
+      { ...addLinear(this.params, 'layers.layers.5', rng, hidden, hidden), kind: 'mish' },
+      { ...addLinear(this.params, 'layers.layers.7', rng, hidden, actionDim), kind: 'none' },
     ];
     const half = timeEmbedDim / 2;
     const step = Math.log(10000) / (half - 1);
@@ -49,17 +50,12 @@ export class ScoreNetwork {
   }
 
   timeEmbedding(cNoise: tf.Tensor): tf.Tensor2D {
-    return dense(dense(this.sinusoidal(cNoise), this.embed1, 'mish'), this.embed3);
+    return mlp(this.sinusoidal(cNoise), this.embed);
   }
 
   /** F(x_in, s, c_noise): x_in [B, A], s [B, S], c_noise [B, 1]. */
   forward(xIn: tf.Tensor, states: tf.Tensor, cNoise: tf.Tensor): tf.Tensor2D {
-    const [l0, l1, l3, l5, l7] = this.layers as [Linear, Linear, Linear, Linear, Linear];
-    let h = dense(tf.concat([xIn, states, this.timeEmbedding(cNoise)], 1), l0);
-    h = dense(h, l1, 'mish');
-    h = dense(h, l3, 'mish');
-    h = dense(h, l5, 'mish');
-    return dense(h, l7);
+    return mlp(tf.concat([xIn, states, this.timeEmbedding(cNoise)], 1), this.layers);
   }
 
   dispose(): void {

@@ -2,13 +2,12 @@ import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { useNativeUpdates, type NativeUpdates } from './fused-updates';
-import { registerNativeLayers, type NativeLayers } from './native-layers';
+import { registerNativeMlp, type NativeLayers } from './native-mlp';
 import { replaceWasmKernel } from './kernels';
 import { onWasmHeap } from './wasm-heap';
 
 /** The native addon (native/blas) on Float32Arrays, here views of the wasm heap: OpenBLAS sgemm, layers.c. */
 interface NativeBlas extends NativeLayers, NativeUpdates {
-  sgemm(a: Float32Array, b: Float32Array, out: Float32Array, batch: number, m: number, k: number, n: number, transposeA: boolean, transposeB: boolean, aBatches: number, bBatches: number): void;
   describe(): string;
   /** Whether this thread's large forward kernels may use the addon's helper thread; returns the previous setting. */
   splitRows(enabled: boolean): boolean;
@@ -60,7 +59,7 @@ const sizeOf = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
  * place: XNNPACK in wasm has 128-bit vectors and no FMA, about a third of what this CPU gives a
  * BLAS (`dtql bench` reports both). Shapes the addon does not cover (general
  * batch broadcasting, other dtypes) still go to the wasm kernel. Also registers the addon's
- * dense-layer kernels and runs the optimizer updates of every size in it. Returns a description
+ * network kernels and runs the optimizer updates of every size in it. Returns a description
  * of the kernels in use, or why the wasm ones stay.
  */
 export function useNativeKernels(): { active: boolean; description: string } {
@@ -87,7 +86,7 @@ export function useNativeKernels(): { active: boolean; description: string } {
     return out as tf.TensorInfo;
   });
   if (!replaced) return { active: false, description: 'the wasm backend has no BatchMatMul kernel to replace' };
-  registerNativeLayers(blas);
+  registerNativeMlp(blas);
   useNativeUpdates(blas);
   active = { description: blas.describe(), blas };
   return { active: true, description: active.description };

@@ -1,0 +1,200 @@
+import * as tf from '@tensorflow/tfjs';
+import { LAYER_NORM_EPS } from './kernels';
+import { onWasmHeap, type WasmKernelBackend } from './wasm-heap';
+
+type F = Float32Array;
+
+/** The addon's functions a network needs (native/blas), on row-major float32 buffers: outputs first, then inputs, then sizes. */
+export interface NativeLayers {
+  sgemm(a: F, b: F, out: F, batch: number, m: number, k: number, n: number, transposeA: boolean, transposeB: boolean, aBatches: number, bBatches: number): void;
+  biasAct(out: F, x: F, bias: F, rows: number, cols: number, activation: number): void;
+  biasActGrad(dx: F, dbias: F, dy: F, x: F, bias: F, rows: number, cols: number, activation: number): void;
+  biasLayerNormMish(out: F, x: F, bias: F, gamma: F, beta: F, rows: number, cols: number, eps: number): void;
+  biasLayerNormMishGrad(dx: F, dbias: F, dgamma: F, dbeta: F, dy: F, x: F, bias: F, gamma: F, beta: F, rows: number, cols: number, eps: number): void;
+}
+
+/** What follows a layer's product: bias + an activation, or bias + LayerNorm (with its affine parameters) + Mish. */
+export type LayerKind = 'none' | 'relu' | 'mish' | 'layerNormMish';
+const KIND_CODE: Record<LayerKind, number> = { none: 0, relu: 1, mish: 2, layerNormMish: 3 };
+const LAYER_NORM_MISH = KIND_CODE.layerNormMish;
+
+/** One layer's tensors: weight [in, out] and bias [out]; with LayerNorm, its weight and bias [out] too. */
+export type MlpLayerTensors = { weight: tf.Tensor; bias: tf.Tensor } & ({ kind: Exclude<LayerKind, 'layerNormMish'> } | { kind: 'layerNormMish'; norm: { weight: tf.Tensor; bias: tf.Tensor } });
+
+const MLP = 'DtqlMlp';
+const MLP_GRAD = 'DtqlMlpGrad';
+const MLP_WEIGHT_GRAD = 'DtqlMlpWeightGrad';
+
+/**
+ * Where one network's layers keep what the backward pass needs. The forward workspace holds, per
+ * layer, its product (before the bias) and, but for the last layer, its output. The backward
+ * workspace holds, per layer, the gradient at its product and, but for the first layer, the
+ * gradient at its input. Offsets in floats.
+ */
+interface Layer {
+  code: number;
+  inWidth: number;
+  outWidth: number;
+  /** Index in the inputs after [x] (forward) of the weight; bias, gamma and beta follow. */
+  param: number;
+  product: number;
+  output: number;
+  dProduct: number;
+  dInput: number;
+}
+
+interface Plan {
+  rows: number;
+  layers: Layer[];
+  workspace: number;
+  dWorkspace: number;
+}
+
+function planOf(rows: number, inWidth: number, codes: number[], outWidths: number[]): Plan {
+  let workspace = 0;
+  let dWorkspace = 0;
+  let param = 0;
+  let width = inWidth;
+  const layers = codes.map((code, i) => {
+    const outWidth = outWidths[i] as number;
+    const last = i === codes.length - 1;
+    const layer: Layer = { code, inWidth: width, outWidth, param, product: workspace, output: last ? -1 : workspace + rows * outWidth, dProduct: dWorkspace, dInput: i === 0 ? -1 : dWorkspace + rows * outWidth };
+    workspace += rows * outWidth * (last ? 1 : 2);
+    dWorkspace += rows * (outWidth + (i === 0 ? 0 : width));
+    param += code === LAYER_NORM_MISH ? 4 : 2;
+    width = outWidth;
+    return layer;
+  });
+  return { rows, layers, workspace, dWorkspace };
+}
+
+const outWidthsOf = (params: tf.TensorInfo[], codes: number[]): number[] => {
+  let index = 0;
+  return codes.map((code) => {
+    const width = (params[index] as tf.TensorInfo).shape[1] as number;
+    index += code === LAYER_NORM_MISH ? 4 : 2;
+    return width;
+  });
+};
+
+function planFor(x: tf.TensorInfo, params: tf.TensorInfo[], codes: number[]): Plan {
+  return planOf(x.shape[0] as number, x.shape[1] as number, codes, outWidthsOf(params, codes));
+}
+
+const part = (buffer: F, offset: number, length: number): F => buffer.subarray(offset, offset + length);
+
+/**
+ * Registers a whole network as one wasm kernel over the addon, its backward pass as one more, and
+ * each weight's gradient as a product of its own, so that tfjs computes only the weight gradients
+ * a caller asks for (none for a frozen critic or score network differentiated in the action).
+ * The forward kernel writes what the backward pass needs into a workspace tensor passed as an
+ * input: a second output would be handed a zero-filled gradient of its size on every backward pass.
+ */
+export function registerNativeMlp(native: NativeLayers): void {
+  if (tf.getKernel(MLP, 'wasm')) return;
+  const kernel = (kernelName: string, kernelFunc: tf.KernelFunc) => tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
+
+  kernel(MLP, ({ inputs, backend, attrs }) => {
+    const [x, workspace, ...params] = inputs as unknown as tf.TensorInfo[];
+    const codes = (attrs as { codes: number[] }).codes;
+    const plan = planFor(x as tf.TensorInfo, params, codes);
+    const outWidth = (plan.layers[plan.layers.length - 1] as Layer).outWidth;
+    const [out] = onWasmHeap(backend, [[plan.rows, outWidth]], [x as tf.TensorInfo, workspace as tf.TensorInfo, ...params], ([y, xv, ws, ...p]) => {
+      const rows = plan.rows;
+      plan.layers.forEach((layer, i) => {
+        const input = i === 0 ? (xv as F) : part(ws as F, (plan.layers[i - 1] as Layer).output, rows * layer.inWidth);
+        const product = part(ws as F, layer.product, rows * layer.outWidth);
+        const [weight, bias, gamma, beta] = p.slice(layer.param, layer.param + 4) as F[];
+        native.sgemm(input, weight as F, product, 1, rows, layer.inWidth, layer.outWidth, false, false, 1, 1);
+        const output = layer.output < 0 ? (y as F) : part(ws as F, layer.output, rows * layer.outWidth);
+        if (layer.code === LAYER_NORM_MISH) native.biasLayerNormMish(output, product, bias as F, gamma as F, beta as F, rows, layer.outWidth, LAYER_NORM_EPS);
+        else native.biasAct(output, product, bias as F, rows, layer.outWidth, layer.code);
+      });
+    });
+    return out as tf.TensorInfo;
+  });
+
+  // Outputs: the gradient at x, the backward workspace, then per layer the bias's (and gamma's, beta's) gradients.
+  kernel(MLP_GRAD, ({ inputs, backend, attrs }) => {
+    const [dy, x, workspace, ...params] = inputs as unknown as tf.TensorInfo[];
+    const codes = (attrs as { codes: number[] }).codes;
+    const plan = planFor(x as tf.TensorInfo, params, codes);
+    const rows = plan.rows;
+    const smallShapes = plan.layers.flatMap((layer) => (layer.code === LAYER_NORM_MISH ? [[layer.outWidth], [layer.outWidth], [layer.outWidth]] : [[layer.outWidth]]));
+    return onWasmHeap(backend, [[rows, (plan.layers[0] as Layer).inWidth], [plan.dWorkspace], ...smallShapes], [dy as tf.TensorInfo, workspace as tf.TensorInfo, ...params], (views) => {
+      const [dx, dws] = views as [F, F];
+      const small = views.slice(2, 2 + smallShapes.length);
+      const [dyv, ws, ...p] = views.slice(2 + smallShapes.length);
+      let next = small.length;
+      for (let i = plan.layers.length - 1; i >= 0; i--) {
+        const layer = plan.layers[i] as Layer;
+        const n = layer.outWidth;
+        const dOutput = layer.output < 0 ? (dyv as F) : part(dws, (plan.layers[i + 1] as Layer).dInput, rows * n);
+        const dProduct = part(dws, layer.dProduct, rows * n);
+        const product = part(ws as F, layer.product, rows * n);
+        const [weight, bias, gamma, beta] = p.slice(layer.param, layer.param + 4) as F[];
+        if (layer.code === LAYER_NORM_MISH) {
+          next -= 3;
+          const [dBias, dGamma, dBeta] = small.slice(next, next + 3) as [F, F, F];
+          native.biasLayerNormMishGrad(dProduct, dBias, dGamma, dBeta, dOutput, product, bias as F, gamma as F, beta as F, rows, n, LAYER_NORM_EPS);
+        } else {
+          next -= 1;
+          native.biasActGrad(dProduct, small[next] as F, dOutput, product, bias as F, rows, n, layer.code);
+        }
+        const dInput = i === 0 ? dx : part(dws, layer.dInput, rows * layer.inWidth);
+        native.sgemm(dProduct, weight as F, dInput, 1, rows, n, layer.inWidth, false, true, 1, 1);
+      }
+    });
+  });
+
+  kernel(MLP_WEIGHT_GRAD, ({ inputs, backend, attrs }) => {
+    const { input, dWorkspace } = inputs as Record<'input' | 'dWorkspace', tf.TensorInfo>;
+    const { offset, dOffset, rows, inWidth, outWidth } = attrs as Record<'offset' | 'dOffset' | 'rows' | 'inWidth' | 'outWidth', number>;
+    const [out] = onWasmHeap(backend, [[inWidth, outWidth]], [input, dWorkspace], ([dw, source, dws]) =>
+      native.sgemm(part(source as F, offset, rows * inWidth), part(dws as F, dOffset, rows * outWidth), dw as F, 1, inWidth, rows, outWidth, true, false, 1, 1),
+    );
+    return out as tf.TensorInfo;
+  });
+
+  tf.registerGradient({
+    kernelName: MLP,
+    saveAllInputs: true,
+    gradFunc: (dy, saved, attrs) => {
+      const [x, workspace, ...params] = saved as tf.Tensor[];
+      const codes = (attrs as { codes: number[] }).codes;
+      const plan = planFor(x as tf.Tensor, params, codes);
+      const [dx, dWorkspace, ...small] = tf.engine().runKernel(MLP_GRAD, [dy as tf.Tensor, x as tf.Tensor, workspace as tf.Tensor, ...params] as unknown as tf.NamedTensorMap, { codes }) as tf.Tensor[];
+      // Input 1, the workspace, comes from no variable, so tfjs never asks for its gradient.
+      const grads: Record<string, () => tf.Tensor> = { 0: () => dx as tf.Tensor };
+      let next = 0;
+      plan.layers.forEach((layer, i) => {
+        const source = i === 0 ? (x as tf.Tensor) : (workspace as tf.Tensor);
+        const offset = i === 0 ? 0 : (plan.layers[i - 1] as Layer).output;
+        const weightAttrs = { offset, dOffset: layer.dProduct, rows: plan.rows, inWidth: layer.inWidth, outWidth: layer.outWidth };
+        grads[2 + layer.param] = () => tf.engine().runKernel(MLP_WEIGHT_GRAD, { input: source, dWorkspace: dWorkspace as tf.Tensor }, weightAttrs) as tf.Tensor;
+        const count = layer.code === LAYER_NORM_MISH ? 3 : 1;
+        for (let j = 0; j < count; j++) {
+          const grad = small[next++] as tf.Tensor;
+          grads[2 + layer.param + 1 + j] = () => grad;
+        }
+      });
+      return grads;
+    },
+  });
+}
+
+/** Whether the active backend runs whole networks natively. */
+export function nativeMlpActive(): boolean {
+  return tf.getKernel(MLP, tf.getBackend()) !== undefined;
+}
+
+/** The network on x [rows, in] as one kernel (its gradient: one kernel, and one product per weight asked for). */
+export function nativeMlp(x: tf.Tensor, layers: MlpLayerTensors[]): tf.Tensor2D {
+  const codes = layers.map((layer) => KIND_CODE[layer.kind]);
+  const params = layers.flatMap((layer) => (layer.kind === 'layerNormMish' ? [layer.weight, layer.bias, layer.norm.weight, layer.norm.bias] : [layer.weight, layer.bias]));
+  const plan = planOf(x.shape[0] as number, x.shape[1] as number, codes, layers.map((layer) => layer.weight.shape[1] as number));
+  const engine = tf.engine();
+  const backend = engine.backend as unknown as WasmKernelBackend;
+  const workspace = engine.makeTensorFromTensorInfo(backend.makeOutput([plan.workspace], 'float32'));
+  return engine.runKernel(MLP, [x, workspace, ...params] as unknown as tf.NamedTensorMap, { codes }) as tf.Tensor2D;
+}
