@@ -111,7 +111,15 @@ export async function concurrentMatMulPeakGflops(threads: number, repeats = 10, 
   if (!nativeKernelsActive()) return null;
   const addon = createRequire(import.meta.url).resolve('dtql-native-blas');
   const workers = Array.from({ length: threads }, () => new Worker(SGEMM_THREAD, { eval: true, workerData: { addon } }));
-  const next = (w: Worker) => new Promise<number>((resolve, reject) => (w.once('message', resolve), w.once('error', reject)));
+  // The error listener goes with its answer: one left per round went over Node's limit of 10 and printed a leak warning.
+  const next = (w: Worker) =>
+    new Promise<number>((resolve, reject) => {
+      w.once('error', reject);
+      w.once('message', (ms: number) => {
+        w.off('error', reject);
+        resolve(ms);
+      });
+    });
   try {
     await Promise.all(workers.map(next));
     const rounds: number[] = [];
