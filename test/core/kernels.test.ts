@@ -182,6 +182,56 @@ describe('native networks', () => {
     params.dispose();
   });
 
+  it.runIf(addon !== null)('skip the rows whose gradient is zero and give the same gradients (the Q term through min(Q1, Q2))', async () => {
+    const rows = 40;
+    const idle = (r: number) => r % 2 === 1;
+    /** dx and every parameter's gradient of sum(f(x) upstream), with the idle rows' upstream zero or not. */
+    const gradients = (zeroIdle: boolean) => {
+      const rng = new Rng(6);
+      const { params, layers } = network(rng);
+      const x = tf.tensor2d(Array.from({ length: rows * 7 }, () => rng.normal()), [rows, 7]);
+      const drawn = Array.from({ length: rows * 5 }, () => rng.normal());
+      const upstream = tf.tensor2d(
+        drawn.map((w, i) => (zeroIdle && idle(Math.floor(i / 5)) ? 0 : w)),
+        [rows, 5],
+      );
+      const result = tf.tidy(() => {
+        const loss = (input: tf.Tensor) => tf.sum(tf.mul(mlp(input, layers), upstream)) as tf.Scalar;
+        const { grads } = tf.variableGrads(() => loss(x), params.variables);
+        return [tf.grad(loss)(x), ...params.variables.map((v) => grads[v.name] as tf.Tensor)].map((t) => Array.from(t.dataSync()));
+      });
+      tf.dispose([x, upstream]);
+      params.dispose();
+      return result;
+    };
+    const close = (values: number[], reference: number[], tolerance: number) => {
+      const scale = Math.max(1, ...reference.map(Math.abs));
+      expect(Math.max(...values.map((v, j) => Math.abs(v - (reference[j] as number)))) / scale).toBeLessThan(tolerance);
+    };
+    await initBackend('wasm');
+    const [skipped, whole] = [gradients(true), gradients(false)];
+    await initBackend('cpu');
+    const composed = gradients(true);
+    await initBackend('wasm');
+    // Against the composed ops, every gradient; against the chain over all rows, each live row's dx
+    // (equal to the last bit here; a BLAS may pick other kernels for fewer rows, hence a tolerance).
+    skipped.forEach((values, i) => close(values, composed[i] as number[], 2e-6));
+    const dx = (g: number[][], r: number) => (g[0] as number[]).slice(r * 7, (r + 1) * 7);
+    for (let r = 0; r < rows; r++) {
+      if (idle(r)) expect(dx(skipped, r)).toEqual([0, 0, 0, 0, 0, 0, 0]);
+      else close(dx(skipped, r), dx(whole, r), 1e-6);
+    }
+    // No row live at all: every gradient is zero.
+    const { params, layers } = network(new Rng(7));
+    const grads = tf.tidy(() => {
+      const x = tf.randomNormal([6, 7]);
+      const { grads: g } = tf.variableGrads(() => tf.sum(tf.mul(mlp(x, layers), 0)) as tf.Scalar, params.variables);
+      return Object.values(g).flatMap((t) => Array.from(t.dataSync()));
+    });
+    expect(grads.every((v) => v === 0)).toBe(true);
+    params.dispose();
+  });
+
   it('take an empty batch', () => {
     const { params, layers } = network(new Rng(2));
     const shape = tf.tidy(() => mlp(tf.zeros([0, 7]), layers).shape);

@@ -83,6 +83,104 @@ function planFor(x: tf.TensorInfo, params: tf.TensorInfo[], codes: number[]): Pl
 
 const part = (buffer: F, offset: number, length: number): F => buffer.subarray(offset, offset + length);
 
+interface ChainInputs {
+  dy: F;
+  workspace: F;
+  params: F[];
+}
+
+interface ChainOutputs {
+  dx: F;
+  dWorkspace: F;
+  /** Per layer the bias's gradient, and with LayerNorm gamma's and beta's. */
+  small: F[];
+}
+
+/** The backward pass over the plan's rows: every layer's product gradient, then the gradient at its input. */
+function backwardChain(native: NativeLayers, plan: Plan, input: ChainInputs, output: ChainOutputs): void {
+  const { rows, layers } = plan;
+  let next = output.small.length;
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const layer = layers[i] as Layer;
+    const n = layer.outWidth;
+    const dOutput = layer.output < 0 ? input.dy : part(output.dWorkspace, (layers[i + 1] as Layer).dInput, rows * n);
+    const dProduct = part(output.dWorkspace, layer.dProduct, rows * n);
+    const product = part(input.workspace, layer.product, rows * n);
+    const [weight, bias, gamma, beta] = input.params.slice(layer.param, layer.param + 4) as F[];
+    if (layer.code === LAYER_NORM_MISH) {
+      next -= 3;
+      const [dBias, dGamma, dBeta] = output.small.slice(next, next + 3) as [F, F, F];
+      native.biasLayerNormMishGrad(dProduct, dBias, dGamma, dBeta, dOutput, product, bias as F, gamma as F, beta as F, rows, n, LAYER_NORM_EPS);
+    } else {
+      next -= 1;
+      native.biasActGrad(dProduct, output.small[next] as F, dOutput, product, bias as F, rows, n, layer.code);
+    }
+    const dInput = i === 0 ? output.dx : part(output.dWorkspace, layer.dInput, rows * layer.inWidth);
+    native.sgemm(dProduct, weight as F, dInput, 1, rows, n, layer.inWidth, false, true, 1, 1);
+  }
+}
+
+/** Copies rows `indices` of a [*, width] matrix at `from` in `source` to consecutive rows at `to` in `target`, or back (`scatter`). */
+function moveRows(source: F, from: number, target: F, to: number, indices: number[], width: number, scatter: boolean): void {
+  for (let i = 0; i < indices.length; i++) {
+    const row = indices[i] as number;
+    const s = scatter ? from + i * width : from + row * width;
+    const t = scatter ? to + row * width : to + i * width;
+    if (width === 1) target[t] = source[s] as number;
+    else target.set(source.subarray(s, s + width), t);
+  }
+}
+
+const COMPACT_MAX_LIVE = 0.7;
+
+/** Scratch memory for the compacted rows, kept between calls: allocating (and zeroing) it each time cost about as much as the rows it saved. */
+let scratch = new Float32Array(0);
+
+function scratchOf(length: number): F {
+  if (scratch.length < length) scratch = new Float32Array(length);
+  return scratch;
+}
+
+/**
+ * The backward pass on the rows whose output gradient is not all zero, the others' gradients
+ * being zero. The policy's Q term differentiates min(Q1, Q2), whose gradient reaches each row
+ * through one of the two networks only, so each network's chain runs on about half the rows. Each
+ * row's arithmetic is the same either way; the weight products, if asked for, read the full
+ * workspace, whose skipped rows are zero as they would have been.
+ */
+function backwardSkippingIdleRows(native: NativeLayers, plan: Plan, input: ChainInputs, output: ChainOutputs): void {
+  const inWidth = (plan.layers[0] as Layer).inWidth;
+  const outWidth = (plan.layers[plan.layers.length - 1] as Layer).outWidth;
+  const live: number[] = [];
+  const idle: number[] = [];
+  for (let r = 0; r < plan.rows; r++) (input.dy.subarray(r * outWidth, (r + 1) * outWidth).some((v) => v !== 0) ? live : idle).push(r);
+  // Gathering and scattering a row costs about 40% of its chain, so with few idle rows all rows run.
+  if (live.length > COMPACT_MAX_LIVE * plan.rows) return backwardChain(native, plan, input, output);
+  for (const r of idle) {
+    output.dx.fill(0, r * inWidth, (r + 1) * inWidth);
+    for (const layer of plan.layers) output.dWorkspace.fill(0, layer.dProduct + r * layer.outWidth, layer.dProduct + (r + 1) * layer.outWidth);
+  }
+  if (live.length === 0) {
+    for (const grad of output.small) grad.fill(0);
+    return;
+  }
+  const compact = planOf(
+    live.length,
+    inWidth,
+    plan.layers.map((layer) => layer.code),
+    plan.layers.map((layer) => layer.outWidth),
+  );
+  // One scratch buffer: the compacted forward workspace, its backward workspace, dy and dx.
+  const sizes = [compact.workspace, compact.dWorkspace, live.length * outWidth, live.length * inWidth];
+  const memory = scratchOf(sizes.reduce((a, b) => a + b, 0));
+  const [workspace, dWorkspace, dy, dx] = sizes.map((size, i) => part(memory, sizes.slice(0, i).reduce((a, b) => a + b, 0), size)) as [F, F, F, F];
+  moveRows(input.dy, 0, dy, 0, live, outWidth, false);
+  plan.layers.forEach((layer, i) => moveRows(input.workspace, layer.product, workspace, (compact.layers[i] as Layer).product, live, layer.outWidth, false));
+  backwardChain(native, compact, { dy, workspace, params: input.params }, { dx, dWorkspace, small: output.small });
+  moveRows(dx, 0, output.dx, 0, live, inWidth, true);
+  plan.layers.forEach((layer, i) => moveRows(dWorkspace, (compact.layers[i] as Layer).dProduct, output.dWorkspace, layer.dProduct, live, layer.outWidth, true));
+}
+
 /**
  * Registers a whole network as one wasm kernel over the addon, its backward pass as one more, and
  * each weight's gradient as a product of its own, so that tfjs computes only the weight gradients
@@ -119,31 +217,12 @@ export function registerNativeMlp(native: NativeLayers): void {
     const [dy, x, workspace, ...params] = inputs as unknown as tf.TensorInfo[];
     const codes = (attrs as { codes: number[] }).codes;
     const plan = planFor(x as tf.TensorInfo, params, codes);
-    const rows = plan.rows;
     const smallShapes = plan.layers.flatMap((layer) => (layer.code === LAYER_NORM_MISH ? [[layer.outWidth], [layer.outWidth], [layer.outWidth]] : [[layer.outWidth]]));
-    return onWasmHeap(backend, [[rows, (plan.layers[0] as Layer).inWidth], [plan.dWorkspace], ...smallShapes], [dy as tf.TensorInfo, workspace as tf.TensorInfo, ...params], (views) => {
+    return onWasmHeap(backend, [[plan.rows, (plan.layers[0] as Layer).inWidth], [plan.dWorkspace], ...smallShapes], [dy as tf.TensorInfo, workspace as tf.TensorInfo, ...params], (views) => {
       const [dx, dws] = views as [F, F];
       const small = views.slice(2, 2 + smallShapes.length);
-      const [dyv, ws, ...p] = views.slice(2 + smallShapes.length);
-      let next = small.length;
-      for (let i = plan.layers.length - 1; i >= 0; i--) {
-        const layer = plan.layers[i] as Layer;
-        const n = layer.outWidth;
-        const dOutput = layer.output < 0 ? (dyv as F) : part(dws, (plan.layers[i + 1] as Layer).dInput, rows * n);
-        const dProduct = part(dws, layer.dProduct, rows * n);
-        const product = part(ws as F, layer.product, rows * n);
-        const [weight, bias, gamma, beta] = p.slice(layer.param, layer.param + 4) as F[];
-        if (layer.code === LAYER_NORM_MISH) {
-          next -= 3;
-          const [dBias, dGamma, dBeta] = small.slice(next, next + 3) as [F, F, F];
-          native.biasLayerNormMishGrad(dProduct, dBias, dGamma, dBeta, dOutput, product, bias as F, gamma as F, beta as F, rows, n, LAYER_NORM_EPS);
-        } else {
-          next -= 1;
-          native.biasActGrad(dProduct, small[next] as F, dOutput, product, bias as F, rows, n, layer.code);
-        }
-        const dInput = i === 0 ? dx : part(dws, layer.dInput, rows * layer.inWidth);
-        native.sgemm(dProduct, weight as F, dInput, 1, rows, n, layer.inWidth, false, true, 1, 1);
-      }
+      const [dyv, ws, ...p] = views.slice(2 + smallShapes.length) as F[];
+      backwardSkippingIdleRows(native, plan, { dy: dyv as F, workspace: ws as F, params: p }, { dx, dWorkspace: dws, small });
     });
   });
 
