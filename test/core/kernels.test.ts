@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/core/tf/backend';
 import { mish } from '../../src/core/tf/kernels';
-import { ParamSet, addLinear, addNorm, mlp, type MlpLayer } from '../../src/core/nets/params';
+import { ParamSet, addLinear, addNorm, keepMlp, mlp, type MlpLayer } from '../../src/core/nets/params';
 import { nativeMlpActive } from '../../src/core/tf/native-mlp';
 import { nativeKernelsActive } from '../../src/core/tf/native-kernels';
 import { Rng } from '../../src/core/rng';
@@ -229,6 +229,38 @@ describe('native networks', () => {
       return Object.values(g).flatMap((t) => Array.from(t.dataSync()));
     });
     expect(grads.every((v) => v === 0)).toBe(true);
+    params.dispose();
+  });
+
+  it.runIf(addon !== null)('give a kept pass back on the same input without running it, with the gradients of a pass run again', async () => {
+    const rng = new Rng(8);
+    const { params, layers } = network(rng);
+    const x = tf.tensor2d(Array.from({ length: 12 * 7 }, () => rng.normal()), [12, 7]);
+    const upstream = tf.tensor2d(Array.from({ length: 12 * 5 }, () => rng.normal()), [12, 5]);
+    const before = tf.memory().numTensors;
+    const kept = keepMlp(x, layers);
+    expect(kept).not.toBeNull();
+    const outputAndGrads = (replay: boolean) =>
+      tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(mlp(x, layers, replay ? kept : null), upstream)) as tf.Scalar, params.variables);
+        return [value, ...params.variables.map((v) => grads[v.name] as tf.Tensor)].map((t) => Array.from(t.dataSync()));
+      });
+    const kernels = (
+      await tf.profile(() =>
+        tf.tidy(() => {
+          mlp(x, layers, kept);
+        }),
+      )
+    ).kernels.map((k) => k.name);
+    expect(kernels).toEqual(['DtqlMlpReplay']);
+    const replayed = outputAndGrads(true);
+    expect(replayed).toEqual(outputAndGrads(false));
+    // Another input does not take the kept pass.
+    const other = tf.tidy(() => Array.from(mlp(tf.mul(x, 2), layers, kept).dataSync()));
+    expect(other).toEqual(tf.tidy(() => Array.from(mlp(tf.mul(x, 2), layers).dataSync())));
+    tf.dispose([kept?.output, kept?.workspace].filter((t): t is tf.Tensor => t !== undefined));
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x, upstream]);
     params.dispose();
   });
 

@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from '../../common/config';
 import { diffusionLoss, sampleSigma } from '../edm';
+import type { KeptForward } from '../nets/params';
 import { GaussianPolicy, type PolicyOutput } from '../nets/policy';
 import type { Rng } from '../rng';
 import { Adam } from '../tf/adam';
@@ -62,6 +63,7 @@ export interface PolicyWeights {
  * actions. The Q term enters through `qTerm` (its value and action gradient at a_theta), which is
  * exactly the gradient the critic would pass back, computed by whichever thread holds the critic.
  * With several policy samples per state (the noise's rows), L_TR and the Q term average over all of them.
+ * `kept` is the policy's pass on these states from policyActions, when the weights have not changed since.
  */
 export function policyLoss(
   agent: Pick<DtqlAgent, 'policy' | 'bcActor' | 'denoiserClamp'>,
@@ -69,10 +71,11 @@ export function policyLoss(
   noise: Pick<StepNoise, 'xiPolicy' | 'sigmaTr' | 'epsTr'>,
   weights: PolicyWeights,
   qTerm: QTerm,
+  kept: KeptForward | null = null,
 ): PolicyLossParts {
   const a = batch.actions.shape[1];
   const rows = noise.sigmaTr.length;
-  const out = agent.policy.forward(batch.states);
+  const out = agent.policy.forward(batch.states, kept);
   const newAction = sampleEachState(agent.policy, out, tf.tensor2d(noise.xiPolicy, [rows, a]));
   const sigma = tf.tensor2d(noise.sigmaTr, [rows, 1]);
   const states = statesForActions(batch.states, rows);
@@ -88,6 +91,8 @@ export class DtqlAgent extends OfflineAgent<StepNoise> {
   readonly algo = 'dtql';
   readonly policy: GaussianPolicy;
   readonly policyOptimizer: Adam;
+  /** The policy's pass on the step's states that policyActions ran, for policyStep to differentiate instead of running it again. */
+  private keptForward: KeptForward | null = null;
 
   constructor(problem: ProblemSpec, config: TrainConfig, seed: number) {
     super(problem, config, seed);
@@ -107,9 +112,16 @@ export class DtqlAgent extends OfflineAgent<StepNoise> {
     return drawStepNoise(this.rng, batch, this.problem.actionDim, this.config.policyLossSamples);
   }
 
-  /** a_theta = policy(s) with the step's reparameterisation noise, as row-major values. */
+  /**
+   * a_theta = policy(s) with the step's reparameterisation noise, as row-major values. The policy's
+   * pass is kept for this step's policyStep: nothing changes the policy in between (the critic and
+   * behaviour cloning train other networks), so it need not run twice.
+   */
   policyActions(states: tf.Tensor2D, noise: StepNoise): Float32Array {
-    const action = tf.tidy(() => sampleEachState(this.policy, this.policy.forward(states), tf.tensor2d(noise.xiPolicy, [noise.sigmaTr.length, this.problem.actionDim])));
+    this.disposeKeptForward();
+    this.keptForward = this.policy.keepForward(states);
+    const kept = this.keptForward;
+    const action = tf.tidy(() => sampleEachState(this.policy, this.policy.forward(states, kept), tf.tensor2d(noise.xiPolicy, [noise.sigmaTr.length, this.problem.actionDim])));
     const values = action.dataSync() as Float32Array;
     action.dispose();
     return values;
@@ -119,14 +131,26 @@ export class DtqlAgent extends OfflineAgent<StepNoise> {
   policyStep(batch: Batch, noise: StepNoise, qTerm: QTerm): Record<'policy' | 'trustRegion' | 'nll' | 'qMean' | 'logStd', tf.Scalar> {
     let parts: Record<'trustRegion' | 'nll' | 'qMean' | 'logStd', tf.Scalar> | undefined;
     const { alpha, eta, gamma } = this.config;
+    const kept = this.keptForward;
     const { value, grads } = tf.variableGrads(() => {
-      const p = policyLoss(this, batch, noise, { alpha, eta, gamma }, qTerm);
+      const p = policyLoss(this, batch, noise, { alpha, eta, gamma }, qTerm, kept);
       parts = { trustRegion: tf.keep(p.trustRegion), nll: tf.keep(p.nll), qMean: tf.keep(tf.neg(p.qLoss)), logStd: tf.keep(p.logStd) };
       return p.loss;
     }, this.policy.params.variables);
+    this.disposeKeptForward();
     this.policyOptimizer.apply(grads);
     tf.dispose(grads);
     return { policy: value, ...(parts as Record<'trustRegion' | 'nll' | 'qMean' | 'logStd', tf.Scalar>) };
+  }
+
+  private disposeKeptForward(): void {
+    if (this.keptForward) tf.dispose([this.keptForward.output, this.keptForward.workspace]);
+    this.keptForward = null;
+  }
+
+  override dispose(): void {
+    this.disposeKeptForward();
+    super.dispose();
   }
 
   /** One policy forward row per state, its mean and std repeated for every sample of that state. */

@@ -2,7 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
 import { torchLinearInit } from '../tf/init';
 import { layerNormMish, mish } from '../tf/kernels';
-import { nativeMlp, nativeMlpActive, type LayerKind } from '../tf/native-mlp';
+import { keepNativeMlp, nativeMlp, nativeMlpActive, nativeMlpReplay, type KeptForward, type LayerKind } from '../tf/native-mlp';
+
+export type { KeptForward };
 
 /** A tensor as the golden files and checkpoints carry it: shape plus row-major values. */
 export interface NamedArray {
@@ -124,11 +126,19 @@ export type MlpLayer = Linear & ({ kind: Activation } | { kind: 'layerNormMish';
  * A chain of dense layers. Where the native addon runs, the whole network is one kernel and its
  * backward pass one more, plus one product per weight gradient asked for: the same arithmetic
  * as layer by layer, with a tenth of the kernels. Elsewhere (and for an empty batch, which the
- * native kernels refuse) the composed ops, layer by layer.
+ * native kernels refuse) the composed ops, layer by layer. Given a pass kept on this same input
+ * (`keepMlp`, weights unchanged since), its output comes back without computing, and with the
+ * same gradient.
  */
-export function mlp(x: tf.Tensor, layers: MlpLayer[]): tf.Tensor2D {
+export function mlp(x: tf.Tensor, layers: MlpLayer[], kept: KeptForward | null = null): tf.Tensor2D {
+  if (kept !== null && kept.input === x) return nativeMlpReplay(kept, layers);
   if ((x.shape[0] as number) > 0 && nativeMlpActive()) return nativeMlp(x, layers);
   let h = x as tf.Tensor2D;
   for (const layer of layers) h = layer.kind === 'layerNormMish' ? denseLayerNormMish(h, layer, layer.norm) : dense(h, layer, layer.kind);
   return h;
+}
+
+/** A forward pass kept for `mlp` on the same input (the caller disposes it), where the native addon runs; null elsewhere. */
+export function keepMlp(x: tf.Tensor, layers: MlpLayer[]): KeptForward | null {
+  return (x.shape[0] as number) > 0 && nativeMlpActive() ? keepNativeMlp(x, layers) : null;
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
 import { orthogonalInit } from '../tf/init';
-import { ParamSet, mlp, type MlpLayer } from './params';
+import { ParamSet, keepMlp, mlp, type KeptForward, type MlpLayer } from './params';
 
 export const LOG_STD_MIN = -5;
 export const LOG_STD_MAX = 2;
@@ -49,11 +49,17 @@ export class GaussianPolicy {
     }
   }
 
-  forward(states: tf.Tensor): PolicyOutput {
-    const h = mlp(states, this.layers);
+  /** Mean and log-std at the states; from `kept` if it is a pass on these same states (`keepForward`). */
+  forward(states: tf.Tensor, kept: KeptForward | null = null): PolicyOutput {
+    const h = mlp(states, this.layers, kept);
     const [mu, logStdRaw] = tf.split(h, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
     const logStd = tf.clipByValue(logStdRaw, LOG_STD_MIN, LOG_STD_MAX);
     return { mu, logStdRaw, logStd, std: tf.exp(logStd) };
+  }
+
+  /** The network's pass on the states, kept for a forward and its gradient later, before the weights change (null without the native addon). */
+  keepForward(states: tf.Tensor): KeptForward | null {
+    return keepMlp(states, this.layers);
   }
 
   /** Reparameterised sample a = clamp(tanh(mu + std xi) * maxAction); also returns the pre-tanh value. */

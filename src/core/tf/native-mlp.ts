@@ -24,6 +24,7 @@ export type MlpLayerTensors = { weight: tf.Tensor; bias: tf.Tensor } & ({ kind: 
 const MLP = 'DtqlMlp';
 const MLP_GRAD = 'DtqlMlpGrad';
 const MLP_WEIGHT_GRAD = 'DtqlMlpWeightGrad';
+const MLP_REPLAY = 'DtqlMlpReplay';
 
 /**
  * Where one network's layers keep what the backward pass needs. The forward workspace holds, per
@@ -235,31 +236,40 @@ export function registerNativeMlp(native: NativeLayers): void {
     return out as tf.TensorInfo;
   });
 
-  tf.registerGradient({
-    kernelName: MLP,
-    saveAllInputs: true,
-    gradFunc: (dy, saved, attrs) => {
-      const [x, workspace, ...params] = saved as tf.Tensor[];
-      const codes = (attrs as { codes: number[] }).codes;
-      const plan = planFor(x as tf.Tensor, params, codes);
-      const [dx, dWorkspace, ...small] = tf.engine().runKernel(MLP_GRAD, [dy as tf.Tensor, x as tf.Tensor, workspace as tf.Tensor, ...params] as unknown as tf.NamedTensorMap, { codes }) as tf.Tensor[];
-      // Input 1, the workspace, comes from no variable, so tfjs never asks for its gradient.
-      const grads: Record<string, () => tf.Tensor> = { 0: () => dx as tf.Tensor };
-      let next = 0;
-      plan.layers.forEach((layer, i) => {
-        const source = i === 0 ? (x as tf.Tensor) : (workspace as tf.Tensor);
-        const offset = i === 0 ? 0 : (plan.layers[i - 1] as Layer).output;
-        const weightAttrs = { offset, dOffset: layer.dProduct, rows: plan.rows, inWidth: layer.inWidth, outWidth: layer.outWidth };
-        grads[2 + layer.param] = () => tf.engine().runKernel(MLP_WEIGHT_GRAD, { input: source, dWorkspace: dWorkspace as tf.Tensor }, weightAttrs) as tf.Tensor;
-        const count = layer.code === LAYER_NORM_MISH ? 3 : 1;
-        for (let j = 0; j < count; j++) {
-          const grad = small[next++] as tf.Tensor;
-          grads[2 + layer.param + 1 + j] = () => grad;
-        }
-      });
-      return grads;
-    },
+  // A forward pass kept from before (keepNativeMlp): its output again, sharing the buffer, and the same gradient.
+  kernel(MLP_REPLAY, ({ inputs, backend }) => {
+    const output = (inputs as unknown as tf.TensorInfo[]).at(-1) as tf.TensorInfo;
+    (backend as unknown as { incRef(dataId: object): void }).incRef(output.dataId);
+    return { dataId: output.dataId, shape: [...output.shape], dtype: output.dtype };
   });
+  tf.registerGradient({ kernelName: MLP, saveAllInputs: true, gradFunc: mlpGradient });
+  tf.registerGradient({ kernelName: MLP_REPLAY, saveAllInputs: true, gradFunc: (dy, saved, attrs) => mlpGradient(dy, saved.slice(0, -1), attrs) });
+}
+
+/**
+ * The gradient of a network kernel with inputs [x, workspace, ...params]: the backward chain at
+ * once (every input's gradient needs it), each weight's product only when tfjs asks for it.
+ */
+function mlpGradient(dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap): Record<string, () => tf.Tensor> {
+  const [x, workspace, ...params] = saved as [tf.Tensor, tf.Tensor, ...tf.Tensor[]];
+  const codes = (attrs as { codes: number[] }).codes;
+  const plan = planFor(x, params, codes);
+  const [dx, dWorkspace, ...small] = tf.engine().runKernel(MLP_GRAD, [dy as tf.Tensor, x, workspace, ...params] as unknown as tf.NamedTensorMap, { codes }) as tf.Tensor[];
+  // Input 1, the workspace, comes from no variable, so tfjs never asks for its gradient.
+  const grads: Record<string, () => tf.Tensor> = { 0: () => dx as tf.Tensor };
+  let next = 0;
+  plan.layers.forEach((layer, i) => {
+    const source = i === 0 ? x : workspace;
+    const offset = i === 0 ? 0 : (plan.layers[i - 1] as Layer).output;
+    const weightAttrs = { offset, dOffset: layer.dProduct, rows: plan.rows, inWidth: layer.inWidth, outWidth: layer.outWidth };
+    grads[2 + layer.param] = () => tf.engine().runKernel(MLP_WEIGHT_GRAD, { input: source, dWorkspace: dWorkspace as tf.Tensor }, weightAttrs) as tf.Tensor;
+    const count = layer.code === LAYER_NORM_MISH ? 3 : 1;
+    for (let j = 0; j < count; j++) {
+      const grad = small[next++] as tf.Tensor;
+      grads[2 + layer.param + 1 + j] = () => grad;
+    }
+  });
+  return grads;
 }
 
 /** Whether the active backend runs whole networks natively. */
@@ -267,13 +277,39 @@ export function nativeMlpActive(): boolean {
   return tf.getKernel(MLP, tf.getBackend()) !== undefined;
 }
 
+const codesOf = (layers: MlpLayerTensors[]): number[] => layers.map((layer) => KIND_CODE[layer.kind]);
+
+const paramsOf = (layers: MlpLayerTensors[]): tf.Tensor[] =>
+  layers.flatMap((layer) => (layer.kind === 'layerNormMish' ? [layer.weight, layer.bias, layer.norm.weight, layer.norm.bias] : [layer.weight, layer.bias]));
+
 /** The network on x [rows, in] as one kernel (its gradient: one kernel, and one product per weight asked for). */
 export function nativeMlp(x: tf.Tensor, layers: MlpLayerTensors[]): tf.Tensor2D {
-  const codes = layers.map((layer) => KIND_CODE[layer.kind]);
-  const params = layers.flatMap((layer) => (layer.kind === 'layerNormMish' ? [layer.weight, layer.bias, layer.norm.weight, layer.norm.bias] : [layer.weight, layer.bias]));
+  return nativeMlpWithWorkspace(x, layers).output;
+}
+
+function nativeMlpWithWorkspace(x: tf.Tensor, layers: MlpLayerTensors[]): { output: tf.Tensor2D; workspace: tf.Tensor } {
+  const codes = codesOf(layers);
   const plan = planOf(x.shape[0] as number, x.shape[1] as number, codes, layers.map((layer) => layer.weight.shape[1] as number));
   const engine = tf.engine();
   const backend = engine.backend as unknown as WasmKernelBackend;
   const workspace = engine.makeTensorFromTensorInfo(backend.makeOutput([plan.workspace], 'float32'));
-  return engine.runKernel(MLP, [x, workspace, ...params] as unknown as tf.NamedTensorMap, { codes }) as tf.Tensor2D;
+  return { output: engine.runKernel(MLP, [x, workspace, ...paramsOf(layers)] as unknown as tf.NamedTensorMap, { codes }) as tf.Tensor2D, workspace };
+}
+
+/** A network's forward pass on one input, kept (outside any scope) for a later pass on that input with unchanged weights. */
+export interface KeptForward {
+  input: tf.Tensor;
+  output: tf.Tensor2D;
+  workspace: tf.Tensor;
+}
+
+/** Runs the network and keeps the pass; with `nativeMlpReplay` a later call on the same input costs nothing and differentiates as the first would. */
+export function keepNativeMlp(x: tf.Tensor, layers: MlpLayerTensors[]): KeptForward {
+  const { output, workspace } = tf.tidy(() => nativeMlpWithWorkspace(x, layers));
+  return { input: x, output: tf.keep(output), workspace: tf.keep(workspace) };
+}
+
+/** The kept pass's output again, as a kernel with the network's gradient. The caller vouches that the weights have not changed. */
+export function nativeMlpReplay(kept: KeptForward, layers: MlpLayerTensors[]): tf.Tensor2D {
+  return tf.engine().runKernel(MLP_REPLAY, [kept.input, kept.workspace, ...paramsOf(layers), kept.output] as unknown as tf.NamedTensorMap, { codes: codesOf(layers) }) as tf.Tensor2D;
 }
