@@ -36,11 +36,13 @@ interface Layer {
   code: number;
   inWidth: number;
   outWidth: number;
-  /** Index in the inputs after [x] (forward) of the weight; bias, gamma and beta follow. */
+  /** Index of the layer's weight among the network's parameters; its bias (and gamma, beta) follow. */
   param: number;
   product: number;
+  /** -1 for the last layer, whose output is the kernel's. */
   output: number;
   dProduct: number;
+  /** -1 for the first layer, whose input gradient is the backward kernel's dx. */
   dInput: number;
 }
 
