@@ -49,6 +49,8 @@ const layerFlops = (rows: number, layers: [number, number][]): number => 2 * row
  * FLOPs of one joint DTQL step at `batch` rows, counted from the network shapes (matrix products,
  * which are nearly all of it): a backward pass costs two forward passes where weights train and one
  * where only the input's gradient is needed (the Q term, the trust region through the diffusion model).
+ * The Q term's gradient goes back through one of Q1 and Q2 per row (the backward pass skips the other's
+ * rows), and the policy's forward pass serves both its actions and its update.
  */
 export function jointStepFlops(p: BenchProblem, batch: number): number {
   const { stateDim: s, actionDim: a } = p;
@@ -59,9 +61,9 @@ export function jointStepFlops(p: BenchProblem, batch: number): number {
   const score = layerFlops(batch, [[timeEmbed, 2 * timeEmbed], [2 * timeEmbed, timeEmbed], [a + s + timeEmbed, hidden], [hidden, hidden], [hidden, hidden], [hidden, hidden], [hidden, a]]);
   const policy = layerFlops(batch, [[s, h], [h, h], [h, h], [h, 2 * a]]);
   const critic = 3 * (2 * q + v) + v; // Q1, Q2 and V trained; V(s') forward
-  const qTerm = 2 * 2 * q; // Q1 and Q2 forward and back to the actions
+  const qTerm = 2 * q + q; // Q1 and Q2 forward, and back to the actions through the smaller one per row
   const bc = 3 * score;
-  const policyStep = policy + 3 * policy + 2 * score; // the actions for the Q term; the update; the trust region through the diffusion model
+  const policyStep = 3 * policy + 2 * score; // the forward (actions for the Q term, kept for the update) and back; the trust region through the diffusion model
   return critic + qTerm + bc + policyStep;
 }
 
