@@ -119,8 +119,8 @@ export class DtqlAgent extends OfflineAgent<StepNoise> {
    */
   policyActions(states: tf.Tensor2D, noise: StepNoise): Float32Array {
     this.disposeKeptForward();
-    this.keptForward = this.policy.keepForward(states);
-    const kept = this.keptForward;
+    const kept = this.policy.keepForward(states);
+    this.keptForward = kept;
     const action = tf.tidy(() => sampleEachState(this.policy, this.policy.forward(states, kept), tf.tensor2d(noise.xiPolicy, [noise.sigmaTr.length, this.problem.actionDim])));
     const values = action.dataSync() as Float32Array;
     action.dispose();

@@ -108,19 +108,22 @@ export function addNorm(params: ParamSet, name: string, width: number): Norm {
 export type Activation = Exclude<LayerKind, 'layerNormMish'>;
 
 /** act(x W + b), composed of tfjs ops. */
-export function dense(x: tf.Tensor, layer: Linear, activation: Activation = 'none'): tf.Tensor2D {
+function dense(x: tf.Tensor, layer: Linear, activation: Activation = 'none'): tf.Tensor2D {
   const y = tf.add(tf.matMul(x as tf.Tensor2D, layer.weight as tf.Tensor2D), layer.bias) as tf.Tensor2D;
   if (activation === 'relu') return tf.relu(y);
   return activation === 'mish' ? (mish(y) as tf.Tensor2D) : y;
 }
 
 /** Mish(LayerNorm(x W + b)) with the norm's affine parameters, the critic's hidden layer, composed of tfjs ops. */
-export function denseLayerNormMish(x: tf.Tensor, layer: Linear, norm: Norm): tf.Tensor2D {
+function denseLayerNormMish(x: tf.Tensor, layer: Linear, norm: Norm): tf.Tensor2D {
   return layerNormMish(tf.add(tf.matMul(x as tf.Tensor2D, layer.weight as tf.Tensor2D), layer.bias), norm.weight, norm.bias) as tf.Tensor2D;
 }
 
 /** One layer of a network: its Linear, what follows the product, and the LayerNorm's parameters where there is one. */
 export type MlpLayer = Linear & ({ kind: Activation } | { kind: 'layerNormMish'; norm: Norm });
+
+/** The native kernels take non-empty batches on the backend that has them. */
+const runsNatively = (x: tf.Tensor): boolean => (x.shape[0] as number) > 0 && nativeMlpActive();
 
 /**
  * A chain of dense layers. Where the native addon runs, the whole network is one kernel and its
@@ -132,7 +135,7 @@ export type MlpLayer = Linear & ({ kind: Activation } | { kind: 'layerNormMish';
  */
 export function mlp(x: tf.Tensor, layers: MlpLayer[], kept: KeptForward | null = null): tf.Tensor2D {
   if (kept !== null && kept.input === x) return nativeMlpReplay(kept, layers);
-  if ((x.shape[0] as number) > 0 && nativeMlpActive()) return nativeMlp(x, layers);
+  if (runsNatively(x)) return nativeMlp(x, layers);
   let h = x as tf.Tensor2D;
   for (const layer of layers) h = layer.kind === 'layerNormMish' ? denseLayerNormMish(h, layer, layer.norm) : dense(h, layer, layer.kind);
   return h;
@@ -140,5 +143,5 @@ export function mlp(x: tf.Tensor, layers: MlpLayer[], kept: KeptForward | null =
 
 /** A forward pass kept for `mlp` on the same input (the caller disposes it), where the native addon runs; null elsewhere. */
 export function keepMlp(x: tf.Tensor, layers: MlpLayer[]): KeptForward | null {
-  return (x.shape[0] as number) > 0 && nativeMlpActive() ? keepNativeMlp(x, layers) : null;
+  return runsNatively(x) ? keepNativeMlp(x, layers) : null;
 }

@@ -52,11 +52,13 @@ export function useFastMatMulGradient(): void {
  */
 export function useSharedIdentity(): void {
   if (sharedIdentity) return;
-  sharedIdentity = replaceWasmKernel('Identity', () => ({ inputs, backend }) => {
-    const { x } = inputs as { x: tf.TensorInfo };
-    (backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
-    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
-  });
+  sharedIdentity = replaceWasmKernel('Identity', () => ({ inputs, backend }) => sharedOutput(backend, (inputs as { x: tf.TensorInfo }).x));
+}
+
+/** A kernel output that is `x` itself: one more reference to its buffer on the wasm backend, no copy. */
+export function sharedOutput(backend: unknown, x: tf.TensorInfo): tf.TensorInfo {
+  (backend as { incRef(dataId: object): void }).incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
 }
 
 /**

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { LAYER_NORM_EPS } from './kernels';
+import { LAYER_NORM_EPS, sharedOutput } from './kernels';
 import { onWasmHeap, type WasmKernelBackend } from './wasm-heap';
 
 type F = Float32Array;
@@ -17,6 +17,8 @@ export interface NativeLayers {
 export type LayerKind = 'none' | 'relu' | 'mish' | 'layerNormMish';
 const KIND_CODE: Record<LayerKind, number> = { none: 0, relu: 1, mish: 2, layerNormMish: 3 };
 const LAYER_NORM_MISH = KIND_CODE.layerNormMish;
+/** A layer's parameters: weight and bias, and with LayerNorm its gamma and beta. All but the weight get their gradients from the backward chain. */
+const paramsPerLayer = (code: number): number => (code === LAYER_NORM_MISH ? 4 : 2);
 
 /** One layer's tensors: weight [in, out] and bias [out]; with LayerNorm, its weight and bias [out] too. */
 export type MlpLayerTensors = { weight: tf.Tensor; bias: tf.Tensor } & ({ kind: Exclude<LayerKind, 'layerNormMish'> } | { kind: 'layerNormMish'; norm: { weight: tf.Tensor; bias: tf.Tensor } });
@@ -64,7 +66,7 @@ function planOf(rows: number, inWidth: number, codes: number[], outWidths: numbe
     const layer: Layer = { code, inWidth: width, outWidth, param, product: workspace, output: last ? -1 : workspace + rows * outWidth, dProduct: dWorkspace, dInput: i === 0 ? -1 : dWorkspace + rows * outWidth };
     workspace += rows * outWidth * (last ? 1 : 2);
     dWorkspace += rows * (outWidth + (i === 0 ? 0 : width));
-    param += code === LAYER_NORM_MISH ? 4 : 2;
+    param += paramsPerLayer(code);
     width = outWidth;
     return layer;
   });
@@ -75,7 +77,7 @@ const outWidthsOf = (params: tf.TensorInfo[], codes: number[]): number[] => {
   let index = 0;
   return codes.map((code) => {
     const width = (params[index] as tf.TensorInfo).shape[1] as number;
-    index += code === LAYER_NORM_MISH ? 4 : 2;
+    index += paramsPerLayer(code);
     return width;
   });
 };
@@ -110,14 +112,10 @@ function backwardChain(native: NativeLayers, plan: Plan, input: ChainInputs, out
     const dProduct = part(output.dWorkspace, layer.dProduct, rows * n);
     const product = part(input.workspace, layer.product, rows * n);
     const [weight, bias, gamma, beta] = input.params.slice(layer.param, layer.param + 4) as F[];
-    if (layer.code === LAYER_NORM_MISH) {
-      next -= 3;
-      const [dBias, dGamma, dBeta] = output.small.slice(next, next + 3) as [F, F, F];
-      native.biasLayerNormMishGrad(dProduct, dBias, dGamma, dBeta, dOutput, product, bias as F, gamma as F, beta as F, rows, n, LAYER_NORM_EPS);
-    } else {
-      next -= 1;
-      native.biasActGrad(dProduct, output.small[next] as F, dOutput, product, bias as F, rows, n, layer.code);
-    }
+    next -= paramsPerLayer(layer.code) - 1;
+    const [dBias, dGamma, dBeta] = output.small.slice(next) as [F, F, F];
+    if (layer.code === LAYER_NORM_MISH) native.biasLayerNormMishGrad(dProduct, dBias, dGamma, dBeta, dOutput, product, bias as F, gamma as F, beta as F, rows, n, LAYER_NORM_EPS);
+    else native.biasActGrad(dProduct, dBias, dOutput, product, bias as F, rows, n, layer.code);
     const dInput = i === 0 ? output.dx : part(output.dWorkspace, layer.dInput, rows * layer.inWidth);
     native.sgemm(dProduct, weight as F, dInput, 1, rows, n, layer.inWidth, false, true, 1, 1);
   }
@@ -220,7 +218,7 @@ export function registerNativeMlp(native: NativeLayers): void {
     const [dy, x, workspace, ...params] = inputs as unknown as tf.TensorInfo[];
     const codes = (attrs as { codes: number[] }).codes;
     const plan = planFor(x as tf.TensorInfo, params, codes);
-    const smallShapes = plan.layers.flatMap((layer) => (layer.code === LAYER_NORM_MISH ? [[layer.outWidth], [layer.outWidth], [layer.outWidth]] : [[layer.outWidth]]));
+    const smallShapes = plan.layers.flatMap((layer) => Array.from({ length: paramsPerLayer(layer.code) - 1 }, () => [layer.outWidth]));
     return onWasmHeap(backend, [[plan.rows, (plan.layers[0] as Layer).inWidth], [plan.dWorkspace], ...smallShapes], [dy as tf.TensorInfo, workspace as tf.TensorInfo, ...params], (views) => {
       const [dx, dws] = views as [F, F];
       const small = views.slice(2, 2 + smallShapes.length);
@@ -239,11 +237,7 @@ export function registerNativeMlp(native: NativeLayers): void {
   });
 
   // A forward pass kept from before (keepNativeMlp): its output again, sharing the buffer, and the same gradient.
-  kernel(MLP_REPLAY, ({ inputs, backend }) => {
-    const output = (inputs as unknown as tf.TensorInfo[]).at(-1) as tf.TensorInfo;
-    (backend as unknown as { incRef(dataId: object): void }).incRef(output.dataId);
-    return { dataId: output.dataId, shape: [...output.shape], dtype: output.dtype };
-  });
+  kernel(MLP_REPLAY, ({ inputs, backend }) => sharedOutput(backend, (inputs as unknown as tf.TensorInfo[]).at(-1) as tf.TensorInfo));
   tf.registerGradient({ kernelName: MLP, saveAllInputs: true, gradFunc: mlpGradient });
   tf.registerGradient({ kernelName: MLP_REPLAY, saveAllInputs: true, gradFunc: (dy, saved, attrs) => mlpGradient(dy, saved.slice(0, -1), attrs) });
 }
@@ -265,10 +259,9 @@ function mlpGradient(dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.
     const offset = i === 0 ? 0 : (plan.layers[i - 1] as Layer).output;
     const weightAttrs = { offset, dOffset: layer.dProduct, rows: plan.rows, inWidth: layer.inWidth, outWidth: layer.outWidth };
     grads[2 + layer.param] = () => tf.engine().runKernel(MLP_WEIGHT_GRAD, { input: source, dWorkspace: dWorkspace as tf.Tensor }, weightAttrs) as tf.Tensor;
-    const count = layer.code === LAYER_NORM_MISH ? 3 : 1;
-    for (let j = 0; j < count; j++) {
+    for (let j = 1; j < paramsPerLayer(layer.code); j++) {
       const grad = small[next++] as tf.Tensor;
-      grads[2 + layer.param + 1 + j] = () => grad;
+      grads[2 + layer.param + j] = () => grad;
     }
   });
   return grads;
