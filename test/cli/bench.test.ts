@@ -2,10 +2,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { checkOfficialTarget, speedRatios } from '../../src/cli/bench/official';
+import { checkOfficialTarget, formatSummary, speedRatios, summariseRounds } from '../../src/cli/bench/official';
 import { BENCH_PROBLEMS, type BenchResult, concurrentMatMulPeakGflops, jointStepFlops, matMulPeakGflops } from '../../src/cli/bench/speed';
 import { nativeKernelsActive } from '../../src/core/tf/native-kernels';
 import { initBackend } from '../../src/core/tf/backend';
+import { runCli } from '../helpers';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -66,5 +67,33 @@ describe('the side-by-side comparison with the official code (dtql bench --offic
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('summarises rounds by each ratio\'s median, its range and how often it met its goal', () => {
+    const round = (train: number, act: number, pretrain: number | null) => [
+      { problem: 'hopper', pretrain, train, trainOneThread: 1.5, act },
+      { problem: 'bandit (quick)', pretrain: null, train: train + 0.5, trainOneThread: 1.2, act: null },
+    ];
+    const [hopper, bandit, ...rest] = summariseRounds([round(1.8, 0.6, 1.4), round(2.2, 0.45, null), round(2.0, 0.5, 1.6)]);
+    expect(rest).toEqual([]);
+    expect(hopper?.problem).toBe('hopper');
+    expect(hopper?.ratios.train).toEqual({ median: 2.0, min: 1.8, max: 2.2, met: 2, rounds: 3 });
+    // At most 0.5x: 0.5 meets it, 0.6 does not.
+    expect(hopper?.ratios.act).toEqual({ median: 0.5, min: 0.45, max: 0.6, met: 2, rounds: 3 });
+    // A round without the measure does not count: an even count takes the middle two's mean.
+    expect(hopper?.ratios.pretrain?.median).toBeCloseTo(1.5, 12);
+    expect(hopper?.ratios.pretrain).toMatchObject({ min: 1.4, max: 1.6, met: 0, rounds: 2 });
+    expect(bandit?.ratios.trainOneThread).toEqual({ median: 1.2, min: 1.2, max: 1.2, met: 0, rounds: 3 });
+    expect(bandit?.ratios.act).toBeNull();
+    const table = formatSummary([hopper!, bandit!]);
+    expect(table).toMatch(/hopper .*2\.00x \(1\.80-2\.20\), met 2 of 3/);
+    expect(table).toMatch(/bandit \(quick\) .*not timed/);
+  });
+
+  it('refuses --rounds without --official before timing anything', () => {
+    const result = runCli(['bench', '--rounds', '3']);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/--rounds compares with the official code: give --official <checkout> too/);
+    expect(runCli(['bench', '--rounds', '0']).stderr).toMatch(/--rounds.*at least 1/);
   });
 });

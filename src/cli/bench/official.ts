@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { REPO_ROOT } from '../../core/repo-root';
+import { formatTable } from '../output';
 import type { BenchOptions, BenchResult } from './speed';
 
 /** The harness that times the official PyTorch code as `dtql bench` times this project. */
@@ -75,6 +76,53 @@ export interface SpeedRatio {
   act: number | null;
 }
 
+/** The speed goals (issue 23): pretraining and joint training at least 2x, one thread 1.3x, an action at most 0.5x of the official latency. */
+export const SPEED_GOALS = {
+  pretrain: { goal: 2, atLeast: true },
+  train: { goal: 2, atLeast: true },
+  trainOneThread: { goal: 1.3, atLeast: true },
+  act: { goal: 0.5, atLeast: false },
+} as const;
+export type SpeedMeasure = keyof typeof SPEED_GOALS;
+const SPEED_MEASURES = Object.keys(SPEED_GOALS) as SpeedMeasure[];
+
+export function meetsGoal(measure: SpeedMeasure, ratio: number): boolean {
+  const { goal, atLeast } = SPEED_GOALS[measure];
+  return atLeast ? ratio >= goal : ratio <= goal;
+}
+
+/** One ratio over several rounds of the comparison: both projects drift by 15-20% within minutes here, so one round decides little. */
+export interface RatioSpread {
+  median: number;
+  min: number;
+  max: number;
+  /** Rounds that met the goal, of `rounds`. */
+  met: number;
+  rounds: number;
+}
+
+export interface RoundsSummary {
+  problem: string;
+  ratios: Record<SpeedMeasure, RatioSpread | null>;
+}
+
+/** Each problem's ratios over the rounds (each round one speedRatios answer): the median, the range and how often the goal was met. */
+export function summariseRounds(rounds: SpeedRatio[][]): RoundsSummary[] {
+  const problems = [...new Set(rounds.flat().map((r) => r.problem))];
+  return problems.map((problem) => {
+    const rows = rounds.flat().filter((r) => r.problem === problem);
+    const spread = (measure: SpeedMeasure): RatioSpread | null => {
+      const values = rows.map((r) => r[measure]).filter((v): v is number => v !== null);
+      if (!values.length) return null;
+      const sorted = [...values].sort((a, b) => a - b);
+      const mid = sorted.length >> 1;
+      const median = sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+      return { median, min: sorted[0] as number, max: sorted[sorted.length - 1] as number, met: values.filter((v) => meetsGoal(measure, v)).length, rounds: values.length };
+    };
+    return { problem, ratios: Object.fromEntries(SPEED_MEASURES.map((m) => [m, spread(m)])) as RoundsSummary['ratios'] };
+  });
+}
+
 export function speedRatios(ours: BenchResult[], official: OfficialRow[]): SpeedRatio[] {
   return ours.flatMap((r) => {
     const rows = official.filter((o) => o.problem === r.problem);
@@ -97,4 +145,24 @@ export function speedRatios(ours: BenchResult[], official: OfficialRow[]): Speed
       },
     ];
   });
+}
+
+const RATIO_HEADERS = ['against official', 'pretrain (goal 2x)', 'train (goal 2x)', 'one thread (goal 1.3x)', 'act ms (goal 0.5x)'];
+
+/** Ratios to the official code with the speed goal beside each. */
+export function formatRatios(ratios: SpeedRatio[]): string {
+  const show = (measure: SpeedMeasure, value: number | null) => (value === null ? 'not timed' : `${value.toFixed(2)}x ${meetsGoal(measure, value) ? 'met' : 'NOT met'}`);
+  return formatTable(
+    RATIO_HEADERS,
+    ratios.map((r) => [r.problem, ...SPEED_MEASURES.map((m) => show(m, r[m]))]),
+  );
+}
+
+/** Over several rounds: each ratio's median and range, and in how many rounds it met its goal. */
+export function formatSummary(summary: RoundsSummary[]): string {
+  const show = (s: RatioSpread | null) => (s === null ? 'not timed' : `${s.median.toFixed(2)}x (${s.min.toFixed(2)}-${s.max.toFixed(2)}), met ${s.met} of ${s.rounds}`);
+  return formatTable(
+    RATIO_HEADERS,
+    summary.map((s) => [s.problem, ...SPEED_MEASURES.map((m) => show(s.ratios[m]))]),
+  );
 }

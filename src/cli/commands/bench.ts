@@ -1,9 +1,13 @@
 import { Option, type Command } from 'commander';
+import { badInput } from '../../api/errors';
 import { parseNonNegativeInt, parsePositiveInt } from '../args';
 import { formatTable, printJson } from '../output';
 import type * as Official from '../bench/official';
 import type { OfficialTarget, SpeedRatio } from '../bench/official';
-import type { BenchOptions } from '../bench/speed';
+import type { BenchOptions, BenchResult } from '../bench/speed';
+
+/** One problem's timing with the distance to the machine's limit. */
+type BenchRow = BenchResult & { gflopPerStep: number; peakGflops: number; shareOfPeak: number };
 
 /** `dtql bench`: training speed against the machine's limit, served-mode load, the pair, a million runs. */
 export function benchCommand(program: Command): void {
@@ -14,6 +18,7 @@ export function benchCommand(program: Command): void {
     .option('--repeats <n>', 'timed blocks; the median is reported', parsePositiveInt, 5)
     .option('--warmup <n>', 'untimed steps before each timed part (a fresh thread runs its first 30-50 steps slower while V8 compiles)', parseNonNegativeInt, 50)
     .addOption(new Option('--official <checkout>', 'also time the official PyTorch code (a checkout of its repository) in the same run, and print the ratios').env('DTQL_OFFICIAL'))
+    .option('--rounds <n>', 'with --official: time both projects this many times, alternating, and report the median ratio, its range and how often each goal was met', parsePositiveInt, 1)
     .addOption(new Option('--python <command>', 'with --official: the Python that has torch, numpy and einops').env('DTQL_OFFICIAL_PYTHON').default('python3'))
     .option('--load', 'instead: served mode training a run while many clients fetch million-point curves')
     .option('--pair', "instead: the Compare page's trust region and KL pair (quick preset) on bandit-25g-hard, from queueing to both ended")
@@ -23,7 +28,7 @@ export function benchCommand(program: Command): void {
     .option('--think-ms <ms>', 'with --load: pause of each client between requests (0 saturates the server)', parseNonNegativeInt, 1000)
     .option('--window <s>', 'with --load: seconds of each measuring window', parsePositiveInt, 20)
     .option('--json', 'print JSON')
-    .action(async (opts: { steps: number; repeats: number; warmup: number; official?: string; python: string; load?: boolean; pair?: boolean; scale?: boolean; scaleRuns: number; clients: number; thinkMs: number; window: number; json?: boolean }) => {
+    .action(async (opts: { steps: number; repeats: number; warmup: number; official?: string; rounds: number; python: string; load?: boolean; pair?: boolean; scale?: boolean; scaleRuns: number; clients: number; thinkMs: number; window: number; json?: boolean }) => {
       if (opts.scale) {
         const { benchScale } = await import('../bench/scale');
         const r = await benchScale(opts.scaleRuns);
@@ -58,6 +63,7 @@ export function benchCommand(program: Command): void {
         }
         return;
       }
+      if (opts.rounds > 1 && opts.official === undefined) throw badInput('--rounds compares with the official code: give --official <checkout> too');
       const official = opts.official === undefined ? null : await import('../bench/official');
       const target = official && opts.official !== undefined ? official.checkOfficialTarget({ checkout: opts.official, python: opts.python }) : null;
       const { initBackend } = await import('../../core/tf/backend');
@@ -74,20 +80,28 @@ export function benchCommand(program: Command): void {
         `matMul peak: ${onePeak.toFixed(1)} GFLOP/s on one thread (1024 x 1024 x 1024), ${peakGflops.toFixed(1)} on the ${threads} threads training uses (${together === null ? `${threads} x one thread` : 'measured at once'})\n`,
       );
       const timing = { steps: opts.steps, repeats: opts.repeats, warmup: opts.warmup };
-      const results = [];
-      const officialRuns: Official.OfficialReport[] = [];
-      for (const p of BENCH_PROBLEMS) {
-        const r = await benchProblem(p, backend, timing);
-        process.stderr.write(
-          `${r.problem}: pretrain ${r.pretrainStepsPerSec.toFixed(1)} steps/s, train ${r.trainStepsPerSec.toFixed(1)} steps/s (one thread ${r.trainStepsPerSecSingleThread.toFixed(1)}), act ${r.actLatencyMs.toFixed(1)} ms\n`,
-        );
-        const gflopPerStep = jointStepFlops(p, p.config.batchSize) / 1e9;
-        const shareOfPeak = (gflopPerStep * r.trainStepsPerSec) / peakGflops;
-        process.stderr.write(`${r.problem}: a joint step is ${gflopPerStep.toFixed(2)} GFLOP of matrix products; at ${r.trainStepsPerSec.toFixed(1)} steps/s that is ${(gflopPerStep * r.trainStepsPerSec).toFixed(1)} GFLOP/s, ${(100 * shareOfPeak).toFixed(0)}% of the peak\n`);
-        results.push({ ...r, gflopPerStep, peakGflops, shareOfPeak });
-        if (official && target) officialRuns.push(timeOfficial(official, target, timing, p.problem));
+      const rounds: { results: BenchRow[]; official: Official.OfficialReport[]; ratios: SpeedRatio[] }[] = [];
+      for (let round = 1; round <= opts.rounds; round++) {
+        if (opts.rounds > 1) process.stderr.write(`round ${round} of ${opts.rounds}\n`);
+        const results: BenchRow[] = [];
+        const officialRuns: Official.OfficialReport[] = [];
+        for (const p of BENCH_PROBLEMS) {
+          const r = await benchProblem(p, backend, timing);
+          process.stderr.write(
+            `${r.problem}: pretrain ${r.pretrainStepsPerSec.toFixed(1)} steps/s, train ${r.trainStepsPerSec.toFixed(1)} steps/s (one thread ${r.trainStepsPerSecSingleThread.toFixed(1)}), act ${r.actLatencyMs.toFixed(1)} ms\n`,
+          );
+          const gflopPerStep = jointStepFlops(p, p.config.batchSize) / 1e9;
+          const shareOfPeak = (gflopPerStep * r.trainStepsPerSec) / peakGflops;
+          process.stderr.write(`${r.problem}: a joint step is ${gflopPerStep.toFixed(2)} GFLOP of matrix products; at ${r.trainStepsPerSec.toFixed(1)} steps/s that is ${(gflopPerStep * r.trainStepsPerSec).toFixed(1)} GFLOP/s, ${(100 * shareOfPeak).toFixed(0)}% of the peak\n`);
+          results.push({ ...r, gflopPerStep, peakGflops, shareOfPeak });
+          if (official && target) officialRuns.push(timeOfficial(official, target, timing, p.problem));
+        }
+        const ratios = official && officialRuns.length ? official.speedRatios(results, officialRuns.flatMap((o) => o.results)) : [];
+        if (official && opts.rounds > 1) process.stderr.write(`${official.formatRatios(ratios)}\n`);
+        rounds.push({ results, official: officialRuns, ratios });
       }
-      const comparison = official && officialRuns.length ? { official: officialRuns, ratios: official.speedRatios(results, officialRuns.flatMap((o) => o.results)) } : null;
+      const { results } = rounds[rounds.length - 1] as (typeof rounds)[number];
+      const summary = official && opts.rounds > 1 ? official.summariseRounds(rounds.map((r) => r.ratios)) : null;
       const curves = benchCurveFetch();
       process.stderr.write(`curves: a downsampled ${curves.points.toLocaleString('en-US')}-point series in ${curves.fetchMs.toFixed(0)} ms\n`);
       const history = benchRunList();
@@ -96,11 +110,13 @@ export function benchCommand(program: Command): void {
       process.stderr.write(
         `startup: dtql --version in ${startup.cliVersionMs.toFixed(0)} ms at ${startup.cliVersionPeakMB.toFixed(0)} MB peak (goal under 300 ms, 120 MB); a training process from spawn to its first step in ${startup.workerFirstStepMs.toFixed(0)} ms\n`,
       );
-      if (opts.json) printJson({ backend: backend.name, kernels: backend.label, results, ...(comparison ?? {}), curves, history, startup });
+      const comparison = official ? (opts.rounds > 1 ? { rounds, summary } : { official: rounds[0]?.official, ratios: rounds[0]?.ratios }) : {};
+      if (opts.json) printJson({ backend: backend.name, kernels: backend.label, results, ...comparison, curves, history, startup });
       else {
         const rows = results.map((r) => [r.problem, r.pretrainStepsPerSec.toFixed(1), r.trainStepsPerSec.toFixed(1), r.trainStepsPerSecSingleThread.toFixed(1), r.actLatencyMs.toFixed(1), r.gflopPerStep.toFixed(2), `${(100 * r.shareOfPeak).toFixed(0)}%`]);
         process.stdout.write(`${formatTable(['problem', 'pretrain steps/s', 'train steps/s', 'one thread', 'act ms', 'GFLOP/step', 'of matMul peak'], rows)}\n`);
-        if (comparison) process.stdout.write(`${formatRatios(comparison.ratios)}\n`);
+        if (summary && official) process.stdout.write(`${official.formatSummary(summary)}\n`);
+        else if (official) process.stdout.write(`${official.formatRatios(rounds[0]?.ratios ?? [])}\n`);
         process.stdout.write(`downsampled ${curves.points}-point series (${curves.buckets} buckets): ${curves.fetchMs.toFixed(0)} ms\n`);
       }
     });
@@ -114,12 +130,4 @@ function timeOfficial(official: typeof Official, target: OfficialTarget, timing:
     process.stderr.write(`official code (torch ${report.torch}, ${o.threads} thread${o.threads > 1 ? 's' : ''}) ${o.problem}: ${parts.filter(Boolean).join(', ')}\n`);
   }
   return report;
-}
-
-/** Ratios to the official code with the speed goal beside each (pretraining and joint at least 2x, one thread 1.3x, an action at most 0.5x). */
-function formatRatios(ratios: SpeedRatio[]): string {
-  const show = (value: number | null, goal: number, atLeast: boolean) =>
-    value === null ? 'not timed' : `${value.toFixed(2)}x ${(atLeast ? value >= goal : value <= goal) ? 'met' : 'NOT met'}`;
-  const rows = ratios.map((r) => [r.problem, show(r.pretrain, 2, true), show(r.train, 2, true), show(r.trainOneThread, 1.3, true), show(r.act, 0.5, false)]);
-  return formatTable(['against official', 'pretrain (goal 2x)', 'train (goal 2x)', 'one thread (goal 1.3x)', 'act ms (goal 0.5x)'], rows);
 }
