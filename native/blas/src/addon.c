@@ -209,6 +209,23 @@ static napi_value adam(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* adamStepInPlace(p, m, v, grad, beta1, 1 - beta1, beta2, 1 - beta2, sqrt(1 - beta2^t), eps, step size); the caller makes sure no two arrays share memory. */
+static napi_value adam_in_place(napi_env env, napi_callback_info info) {
+  struct kernel_args a;
+  if (!read_args(env, info, "NNNN", 0, 7, &a)) return NULL;
+  const struct adam_coefficients c = {(float)a.floats[0], (float)a.floats[1], (float)a.floats[2], (float)a.floats[3], (float)a.floats[4], (float)a.floats[5], (float)a.floats[6]};
+  adam_step_in_place(a.arrays[0], a.arrays[1], a.arrays[2], a.arrays[3], (int64_t)a.lengths[0], &c);
+  return NULL;
+}
+
+/* softUpdateInPlace(target, source, tau, 1 - tau). */
+static napi_value soft_in_place(napi_env env, napi_callback_info info) {
+  struct kernel_args a;
+  if (!read_args(env, info, "NN", 0, 2, &a)) return NULL;
+  soft_update_in_place(a.arrays[0], a.arrays[1], (int64_t)a.lengths[0], (float)a.floats[0], (float)a.floats[1]);
+  return NULL;
+}
+
 /* softUpdate(out, source, target, tau, 1 - tau). */
 static napi_value soft(napi_env env, napi_callback_info info) {
   struct kernel_args a;
@@ -256,6 +273,8 @@ NAPI_MODULE_INIT() {
                    {"biasLayerNormMishGrad", bias_layer_norm_mish_grad},
                    {"adamStep", adam},
                    {"softUpdate", soft},
+                   {"adamStepInPlace", adam_in_place},
+                   {"softUpdateInPlace", soft_in_place},
                    {"splitRows", split_rows}};
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;

@@ -21,7 +21,11 @@ int bias_layer_norm_mish_backward(float *dpre, float *dbias, float *dgamma, floa
                                   int64_t rows, int64_t cols, float eps);
 /* One Adam step: new parameter and moments. */
 void adam_step(float *p1, float *m1, float *v1, const float *p0, const float *m0, const float *v0, const float *grad, int64_t n, const struct adam_coefficients *c);
+/* The same step written over p, m and v (distinct arrays). */
+void adam_step_in_place(float *p, float *m, float *v, const float *grad, int64_t n, const struct adam_coefficients *c);
 /* out = tau source + (1 - tau) target. */
 void soft_update(float *out, const float *source, const float *target, int64_t n, float tau, float one_minus_tau);
+/* target = tau source + (1 - tau) target, over target (distinct from source). */
+void soft_update_in_place(float *target, const float *source, int64_t n, float tau, float one_minus_tau);
 
 #endif

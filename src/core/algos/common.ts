@@ -12,7 +12,7 @@ import type { NamedArray, ParamSet } from '../nets/params';
 import { ScoreNetwork } from '../nets/score';
 import { Rng, type RngState } from '../rng';
 import { Adam, type AdamState } from '../tf/adam';
-import { fusedSoftUpdate, fusedUpdateFor } from '../tf/fused-updates';
+import { fusedSoftUpdate, fusedUpdateFor, softUpdateInPlace } from '../tf/fused-updates';
 import { stopGradient } from '../tf/kernels';
 import { withBothCores } from '../tf/native-kernels';
 
@@ -251,6 +251,7 @@ export class CriticLearner implements CriticHolder {
     tf.tidy(() => {
       for (const [name, target] of this.target.params.byName) {
         const source = this.critic.params.get(name);
+        if (softUpdateInPlace(source, target, tau)) continue;
         target.assign(fusedUpdateFor(target.size) ? fusedSoftUpdate(source, target, tau) : tf.add(tf.mul(source, tau), tf.mul(target, 1 - tau)));
       }
     });

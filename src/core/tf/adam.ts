@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { NamedArray } from '../nets/params';
-import { fusedAdamStep, fusedUpdateFor, type AdamCoefficients } from './fused-updates';
+import { adamStepInPlace, fusedAdamStep, fusedUpdateFor, type AdamCoefficients } from './fused-updates';
 
 export interface AdamState {
   step: number;
@@ -27,8 +27,9 @@ export class Adam {
     private readonly beta2 = 0.999,
     private readonly eps = 1e-8,
   ) {
-    this.m = variables.map((x) => tf.variable(tf.zerosLike(x), false));
-    this.v = variables.map((x) => tf.variable(tf.zerosLike(x), false));
+    // In a tidy, so that no zero tensor keeps sharing a moment's buffer (and the first update can write over it).
+    this.m = variables.map((x) => tf.tidy(() => tf.variable(tf.zerosLike(x), false)));
+    this.v = variables.map((x) => tf.tidy(() => tf.variable(tf.zerosLike(x), false)));
   }
 
   /** Applies one update; `grads` maps variable names (from tf.variableGrads) to gradients. */
@@ -41,6 +42,7 @@ export class Adam {
         if (!g) throw new Error(`no gradient for ${variable.name}`);
         const m = this.m[i] as tf.Variable;
         const v = this.v[i] as tf.Variable;
+        if (adamStepInPlace(variable, m, v, g, c)) return;
         const [p1, m1, v1] = fusedUpdateFor(variable.size) ? fusedAdamStep(variable, m, v, g, c) : composedAdamStep(variable, m, v, g, c);
         m.assign(m1);
         v.assign(v1);

@@ -101,7 +101,24 @@ export interface NativeUpdates {
     stepSize: number,
   ): void;
   softUpdate(out: Float32Array, source: Float32Array, target: Float32Array, tau: number, oneMinusTau: number): void;
+  adamStepInPlace(
+    p: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    grad: Float32Array,
+    beta1: number,
+    oneMinusBeta1: number,
+    beta2: number,
+    oneMinusBeta2: number,
+    bias2Sqrt: number,
+    eps: number,
+    stepSize: number,
+  ): void;
+  softUpdateInPlace(target: Float32Array, source: Float32Array, tau: number, oneMinusTau: number): void;
 }
+
+/** The addon's updates when it is active on the wasm backend: they can also write over a parameter's own buffer. */
+let nativeUpdates: NativeUpdates | null = null;
 
 /** Above this many values the composed, vectorised kernels are faster than the JavaScript loops. */
 const FUSED_MAX_SIZE = 8192;
@@ -139,6 +156,41 @@ export function useNativeUpdates(native: NativeUpdates): void {
     return out as tf.TensorInfo;
   };
   registerUpdates('wasm', adam, soft, Number.POSITIVE_INFINITY);
+  nativeUpdates = native;
+}
+
+/**
+ * Heap views of `written` and `read` for an update in place, or null where it cannot be one: not the
+ * addon on the wasm backend, or a buffer that another tensor also holds (a variable assigned from
+ * another shares its buffer until its first update; the tape's saved copies share it while they
+ * live) or that is among the others. Writing over a parameter saves allocating three new buffers,
+ * a kernel and three assignments per parameter each step.
+ */
+function inPlaceViews(written: tf.Tensor[], read: tf.Tensor[]): Float32Array[] | null {
+  if (!nativeUpdates || tf.getBackend() !== 'wasm') return null;
+  const backend = tf.backend() as unknown as WasmKernelBackend & { refCount(dataId: object): number };
+  const all = [...written, ...read];
+  if (all.some((t) => t.dtype !== 'float32') || written.some((t) => backend.refCount(t.dataId) !== 1)) return null;
+  if (new Set(all.map((t) => t.dataId)).size !== all.length) return null;
+  return all.map((t) => backend.typedArrayFromHeap(t));
+}
+
+/** One Adam step written over the parameter and its moments, where they own their buffers; returns whether it ran. */
+export function adamStepInPlace(param: tf.Variable, m: tf.Variable, v: tf.Variable, grad: tf.Tensor, c: AdamCoefficients): boolean {
+  const views = inPlaceViews([param, m, v], [grad]);
+  if (!views || !nativeUpdates) return false;
+  const [p, mv, vv, g] = views as [Float32Array, Float32Array, Float32Array, Float32Array];
+  nativeUpdates.adamStepInPlace(p, mv, vv, g, c.beta1, c.oneMinusBeta1, c.beta2, c.oneMinusBeta2, c.bias2Sqrt, c.eps, c.stepSize);
+  return true;
+}
+
+/** target <- tau source + (1 - tau) target written over the target, where it owns its buffer; returns whether it ran. */
+export function softUpdateInPlace(source: tf.Tensor, target: tf.Variable, tau: number): boolean {
+  const views = inPlaceViews([target], [source]);
+  if (!views || !nativeUpdates) return false;
+  const [t, s] = views as [Float32Array, Float32Array];
+  nativeUpdates.softUpdateInPlace(t, s, f(tau), f(1 - tau));
+  return true;
 }
 
 /** Whether a parameter of this many values is updated by the fused kernels on the active backend. */
