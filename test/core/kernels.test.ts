@@ -3,9 +3,9 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/core/tf/backend';
 import { mish } from '../../src/core/tf/kernels';
-import { ParamSet, addLinear, addNorm, keepMlp, mlp, type MlpLayer } from '../../src/core/nets/params';
+import { ParamSet, addLinear, addNorm, keepMlp, mlp, mlpPairForward, type MlpLayer } from '../../src/core/nets/params';
 import { nativeMlpActive } from '../../src/core/tf/native-mlp';
-import { nativeKernelsActive } from '../../src/core/tf/native-kernels';
+import { nativeKernelsActive, withBothCores } from '../../src/core/tf/native-kernels';
 import { Rng } from '../../src/core/rng';
 import { sampleSigma, sigmaFromUniform } from '../../src/core/edm';
 
@@ -278,12 +278,17 @@ describe('native networks', () => {
   it.runIf(addon !== null)('refuse buffers that do not match the sizes before writing anything', () => {
     if (!addon) throw new Error('no addon');
     const out = new Float32Array(6).fill(7);
-    expect(() => addon.biasAct?.(out, new Float32Array(6), new Float32Array(2), 2, 3, 2)).toThrow('array sizes do not match the layer');
-    expect(() => addon.biasAct?.(out, new Float32Array(6), new Float32Array(3), 2, 3, 5)).toThrow('unknown activation');
-    expect(() => addon.biasAct?.(out, new Float32Array(6), new Float32Array(3), 0, 3, 2)).toThrow('sizes must be positive integers');
-    expect(() => addon.adamStep?.(out, out, out, out, out, out, new Float32Array(5), 0.9, 0.1, 0.999, 0.001, 1, 1e-8, 1e-3)).toThrow('array sizes do not match');
+    const f32 = (n: number) => new Float32Array(n);
+    expect(() => addon.biasActGrad?.(out, f32(3), f32(6), f32(6), f32(2), 2, 3, 2)).toThrow('array sizes do not match the layer');
+    expect(() => addon.biasActGrad?.(out, f32(3), f32(6), f32(6), f32(3), 2, 3, 5)).toThrow('unknown activation');
+    expect(() => addon.biasActGrad?.(out, f32(3), f32(6), f32(6), f32(3), 0, 3, 2)).toThrow('sizes must be positive integers');
+    expect(() => addon.adamStep?.(out, out, out, out, out, out, f32(5), 0.9, 0.1, 0.999, 0.001, 1, 1e-8, 1e-3)).toThrow('array sizes do not match');
+    const identity = new Float32Array([1, 0, 0, 0, 1, 0, 0, 0, 1]);
+    const x = new Float32Array([1, -2, 3, -4, 5, -6]);
+    expect(() => addon.mlpForward?.(out, f32(6), [identity, f32(2)], x, [1], [3], 2, 3, 1e-5)).toThrow("a parameter's size does not match its layer");
     expect(Array.from(out)).toEqual([7, 7, 7, 7, 7, 7]);
-    addon.biasAct?.(out, new Float32Array([1, -2, 3, -4, 5, -6]), new Float32Array([1, 1, 1]), 2, 3, 1);
+    // A ReLU layer with the identity weight: relu(x + 1).
+    addon.mlpForward?.(out, f32(6), [identity, new Float32Array([1, 1, 1])], x, [1], [3], 2, 3, 1e-5);
     expect(Array.from(out)).toEqual([2, 0, 4, 0, 6, 0]);
   });
 });
@@ -346,21 +351,20 @@ describe('large forward kernels on two cores (evaluation actions)', () => {
       });
       expect(Buffer.from(two.buffer).equals(Buffer.from(one.buffer))).toBe(true);
     }
-    const pre = random(rng, m * n, 8);
-    const [mishOne, mishTwo] = bothWays((split) => {
-      addon.splitRows?.(split);
-      const out = new Float32Array(m * n);
-      addon.biasAct?.(out, pre, bias, m, n, 2);
-      return out;
-    });
-    expect(Buffer.from(mishTwo.buffer).equals(Buffer.from(mishOne.buffer))).toBe(true);
-    const [normOne, normTwo] = bothWays((split) => {
-      addon.splitRows?.(split);
-      const out = new Float32Array(m * n);
-      addon.biasLayerNormMish?.(out, pre, bias, gamma, beta, m, n, 1e-5);
-      return out;
-    });
-    expect(Buffer.from(normTwo.buffer).equals(Buffer.from(normOne.buffer))).toBe(true);
+    // One-layer networks: the product, then bias + Mish or bias + LayerNorm + Mish, both split.
+    const x = random(rng, m * k, 8);
+    for (const [kind, params] of [
+      [2, [b, bias]],
+      [3, [b, bias, gamma, beta]],
+    ] as const) {
+      const [one, two] = bothWays((split) => {
+        addon.splitRows?.(split);
+        const out = new Float32Array(m * n);
+        addon.mlpForward?.(out, new Float32Array(m * n), params, x, [kind], [n], m, k, 1e-5);
+        return out;
+      });
+      expect(Buffer.from(two.buffer).equals(Buffer.from(one.buffer))).toBe(true);
+    }
   });
 
   it.runIf(addon !== null)('are asked for per thread, and the setting comes back as it was', () => {
@@ -369,6 +373,60 @@ describe('large forward kernels on two cores (evaluation actions)', () => {
     expect(splitRows(true)).toBe(false);
     expect(splitRows(false)).toBe(true);
     expect(() => splitRows('yes')).toThrow('splitRows takes one boolean');
+  });
+});
+
+describe('two networks side by side (Q1 and Q2 scoring actions)', () => {
+  /** Two networks of the critic's Q shape (LayerNorm + Mish hidden layers), different weights. */
+  function qPair(rng: Rng, width: number): { params: ParamSet; first: MlpLayer[]; second: MlpLayer[] } {
+    const params = new ParamSet();
+    const q = (prefix: string): MlpLayer[] => [
+      { ...addLinear(params, `${prefix}.0`, rng, 14, width), kind: 'layerNormMish', norm: addNorm(params, `${prefix}.1`, width) },
+      { ...addLinear(params, `${prefix}.3`, rng, width, width), kind: 'layerNormMish', norm: addNorm(params, `${prefix}.4`, width) },
+      { ...addLinear(params, `${prefix}.6`, rng, width, 1), kind: 'none' },
+    ];
+    return { params, first: q('q1'), second: q('q2') };
+  }
+
+  it('equal each network run alone, bit for bit, on one core and on two', async () => {
+    await initBackend('wasm');
+    const rng = new Rng(11);
+    const { params, first, second } = qPair(rng, 256);
+    const x = tf.tensor2d(Array.from({ length: 1030 * 14 }, () => rng.normal() * 3), [1030, 14]);
+    const alone = tf.tidy(() => [mlp(x, first), mlp(x, second)].map((t) => Buffer.from((t.dataSync() as Float32Array).buffer)));
+    const before = tf.memory().numTensors;
+    for (const both of [false, true]) {
+      const pair = tf.tidy(() => (both ? withBothCores(() => mlpPairForward(x, first, second)) : mlpPairForward(x, first, second)).map((t) => Buffer.from((t.dataSync() as Float32Array).buffer)));
+      pair.forEach((values, i) => expect(values.equals(alone[i] as Buffer)).toBe(true));
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
+    params.dispose();
+  });
+
+  it.runIf(addon !== null)('run as one kernel, and refuse networks of different shapes or arrays of the wrong size', async () => {
+    if (!addon) throw new Error('no addon');
+    await initBackend('wasm');
+    const rng = new Rng(12);
+    const { params, first, second } = qPair(rng, 32);
+    const other = qPair(rng, 16);
+    const x = tf.randomNormal([8, 14]);
+    const kernels = (await tf.profile(() => tf.tidy(() => void mlpPairForward(x, first, second)))).kernels.map((k) => k.name);
+    expect(kernels).toEqual(['DtqlMlpPair']);
+    expect(() => mlpPairForward(x, first, other.second)).toThrow('nativeMlpPair: the two networks differ in shape');
+    // The addon checks every size itself before it writes anything.
+    const f32 = (n: number) => new Float32Array(n);
+    const weights = (widths: number[]) => widths.flatMap((n, i) => [f32((i === 0 ? 3 : (widths[i - 1] as number)) * n), f32(n)]);
+    const out = f32(2);
+    addon.mlpForward?.(out, f32(2 * 4 * 2 + 2), weights([4, 1]), f32(6), [2, 0], [4, 1], 2, 3, 1e-5);
+    expect(() => addon.mlpForward?.(out, f32(2 * 4 * 2 + 2), weights([4, 2]), f32(6), [2, 0], [4, 1], 2, 3, 1e-5)).toThrow("a parameter's size does not match its layer");
+    expect(() => addon.mlpForward?.(out, f32(17), weights([4, 1]), f32(6), [2, 0], [4, 1], 2, 3, 1e-5)).toThrow("the network's output or workspace has the wrong size");
+    expect(() => addon.mlpForward?.(out, f32(18), weights([4, 1]), f32(6), [2, 7], [4, 1], 2, 3, 1e-5)).toThrow('unknown layer kind');
+    expect(() => addon.mlpForward?.(out, f32(18), weights([4, 1]), f32(5), [2, 0], [4, 1], 2, 3, 1e-5)).toThrow("the network's input does not match");
+    expect(() => addon.mlpForward?.(out, f32(18), [...weights([4, 1]), f32(1)], f32(6), [2, 0], [4, 1], 2, 3, 1e-5)).toThrow('more parameters');
+    x.dispose();
+    params.dispose();
+    other.params.dispose();
   });
 });
 

@@ -1,9 +1,10 @@
 /*
  * Kernels for the tfjs wasm backend that work directly on the buffers of the wasm heap (no
  * copies): single-precision matrix products in OpenBLAS (the wasm matMul runs 128-bit SIMD without
- * FMA, about a third of what this CPU's vector units give a BLAS), and the element-wise parts of
- * dense layers and optimizers in layers.c. Every size is checked against the arrays before any write.
- * Large forward kernels can take a second core for a thread that asks for it (rows.c).
+ * FMA, about a third of what this CPU's vector units give a BLAS), the element-wise parts of
+ * dense layers and optimizers in layers.c, and a whole network's forward pass, layer after layer.
+ * Every size is checked against the arrays before any write. Large forward kernels, or two
+ * networks at once, can take a second core for a thread that asks for it (rows.c).
  */
 #include <cblas.h>
 #include <node_api.h>
@@ -102,6 +103,12 @@ static void product_rows(void *context, int64_t first, int64_t end) {
               p->trans_a ? (int)p->m : (int)p->k, p->b, p->trans_b ? (int)p->k : (int)p->n, 0.0f, p->out + first * p->n, (int)p->n);
 }
 
+/* out = op(a) op(b), split by rows when large and this thread asked for it. */
+static void product_by_rows(const float *a, const float *b, float *out, int64_t m, int64_t k, int64_t n, bool trans_a, bool trans_b) {
+  struct product p = {a, b, out, m, k, n, trans_a, trans_b};
+  for_row_ranges(product_rows, &p, m, m * k * n >= SPLIT_MIN_PRODUCT);
+}
+
 /*
  * sgemm(a, b, out, batch, m, k, n, transposeA, transposeB, aBatches, bBatches):
  * out[i] = op(a[i % aBatches]) op(b[i % bBatches]) for i < batch, all row-major,
@@ -132,35 +139,185 @@ static napi_value sgemm(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "dtql_blas: sgemm sizes do not match the arrays");
     return NULL;
   }
-  for (int64_t i = 0; i < batch; i++) {
-    struct product p = {a + (i % a_batches) * m * k, b + (i % b_batches) * k * n, out + i * m * n, m, k, n, trans_a, trans_b};
-    for_row_ranges(product_rows, &p, m, m * k * n >= SPLIT_MIN_PRODUCT);
-  }
+  for (int64_t i = 0; i < batch; i++) product_by_rows(a + (i % a_batches) * m * k, b + (i % b_batches) * k * n, out + i * m * n, m, k, n, trans_a, trans_b);
   return NULL;
 }
 
-/* A forward layer kernel's arguments, split by rows. */
+/* The element-wise part of a forward layer: out = act(mm + bias), or with gamma and beta mish(LayerNorm(mm + bias) gamma + beta). */
 struct forward_layer {
-  struct kernel_args *args;
+  float *out;
+  const float *mm, *bias, *gamma, *beta;
+  int64_t cols;
   int activation;
+  float eps;
   /* Set by a half that ran out of memory: [0] the first half's, [1] the rest's. */
   bool failed[2];
 };
 
 static void bias_act_rows(void *context, int64_t first, int64_t end) {
   const struct forward_layer *f = context;
-  float **x = f->args->arrays;
-  const int64_t cols = f->args->ints[1];
-  bias_act_forward(x[0] + first * cols, x[1] + first * cols, x[2], end - first, cols, f->activation);
+  bias_act_forward(f->out + first * f->cols, f->mm + first * f->cols, f->bias, end - first, f->cols, f->activation);
 }
 
-/* biasAct(out, mm, bias, rows, cols, activation): out = act(mm + bias). */
-static napi_value bias_act(napi_env env, napi_callback_info info) {
-  struct kernel_args a;
-  const int activation = read_args(env, info, "AAC", 2, 1, &a) ? activation_of(env, a.floats[0]) : -1;
-  if (activation < 0) return NULL;
-  struct forward_layer f = {&a, activation, {false, false}};
-  for_row_ranges(bias_act_rows, &f, a.ints[0], activation != ACTIVATION_NONE && a.ints[0] * a.ints[1] >= SPLIT_MIN_ELEMENTS);
+static void bias_layer_norm_mish_rows(void *context, int64_t first, int64_t end) {
+  struct forward_layer *f = context;
+  f->failed[first == 0 ? 0 : 1] = bias_layer_norm_mish_forward(f->out + first * f->cols, f->mm + first * f->cols, f->bias, f->gamma, f->beta, end - first, f->cols, f->eps) != 0;
+}
+
+/* One forward layer's element-wise part over `rows`, split by rows when large; returns -1 when out of memory. */
+static int forward_layer_by_rows(struct forward_layer *f, int64_t rows) {
+  const bool large = rows * f->cols >= SPLIT_MIN_ELEMENTS;
+  if (f->gamma) for_row_ranges(bias_layer_norm_mish_rows, f, rows, large);
+  else for_row_ranges(bias_act_rows, f, rows, f->activation != ACTIVATION_NONE && large);
+  return f->failed[0] || f->failed[1] ? -1 : 0;
+}
+
+#define MAX_LAYERS 16
+/* A layer kind beside the activations (native-mlp.ts): bias + LayerNorm + Mish, with the norm's gamma and beta. */
+#define LAYER_NORM_MISH 3
+
+/*
+ * One network's forward pass on x [rows, in_width]: per layer its product and, but for the last
+ * layer (whose output is `out`), its output, one after another in the workspace, as native-mlp.ts
+ * plans them for the backward pass. Parameters per layer: weight [in, out] and bias, then with
+ * LayerNorm its gamma and beta.
+ */
+struct network {
+  const float *x;
+  float *workspace, *out;
+  float *params[4 * MAX_LAYERS];
+  int codes[MAX_LAYERS];
+  int64_t widths[MAX_LAYERS];
+  int layers;
+  int64_t rows, in_width;
+  float eps;
+  bool failed;
+};
+
+static void network_forward(struct network *net) {
+  const float *input = net->x;
+  float *at = net->workspace;
+  int64_t width = net->in_width;
+  float *const *p = net->params;
+  for (int i = 0; i < net->layers; i++) {
+    const int64_t n = net->widths[i];
+    const bool last = i == net->layers - 1, norm = net->codes[i] == LAYER_NORM_MISH;
+    float *product = at;
+    float *output = last ? net->out : product + net->rows * n;
+    product_by_rows(input, p[0], product, net->rows, width, n, false, false);
+    struct forward_layer f = {output, product, p[1], norm ? p[2] : NULL, norm ? p[3] : NULL, n, norm ? ACTIVATION_MISH : net->codes[i], net->eps, {false, false}};
+    if (forward_layer_by_rows(&f, net->rows) != 0) net->failed = true;
+    p += norm ? 4 : 2;
+    at += net->rows * n * (last ? 1 : 2);
+    input = output;
+    width = n;
+  }
+}
+
+/* Networks [first, end) of an array: two of them split like rows go one to each core. */
+static void networks_forward(void *context, int64_t first, int64_t end) {
+  struct network *nets = context;
+  for (int64_t i = first; i < end; i++) network_forward(&nets[i]);
+}
+
+static int range_error(napi_env env, const char *message) {
+  napi_throw_range_error(env, NULL, message);
+  return 0;
+}
+
+/* The layers' kinds and output widths (arrays of numbers), and x [rows, in_width] with eps; throws and returns 0 when they make no network. */
+static int read_layers(napi_env env, napi_value x, napi_value codes, napi_value widths, napi_value rows, napi_value in_width, napi_value eps, struct network *net) {
+  uint32_t count, width_count;
+  size_t x_length;
+  double epsilon;
+  if (!float_view(env, x, (float **)&net->x, &x_length)) return 0;
+  if (napi_get_array_length(env, codes, &count) != napi_ok || napi_get_array_length(env, widths, &width_count) != napi_ok || napi_get_value_int64(env, rows, &net->rows) != napi_ok ||
+      napi_get_value_int64(env, in_width, &net->in_width) != napi_ok || napi_get_value_double(env, eps, &epsilon) != napi_ok) {
+    napi_throw_type_error(env, NULL, "dtql_blas: a network takes arrays of layer kinds and widths, then rows, input width and eps");
+    return 0;
+  }
+  if (count < 1 || count > MAX_LAYERS || width_count != count) return range_error(env, "dtql_blas: a network has 1 to 16 layers, a width for each");
+  if (net->rows < 1 || net->in_width < 1 || x_length != (size_t)(net->rows * net->in_width)) return range_error(env, "dtql_blas: the network's input does not match its rows and width");
+  net->layers = (int)count;
+  net->eps = (float)epsilon;
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value code, width;
+    int32_t c;
+    if (napi_get_element(env, codes, i, &code) != napi_ok || napi_get_value_int32(env, code, &c) != napi_ok || napi_get_element(env, widths, i, &width) != napi_ok ||
+        napi_get_value_int64(env, width, &net->widths[i]) != napi_ok)
+      return range_error(env, "dtql_blas: layer kinds and widths must be numbers");
+    if (c < ACTIVATION_NONE || c > LAYER_NORM_MISH || net->widths[i] < 1) return range_error(env, "dtql_blas: unknown layer kind or width below 1");
+    net->codes[i] = c;
+  }
+  return 1;
+}
+
+/* A network's output, workspace and parameters (an array of Float32Arrays), each checked against its layers; throws and returns 0 on any mismatch. */
+static int read_network(napi_env env, napi_value out, napi_value workspace, napi_value params, struct network *net) {
+  size_t out_length, workspace_length;
+  uint32_t param_count;
+  if (!float_view(env, out, &net->out, &out_length) || !float_view(env, workspace, &net->workspace, &workspace_length)) return 0;
+  if (napi_get_array_length(env, params, &param_count) != napi_ok) {
+    napi_throw_type_error(env, NULL, "dtql_blas: a network's parameters must be an array of Float32Arrays");
+    return 0;
+  }
+  int64_t planned = 0, width = net->in_width;
+  uint32_t next = 0;
+  for (int i = 0; i < net->layers; i++) {
+    const int64_t n = net->widths[i];
+    const int count = net->codes[i] == LAYER_NORM_MISH ? 4 : 2;
+    if (next + (uint32_t)count > param_count) return range_error(env, "dtql_blas: too few parameters for the network's layers");
+    for (int j = 0; j < count; j++, next++) {
+      napi_value value;
+      size_t length;
+      if (napi_get_element(env, params, next, &value) != napi_ok || !float_view(env, value, &net->params[next], &length)) return 0;
+      if (length != (size_t)(j == 0 ? width * n : n)) return range_error(env, "dtql_blas: a parameter's size does not match its layer");
+    }
+    planned += net->rows * n * (i == net->layers - 1 ? 1 : 2);
+    width = n;
+  }
+  if (next != param_count) return range_error(env, "dtql_blas: more parameters than the network's layers take");
+  if (out_length != (size_t)(net->rows * width) || workspace_length != (size_t)planned) return range_error(env, "dtql_blas: the network's output or workspace has the wrong size");
+  net->failed = false;
+  return 1;
+}
+
+/* mlpForward(out, workspace, params, x, kinds, widths, rows, inWidth, eps): one network's forward pass, its large kernels split by rows where this thread asked for it. */
+static napi_value mlp_forward(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct network net;
+  if (argc != 9) {
+    napi_throw_type_error(env, NULL, "dtql_blas: mlpForward takes 9 arguments");
+    return NULL;
+  }
+  if (!read_layers(env, argv[3], argv[4], argv[5], argv[6], argv[7], argv[8], &net) || !read_network(env, argv[0], argv[1], argv[2], &net)) return NULL;
+  network_forward(&net);
+  if (net.failed) napi_throw_error(env, NULL, "dtql_blas: out of memory");
+  return NULL;
+}
+
+/*
+ * mlpPairForward(out1, workspace1, params1, out2, workspace2, params2, x, kinds, widths, rows, inWidth, eps):
+ * two networks of the same shape on one input (Q1 and Q2 scoring actions). Where this thread asked
+ * for the helper, each runs whole on its own core: no hand-over per kernel, and the small kernels
+ * (the first and last layers) run side by side too. The same kernels per network either way.
+ */
+static napi_value mlp_pair_forward(napi_env env, napi_callback_info info) {
+  size_t argc = 12;
+  napi_value argv[12];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct network nets[2];
+  if (argc != 12) {
+    napi_throw_type_error(env, NULL, "dtql_blas: mlpPairForward takes 12 arguments");
+    return NULL;
+  }
+  if (!read_layers(env, argv[6], argv[7], argv[8], argv[9], argv[10], argv[11], &nets[0])) return NULL;
+  nets[1] = nets[0];
+  if (!read_network(env, argv[0], argv[1], argv[2], &nets[0]) || !read_network(env, argv[3], argv[4], argv[5], &nets[1])) return NULL;
+  for_row_ranges(networks_forward, nets, 2, true);
+  if (nets[0].failed || nets[1].failed) napi_throw_error(env, NULL, "dtql_blas: out of memory");
   return NULL;
 }
 
@@ -169,23 +326,6 @@ static napi_value bias_act_grad(napi_env env, napi_callback_info info) {
   struct kernel_args a;
   const int activation = read_args(env, info, "ACAAC", 2, 1, &a) ? activation_of(env, a.floats[0]) : -1;
   if (activation >= 0) bias_act_backward(a.arrays[0], a.arrays[1], a.arrays[2], a.arrays[3], a.arrays[4], a.ints[0], a.ints[1], activation);
-  return NULL;
-}
-
-static void bias_layer_norm_mish_rows(void *context, int64_t first, int64_t end) {
-  struct forward_layer *f = context;
-  float **x = f->args->arrays;
-  const int64_t cols = f->args->ints[1];
-  f->failed[first == 0 ? 0 : 1] = bias_layer_norm_mish_forward(x[0] + first * cols, x[1] + first * cols, x[2], x[3], x[4], end - first, cols, (float)f->args->floats[0]) != 0;
-}
-
-/* biasLayerNormMish(out, mm, bias, gamma, beta, rows, cols, eps). */
-static napi_value bias_layer_norm_mish(napi_env env, napi_callback_info info) {
-  struct kernel_args a;
-  if (!read_args(env, info, "AACCC", 2, 1, &a)) return NULL;
-  struct forward_layer f = {&a, ACTIVATION_MISH, {false, false}};
-  for_row_ranges(bias_layer_norm_mish_rows, &f, a.ints[0], a.ints[0] * a.ints[1] >= SPLIT_MIN_ELEMENTS);
-  if (f.failed[0] || f.failed[1]) napi_throw_error(env, NULL, "dtql_blas: out of memory");
   return NULL;
 }
 
@@ -267,13 +407,13 @@ NAPI_MODULE_INIT() {
     napi_callback fn;
   } functions[] = {{"sgemm", sgemm},
                    {"describe", describe},
-                   {"biasAct", bias_act},
                    {"biasActGrad", bias_act_grad},
-                   {"biasLayerNormMish", bias_layer_norm_mish},
                    {"biasLayerNormMishGrad", bias_layer_norm_mish_grad},
                    {"adamStep", adam},
                    {"softUpdate", soft},
                    {"adamStepInPlace", adam_in_place},
+                   {"mlpForward", mlp_forward},
+                   {"mlpPairForward", mlp_pair_forward},
                    {"softUpdateInPlace", soft_in_place},
                    {"splitRows", split_rows}};
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {

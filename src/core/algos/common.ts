@@ -406,7 +406,7 @@ export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
       const actions = this.samplePolicyAt(states, samples, rng);
       const probs = tf.tidy(() => {
         const repeated = repeatRows(tf.tensor2d(states, [k, stateDim]), samples);
-        const q = this.criticTarget.qMin(repeated, tf.tensor2d(actions, [k * samples, actionDim]));
+        const q = this.criticTarget.qMinForward(repeated, tf.tensor2d(actions, [k * samples, actionDim]));
         return tf.softmax(tf.reshape(q, [k, samples]));
       });
       const values = probs.dataSync();

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
-import { ParamSet, addLinear, addNorm, mlp, type Linear, type MlpLayer } from './params';
+import { ParamSet, addLinear, addNorm, mlp, mlpPairForward, type Linear, type MlpLayer } from './params';
 
 /**
  * The official Critic (OFFICIAL-CODE.md §3.2): Q1 and Q2 on [s, a] with LayerNorm and Mish, and V on s
@@ -37,6 +37,12 @@ export class Critic {
 
   qMin(states: tf.Tensor, actions: tf.Tensor): tf.Tensor2D {
     const [q1, q2] = this.q(states, actions);
+    return tf.minimum(q1, q2);
+  }
+
+  /** min(Q1, Q2) for choosing among actions, with no gradient: where the addon runs, Q1 and Q2 side by side as one kernel. */
+  qMinForward(states: tf.Tensor, actions: tf.Tensor): tf.Tensor2D {
+    const [q1, q2] = mlpPairForward(tf.concat([states, actions], 1), this.q1, this.q2);
     return tf.minimum(q1, q2);
   }
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
 import { torchLinearInit } from '../tf/init';
 import { layerNormMish, mish } from '../tf/kernels';
-import { keepNativeMlp, nativeMlp, nativeMlpActive, nativeMlpReplay, type KeptForward, type LayerKind } from '../tf/native-mlp';
+import { keepNativeMlp, nativeMlp, nativeMlpActive, nativeMlpPair, nativeMlpReplay, type KeptForward, type LayerKind } from '../tf/native-mlp';
 
 export type { KeptForward };
 
@@ -144,4 +144,9 @@ export function mlp(x: tf.Tensor, layers: MlpLayer[], kept: KeptForward | null =
 /** A forward pass kept for `mlp` on the same input (the caller disposes it), where the native addon runs; null elsewhere. */
 export function keepMlp(x: tf.Tensor, layers: MlpLayer[]): KeptForward | null {
   return runsNatively(x) ? keepNativeMlp(x, layers) : null;
+}
+
+/** Two networks of the same shape on one input, forward only (no gradient): with the native addon one kernel, each network on its own core under withBothCores. */
+export function mlpPairForward(x: tf.Tensor, first: MlpLayer[], second: MlpLayer[]): [tf.Tensor2D, tf.Tensor2D] {
+  return runsNatively(x) ? nativeMlpPair(x, first, second) : [mlp(x, first), mlp(x, second)];
 }

@@ -7,10 +7,12 @@ type F = Float32Array;
 /** The addon's functions a network needs (native/blas), on row-major float32 buffers: outputs first, then inputs, then sizes. */
 export interface NativeLayers {
   sgemm(a: F, b: F, out: F, batch: number, m: number, k: number, n: number, transposeA: boolean, transposeB: boolean, aBatches: number, bBatches: number): void;
-  biasAct(out: F, x: F, bias: F, rows: number, cols: number, activation: number): void;
   biasActGrad(dx: F, dbias: F, dy: F, x: F, bias: F, rows: number, cols: number, activation: number): void;
-  biasLayerNormMish(out: F, x: F, bias: F, gamma: F, beta: F, rows: number, cols: number, eps: number): void;
   biasLayerNormMishGrad(dx: F, dbias: F, dgamma: F, dbeta: F, dy: F, x: F, bias: F, gamma: F, beta: F, rows: number, cols: number, eps: number): void;
+  /** A whole network's forward pass (the loop is in C): per layer its product, then its bias and activation or LayerNorm + Mish. */
+  mlpForward(out: F, workspace: F, params: F[], x: F, kinds: number[], widths: number[], rows: number, inWidth: number, eps: number): void;
+  /** Two networks of one shape on one input, each on its own core where the thread asked for the helper (withBothCores). */
+  mlpPairForward(out1: F, workspace1: F, params1: F[], out2: F, workspace2: F, params2: F[], x: F, kinds: number[], widths: number[], rows: number, inWidth: number, eps: number): void;
 }
 
 /** What follows a layer's product: bias + an activation, or bias + LayerNorm (with its affine parameters) + Mish. */
@@ -27,6 +29,7 @@ const MLP = 'DtqlMlp';
 const MLP_GRAD = 'DtqlMlpGrad';
 const MLP_WEIGHT_GRAD = 'DtqlMlpWeightGrad';
 const MLP_REPLAY = 'DtqlMlpReplay';
+const MLP_PAIR = 'DtqlMlpPair';
 
 /**
  * Where one network's layers keep what the backward pass needs. The forward workspace holds, per
@@ -87,6 +90,8 @@ function planFor(x: tf.TensorInfo, params: tf.TensorInfo[], codes: number[]): Pl
 }
 
 const part = (buffer: F, offset: number, length: number): F => buffer.subarray(offset, offset + length);
+
+const widthsOf = (plan: Plan): number[] => plan.layers.map((layer) => layer.outWidth);
 
 interface ChainInputs {
   dy: F;
@@ -198,19 +203,22 @@ export function registerNativeMlp(native: NativeLayers): void {
     const codes = (attrs as { codes: number[] }).codes;
     const plan = planFor(x as tf.TensorInfo, params, codes);
     const outWidth = (plan.layers[plan.layers.length - 1] as Layer).outWidth;
-    const [out] = onWasmHeap(backend, [[plan.rows, outWidth]], [x as tf.TensorInfo, workspace as tf.TensorInfo, ...params], ([y, xv, ws, ...p]) => {
-      const rows = plan.rows;
-      plan.layers.forEach((layer, i) => {
-        const input = i === 0 ? (xv as F) : part(ws as F, (plan.layers[i - 1] as Layer).output, rows * layer.inWidth);
-        const product = part(ws as F, layer.product, rows * layer.outWidth);
-        const [weight, bias, gamma, beta] = p.slice(layer.param, layer.param + 4) as F[];
-        native.sgemm(input, weight as F, product, 1, rows, layer.inWidth, layer.outWidth, false, false, 1, 1);
-        const output = layer.output < 0 ? (y as F) : part(ws as F, layer.output, rows * layer.outWidth);
-        if (layer.code === LAYER_NORM_MISH) native.biasLayerNormMish(output, product, bias as F, gamma as F, beta as F, rows, layer.outWidth, LAYER_NORM_EPS);
-        else native.biasAct(output, product, bias as F, rows, layer.outWidth, layer.code);
-      });
-    });
+    const [out] = onWasmHeap(backend, [[plan.rows, outWidth]], [x as tf.TensorInfo, workspace as tf.TensorInfo, ...params], ([y, xv, ws, ...p]) =>
+      native.mlpForward(y as F, ws as F, p, xv as F, codes, widthsOf(plan), plan.rows, (x as tf.TensorInfo).shape[1] as number, LAYER_NORM_EPS),
+    );
     return out as tf.TensorInfo;
+  });
+
+  // Two networks of one shape on one input, forward only: inputs [x, workspace1, workspace2, ...params1, ...params2].
+  kernel(MLP_PAIR, ({ inputs, backend, attrs }) => {
+    const [x, workspace1, workspace2, ...params] = inputs as unknown as tf.TensorInfo[];
+    const codes = (attrs as { codes: number[] }).codes;
+    const [first, second] = [params.slice(0, params.length / 2), params.slice(params.length / 2)];
+    const plan = planFor(x as tf.TensorInfo, first, codes);
+    const shape = [plan.rows, (plan.layers[plan.layers.length - 1] as Layer).outWidth];
+    return onWasmHeap(backend, [shape, shape], [x as tf.TensorInfo, workspace1 as tf.TensorInfo, workspace2 as tf.TensorInfo, ...first, ...second], ([y1, y2, xv, ws1, ws2, ...p]) =>
+      native.mlpPairForward(y1 as F, ws1 as F, p.slice(0, first.length), y2 as F, ws2 as F, p.slice(first.length), xv as F, codes, widthsOf(plan), plan.rows, (x as tf.TensorInfo).shape[1] as number, LAYER_NORM_EPS),
+    );
   });
 
   // Outputs: the gradient at x, the backward workspace, then per layer the bias's (and gamma's, beta's) gradients.
@@ -282,13 +290,31 @@ export function nativeMlp(x: tf.Tensor, layers: MlpLayerTensors[]): tf.Tensor2D 
   return nativeMlpWithWorkspace(x, layers).output;
 }
 
-function nativeMlpWithWorkspace(x: tf.Tensor, layers: MlpLayerTensors[]): { output: tf.Tensor2D; workspace: tf.Tensor } {
-  const codes = codesOf(layers);
-  const plan = planOf(x.shape[0] as number, x.shape[1] as number, codes, layers.map((layer) => layer.weight.shape[1] as number));
+/** A forward workspace for the network on x, uninitialised: the kernel writes all of it. */
+function workspaceFor(x: tf.Tensor, layers: MlpLayerTensors[]): tf.Tensor {
+  const plan = planOf(x.shape[0] as number, x.shape[1] as number, codesOf(layers), layers.map((layer) => layer.weight.shape[1] as number));
   const engine = tf.engine();
-  const backend = engine.backend as unknown as WasmKernelBackend;
-  const workspace = engine.makeTensorFromTensorInfo(backend.makeOutput([plan.workspace], 'float32'));
-  return { output: engine.runKernel(MLP, [x, workspace, ...paramsOf(layers)] as unknown as tf.NamedTensorMap, { codes }) as tf.Tensor2D, workspace };
+  return engine.makeTensorFromTensorInfo((engine.backend as unknown as WasmKernelBackend).makeOutput([plan.workspace], 'float32'));
+}
+
+function nativeMlpWithWorkspace(x: tf.Tensor, layers: MlpLayerTensors[]): { output: tf.Tensor2D; workspace: tf.Tensor } {
+  const workspace = workspaceFor(x, layers);
+  return { output: tf.engine().runKernel(MLP, [x, workspace, ...paramsOf(layers)] as unknown as tf.NamedTensorMap, { codes: codesOf(layers) }) as tf.Tensor2D, workspace };
+}
+
+/**
+ * Two networks of the same shape on one input as one kernel, forward only (it has no gradient):
+ * under withBothCores each runs whole on its own core. For scoring actions with Q1 and Q2.
+ */
+export function nativeMlpPair(x: tf.Tensor, first: MlpLayerTensors[], second: MlpLayerTensors[]): [tf.Tensor2D, tf.Tensor2D] {
+  const codes = codesOf(first);
+  if (codes.join() !== codesOf(second).join() || first.some((layer, i) => layer.weight.shape.join() !== (second[i] as MlpLayerTensors).weight.shape.join())) {
+    throw new Error('nativeMlpPair: the two networks differ in shape');
+  }
+  return tf.tidy(() => {
+    const inputs = [x, workspaceFor(x, first), workspaceFor(x, second), ...paramsOf(first), ...paramsOf(second)];
+    return tf.engine().runKernel(MLP_PAIR, inputs as unknown as tf.NamedTensorMap, { codes }) as unknown as [tf.Tensor2D, tf.Tensor2D];
+  });
 }
 
 /** A network's forward pass on one input, kept (outside any scope) for a later pass on that input with unchanged weights. */
