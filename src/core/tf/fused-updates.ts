@@ -82,38 +82,17 @@ function softUpdateKernel(access: BufferAccess): tf.KernelFunc {
   };
 }
 
+/** Adam's constants as the addon takes them, after the arrays. */
+type AdamArguments = [beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number, bias2Sqrt: number, eps: number, stepSize: number];
+
+const adamArguments = (c: AdamCoefficients): AdamArguments => [c.beta1, c.oneMinusBeta1, c.beta2, c.oneMinusBeta2, c.bias2Sqrt, c.eps, c.stepSize];
+
 /** The addon's updates (native/blas/src/layers.c): outputs first, then inputs, then the constants. */
 export interface NativeUpdates {
-  adamStep(
-    p1: Float32Array,
-    m1: Float32Array,
-    v1: Float32Array,
-    p0: Float32Array,
-    m0: Float32Array,
-    v0: Float32Array,
-    grad: Float32Array,
-    beta1: number,
-    oneMinusBeta1: number,
-    beta2: number,
-    oneMinusBeta2: number,
-    bias2Sqrt: number,
-    eps: number,
-    stepSize: number,
-  ): void;
+  adamStep(p1: Float32Array, m1: Float32Array, v1: Float32Array, p0: Float32Array, m0: Float32Array, v0: Float32Array, grad: Float32Array, ...constants: AdamArguments): void;
   softUpdate(out: Float32Array, source: Float32Array, target: Float32Array, tau: number, oneMinusTau: number): void;
-  adamStepInPlace(
-    p: Float32Array,
-    m: Float32Array,
-    v: Float32Array,
-    grad: Float32Array,
-    beta1: number,
-    oneMinusBeta1: number,
-    beta2: number,
-    oneMinusBeta2: number,
-    bias2Sqrt: number,
-    eps: number,
-    stepSize: number,
-  ): void;
+  /** The same step written over p, m and v (distinct buffers). */
+  adamStepInPlace(p: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array, ...constants: AdamArguments): void;
   softUpdateInPlace(target: Float32Array, source: Float32Array, tau: number, oneMinusTau: number): void;
 }
 
@@ -146,7 +125,7 @@ export function useNativeUpdates(native: NativeUpdates): void {
     const c = attrs as unknown as AdamCoefficients;
     const shape = [...param.shape];
     return onWasmHeap(backend, [shape, shape, shape], [param, m, v, grad], (views) =>
-      native.adamStep(...(views as [F, F, F, F, F, F, F]), c.beta1, c.oneMinusBeta1, c.beta2, c.oneMinusBeta2, c.bias2Sqrt, c.eps, c.stepSize),
+      native.adamStep(...(views as [F, F, F, F, F, F, F]), ...adamArguments(c)),
     );
   };
   const soft: tf.KernelFunc = ({ inputs, backend, attrs }) => {
@@ -180,7 +159,7 @@ export function adamStepInPlace(param: tf.Variable, m: tf.Variable, v: tf.Variab
   const views = inPlaceViews([param, m, v], [grad]);
   if (!views || !nativeUpdates) return false;
   const [p, mv, vv, g] = views as [Float32Array, Float32Array, Float32Array, Float32Array];
-  nativeUpdates.adamStepInPlace(p, mv, vv, g, c.beta1, c.oneMinusBeta1, c.beta2, c.oneMinusBeta2, c.bias2Sqrt, c.eps, c.stepSize);
+  nativeUpdates.adamStepInPlace(p, mv, vv, g, ...adamArguments(c));
   return true;
 }
 
