@@ -339,11 +339,16 @@ static napi_value bias_layer_norm_mish_grad(napi_env env, napi_callback_info inf
   return NULL;
 }
 
+/* Adam's seven constants, as the update functions take them after their arrays, in float32. */
+static struct adam_coefficients adam_coefficients_of(const double *f) {
+  return (struct adam_coefficients){(float)f[0], (float)f[1], (float)f[2], (float)f[3], (float)f[4], (float)f[5], (float)f[6]};
+}
+
 /* adamStep(p1, m1, v1, p0, m0, v0, grad, beta1, 1 - beta1, beta2, 1 - beta2, sqrt(1 - beta2^t), eps, step size). */
 static napi_value adam(napi_env env, napi_callback_info info) {
   struct kernel_args a;
   if (!read_args(env, info, "NNNNNNN", 0, 7, &a)) return NULL;
-  const struct adam_coefficients c = {(float)a.floats[0], (float)a.floats[1], (float)a.floats[2], (float)a.floats[3], (float)a.floats[4], (float)a.floats[5], (float)a.floats[6]};
+  const struct adam_coefficients c = adam_coefficients_of(a.floats);
   float **x = a.arrays;
   adam_step(x[0], x[1], x[2], x[3], x[4], x[5], x[6], (int64_t)a.lengths[0], &c);
   return NULL;
@@ -353,7 +358,7 @@ static napi_value adam(napi_env env, napi_callback_info info) {
 static napi_value adam_in_place(napi_env env, napi_callback_info info) {
   struct kernel_args a;
   if (!read_args(env, info, "NNNN", 0, 7, &a)) return NULL;
-  const struct adam_coefficients c = {(float)a.floats[0], (float)a.floats[1], (float)a.floats[2], (float)a.floats[3], (float)a.floats[4], (float)a.floats[5], (float)a.floats[6]};
+  const struct adam_coefficients c = adam_coefficients_of(a.floats);
   adam_step_in_place(a.arrays[0], a.arrays[1], a.arrays[2], a.arrays[3], (int64_t)a.lengths[0], &c);
   return NULL;
 }

@@ -76,7 +76,7 @@ export interface SpeedRatio {
   act: number | null;
 }
 
-/** The speed goals (issue 23): pretraining and joint training at least 2x, one thread 1.3x, an action at most 0.5x of the official latency. */
+/** The speed goals against the official code: pretraining and joint training at least 2x, one thread 1.3x, an action at most 0.5x of the official latency. */
 export const SPEED_GOALS = {
   pretrain: { goal: 2, atLeast: true },
   train: { goal: 2, atLeast: true },

@@ -145,30 +145,28 @@ export function useNativeUpdates(native: NativeUpdates): void {
  * live) or that is among the others. Writing over a parameter saves allocating three new buffers,
  * a kernel and three assignments per parameter each step.
  */
-function inPlaceViews(written: tf.Tensor[], read: tf.Tensor[]): Float32Array[] | null {
+function inPlaceViews(written: tf.Tensor[], read: tf.Tensor[]): { native: NativeUpdates; views: Float32Array[] } | null {
   if (!nativeUpdates || tf.getBackend() !== 'wasm') return null;
   const backend = tf.backend() as unknown as WasmKernelBackend & { refCount(dataId: object): number };
   const all = [...written, ...read];
   if (all.some((t) => t.dtype !== 'float32') || written.some((t) => backend.refCount(t.dataId) !== 1)) return null;
   if (new Set(all.map((t) => t.dataId)).size !== all.length) return null;
-  return all.map((t) => backend.typedArrayFromHeap(t));
+  return { native: nativeUpdates, views: all.map((t) => backend.typedArrayFromHeap(t)) };
 }
 
 /** One Adam step written over the parameter and its moments, where they own their buffers; returns whether it ran. */
 export function adamStepInPlace(param: tf.Variable, m: tf.Variable, v: tf.Variable, grad: tf.Tensor, c: AdamCoefficients): boolean {
-  const views = inPlaceViews([param, m, v], [grad]);
-  if (!views || !nativeUpdates) return false;
-  const [p, mv, vv, g] = views as [Float32Array, Float32Array, Float32Array, Float32Array];
-  nativeUpdates.adamStepInPlace(p, mv, vv, g, ...adamArguments(c));
+  const inPlace = inPlaceViews([param, m, v], [grad]);
+  if (!inPlace) return false;
+  inPlace.native.adamStepInPlace(...(inPlace.views as [Float32Array, Float32Array, Float32Array, Float32Array]), ...adamArguments(c));
   return true;
 }
 
 /** target <- tau source + (1 - tau) target written over the target, where it owns its buffer; returns whether it ran. */
 export function softUpdateInPlace(source: tf.Tensor, target: tf.Variable, tau: number): boolean {
-  const views = inPlaceViews([target], [source]);
-  if (!views || !nativeUpdates) return false;
-  const [t, s] = views as [Float32Array, Float32Array];
-  nativeUpdates.softUpdateInPlace(t, s, f(tau), f(1 - tau));
+  const inPlace = inPlaceViews([target], [source]);
+  if (!inPlace) return false;
+  inPlace.native.softUpdateInPlace(...(inPlace.views as [Float32Array, Float32Array]), f(tau), f(1 - tau));
   return true;
 }
 

@@ -91,8 +91,6 @@ function planFor(x: tf.TensorInfo, params: tf.TensorInfo[], codes: number[]): Pl
 
 const part = (buffer: F, offset: number, length: number): F => buffer.subarray(offset, offset + length);
 
-const widthsOf = (plan: Plan): number[] => plan.layers.map((layer) => layer.outWidth);
-
 interface ChainInputs {
   dy: F;
   workspace: F;
@@ -201,10 +199,10 @@ export function registerNativeMlp(native: NativeLayers): void {
   kernel(MLP, ({ inputs, backend, attrs }) => {
     const [x, workspace, ...params] = inputs as unknown as tf.TensorInfo[];
     const codes = (attrs as { codes: number[] }).codes;
-    const plan = planFor(x as tf.TensorInfo, params, codes);
-    const outWidth = (plan.layers[plan.layers.length - 1] as Layer).outWidth;
-    const [out] = onWasmHeap(backend, [[plan.rows, outWidth]], [x as tf.TensorInfo, workspace as tf.TensorInfo, ...params], ([y, xv, ws, ...p]) =>
-      native.mlpForward(y as F, ws as F, p, xv as F, codes, widthsOf(plan), plan.rows, (x as tf.TensorInfo).shape[1] as number, LAYER_NORM_EPS),
+    const widths = outWidthsOf(params, codes);
+    const [rows, inWidth] = (x as tf.TensorInfo).shape as [number, number];
+    const [out] = onWasmHeap(backend, [[rows, widths.at(-1) as number]], [x as tf.TensorInfo, workspace as tf.TensorInfo, ...params], ([y, xv, ws, ...p]) =>
+      native.mlpForward(y as F, ws as F, p, xv as F, codes, widths, rows, inWidth, LAYER_NORM_EPS),
     );
     return out as tf.TensorInfo;
   });
@@ -214,10 +212,11 @@ export function registerNativeMlp(native: NativeLayers): void {
     const [x, workspace1, workspace2, ...params] = inputs as unknown as tf.TensorInfo[];
     const codes = (attrs as { codes: number[] }).codes;
     const [first, second] = [params.slice(0, params.length / 2), params.slice(params.length / 2)];
-    const plan = planFor(x as tf.TensorInfo, first, codes);
-    const shape = [plan.rows, (plan.layers[plan.layers.length - 1] as Layer).outWidth];
+    const widths = outWidthsOf(first, codes);
+    const [rows, inWidth] = (x as tf.TensorInfo).shape as [number, number];
+    const shape = [rows, widths.at(-1) as number];
     return onWasmHeap(backend, [shape, shape], [x as tf.TensorInfo, workspace1 as tf.TensorInfo, workspace2 as tf.TensorInfo, ...first, ...second], ([y1, y2, xv, ws1, ws2, ...p]) =>
-      native.mlpPairForward(y1 as F, ws1 as F, p.slice(0, first.length), y2 as F, ws2 as F, p.slice(first.length), xv as F, codes, widthsOf(plan), plan.rows, (x as tf.TensorInfo).shape[1] as number, LAYER_NORM_EPS),
+      native.mlpPairForward(y1 as F, ws1 as F, p.slice(0, first.length), y2 as F, ws2 as F, p.slice(first.length), xv as F, codes, widths, rows, inWidth, LAYER_NORM_EPS),
     );
   });
 
