@@ -68,6 +68,13 @@ static inline float slope(float x, int activation) {
   return 1.0f;
 }
 
+/* The lanes' sum, in order. */
+static inline float lanes_total(const float acc[LANES]) {
+  float total = 0.0f;
+  for (int l = 0; l < LANES; l++) total += acc[l];
+  return total;
+}
+
 /* Sums in 16 fixed lanes, then the lanes in order: the same bits on every variant. */
 static inline float lane_sum(const float *restrict x, int64_t n) {
   float acc[LANES] = {0};
@@ -75,9 +82,7 @@ static inline float lane_sum(const float *restrict x, int64_t n) {
   for (; i + LANES <= n; i += LANES)
     for (int l = 0; l < LANES; l++) acc[l] += x[i + l];
   for (; i < n; i++) acc[i % LANES] += x[i];
-  float total = 0.0f;
-  for (int l = 0; l < LANES; l++) total += acc[l];
-  return total;
+  return lanes_total(acc);
 }
 
 /* The sum of x[i] y[i], in lanes as lane_sum. */
@@ -87,9 +92,7 @@ static inline float lane_dot(const float *restrict x, const float *restrict y, i
   for (; i + LANES <= n; i += LANES)
     for (int l = 0; l < LANES; l++) acc[l] += x[i + l] * y[i + l];
   for (; i < n; i++) acc[i % LANES] += x[i] * y[i];
-  float total = 0.0f;
-  for (int l = 0; l < LANES; l++) total += acc[l];
-  return total;
+  return lanes_total(acc);
 }
 
 /* One activation's rows. Called with a constant `activation`, so each loop is compiled for it alone: with
@@ -133,33 +136,56 @@ void bias_act_backward(float *restrict dpre, float *restrict dbias, const float 
   else bias_act_grad_rows(dpre, dbias, dy, mm, bias, rows, cols, ACTIVATION_NONE);
 }
 
-/* One row of LayerNorm (biased variance, as torch): xh = (x - mean) / sqrt(var + eps); returns 1 / sqrt(var + eps). */
-static inline float normalise_row(float *restrict xh, const float *restrict mm, const float *restrict bias, int64_t cols, float eps) {
-  for (int64_t c = 0; c < cols; c++) xh[c] = mm[c] + bias[c];
-  const float mean = lane_sum(xh, cols) / (float)cols;
-  for (int64_t c = 0; c < cols; c++) xh[c] -= mean;
-  const float r = 1.0f / sqrtf(lane_dot(xh, xh, cols) / (float)cols + eps);
-  for (int64_t k = 0; k < cols; k++) xh[k] *= r;
-  return r;
+/*
+ * One row of LayerNorm (biased variance, as torch), centred: xc = x - mean with x = mm + bias;
+ * returns 1 / sqrt(var + eps). The sums ride along the passes that write x and xc, in the lanes and
+ * order of lane_sum and lane_dot (the same bits as separate passes, in two passes instead of four);
+ * the callers scale by the returned value where they read xc.
+ */
+static inline float centre_row(float *restrict xc, const float *restrict mm, const float *restrict bias, int64_t cols, float eps) {
+  float acc[LANES] = {0};
+  int64_t i = 0;
+  for (; i + LANES <= cols; i += LANES)
+    for (int l = 0; l < LANES; l++) {
+      xc[i + l] = mm[i + l] + bias[i + l];
+      acc[l] += xc[i + l];
+    }
+  for (; i < cols; i++) {
+    xc[i] = mm[i] + bias[i];
+    acc[i % LANES] += xc[i];
+  }
+  const float mean = lanes_total(acc) / (float)cols;
+  float sq[LANES] = {0};
+  for (i = 0; i + LANES <= cols; i += LANES)
+    for (int l = 0; l < LANES; l++) {
+      xc[i + l] -= mean;
+      sq[l] += xc[i + l] * xc[i + l];
+    }
+  for (; i < cols; i++) {
+    xc[i] -= mean;
+    sq[i % LANES] += xc[i] * xc[i];
+  }
+  return 1.0f / sqrtf(lanes_total(sq) / (float)cols + eps);
 }
 
 VECTOR_CLONES
 int bias_layer_norm_mish_forward(float *restrict out, const float *restrict mm, const float *restrict bias, const float *restrict gamma, const float *restrict beta, int64_t rows,
                                  int64_t cols, float eps) {
-  float *xh = malloc((size_t)cols * sizeof(float));
-  if (!xh) return -1;
+  float *xc = malloc((size_t)cols * sizeof(float));
+  if (!xc) return -1;
   for (int64_t r = 0; r < rows; r++) {
-    normalise_row(xh, mm + r * cols, bias, cols, eps);
+    const float rstd = centre_row(xc, mm + r * cols, bias, cols, eps);
     float *o = out + r * cols;
-    for (int64_t c = 0; c < cols; c++) o[c] = activate(xh[c] * gamma[c] + beta[c], ACTIVATION_MISH);
+    for (int64_t c = 0; c < cols; c++) o[c] = activate((xc[c] * rstd) * gamma[c] + beta[c], ACTIVATION_MISH);
   }
-  free(xh);
+  free(xc);
   return 0;
 }
 
 /*
- * With y = xh gamma + beta and out = mish(y): dy = dout mish'(y); dbeta = sum dy; dgamma = sum dy xh;
- * g = dy gamma; dx = r (g - mean(g) - xh mean(g xh)); the bias gets the column sum of dx.
+ * With xh = xc rstd, y = xh gamma + beta and out = mish(y): dy = dout mish'(y); dbeta = sum dy;
+ * dgamma = sum dy xh; g = dy gamma; dx = rstd (g - mean(g) - xh mean(g xh)); the bias gets the
+ * column sum of dx.
  */
 VECTOR_CLONES
 int bias_layer_norm_mish_backward(float *restrict dpre, float *restrict dbias, float *restrict dgamma, float *restrict dbeta, const float *restrict dout, const float *restrict mm,
@@ -171,8 +197,9 @@ int bias_layer_norm_mish_backward(float *restrict dpre, float *restrict dbias, f
   memset(dgamma, 0, (size_t)cols * sizeof(float));
   memset(dbeta, 0, (size_t)cols * sizeof(float));
   for (int64_t r = 0; r < rows; r++) {
-    const float rstd = normalise_row(xh, mm + r * cols, bias, cols, eps);
+    const float rstd = centre_row(xh, mm + r * cols, bias, cols, eps);
     const float *up = dout + r * cols;
+    for (int64_t c = 0; c < cols; c++) xh[c] *= rstd;
     for (int64_t c = 0; c < cols; c++) {
       const float dy = up[c] * mish_slope(xh[c] * gamma[c] + beta[c]);
       dbeta[c] += dy;
