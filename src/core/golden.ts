@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { D4RL_DEFAULTS, type TrainConfig } from '../common/config';
-import { criticActionTerm, criticLoss, DtqlAgent, policyLoss, type Batch, type StepNoise } from './algos/dtql';
+import { criticActionTerm, criticGradients, DtqlAgent, policyLoss, type Batch, type StepNoise } from './algos/dtql';
 import { dmdLoss, GENERATION_SIGMA } from './algos/dql-kl';
 import { diffusionLoss, edmCoefficients, sigmaFromUniform, SIGMA_CDF_MAX, SIGMA_CDF_MIN, type Denoised } from './edm';
 import type { NamedArray, ParamSet } from './nets/params';
@@ -335,26 +335,22 @@ export function checkNetworksFile(file: NetworksFile): GoldenReport {
       cmp.record('tr_loss.loss', tr.value);
       cmp.recordGrads('tr_loss.grads_policy', agent.policy.params, tr.grads);
 
-      // Critic loss.
+      // Critic loss, and its gradients as training computes them (written out where the networks run natively).
       const nextV = agent.critic.value(batch.nextStates);
-      const critic = tf.variableGrads(() => {
-        const p = criticLoss(agent.critic, batch, nextV, config.expectile, config.discount);
-        const qMin = tf.minimum(p.q1, p.q2);
-        const diff = tf.sub(qMin, p.v);
-        cmp.record('critic_loss.q1', p.q1);
-        cmp.record('critic_loss.q2', p.q2);
-        cmp.record('critic_loss.q_min', qMin);
-        cmp.record('critic_loss.v', p.v);
-        cmp.record('critic_loss.diff', diff);
-        cmp.record('critic_loss.weight', tf.where(tf.greater(diff, 0), tf.fill(diff.shape, config.expectile), tf.fill(diff.shape, 1 - config.expectile)));
-        cmp.record('critic_loss.next_v', nextV);
-        cmp.record('critic_loss.target_q', p.targetQ);
-        cmp.record('critic_loss.value_loss', p.valueLoss);
-        cmp.record('critic_loss.q1_mse', p.q1Loss);
-        cmp.record('critic_loss.q2_mse', p.q2Loss);
-        return p.loss;
-      }, agent.critic.params.variables);
-      cmp.record('critic_loss.loss', critic.value);
+      const critic = criticGradients(agent.critic, batch, nextV, config.expectile, config.discount);
+      const p = critic.parts;
+      cmp.record('critic_loss.q1', p.q1);
+      cmp.record('critic_loss.q2', p.q2);
+      cmp.record('critic_loss.q_min', tf.minimum(p.q1, p.q2));
+      cmp.record('critic_loss.v', p.v);
+      cmp.record('critic_loss.diff', p.valueDiff);
+      cmp.record('critic_loss.weight', p.valueWeight);
+      cmp.record('critic_loss.next_v', nextV);
+      cmp.record('critic_loss.target_q', p.targetQ);
+      cmp.record('critic_loss.value_loss', p.valueLoss);
+      cmp.record('critic_loss.q1_mse', p.q1Loss);
+      cmp.record('critic_loss.q2_mse', p.q2Loss);
+      cmp.record('critic_loss.loss', p.loss);
       cmp.recordGrads('critic_loss.grads_critic', agent.critic.params, critic.grads);
 
       // Policy loss for each (alpha, gamma) setting.

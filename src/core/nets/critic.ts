@@ -1,6 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
-import { ParamSet, addLinear, addNorm, mlp, mlpPairForward, type Linear, type MlpLayer } from './params';
+import { ParamSet, addLinear, addNorm, mlp, mlpPairForward, mlpParamGradients, mlpPass, type KeptForward, type Linear, type MlpLayer } from './params';
+
+/** The passes of Q1, Q2 (on [s, a]) and V (on s), for gradients written out. */
+export interface CriticPasses {
+  q1: KeptForward;
+  q2: KeptForward;
+  v: KeptForward;
+}
 
 /**
  * The official Critic (OFFICIAL-CODE.md §3.2): Q1 and Q2 on [s, a] with LayerNorm and Mish, and V on s
@@ -48,6 +55,18 @@ export class Critic {
 
   value(states: tf.Tensor): tf.Tensor2D {
     return mlp(states, this.v);
+  }
+
+  /** Q1, Q2 and V with their passes (in the current scope) for `gradients`, where the networks run natively; null elsewhere. */
+  passes(states: tf.Tensor, actions: tf.Tensor): CriticPasses | null {
+    const q1 = mlpPass(tf.concat([states, actions], 1), this.q1);
+    if (q1 === null) return null;
+    return { q1, q2: mlpPass(q1.input, this.q2) as KeptForward, v: mlpPass(states, this.v) as KeptForward };
+  }
+
+  /** Every parameter's gradient, by variable name, given the gradients at the passes' outputs. */
+  gradients(passes: CriticPasses, dq1: tf.Tensor, dq2: tf.Tensor, dv: tf.Tensor): tf.NamedTensorMap {
+    return { ...mlpParamGradients(passes.q1, this.q1, dq1), ...mlpParamGradients(passes.q2, this.q2, dq2), ...mlpParamGradients(passes.v, this.v, dv) };
   }
 
   dispose(): void {

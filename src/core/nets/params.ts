@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
 import { torchLinearInit } from '../tf/init';
 import { layerNormMish, mish } from '../tf/kernels';
-import { keepNativeMlp, nativeMlp, nativeMlpActive, nativeMlpPair, nativeMlpReplay, type KeptForward, type LayerKind } from '../tf/native-mlp';
+import { keepNativeMlp, nativeMlp, nativeMlpActive, nativeMlpPair, nativeMlpParamGradients, nativeMlpPass, nativeMlpReplay, type KeptForward, type LayerKind } from '../tf/native-mlp';
 
 export type { KeptForward };
 
@@ -144,6 +144,17 @@ export function mlp(x: tf.Tensor, layers: MlpLayer[], kept: KeptForward | null =
 /** A forward pass kept for `mlp` on the same input (the caller disposes it), where the native addon runs; null elsewhere. */
 export function keepMlp(x: tf.Tensor, layers: MlpLayer[]): KeptForward | null {
   return runsNatively(x) ? keepNativeMlp(x, layers) : null;
+}
+
+/** The network's pass on x in the current scope, for `mlpParamGradients`, where the native addon runs; null elsewhere (the tape differentiates the composed ops). */
+export function mlpPass(x: tf.Tensor, layers: MlpLayer[]): KeptForward | null {
+  return runsNatively(x) ? nativeMlpPass(x, layers) : null;
+}
+
+/** The gradients of the network's parameters, by variable name, at the output gradient dy of a pass from `mlpPass`. */
+export function mlpParamGradients(pass: KeptForward, layers: MlpLayer[], dy: tf.Tensor): tf.NamedTensorMap {
+  // The layers' parameters are the ParamSet's variables, so the keys are those variables.
+  return Object.fromEntries([...nativeMlpParamGradients(pass, layers, dy)].map(([param, grad]) => [(param as tf.Variable).name, grad]));
 }
 
 /** Two networks of the same shape on one input, forward only (no gradient): with the native addon one kernel, each network on its own core under withBothCores. */

@@ -316,7 +316,7 @@ export function nativeMlpPair(x: tf.Tensor, first: MlpLayerTensors[], second: Ml
   });
 }
 
-/** A network's forward pass on one input, kept (outside any scope) for a later pass on that input with unchanged weights. */
+/** A network's forward pass on one input with what its backward pass needs: kept outside any scope (keepNativeMlp) for a later pass with unchanged weights, or in the current scope (nativeMlpPass). */
 export interface KeptForward {
   input: tf.Tensor;
   output: tf.Tensor2D;
@@ -327,6 +327,21 @@ export interface KeptForward {
 export function keepNativeMlp(x: tf.Tensor, layers: MlpLayerTensors[]): KeptForward {
   const { output, workspace } = tf.tidy(() => nativeMlpWithWorkspace(x, layers));
   return { input: x, output: tf.keep(output), workspace: tf.keep(workspace) };
+}
+
+/** The network's pass on x with what its backward pass needs, in the current scope (for nativeMlpParamGradients). */
+export function nativeMlpPass(x: tf.Tensor, layers: MlpLayerTensors[]): KeptForward {
+  return { input: x, ...nativeMlpWithWorkspace(x, layers) };
+}
+
+/**
+ * The gradients of every parameter of a pass's network at the output gradient dy, keyed by the
+ * parameter: the kernels the tape would run for them (the backward chain, a product per weight).
+ */
+export function nativeMlpParamGradients(pass: KeptForward, layers: MlpLayerTensors[], dy: tf.Tensor): Map<tf.Tensor, tf.Tensor> {
+  const params = paramsOf(layers);
+  const grads = mlpGradient(dy, [pass.input, pass.workspace, ...params], { codes: codesOf(layers) });
+  return new Map(params.map((param, i) => [param, (grads[2 + i] as () => tf.Tensor)()]));
 }
 
 /** The kept pass's output again, as a kernel with the network's gradient. The caller vouches that the weights have not changed. */
