@@ -455,3 +455,34 @@ describe('wasm Concat', () => {
     expect(ints).toEqual([1, 2, 3]);
   });
 });
+
+describe('wasm SplitV', () => {
+  it('splits float32 tensors on any axis exactly as the cpu backend does, and leaves other dtypes to the stock kernel', async () => {
+    await initBackend('wasm');
+    const cases: [number[], number[] | number, number][] = [
+      [[5, 30], [3, 11, 16], 1],
+      [[4, 6], 2, 1],
+      [[7, 3], [2, 5], 0],
+      [[2, 5, 4], [1, -1], 1],
+      [[3, 4], [4, 0], 1],
+    ];
+    const run = () =>
+      cases.map(([shape, splits, axis]) => {
+        const r = new Rng(6);
+        return tf.tidy(() => {
+          const x = tf.tensor(Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r.normal()), shape);
+          return tf.split(x, splits, axis).map((piece) => ({ shape: piece.shape, values: Array.from(piece.dataSync()) }));
+        });
+      });
+    const before = tf.memory().numTensors;
+    const onWasm = run();
+    expect(tf.memory().numTensors).toBe(before);
+    const ints = tf.tidy(() => tf.split(tf.tensor2d([[1, 2, 3]], [1, 3], 'int32'), [2, 1], 1).map((t) => Array.from(t.dataSync())));
+    await initBackend('cpu');
+    const onCpu = run();
+    await initBackend('wasm');
+    expect(onWasm).toEqual(onCpu);
+    expect(onWasm[0]?.map((piece) => piece.shape)).toEqual([[5, 3], [5, 11], [5, 16]]);
+    expect(ints).toEqual([[1, 2], [3]]);
+  });
+});

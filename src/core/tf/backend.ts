@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { registerFusedUpdates } from './fused-updates';
-import { useFastMatMulGradient, useRowConcat, useSharedIdentity } from './kernels';
+import { useFastMatMulGradient, useRowConcat, useRowSplit, useSharedIdentity } from './kernels';
 import { useNativeKernels } from './native-kernels';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -56,6 +56,7 @@ export async function initBackend(prefer?: BackendName): Promise<BackendInfo> {
         registerFusedUpdates('wasm');
         useSharedIdentity();
         useRowConcat();
+        useRowSplit();
         const native = useNativeKernels();
         // OpenBLAS takes transposed operands at full speed; only the wasm matMul needs them materialised.
         if (!native.active) useFastMatMulGradient();

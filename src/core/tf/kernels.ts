@@ -4,6 +4,7 @@ import { onWasmHeap } from './wasm-heap';
 let fastMatMulGradient = false;
 let sharedIdentity = false;
 let rowConcat = false;
+let rowSplit = false;
 
 /**
  * Replaces the BatchMatMul gradient with one that materialises the transposes. The wasm backend
@@ -91,6 +92,40 @@ export function useRowConcat(): void {
       }
     });
     return out as tf.TensorInfo;
+  });
+}
+
+/**
+ * Makes the wasm backend's SplitV of a float32 tensor copy element by element, the reverse of
+ * useRowConcat: the stock kernel slices each piece with two typed-array views per row, so the
+ * gradient of the score network's [x, s, t] input took 111 µs a pass (the pieces of 256 x 30),
+ * and the policy's [mu, log std] 41 µs. Copies either way, so the same values.
+ */
+export function useRowSplit(): void {
+  if (rowSplit) return;
+  rowSplit = replaceWasmKernel('SplitV', (fallback) => (args) => {
+    const x = (args.inputs as { x: tf.TensorInfo }).x;
+    const { numOrSizeSplits, axis: axisAttr } = args.attrs as { numOrSizeSplits: number | number[]; axis: number };
+    if (x.dtype !== 'float32' || tf.util.sizeFromShape(x.shape) === 0) return fallback(args);
+    const axis = tf.util.parseAxisParam(axisAttr, x.shape)[0] as number;
+    const sizes = tf.backend_util.prepareSplitSize(x, numOrSizeSplits, axis);
+    const inner = tf.util.sizeFromShape(x.shape.slice(axis + 1));
+    const rows = tf.util.sizeFromShape(x.shape.slice(0, axis));
+    const widths = sizes.map((size) => size * inner);
+    const rowWidth = widths.reduce((a, b) => a + b, 0);
+    const shapes = sizes.map((size) => x.shape.map((dim, i) => (i === axis ? size : dim)));
+    return onWasmHeap(args.backend, shapes, [x], (views) => {
+      const source = views[sizes.length] as Float32Array;
+      for (let r = 0; r < rows; r++) {
+        let from = r * rowWidth;
+        for (let i = 0; i < sizes.length; i++) {
+          const target = views[i] as Float32Array;
+          const width = widths[i] as number;
+          for (let j = 0, o = r * width; j < width; j++) target[o + j] = source[from + j] as number;
+          from += width;
+        }
+      }
+    });
   });
 }
 
