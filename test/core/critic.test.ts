@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { criticGradients, type Batch, type CriticGradients } from '../../src/core/algos/common';
+import { CriticLearner, criticGradients, type Batch, type CriticGradients } from '../../src/core/algos/common';
+import { D4RL_DEFAULTS } from '../../src/common/config';
 import { Critic } from '../../src/core/nets/critic';
 import { Rng } from '../../src/core/rng';
 import { initBackend } from '../../src/core/tf/backend';
@@ -62,5 +63,25 @@ describe("the critic's gradients written out", () => {
     expect(await kernels(false)).toBeLessThan((await kernels(true)) / 3);
     tf.dispose([nextV, ...Object.values(batch)]);
     critic.dispose();
+  });
+});
+
+describe('a critic update', () => {
+  it.each(['wasm', 'cpu'] as const)('leaves no tensor behind on %s (the cpu backend differentiates by the tape)', async (backend) => {
+    await initBackend(backend);
+    try {
+      const rng = new Rng(12);
+      const learner = new CriticLearner({ stateDim: 5, actionDim: 2, maxAction: 1, clipDenoised: true, hidden: 16 }, D4RL_DEFAULTS, rng);
+      const batch = batchOf(rng, 32, 5, 2);
+      const step = () => tf.dispose(Object.values(learner.update(batch, { lr: 3e-4, joint: true })));
+      step();
+      const before = tf.memory().numTensors;
+      for (let i = 0; i < 3; i++) step();
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose(Object.values(batch));
+      learner.dispose();
+    } finally {
+      await initBackend('wasm');
+    }
   });
 });

@@ -149,13 +149,22 @@ export function criticGradients(critic: Critic, batch: Batch, nextV: tf.Tensor, 
         return { parts, grads: critic.gradients(passes, dq1, dq2, dv) };
       });
   if (writtenOut !== undefined) return writtenOut;
-  let parts: CriticLossParts | undefined;
+  let kept: CriticLossParts | undefined;
   const { value, grads } = tf.variableGrads(() => {
     const p = criticLoss(critic, batch, nextV, expectile, discount);
-    parts = Object.fromEntries(Object.entries(p).map(([name, t]) => [name, name === 'loss' ? t : tf.keep(t)])) as unknown as CriticLossParts;
+    kept = Object.fromEntries(Object.entries(p).map(([name, t]) => [name, name === 'loss' ? t : tf.keep(t)])) as CriticLossParts;
     return p.loss;
   }, critic.params.variables);
-  return { parts: { ...(parts as CriticLossParts), loss: value }, grads };
+  // A kept tensor outlives every scope: each part comes back as a copy in the caller's scope instead (the loss is in it already).
+  const parts = Object.fromEntries(
+    Object.entries(kept as CriticLossParts).map(([name, t]) => {
+      if (name === 'loss') return [name, value];
+      const copy = tf.clone(t);
+      t.dispose();
+      return [name, copy];
+    }),
+  ) as CriticLossParts;
+  return { parts, grads };
 }
 
 /**
