@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { CriticLearner, criticGradients, type Batch, type CriticGradients } from '../../src/core/algos/common';
+import { CriticLearner, criticActionTerm, criticGradients, type Batch, type CriticGradients } from '../../src/core/algos/common';
 import { D4RL_DEFAULTS } from '../../src/common/config';
 import { Critic } from '../../src/core/nets/critic';
 import { Rng } from '../../src/core/rng';
@@ -83,5 +83,32 @@ describe('a critic update', () => {
     } finally {
       await initBackend('wasm');
     }
+  });
+});
+
+describe("the policy's Q term written out", () => {
+  it.runIf(native)('equals the tape bit for bit, with several actions per state, and runs no weight product', async () => {
+    const rng = new Rng(13);
+    const critic = new Critic(11, 3, 32, rng);
+    const states = tf.tensor2d(Array.from({ length: 48 * 11 }, () => rng.normal()), [48, 11]);
+    // Two actions per state (policyLossSamples 2), rows state-major; rows of both kinds of min.
+    const actions = tf.tensor2d(Array.from({ length: 96 * 3 }, () => rng.normal()), [96, 3]);
+    const before = tf.memory().numTensors;
+    const [writtenOut, tape] = [criticActionTerm(critic, states, actions), criticActionTerm(critic, states, actions, true)];
+    expect(tf.memory().numTensors).toBe(before);
+    expect(writtenOut.loss).toBe(tape.loss);
+    expect(bits(tf.tensor(writtenOut.actionGrad))).toEqual(bits(tf.tensor(tape.actionGrad)));
+    expect(writtenOut.actionGrad.some((g) => g !== 0)).toBe(true);
+    const q = tf.tidy(() => {
+      const repeated = tf.reshape(tf.tile(tf.reshape(states, [48, 1, 11]), [1, 2, 1]), [96, 11]);
+      const [q1, q2] = critic.q(repeated, actions);
+      return tf.lessEqual(q1, q2).dataSync();
+    });
+    expect(new Set(q).size).toBe(2);
+    const kernels = (await tf.profile(() => void criticActionTerm(critic, states, actions))).kernels.map((k) => k.name);
+    expect(kernels).not.toContain('DtqlMlpWeightGrad');
+    expect(kernels.length).toBeLessThan((await tf.profile(() => void criticActionTerm(critic, states, actions, true))).kernels.length);
+    tf.dispose([states, actions]);
+    critic.dispose();
   });
 });

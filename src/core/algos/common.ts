@@ -176,13 +176,26 @@ export interface QTerm {
   actionGrad: Float32Array;
 }
 
-/** -mean min(Q1, Q2)(s, a) and d/da of it, with the critic frozen (OFFICIAL-CODE.md §4.4); one or more actions per state. */
-export function criticActionTerm(critic: Critic, states: tf.Tensor2D, actions: tf.Tensor2D): QTerm {
+/**
+ * -mean min(Q1, Q2)(s, a) and d/da of it, with the critic frozen (OFFICIAL-CODE.md §4.4); one or more
+ * actions per state. Where the networks run natively the gradient is written out as the tape
+ * computes it (the mean's -1/N, to Q1 where Q1 <= Q2 and to Q2 elsewhere, each network's input
+ * gradient, their sum's action columns), with no weight product and none of the tape's
+ * bookkeeping: the same bits (tested). Elsewhere, or with `byTape`, by the tape.
+ */
+export function criticActionTerm(critic: Critic, states: tf.Tensor2D, actions: tf.Tensor2D, byTape = false): QTerm {
   const { value, grad } = tf.tidy(() => {
     const repeated = statesForActions(states, actions.shape[0]);
-    const f = (a: tf.Tensor) => tf.neg(tf.mean(critic.qMin(repeated, a))) as tf.Scalar;
-    const { value: v, grad: g } = tf.valueAndGrad(f)(actions);
-    return { value: v, grad: g };
+    const passes = byTape ? null : critic.qPasses(repeated, actions);
+    if (passes === null) {
+      const f = (a: tf.Tensor) => tf.neg(tf.mean(critic.qMin(repeated, a))) as tf.Scalar;
+      return tf.valueAndGrad(f)(actions);
+    }
+    const [q1, q2] = [passes.q1.output, passes.q2.output];
+    const perRow = tf.div(-1, actions.shape[0]);
+    const dq1 = tf.mul(perRow, tf.cast(tf.lessEqual(q1, q2), 'float32'));
+    const dq2 = tf.mul(perRow, tf.cast(tf.greater(q1, q2), 'float32'));
+    return { value: tf.neg(tf.mean(tf.minimum(q1, q2))), grad: critic.actionGradient(passes, dq1, dq2) };
   });
   const term = { loss: value.dataSync()[0] as number, actionGrad: grad.dataSync() as Float32Array };
   tf.dispose([value, grad]);

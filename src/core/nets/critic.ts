@@ -1,11 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
-import { ParamSet, addLinear, addNorm, mlp, mlpPairForward, mlpParamGradients, mlpPass, type KeptForward, type Linear, type MlpLayer } from './params';
+import { ParamSet, addLinear, addNorm, mlp, mlpInputGradient, mlpPairForward, mlpParamGradients, mlpPass, type KeptForward, type Linear, type MlpLayer } from './params';
 
-/** The passes of Q1, Q2 (on [s, a]) and V (on s), for gradients written out. */
-export interface CriticPasses {
+/** The passes of Q1 and Q2 on [s, a], for gradients written out. */
+export interface QPasses {
   q1: KeptForward;
   q2: KeptForward;
+}
+
+/** The Q passes and V's on s. */
+export interface CriticPasses extends QPasses {
   v: KeptForward;
 }
 
@@ -19,7 +23,12 @@ export class Critic {
   private readonly q2: MlpLayer[];
   private readonly v: MlpLayer[];
 
-  constructor(stateDim: number, actionDim: number, hidden: number, rng: Rng) {
+  constructor(
+    stateDim: number,
+    private readonly actionDim: number,
+    hidden: number,
+    rng: Rng,
+  ) {
     // Registration order is the optimizer's moment order in checkpoints: per Q network its Linears, then its LayerNorms.
     const qnet = (prefix: string): MlpLayer[] => {
       const linears = [0, 3, 6, 9].map((index, i) => addLinear(this.params, `${prefix}.${index}`, rng, i === 0 ? stateDim + actionDim : hidden, i === 3 ? 1 : hidden));
@@ -57,11 +66,23 @@ export class Critic {
     return mlp(states, this.v);
   }
 
+  /** Q1 and Q2 with their passes (in the current scope) for `actionGradient`, where the networks run natively; null elsewhere. */
+  qPasses(states: tf.Tensor, actions: tf.Tensor): QPasses | null {
+    const q1 = mlpPass(tf.concat([states, actions], 1), this.q1);
+    return q1 && { q1, q2: mlpPass(q1.input, this.q2) as KeptForward };
+  }
+
   /** Q1, Q2 and V with their passes (in the current scope) for `gradients`, where the networks run natively; null elsewhere. */
   passes(states: tf.Tensor, actions: tf.Tensor): CriticPasses | null {
-    const q1 = mlpPass(tf.concat([states, actions], 1), this.q1);
-    if (q1 === null) return null;
-    return { q1, q2: mlpPass(q1.input, this.q2) as KeptForward, v: mlpPass(states, this.v) as KeptForward };
+    const q = this.qPasses(states, actions);
+    return q && { ...q, v: mlpPass(states, this.v) as KeptForward };
+  }
+
+  /** The gradient at the actions given the gradients at Q1's and Q2's outputs: the action columns of the two input gradients' sum. */
+  actionGradient(passes: QPasses, dq1: tf.Tensor, dq2: tf.Tensor): tf.Tensor2D {
+    const input = tf.add(mlpInputGradient(passes.q1, this.q1, dq1), mlpInputGradient(passes.q2, this.q2, dq2));
+    const width = input.shape[1] as number;
+    return tf.split(input, [width - this.actionDim, this.actionDim], 1)[1] as tf.Tensor2D;
   }
 
   /** Every parameter's gradient, by variable name, given the gradients at the passes' outputs. */

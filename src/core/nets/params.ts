@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
 import { torchLinearInit } from '../tf/init';
 import { layerNormMish, mish } from '../tf/kernels';
-import { keepNativeMlp, nativeMlp, nativeMlpActive, nativeMlpPair, nativeMlpParamGradients, nativeMlpPass, nativeMlpReplay, type KeptForward, type LayerKind } from '../tf/native-mlp';
+import { keepNativeMlp, nativeMlp, nativeMlpActive, nativeMlpInputGradient, nativeMlpPair, nativeMlpParamGradients, nativeMlpPass, nativeMlpReplay, type KeptForward, type LayerKind } from '../tf/native-mlp';
 
 export type { KeptForward };
 
@@ -155,6 +155,11 @@ export function mlpPass(x: tf.Tensor, layers: MlpLayer[]): KeptForward | null {
 export function mlpParamGradients(pass: KeptForward, layers: MlpLayer[], dy: tf.Tensor): tf.NamedTensorMap {
   // The layers' parameters are the ParamSet's variables, so the keys are those variables.
   return Object.fromEntries([...nativeMlpParamGradients(pass, layers, dy)].map(([param, grad]) => [(param as tf.Variable).name, grad]));
+}
+
+/** The gradient at the input of a pass from `mlpPass`, for the output gradient dy (no weight gradient is computed). */
+export function mlpInputGradient(pass: KeptForward, layers: MlpLayer[], dy: tf.Tensor): tf.Tensor2D {
+  return nativeMlpInputGradient(pass, layers, dy);
 }
 
 /** Two networks of the same shape on one input, forward only (no gradient): with the native addon one kernel, each network on its own core under withBothCores. */

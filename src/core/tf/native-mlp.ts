@@ -334,6 +334,12 @@ export function nativeMlpPass(x: tf.Tensor, layers: MlpLayerTensors[]): KeptForw
   return { input: x, ...nativeMlpWithWorkspace(x, layers) };
 }
 
+/** The gradient at a pass's input for the output gradient dy: the backward chain alone, no weight product. */
+export function nativeMlpInputGradient(pass: KeptForward, layers: MlpLayerTensors[], dy: tf.Tensor): tf.Tensor2D {
+  const [dx] = tf.engine().runKernel(MLP_GRAD, [dy, pass.input, pass.workspace, ...paramsOf(layers)] as unknown as tf.NamedTensorMap, { codes: codesOf(layers) }) as tf.Tensor[];
+  return dx as tf.Tensor2D;
+}
+
 /**
  * The gradients of every parameter of a pass's network at the output gradient dy, keyed by the
  * parameter: the kernels the tape would run for them (the backward chain, a product per weight).
