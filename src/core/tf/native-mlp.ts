@@ -99,13 +99,14 @@ interface ChainInputs {
 
 interface ChainOutputs {
   dx: F;
-  dWorkspace: F;
+  /** The product and input gradients of every layer, for the weight products; null where only dx is asked for. */
+  dWorkspace: F | null;
   /** Per layer the bias's gradient, and with LayerNorm gamma's and beta's. */
   small: F[];
 }
 
 /** The backward pass over the plan's rows: every layer's product gradient, then the gradient at its input. */
-function backwardChain(native: NativeLayers, plan: Plan, input: ChainInputs, output: ChainOutputs): void {
+function backwardChain(native: NativeLayers, plan: Plan, input: ChainInputs, output: ChainOutputs & { dWorkspace: F }): void {
   const { rows, layers } = plan;
   let next = output.small.length;
   for (let i = layers.length - 1; i >= 0; i--) {
@@ -159,10 +160,10 @@ function backwardSkippingIdleRows(native: NativeLayers, plan: Plan, input: Chain
   const idle: number[] = [];
   for (let r = 0; r < plan.rows; r++) (input.dy.subarray(r * outWidth, (r + 1) * outWidth).some((v) => v !== 0) ? live : idle).push(r);
   // Gathering and scattering a row costs about 40% of its chain, so with few idle rows all rows run.
-  if (live.length > COMPACT_MAX_LIVE * plan.rows) return backwardChain(native, plan, input, output);
+  if (live.length > COMPACT_MAX_LIVE * plan.rows) return backwardChain(native, plan, input, { ...output, dWorkspace: output.dWorkspace ?? scratchOf(plan.dWorkspace) });
   for (const r of idle) {
     output.dx.fill(0, r * inWidth, (r + 1) * inWidth);
-    for (const layer of plan.layers) output.dWorkspace.fill(0, layer.dProduct + r * layer.outWidth, layer.dProduct + (r + 1) * layer.outWidth);
+    for (const layer of plan.layers) output.dWorkspace?.fill(0, layer.dProduct + r * layer.outWidth, layer.dProduct + (r + 1) * layer.outWidth);
   }
   if (live.length === 0) {
     for (const grad of output.small) grad.fill(0);
@@ -182,7 +183,8 @@ function backwardSkippingIdleRows(native: NativeLayers, plan: Plan, input: Chain
   plan.layers.forEach((layer, i) => moveRows(input.workspace, layer.product, workspace, (compact.layers[i] as Layer).product, live, layer.outWidth, false));
   backwardChain(native, compact, { dy, workspace, params: input.params }, { dx, dWorkspace, small: output.small });
   moveRows(dx, 0, output.dx, 0, live, inWidth, true);
-  plan.layers.forEach((layer, i) => moveRows(dWorkspace, (compact.layers[i] as Layer).dProduct, output.dWorkspace, layer.dProduct, live, layer.outWidth, true));
+  const full = output.dWorkspace;
+  if (full) plan.layers.forEach((layer, i) => moveRows(dWorkspace, (compact.layers[i] as Layer).dProduct, full, layer.dProduct, live, layer.outWidth, true));
 }
 
 /**
@@ -220,17 +222,19 @@ export function registerNativeMlp(native: NativeLayers): void {
     );
   });
 
-  // Outputs: the gradient at x, the backward workspace, then per layer the bias's (and gamma's, beta's) gradients.
+  // Outputs: the gradient at x, the backward workspace (empty with `inputOnly`: no weight product will
+  // read it), then per layer the bias's (and gamma's, beta's) gradients.
   kernel(MLP_GRAD, ({ inputs, backend, attrs }) => {
     const [dy, x, workspace, ...params] = inputs as unknown as tf.TensorInfo[];
-    const codes = (attrs as { codes: number[] }).codes;
+    const { codes, inputOnly } = attrs as { codes: number[]; inputOnly?: boolean };
     const plan = planFor(x as tf.TensorInfo, params, codes);
     const smallShapes = plan.layers.flatMap((layer) => Array.from({ length: paramsPerLayer(layer.code) - 1 }, () => [layer.outWidth]));
-    return onWasmHeap(backend, [[plan.rows, (plan.layers[0] as Layer).inWidth], [plan.dWorkspace], ...smallShapes], [dy as tf.TensorInfo, workspace as tf.TensorInfo, ...params], (views) => {
+    const outShapes = [[plan.rows, (plan.layers[0] as Layer).inWidth], [inputOnly ? 0 : plan.dWorkspace], ...smallShapes];
+    return onWasmHeap(backend, outShapes, [dy as tf.TensorInfo, workspace as tf.TensorInfo, ...params], (views) => {
       const [dx, dws] = views as [F, F];
       const small = views.slice(2, 2 + smallShapes.length);
       const [dyv, ws, ...p] = views.slice(2 + smallShapes.length) as F[];
-      backwardSkippingIdleRows(native, plan, { dy: dyv as F, workspace: ws as F, params: p }, { dx, dWorkspace: dws, small });
+      backwardSkippingIdleRows(native, plan, { dy: dyv as F, workspace: ws as F, params: p }, { dx, dWorkspace: inputOnly ? null : dws, small });
     });
   });
 
@@ -334,9 +338,9 @@ export function nativeMlpPass(x: tf.Tensor, layers: MlpLayerTensors[]): KeptForw
   return { input: x, ...nativeMlpWithWorkspace(x, layers) };
 }
 
-/** The gradient at a pass's input for the output gradient dy: the backward chain alone, no weight product. */
+/** The gradient at a pass's input for the output gradient dy: the backward chain alone, no weight product and no backward workspace kept. */
 export function nativeMlpInputGradient(pass: KeptForward, layers: MlpLayerTensors[], dy: tf.Tensor): tf.Tensor2D {
-  const [dx] = tf.engine().runKernel(MLP_GRAD, [dy, pass.input, pass.workspace, ...paramsOf(layers)] as unknown as tf.NamedTensorMap, { codes: codesOf(layers) }) as tf.Tensor[];
+  const [dx] = tf.engine().runKernel(MLP_GRAD, [dy, pass.input, pass.workspace, ...paramsOf(layers)] as unknown as tf.NamedTensorMap, { codes: codesOf(layers), inputOnly: true }) as tf.Tensor[];
   return dx as tf.Tensor2D;
 }
 
