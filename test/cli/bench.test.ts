@@ -88,6 +88,8 @@ describe('the side-by-side comparison with the official code (dtql bench --offic
     const table = formatSummary([hopper!, bandit!]);
     expect(table).toMatch(/hopper .*2\.00x \(1\.80-2\.20\), met 2 of 3/);
     expect(table).toMatch(/bandit \(quick\) .*not timed/);
+    // The headers name each goal as SPEED_GOALS states it.
+    expect(table.split('\n')[0]).toMatch(/^against official +pretrain \(goal 2x\) +train \(goal 2x\) +one thread \(goal 1\.3x\) +act ms \(goal 0\.5x\)$/);
   });
 
   it('refuses --rounds without --official before timing anything', () => {
