@@ -159,7 +159,11 @@ const runFilterFields = {
   ids: z.array(runIdSchema).max(100_000, 'at most 100,000 run ids').optional(),
   task: z.string().min(1).max(100).optional(),
   algo: algoSchema.optional(),
-  status: runStatusSchema.optional(),
+  /**
+   * One status, or any of several: the Live page reads its running and paused runs in one query,
+   * so a run that pauses between two reads is not listed twice.
+   */
+  status: z.union([runStatusSchema, z.array(runStatusSchema).min(1, 'at least one status').max(runStatusSchema.options.length)]).optional(),
   tag: z.string().min(1).max(64).optional(),
   /** The runs of one sweep. */
   sweep: runIdSchema.optional(),

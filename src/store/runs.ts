@@ -159,10 +159,17 @@ function filterSql(filter: RunFilter): { where: string; order: string; args: Rec
     where.push('r.sweep_id = @sweep');
     args.sweep = f.sweep;
   }
-  for (const key of ['task', 'algo', 'status'] as const) {
+  for (const key of ['task', 'algo'] as const) {
     if (f[key] === undefined) continue;
     where.push(`r.${key} = @${key}`);
     args[key] = f[key];
+  }
+  if (typeof f.status === 'string') {
+    where.push('r.status = @status');
+    args.status = f.status;
+  } else if (f.status !== undefined) {
+    where.push('r.status IN (SELECT value FROM json_each(@status))');
+    args.status = JSON.stringify(f.status);
   }
   if (f.tag !== undefined) {
     // IN rather than EXISTS: SQLite then walks the tag's index entries, not every run.
@@ -192,14 +199,17 @@ function filterSql(filter: RunFilter): { where: string; order: string; args: Rec
 export function listRuns(db: Db, filter: RunFilter = {}, page: RunPageRequest = {}): RunPage {
   const { limit, offset } = runPageRequestSchema.parse(page);
   const { where, order, args } = filterSql(filter);
-  // Sort and cut on the bare rows first; the per-run subqueries then run for one page only.
-  const ids = db.prepare(`SELECT r.id FROM runs r ${where} ORDER BY ${order} LIMIT @limit OFFSET @offset`).pluck().all({ ...args, limit, offset }) as number[];
-  const total = (db.prepare(`SELECT count(*) FROM runs r ${where}`).pluck().get(args) as number);
-  const byId = new Map(db.prepare(`${SELECT_RUNS} WHERE r.id IN (SELECT value FROM json_each(?))`).all(JSON.stringify(ids)).map((raw) => {
-    const run = toSummary(raw);
-    return [run.id, run] as const;
-  }));
-  return { runs: ids.map((id) => byId.get(id) as RunSummary), total, offset };
+  // One read transaction: the page, its rows and the total agree even while runs change status.
+  return db.transaction(() => {
+    // Sort and cut on the bare rows first; the per-run subqueries then run for one page only.
+    const ids = db.prepare(`SELECT r.id FROM runs r ${where} ORDER BY ${order} LIMIT @limit OFFSET @offset`).pluck().all({ ...args, limit, offset }) as number[];
+    const total = db.prepare(`SELECT count(*) FROM runs r ${where}`).pluck().get(args) as number;
+    const byId = new Map(db.prepare(`${SELECT_RUNS} WHERE r.id IN (SELECT value FROM json_each(?))`).all(JSON.stringify(ids)).map((raw) => {
+      const run = toSummary(raw);
+      return [run.id, run] as const;
+    }));
+    return { runs: ids.map((id) => byId.get(id) as RunSummary), total, offset };
+  })();
 }
 
 /** Every run a filter selects, in its order, one row at a time: bounded memory for any number of runs. */

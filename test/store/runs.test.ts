@@ -56,6 +56,7 @@ describe('run list filters and sort', () => {
     expect(idsOf(listRuns(db, { task: 'bandit-25g-far' }))).toEqual([b, a]);
     expect(idsOf(listRuns(db, { algo: 'kl' }))).toEqual([f, d, b]);
     expect(idsOf(listRuns(db, { status: 'diverged' }))).toEqual([c]);
+    expect(idsOf(listRuns(db, { status: ['diverged', 'completed'], sort: 'id', dir: 'asc' }))).toEqual([a, b, c]);
     expect(idsOf(listRuns(db, { tag: 'kl' }))).toEqual([d, b]);
     expect(idsOf(listRuns(db, { tag: 'kl', task: 'bandit-25g-far' }))).toEqual([b]);
     expect(idsOf(listRuns(db, { text: 'alpha' }))).toEqual([a]);
@@ -117,6 +118,8 @@ describe('run list filters and sort', () => {
     expect(() => listRuns(db, { sort: 'password' as never })).toThrow();
     expect(() => listRuns(db, { from: 10, to: 5 })).toThrow(/ends before it starts/);
     expect(() => listRuns(db, { status: 'done' as never })).toThrow();
+    expect(() => listRuns(db, { status: ['completed', 'done' as never] })).toThrow();
+    expect(() => listRuns(db, { status: [] })).toThrow(/at least one status/);
     db.close();
   });
 

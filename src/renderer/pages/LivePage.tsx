@@ -60,11 +60,16 @@ function LiveRun({ run, progress, options, onToggle }: { run: RunSummary; progre
 /** Queued runs the Live page lists; the rest are counted. */
 const QUEUED_SHOWN = 50;
 
-/** The runs training or paused, and the first queued ones with how many are queued in all. */
+/**
+ * The runs training or paused (read in one query, so a run pausing meanwhile shows once), then the
+ * first queued ones with how many are queued in all; a run in both lists (it started between the
+ * two reads) shows once, as live: React keeps a stale card behind a repeated key.
+ */
 async function activeRuns() {
-  const page = (status: RunStatus, limit: number) => api.listRuns({ status, archived: 'include', sort: 'id', dir: 'asc', limit });
-  const [running, paused, queued] = await Promise.all([page('running', MAX_RUN_PAGE), page('paused', MAX_RUN_PAGE), page('queued', QUEUED_SHOWN)]);
-  return { runs: [...running.runs, ...paused.runs, ...queued.runs], moreQueued: queued.total - queued.runs.length };
+  const page = (status: RunStatus | RunStatus[], limit: number) => api.listRuns({ status, archived: 'include', sort: 'id', dir: 'asc', limit });
+  const [live, queued] = await Promise.all([page(['running', 'paused'], MAX_RUN_PAGE), page('queued', QUEUED_SHOWN)]);
+  const liveIds = new Set(live.runs.map((r) => r.id));
+  return { runs: [...live.runs, ...queued.runs.filter((r) => !liveIds.has(r.id))], moreQueued: queued.total - queued.runs.length };
 }
 
 export function LivePage() {
