@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -364,6 +366,45 @@ describe('large forward kernels on two cores (evaluation actions)', () => {
         return out;
       });
       expect(Buffer.from(two.buffer).equals(Buffer.from(one.buffer))).toBe(true);
+    }
+  });
+
+  // OpenBLAS picks its kernels by CPU (Haswell's on CPUs it does not know, such as newer EPYCs),
+  // and their row blocks differ: a product split at half of 1031 rows gave other bits on the
+  // Haswell kernels alone. Each kernel set this CPU can run, in a process of its own.
+  it.runIf(addon !== null && process.platform === 'linux')('give the same bits as on one core with each OpenBLAS kernel set this CPU runs', () => {
+    const flags = new Set(/^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim().split(/\s+/) ?? []);
+    const kernelSets = [
+      { name: 'Prescott', needs: ['pni'] },
+      { name: 'Sandybridge', needs: ['avx'] },
+      { name: 'Haswell', needs: ['avx2', 'fma'] },
+      { name: 'SkylakeX', needs: ['avx512f', 'avx512bw', 'avx512dq', 'avx512vl'] },
+    ].filter(({ needs }) => needs.every((flag) => flags.has(flag)));
+    expect(kernelSets.map((k) => k.name)).toContain('Prescott');
+    const script = `
+      const addon = require(${JSON.stringify(createRequire(import.meta.url).resolve('dtql-native-blas'))});
+      let seed = 9;
+      const random = (n) => Float32Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5));
+      const differing = [];
+      for (const [m, k, n] of [[1031, 64, 256], [1024, 256, 256], [256, 256, 256]]) {
+        const [a, b] = [random(m * k), random(k * n)];
+        for (const [ta, tb] of [[false, false], [true, false], [false, true]]) {
+          const [one, two] = [new Float32Array(m * n), new Float32Array(m * n)];
+          addon.splitRows(false);
+          addon.sgemm(a, b, one, 1, m, k, n, ta, tb, 1, 1);
+          addon.splitRows(true);
+          addon.sgemm(a, b, two, 1, m, k, n, ta, tb, 1, 1);
+          addon.splitRows(false);
+          if (!Buffer.from(one.buffer).equals(Buffer.from(two.buffer))) differing.push([m, k, n, ta, tb].join(' '));
+        }
+      }
+      console.log(JSON.stringify({ kernels: addon.describe(), differing }));`;
+    for (const { name } of kernelSets) {
+      const child = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, OPENBLAS_CORETYPE: name }, encoding: 'utf8' });
+      expect(child.status, child.stderr).toBe(0);
+      const { kernels, differing } = JSON.parse(child.stdout) as { kernels: string; differing: string[] };
+      expect(kernels).toContain(`kernels for ${name}`);
+      expect(differing, name).toEqual([]);
     }
   });
 

@@ -106,7 +106,7 @@ static void product_rows(void *context, int64_t first, int64_t end) {
 /* out = op(a) op(b), split by rows when large and this thread asked for it. */
 static void product_by_rows(const float *a, const float *b, float *out, int64_t m, int64_t k, int64_t n, bool trans_a, bool trans_b) {
   struct product p = {a, b, out, m, k, n, trans_a, trans_b};
-  for_row_ranges(product_rows, &p, m, m * k * n >= SPLIT_MIN_PRODUCT);
+  for_row_ranges(product_rows, &p, m, PRODUCT_ROW_BLOCK, m * k * n >= SPLIT_MIN_PRODUCT);
 }
 
 /*
@@ -167,8 +167,8 @@ static void bias_layer_norm_mish_rows(void *context, int64_t first, int64_t end)
 /* One forward layer's element-wise part over `rows`, split by rows when large; returns -1 when out of memory. */
 static int forward_layer_by_rows(struct forward_layer *f, int64_t rows) {
   const bool large = rows * f->cols >= SPLIT_MIN_ELEMENTS;
-  if (f->gamma) for_row_ranges(bias_layer_norm_mish_rows, f, rows, large);
-  else for_row_ranges(bias_act_rows, f, rows, f->activation != ACTIVATION_NONE && large);
+  if (f->gamma) for_row_ranges(bias_layer_norm_mish_rows, f, rows, 1, large);
+  else for_row_ranges(bias_act_rows, f, rows, 1, f->activation != ACTIVATION_NONE && large);
   return f->failed[0] || f->failed[1] ? -1 : 0;
 }
 
@@ -316,7 +316,7 @@ static napi_value mlp_pair_forward(napi_env env, napi_callback_info info) {
   if (!read_layers(env, argv[6], argv[7], argv[8], argv[9], argv[10], argv[11], &nets[0])) return NULL;
   nets[1] = nets[0];
   if (!read_network(env, argv[0], argv[1], argv[2], &nets[0]) || !read_network(env, argv[3], argv[4], argv[5], &nets[1])) return NULL;
-  for_row_ranges(networks_forward, nets, 2, true);
+  for_row_ranges(networks_forward, nets, 2, 1, true);
   if (nets[0].failed || nets[1].failed) napi_throw_error(env, NULL, "dtql_blas: out of memory");
   return NULL;
 }

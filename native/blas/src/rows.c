@@ -91,12 +91,13 @@ bool set_split_rows(bool enabled) {
   return previous;
 }
 
-void for_row_ranges(row_range_fn fn, void *context, int64_t rows, bool large) {
-  if (!split_enabled || !large || rows < 2) return fn(context, 0, rows);
+void for_row_ranges(row_range_fn fn, void *context, int64_t rows, int64_t align, bool large) {
+  /* The multiple of `align` nearest half the rows (rounding down on a tie). */
+  const int64_t half = (rows / 2 + (align - 1) / 2) / align * align;
+  if (!split_enabled || !large || half < 1 || half >= rows) return fn(context, 0, rows);
   pthread_once(&started, start_helper);
   /* Another thread of the process holds the helper: do it all here. */
   if (!helper_running || pthread_mutex_trylock(&helper_busy) != 0) return fn(context, 0, rows);
-  const int64_t half = rows / 2;
   job.fn = fn;
   job.context = context;
   job.first = 0;

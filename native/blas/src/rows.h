@@ -12,12 +12,22 @@ typedef void (*row_range_fn)(void *context, int64_t first, int64_t end);
 bool set_split_rows(bool enabled);
 
 /*
- * Runs fn over rows [0, rows): the first half on the helper thread and the rest here when this
- * thread asked for it, the kernel is `large` (worth more than handing half of it over, some
- * 10 microseconds) and the helper is free; else all here. Every row is computed by the same code
- * either way, so the results are the same bits.
+ * Runs fn over rows [0, rows): about the first half on the helper thread and the rest here when
+ * this thread asked for it, the kernel is `large` (worth more than handing half of it over, some
+ * 10 microseconds) and the helper is free; else all here. The helper's share ends at a multiple of
+ * `align`, so that a kernel computing its rows in blocks (PRODUCT_ROW_BLOCK) puts each row in the
+ * same kind of block either way: the results are the same bits.
  */
-void for_row_ranges(row_range_fn fn, void *context, int64_t rows, bool large);
+void for_row_ranges(row_range_fn fn, void *context, int64_t rows, int64_t align, bool large);
+
+/*
+ * OpenBLAS computes a product's rows in blocks of its kernel's height (12 in the Haswell kernels
+ * it picks on CPUs it does not know, 16 or 32 in others) and the rows of a last, partial block by
+ * other code, whose rounding can differ (measured on the Haswell kernels: a product split at a
+ * multiple of 12 rows gave the unsplit bits, split elsewhere it did not). A multiple of every such
+ * height keeps the split exact.
+ */
+#define PRODUCT_ROW_BLOCK 96
 
 /*
  * What counts as large: a product of at least this many multiply-adds (each half then stays well
