@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkOfficialTarget, formatSummary, speedRatios, summariseRounds } from '../../src/cli/bench/official';
-import { BENCH_PROBLEMS, type BenchResult, concurrentMatMulPeakGflops, jointStepFlops, matMulPeakGflops } from '../../src/cli/bench/speed';
+import { BENCH_PROBLEMS, type BenchResult, benchProblemSpec, concurrentMatMulPeakGflops, matMulPeakGflops } from '../../src/cli/bench/speed';
+import { jointStepFlops, qTermWithPolicy, stepFlops } from '../../src/core/algos/step-flops';
 import { nativeKernelsActive } from '../../src/core/tf/native-kernels';
 import { initBackend } from '../../src/core/tf/backend';
 import { runCli } from '../helpers';
@@ -16,9 +17,22 @@ describe('the distance to the machine limit (dtql bench)', () => {
   it('counts a joint step at hopper size as about 1.6 GFLOP of matrix products, in proportion to the batch', () => {
     const [hopper, halfcheetah] = BENCH_PROBLEMS as [(typeof BENCH_PROBLEMS)[number], (typeof BENCH_PROBLEMS)[number]];
     // By hand: critic 3 x (2 Q + V) + V(s') = 689 M, Q term 3 Q = 207 M, BC 316 M, policy 3 x 69 M + 2 x 106 M = 419 M (batch 256, hidden 256).
-    expect(jointStepFlops(hopper, 256) / 1e9).toBeCloseTo(1.63, 2);
-    expect(jointStepFlops(hopper, 512)).toBeCloseTo(2 * jointStepFlops(hopper, 256), -3);
-    expect(jointStepFlops(halfcheetah, 256)).toBeGreaterThan(jointStepFlops(hopper, 256));
+    const flops = (p: (typeof BENCH_PROBLEMS)[number], batchSize = 256) => jointStepFlops('dtql', benchProblemSpec(p), { ...p.config, batchSize });
+    expect(flops(hopper) / 1e9).toBeCloseTo(1.63, 2);
+    expect(flops(hopper, 512)).toBeCloseTo(2 * flops(hopper), -3);
+    expect(flops(halfcheetah)).toBeGreaterThan(flops(hopper));
+  });
+
+  it('puts the Q term beside the policy where the critic outweighs it (the bandits), not at D4RL sizes', () => {
+    const [hopper, halfcheetah, bandit] = BENCH_PROBLEMS as [(typeof BENCH_PROBLEMS)[number], (typeof BENCH_PROBLEMS)[number], (typeof BENCH_PROBLEMS)[number]];
+    const withPolicy = (p: (typeof BENCH_PROBLEMS)[number], algo: 'dtql' | 'kl') => qTermWithPolicy(stepFlops(algo, benchProblemSpec(p), p.config));
+    expect([hopper, halfcheetah].flatMap((p) => [withPolicy(p, 'dtql'), withPolicy(p, 'kl')])).toEqual([false, false, false, false]);
+    expect(withPolicy(bandit, 'dtql')).toBe(true);
+    expect(withPolicy(bandit, 'kl')).toBe(true);
+    // By hand at hopper size: the critic's update 689 M and Q term 207 M against the policy's side 316 M + 419 M.
+    const hopperFlops = stepFlops('dtql', benchProblemSpec(hopper), hopper.config);
+    expect(hopperFlops.criticUpdate / 1e6).toBeCloseTo(689, -1);
+    expect(hopperFlops.qTerm / 1e6).toBeCloseTo(207, -1);
   });
 
   it('measures a finite matMul peak on the active backend', () => {

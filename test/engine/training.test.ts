@@ -95,13 +95,15 @@ describe.each(['dtql', 'kl'] as const)('%s agent', (algo) => {
   });
 
   it.each([
-    [1, true],
-    [3, true],
-    [1, false],
-  ])('trains with the critic on a worker thread with exactly the sequential results (%i policy samples per state, critic pretrained: %s)', async (policyLossSamples, pretrainCritic) => {
+    [1, true, false],
+    [3, true, false],
+    [1, false, false],
+    [1, true, true],
+    [3, false, true],
+  ])('trains with the critic on a worker thread with exactly the sequential results (%i policy samples per state, critic pretrained: %s, Q term on the main thread: %s)', async (policyLossSamples, pretrainCritic, qTermHere) => {
     const run = async (pipelined: boolean) => {
       const { agent, sampler } = smallAgent(11, algo, { policyLossSamples, pretrainCritic });
-      const stepper = pipelined ? await PipelinedStepper.start(agent, sampler, 'wasm') : new SequentialStepper(agent, sampler);
+      const stepper = pipelined ? await PipelinedStepper.start(agent, sampler, 'wasm', qTermHere) : new SequentialStepper(agent, sampler);
       const values: Record<string, number>[] = [];
       for (let i = 0; i < 8; i++) values.push(await stepper.step(i === 5 || i === 7));
       await stepper.close();

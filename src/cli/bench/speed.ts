@@ -15,7 +15,7 @@ import { REPO_ROOT } from '../../core/repo-root';
 import { EventHub } from '../../engine/events';
 import { RunManager, defaultConcurrency } from '../../engine/local/run-manager';
 import { planRuns } from '../../engine/plan';
-import { DtqlAgent } from '../../core/algos/dtql';
+import { DtqlAgent, type ProblemSpec } from '../../core/algos/dtql';
 import { ReplaySampler, type Transitions } from '../../core/data/replay';
 import { Rng } from '../../core/rng';
 import type { BackendInfo } from '../../core/tf/backend';
@@ -42,30 +42,8 @@ export const BENCH_PROBLEMS: BenchProblem[] = [
   { problem: 'bandit (quick)', stateDim: 1, actionDim: 2, config: presetOf(requireTask('bandit-25g-hard'), 'quick').configs.dtql },
 ];
 
-/** FLOPs (2 per multiply-add) of a stack of dense layers [in, out] over `rows` rows, one forward pass. */
-const layerFlops = (rows: number, layers: [number, number][]): number => 2 * rows * layers.reduce((t, [i, o]) => t + i * o, 0);
-
-/**
- * FLOPs of one joint DTQL step at `batch` rows, counted from the network shapes (matrix products,
- * which are nearly all of it): a backward pass costs two forward passes where weights train and one
- * where only the input's gradient is needed (the Q term, the trust region through the diffusion model).
- * The Q term's gradient goes back through one of Q1 and Q2 per row (the backward pass skips the other's
- * rows), and the policy's forward pass serves both its actions and its update.
- */
-export function jointStepFlops(p: BenchProblem, batch: number): number {
-  const { stateDim: s, actionDim: a } = p;
-  const { scoreHidden: hidden, timeEmbedDim: timeEmbed } = p.config;
-  const h = 256;
-  const q = layerFlops(batch, [[s + a, h], [h, h], [h, h], [h, 1]]);
-  const v = layerFlops(batch, [[s, h], [h, h], [h, h], [h, 1]]);
-  const score = layerFlops(batch, [[timeEmbed, 2 * timeEmbed], [2 * timeEmbed, timeEmbed], [a + s + timeEmbed, hidden], [hidden, hidden], [hidden, hidden], [hidden, hidden], [hidden, a]]);
-  const policy = layerFlops(batch, [[s, h], [h, h], [h, h], [h, 2 * a]]);
-  const critic = 3 * (2 * q + v) + v; // Q1, Q2 and V trained; V(s') forward
-  const qTerm = 2 * q + q; // Q1 and Q2 forward, and back to the actions through the smaller one per row
-  const bc = 3 * score;
-  const policyStep = 3 * policy + 2 * score; // the forward (actions for the Q term, kept for the update) and back; the trust region through the diffusion model
-  return critic + qTerm + bc + policyStep;
-}
+/** The problem a bench problem trains, as the agent sees it. */
+export const benchProblemSpec = (p: BenchProblem): ProblemSpec => ({ stateDim: p.stateDim, actionDim: p.actionDim, maxAction: 1, clipDenoised: true });
 
 /**
  * The matrix-product speed this backend reaches on one thread, in GFLOP/s: the fastest of a few
@@ -189,7 +167,7 @@ export async function benchProblem(p: BenchProblem, backend: BackendInfo, option
   const data = randomTransitions(rng, p.stateDim, p.actionDim, 10_000);
   const blocks = options.warmup + options.steps * options.repeats;
   const config = { ...p.config, pretrainSteps: blocks, trainSteps: 2 * blocks };
-  const make = () => new DtqlAgent({ stateDim: p.stateDim, actionDim: p.actionDim, maxAction: 1, clipDenoised: true }, config, 1);
+  const make = () => new DtqlAgent(benchProblemSpec(p), config, 1);
   const timeSteps = async (stepper: Stepper) => timeBlocks(() => stepper.step(false), options.warmup, options.steps, options.repeats);
 
   const agent = make();

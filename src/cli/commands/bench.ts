@@ -67,7 +67,8 @@ export function benchCommand(program: Command): void {
       const official = opts.official === undefined ? null : await import('../bench/official');
       const target = official && opts.official !== undefined ? official.checkOfficialTarget({ checkout: opts.official, python: opts.python }) : null;
       const { initBackend } = await import('../../core/tf/backend');
-      const { BENCH_PROBLEMS, benchCurveFetch, benchProblem, benchRunList, benchStartup, concurrentMatMulPeakGflops, jointStepFlops, matMulPeakGflops } = await import('../bench/speed');
+      const { BENCH_PROBLEMS, benchCurveFetch, benchProblem, benchProblemSpec, benchRunList, benchStartup, concurrentMatMulPeakGflops, matMulPeakGflops } = await import('../bench/speed');
+      const { jointStepFlops } = await import('../../core/algos/step-flops');
       const backend = await initBackend();
       process.stderr.write(`benchmarking on ${backend.label} (${backend.reason})\n`);
       // Training uses two threads on the CPU backends (the critic on its own): the peak is theirs at once where it can be
@@ -90,7 +91,7 @@ export function benchCommand(program: Command): void {
           process.stderr.write(
             `${r.problem}: pretrain ${r.pretrainStepsPerSec.toFixed(1)} steps/s, train ${r.trainStepsPerSec.toFixed(1)} steps/s (one thread ${r.trainStepsPerSecSingleThread.toFixed(1)}), act ${r.actLatencyMs.toFixed(1)} ms\n`,
           );
-          const gflopPerStep = jointStepFlops(p, p.config.batchSize) / 1e9;
+          const gflopPerStep = jointStepFlops('dtql', benchProblemSpec(p), p.config) / 1e9;
           const shareOfPeak = (gflopPerStep * r.trainStepsPerSec) / peakGflops;
           process.stderr.write(`${r.problem}: a joint step is ${gflopPerStep.toFixed(2)} GFLOP of matrix products; at ${r.trainStepsPerSec.toFixed(1)} steps/s that is ${(gflopPerStep * r.trainStepsPerSec).toFixed(1)} GFLOP/s, ${(100 * shareOfPeak).toFixed(0)}% of the peak\n`);
           results.push({ ...r, gflopPerStep, peakGflops, shareOfPeak });

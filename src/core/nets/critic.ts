@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
-import { ParamSet, addLinear, addNorm, mlp, mlpInputGradient, mlpPairForward, mlpParamGradients, mlpPass, type KeptForward, type Linear, type MlpLayer } from './params';
+import { ParamSet, addLinear, addNorm, mlp, mlpInputGradient, mlpPairForward, mlpParamGradients, mlpPass, type KeptForward, type Linear, type MlpLayer, type NamedArray } from './params';
 
 /** The passes of Q1 and Q2 on [s, a], for gradients written out. */
 export interface QPasses {
@@ -90,7 +90,14 @@ export class Critic {
     return { ...mlpParamGradients(passes.q1, this.q1, dq1), ...mlpParamGradients(passes.q2, this.q2, dq2), ...mlpParamGradients(passes.v, this.v, dv) };
   }
 
+  /** Q1's and Q2's parameters by name, without V's: what the Q term needs. */
+  qSnapshot(): Record<string, NamedArray> {
+    return this.params.snapshot(isQParam);
+  }
+
   dispose(): void {
     this.params.dispose();
   }
 }
+
+const isQParam = (name: string): boolean => name.startsWith('q1_model.') || name.startsWith('q2_model.');

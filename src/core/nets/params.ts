@@ -43,12 +43,17 @@ export class ParamSet {
   assign(values: Record<string, NamedArray>): void {
     const names = Object.keys(values);
     if (names.length !== this.byName.size) throw new Error(`expected ${this.byName.size} parameters, got ${names.length}`);
-    for (const [name, variable] of this.byName) {
-      const entry = values[name];
-      if (!entry) throw new Error(`parameter ${name} missing`);
+    for (const name of this.byName.keys()) if (!values[name]) throw new Error(`parameter ${name} missing`);
+    this.assignSome(values);
+  }
+
+  /** Copies values in for the parameters named, leaving the others; an unknown or mis-shaped entry is an error. */
+  assignSome(values: Record<string, NamedArray>): void {
+    for (const [name, entry] of Object.entries(values)) {
+      const variable = this.get(name);
       if (entry.shape.join('x') !== variable.shape.join('x')) throw new Error(`parameter ${name} has shape ${entry.shape} but the network needs ${variable.shape}`);
-      tf.tidy(() => variable.assign(tf.tensor(entry.data, entry.shape, 'float32')));
     }
+    for (const [name, entry] of Object.entries(values)) tf.tidy(() => this.get(name).assign(tf.tensor(entry.data, entry.shape, 'float32')));
   }
 
   /** Loads a torch state_dict (weights [out, in]), transposing Linear weights. */
@@ -68,9 +73,10 @@ export class ParamSet {
     this.assign(converted);
   }
 
-  snapshot(): Record<string, NamedArray> {
+  /** The values of every parameter, or of those `select` picks by name. */
+  snapshot(select: (name: string) => boolean = () => true): Record<string, NamedArray> {
     const out: Record<string, NamedArray> = {};
-    for (const [name, variable] of this.byName) out[name] = { shape: [...variable.shape], data: variable.dataSync() as Float32Array };
+    for (const [name, variable] of this.byName) if (select(name)) out[name] = { shape: [...variable.shape], data: variable.dataSync() as Float32Array };
     return out;
   }
 

@@ -23,13 +23,14 @@ export interface CriticState {
 
 export type WorkerRequest =
   | { type: 'init'; backend: BackendName; problem: ProblemSpec; config: TrainConfig; state: CriticState }
-  | { type: 'step'; batch: BatchArrays; lr: number; updateTarget: boolean }
+  /** A critic update; with `sendQ` the reply carries Q1's and Q2's new weights, for a Q term computed on the main thread. */
+  | { type: 'step'; batch: BatchArrays; lr: number; updateTarget: boolean; sendQ: boolean }
   | { type: 'qterm'; actions: Float32Array }
   | { type: 'state' };
 
 export type WorkerReply =
   | { type: 'ready' }
-  | { type: 'stepped'; metrics: Record<CriticMetric, number> }
+  | { type: 'stepped'; metrics: Record<CriticMetric, number>; q?: Record<string, NamedArray> }
   | { type: 'qterm'; term: QTerm }
   | { type: 'state'; state: CriticState }
   | { type: 'error'; message: string };
@@ -72,12 +73,15 @@ async function handle(message: WorkerRequest): Promise<WorkerReply> {
     metrics[name] = scalar.dataSync()[0] as number;
     scalar.dispose();
   }
-  return { type: 'stepped', metrics };
+  return message.sendQ ? { type: 'stepped', metrics, q: learner.critic.qSnapshot() } : { type: 'stepped', metrics };
 }
+
+/** The weights a reply carries move to the main thread instead of being copied. */
+const transferables = (reply: WorkerReply): ArrayBuffer[] => (reply.type === 'stepped' && reply.q ? Object.values(reply.q).map((p) => p.data.buffer as ArrayBuffer) : []);
 
 parentPort?.on('message', (message: WorkerRequest) => {
   handle(message).then(
-    (reply) => parentPort?.postMessage(reply),
+    (reply) => parentPort?.postMessage(reply, transferables(reply)),
     (err: unknown) => parentPort?.postMessage({ type: 'error', message: messageOf(err) } satisfies WorkerReply),
   );
 });

@@ -5,6 +5,7 @@ import { batchToTensors, disposeBatch, type BatchArrays, type ReplaySampler } fr
 import type { BackendName } from '../../core/tf/backend';
 import type { CriticState, WorkerReply, WorkerRequest } from './critic-worker';
 import { engineEntry } from '../entries';
+import { qTermWithPolicy, stepFlops } from '../../core/algos/step-flops';
 
 /** Runs training steps of an agent; values come back as plain numbers, read once per step. */
 export interface Stepper {
@@ -60,6 +61,10 @@ interface SentStep {
  * trains behaviour cloning and the policy of step t. Minibatches come from their own random stream
  * and the loss noise is drawn on this thread in the same order, so every kernel sees the same
  * inputs as on one thread: the results equal the sequential stepper's bit for bit.
+ *
+ * The Q term runs on the worker, or (`qTermHere`, where the critic outweighs the policy's side)
+ * here: the worker then sends Q1's and Q2's weights after each joint update, and this thread's copy
+ * of the critic computes the term with the same kernels, so the same bits.
  */
 class WorkerCritic<N extends BaseNoise> implements CriticHolder {
   private readonly worker: Worker;
@@ -74,6 +79,7 @@ class WorkerCritic<N extends BaseNoise> implements CriticHolder {
   constructor(
     private readonly agent: OfflineAgent<N>,
     private readonly sampler: ReplaySampler,
+    private readonly qTermHere: boolean,
   ) {
     this.worker = new Worker(engineEntry('critic-worker'));
     this.worker.on('message', (reply: WorkerReply) => this.replies.shift()?.(reply));
@@ -109,15 +115,29 @@ class WorkerCritic<N extends BaseNoise> implements CriticHolder {
     return this.current.arrays;
   }
 
+  private stepRequest(batch: BatchArrays, update: CriticUpdate): WorkerRequest {
+    return { type: 'step', batch, lr: update.lr, updateTarget: update.joint, sendQ: this.qTermHere && update.joint };
+  }
+
   update(_batch: Batch, update: CriticUpdate): Promise<Record<CriticMetric, number>> {
     const step = this.current as SentStep;
-    step.reply ??= this.request({ type: 'step', batch: step.arrays, lr: update.lr, updateTarget: update.joint });
+    step.reply ??= this.request(this.stepRequest(step.arrays, update));
     // A pretraining step asks for no Q term: its requests are all in.
     if (!update.joint) this.sendAhead();
     return this.expect(step.reply, 'stepped').then((r) => r.metrics);
   }
 
-  qTerm(_batch: Batch, actions: Float32Array): Promise<QTerm> {
+  qTerm(batch: Batch, actions: Float32Array): Promise<QTerm> {
+    if (this.qTermHere) {
+      const updated = this.expect((this.current as SentStep).reply as Promise<WorkerReply>, 'stepped');
+      this.sendAhead();
+      return updated.then(({ q }) => {
+        if (!q) throw new Error('critic worker: the update came back without the Q weights');
+        const learner = this.agent.criticLearner;
+        learner.critic.params.assignSome(q);
+        return learner.qTerm(batch, actions);
+      });
+    }
     const reply = this.request({ type: 'qterm', actions });
     this.sendAhead();
     return this.expect(reply, 'qterm').then((r) => r.term);
@@ -133,7 +153,7 @@ class WorkerCritic<N extends BaseNoise> implements CriticHolder {
     if (next.pretrain + next.train >= config.pretrainSteps + config.trainSteps) return;
     const arrays = this.sampler.sampleArrays(agent.dataRng);
     const update = criticUpdateAt(config, next);
-    this.ahead = { arrays, reply: update ? this.request({ type: 'step', batch: arrays, lr: update.lr, updateTarget: update.joint }) : null };
+    this.ahead = { arrays, reply: update ? this.request(this.stepRequest(arrays, update)) : null };
   }
 
   /** Copies the worker's critic, target and optimizer into the agent. */
@@ -157,8 +177,9 @@ export class PipelinedStepper<N extends BaseNoise> implements Stepper {
     private readonly critic: WorkerCritic<N>,
   ) {}
 
-  static async start<N extends BaseNoise>(agent: OfflineAgent<N>, sampler: ReplaySampler, backend: BackendName): Promise<PipelinedStepper<N>> {
-    const critic = new WorkerCritic(agent, sampler);
+  /** `qTermHere` says where the Q term runs; by default where its FLOPs even out the two threads best (qTermWithPolicy). */
+  static async start<N extends BaseNoise>(agent: OfflineAgent<N>, sampler: ReplaySampler, backend: BackendName, qTermHere?: boolean): Promise<PipelinedStepper<N>> {
+    const critic = new WorkerCritic(agent, sampler, qTermHere ?? qTermWithPolicy(stepFlops(agent.algo, agent.problem, agent.config)));
     const learner = agent.criticLearner;
     const state: CriticState = { critic: learner.critic.params.snapshot(), target: learner.target.params.snapshot(), optimizer: learner.optimizer.getState() };
     await critic.expect(critic.request({ type: 'init', backend, problem: agent.problem, config: agent.config, state }), 'ready');
