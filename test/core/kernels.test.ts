@@ -369,9 +369,9 @@ describe('large forward kernels on two cores (evaluation actions)', () => {
     }
   });
 
-  // OpenBLAS picks its kernels by CPU (Haswell's on CPUs it does not know, such as newer EPYCs),
-  // and their row blocks differ: a product split at half of 1031 rows gave other bits on the
-  // Haswell kernels alone. Each kernel set this CPU can run, in a process of its own.
+  // OpenBLAS picks its kernels by CPU or OPENBLAS_CORETYPE, and their row blocks differ: a product
+  // split at half of 1031 rows gave other bits on the Haswell and Prescott kernels. Each kernel set
+  // this CPU can run, in a process of its own.
   it.runIf(addon !== null && process.platform === 'linux')('give the same bits as on one core with each OpenBLAS kernel set this CPU runs', () => {
     const flags = new Set(/^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim().split(/\s+/) ?? []);
     const kernelSets = [

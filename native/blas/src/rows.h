@@ -21,11 +21,10 @@ bool set_split_rows(bool enabled);
 void for_row_ranges(row_range_fn fn, void *context, int64_t rows, int64_t align, bool large);
 
 /*
- * OpenBLAS computes a product's rows in blocks of its kernel's height (12 in the Haswell kernels
- * it picks on CPUs it does not know, 16 or 32 in others) and the rows of a last, partial block by
- * other code, whose rounding can differ (measured on the Haswell kernels: a product split at a
- * multiple of 12 rows gave the unsplit bits, split elsewhere it did not). A multiple of every such
- * height keeps the split exact.
+ * OpenBLAS computes a product's rows in blocks of its kernel's height (12 in its AVX2 set,
+ * Haswell; 16 or 32 in others) and the rows of a last, partial block by other code, whose rounding
+ * can differ (measured on the Haswell kernels: a product split at a multiple of 12 rows gave the
+ * unsplit bits, split elsewhere it did not). A multiple of every such height keeps the split exact.
  */
 #define PRODUCT_ROW_BLOCK 96
 
