@@ -78,8 +78,23 @@ export function denoise(net: Denoisable, x: tf.Tensor, states: tf.Tensor, sigma:
  * the trust-region loss (paper Eq. 5) with policy actions. Gradients reach x both through x_sigma
  * and through the regression target; nothing is detached (OFFICIAL-CODE.md §4.3).
  */
-export function diffusionLoss(net: Denoisable, x: tf.Tensor, states: tf.Tensor, sigma: tf.Tensor, eps: tf.Tensor, clampTo: number | null): { loss: tf.Scalar; parts: Denoised } {
+export function diffusionLoss(net: Denoisable, x: tf.Tensor, states: tf.Tensor, sigma: tf.Tensor, eps: tf.Tensor, clampTo: number | null): { loss: tf.Scalar; parts: Denoised; error: tf.Tensor2D } {
   const parts = denoise(net, x, states, sigma, eps, clampTo);
-  const loss = tf.mean(tf.square(tf.div(tf.sub(parts.denoised, x), parts.coefficients.cOut))) as tf.Scalar;
-  return { loss, parts };
+  const error = tf.div(tf.sub(parts.denoised, x), parts.coefficients.cOut) as tf.Tensor2D;
+  return { loss: tf.mean(tf.square(error)) as tf.Scalar, parts, error };
+}
+
+/**
+ * The diffusion loss's gradient at the network's output F, for a loss from diffusionLoss with
+ * `clampTo` (x itself held fixed): written out in the order of the tape's own gradient ops, so the
+ * same bits. The mean gives 1/N, the square times 2 error, the division by c_out, the clamp passes
+ * it where the denoiser was inside the box, the product with c_out times c_out.
+ */
+export function diffusionOutputGradient(parts: Denoised, error: tf.Tensor, clampTo: number | null): tf.Tensor2D {
+  const { cOut } = parts.coefficients;
+  const dError = tf.mul(tf.div(1, error.size), tf.mul(error, 2));
+  const dDenoised = tf.div(dError, cOut);
+  const inside = clampTo === null ? null : tf.logicalAnd(tf.greaterEqual(parts.unclamped, -clampTo), tf.lessEqual(parts.unclamped, clampTo));
+  const dUnclamped = inside === null ? dDenoised : tf.where(inside, dDenoised, tf.zerosLike(dDenoised));
+  return tf.mul(dUnclamped, cOut) as tf.Tensor2D;
 }

@@ -6,10 +6,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from '../../common/config';
-import { diffusionLoss, sampleSigma } from '../edm';
+import { diffusionLoss, diffusionOutputGradient, sampleSigma, type Denoisable } from '../edm';
 import { Critic } from '../nets/critic';
-import type { NamedArray, ParamSet } from '../nets/params';
-import { ScoreNetwork } from '../nets/score';
+import { mlpRunsNatively, type NamedArray, type ParamSet } from '../nets/params';
+import { ScoreNetwork, type ScorePasses } from '../nets/score';
 import { Rng, type RngState } from '../rng';
 import { Adam, type AdamState } from '../tf/adam';
 import { fusedSoftUpdate, fusedUpdateFor, softUpdateInPlace } from '../tf/fused-updates';
@@ -165,6 +165,37 @@ export function criticGradients(critic: Critic, batch: Batch, nextV: tf.Tensor, 
     }),
   ) as CriticLossParts;
   return { parts, grads };
+}
+
+// A type, not an interface, so that tf.tidy may return it.
+export type DiffusionGradients = {
+  loss: tf.Scalar;
+  grads: tf.NamedTensorMap;
+};
+
+/**
+ * Behaviour cloning's diffusion loss on the dataset's actions (paper Eq. 2) and the score network's
+ * gradients. Where the network runs natively, written out: the gradient at its output by hand
+ * (diffusionOutputGradient) and its backward passes, the kernels the tape would run, without the
+ * tape's bookkeeping and saved-tensor clones; elsewhere, or with `byTape`, by the tape. The same
+ * bits either way (tested). The caller disposes the tensors.
+ */
+export function behaviourCloningGradients(actor: ScoreNetwork, batch: Batch, sigma: tf.Tensor, eps: tf.Tensor, clampTo: number | null, byTape = false): DiffusionGradients {
+  const x = batch.actions;
+  if (!byTape && mlpRunsNatively(x)) {
+    // The network's passes, kept as the loss runs it, for its backward passes.
+    const kept: { passes?: ScorePasses } = {};
+    const recording: Denoisable = {
+      forward: (xIn, states, cNoise) => {
+        kept.passes = actor.passes(xIn, states, cNoise) as ScorePasses;
+        return kept.passes.layers.output;
+      },
+    };
+    const { loss, parts, error } = diffusionLoss(recording, x, batch.states, sigma, eps, clampTo);
+    return { loss, grads: actor.gradients(kept.passes as ScorePasses, diffusionOutputGradient(parts, error, clampTo)) };
+  }
+  const { value, grads } = tf.variableGrads(() => diffusionLoss(actor, x, batch.states, sigma, eps, clampTo).loss, actor.params.variables);
+  return { loss: value, grads };
 }
 
 /**
@@ -409,13 +440,10 @@ export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
   /** Behaviour-cloning update of the diffusion model (OFFICIAL-CODE.md §4.2, paper Eq. 2). */
   bcStep(batch: Batch, sigma: Float32Array, eps: Float32Array): tf.Scalar {
     const [b, a] = batch.actions.shape;
-    const { value, grads } = tf.variableGrads(
-      () => diffusionLoss(this.bcActor, batch.actions, batch.states, tf.tensor2d(sigma, [b, 1]), tf.tensor2d(eps, [b, a]), this.denoiserClamp).loss,
-      this.bcActor.params.variables,
-    );
+    const { loss, grads } = tf.tidy(() => behaviourCloningGradients(this.bcActor, batch, tf.tensor2d(sigma, [b, 1]), tf.tensor2d(eps, [b, a]), this.denoiserClamp));
     this.bcOptimizer.apply(grads);
     tf.dispose(grads);
-    return value;
+    return loss;
   }
 
   get counts(): StepCounts {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
 import { torchLinearInit } from '../tf/init';
 import { layerNormMish, mish } from '../tf/kernels';
-import { keepNativeMlp, nativeMlp, nativeMlpActive, nativeMlpInputGradient, nativeMlpPair, nativeMlpParamGradients, nativeMlpPass, nativeMlpReplay, type KeptForward, type LayerKind } from '../tf/native-mlp';
+import { keepNativeMlp, nativeMlp, nativeMlpActive, nativeMlpInputGradient, nativeMlpGradients, nativeMlpPair, nativeMlpPass, nativeMlpReplay, type KeptForward, type LayerKind } from '../tf/native-mlp';
 
 export type { KeptForward };
 
@@ -128,8 +128,8 @@ function denseLayerNormMish(x: tf.Tensor, layer: Linear, norm: Norm): tf.Tensor2
 /** One layer of a network: its Linear, what follows the product, and the LayerNorm's parameters where there is one. */
 export type MlpLayer = Linear & ({ kind: Activation } | { kind: 'layerNormMish'; norm: Norm });
 
-/** The native kernels take non-empty batches on the backend that has them. */
-const runsNatively = (x: tf.Tensor): boolean => (x.shape[0] as number) > 0 && nativeMlpActive();
+/** Whether a network runs natively on x: the native kernels take non-empty batches on the backend that has them. */
+export const mlpRunsNatively = (x: tf.Tensor): boolean => (x.shape[0] as number) > 0 && nativeMlpActive();
 
 /**
  * A chain of dense layers. Where the native addon runs, the whole network is one kernel and its
@@ -141,7 +141,7 @@ const runsNatively = (x: tf.Tensor): boolean => (x.shape[0] as number) > 0 && na
  */
 export function mlp(x: tf.Tensor, layers: MlpLayer[], kept: KeptForward | null = null): tf.Tensor2D {
   if (kept !== null && kept.input === x) return nativeMlpReplay(kept, layers);
-  if (runsNatively(x)) return nativeMlp(x, layers);
+  if (mlpRunsNatively(x)) return nativeMlp(x, layers);
   let h = x as tf.Tensor2D;
   for (const layer of layers) h = layer.kind === 'layerNormMish' ? denseLayerNormMish(h, layer, layer.norm) : dense(h, layer, layer.kind);
   return h;
@@ -149,19 +149,23 @@ export function mlp(x: tf.Tensor, layers: MlpLayer[], kept: KeptForward | null =
 
 /** A forward pass kept for `mlp` on the same input (the caller disposes it), where the native addon runs; null elsewhere. */
 export function keepMlp(x: tf.Tensor, layers: MlpLayer[]): KeptForward | null {
-  return runsNatively(x) ? keepNativeMlp(x, layers) : null;
+  return mlpRunsNatively(x) ? keepNativeMlp(x, layers) : null;
 }
 
 /** The network's pass on x in the current scope, for `mlpParamGradients`, where the native addon runs; null elsewhere (the tape differentiates the composed ops). */
 export function mlpPass(x: tf.Tensor, layers: MlpLayer[]): KeptForward | null {
-  return runsNatively(x) ? nativeMlpPass(x, layers) : null;
+  return mlpRunsNatively(x) ? nativeMlpPass(x, layers) : null;
+}
+
+/** The gradients at the input and of the network's parameters (by variable name) at the output gradient dy of a pass from `mlpPass`. */
+export function mlpGradients(pass: KeptForward, layers: MlpLayer[], dy: tf.Tensor): { input: tf.Tensor2D; params: tf.NamedTensorMap } {
+  const { input, params } = nativeMlpGradients(pass, layers, dy);
+  // The layers' parameters are the ParamSet's variables, so the keys are those variables.
+  return { input, params: Object.fromEntries([...params].map(([param, grad]) => [(param as tf.Variable).name, grad])) };
 }
 
 /** The gradients of the network's parameters, by variable name, at the output gradient dy of a pass from `mlpPass`. */
-export function mlpParamGradients(pass: KeptForward, layers: MlpLayer[], dy: tf.Tensor): tf.NamedTensorMap {
-  // The layers' parameters are the ParamSet's variables, so the keys are those variables.
-  return Object.fromEntries([...nativeMlpParamGradients(pass, layers, dy)].map(([param, grad]) => [(param as tf.Variable).name, grad]));
-}
+export const mlpParamGradients = (pass: KeptForward, layers: MlpLayer[], dy: tf.Tensor): tf.NamedTensorMap => mlpGradients(pass, layers, dy).params;
 
 /** The gradient at the input of a pass from `mlpPass`, for the output gradient dy (no weight gradient is computed). */
 export function mlpInputGradient(pass: KeptForward, layers: MlpLayer[], dy: tf.Tensor): tf.Tensor2D {
@@ -170,5 +174,5 @@ export function mlpInputGradient(pass: KeptForward, layers: MlpLayer[], dy: tf.T
 
 /** Two networks of the same shape on one input, forward only (no gradient): with the native addon one kernel, each network on its own core under withBothCores. */
 export function mlpPairForward(x: tf.Tensor, first: MlpLayer[], second: MlpLayer[]): [tf.Tensor2D, tf.Tensor2D] {
-  return runsNatively(x) ? nativeMlpPair(x, first, second) : [mlp(x, first), mlp(x, second)];
+  return mlpRunsNatively(x) ? nativeMlpPair(x, first, second) : [mlp(x, first), mlp(x, second)];
 }

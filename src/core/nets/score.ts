@@ -1,6 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
-import { ParamSet, addLinear, mlp, type MlpLayer } from './params';
+import { ParamSet, addLinear, mlp, mlpGradients, mlpParamGradients, mlpPass, type KeptForward, type MlpLayer } from './params';
+
+/** The passes of the time embedding and of the MLP on [x, s, temb], for gradients written out. */
+export interface ScorePasses {
+  embed: KeptForward;
+  layers: KeptForward;
+}
 
 export interface ScoreNetworkSize {
   actionDim: number;
@@ -56,6 +62,23 @@ export class ScoreNetwork {
   /** F(x_in, s, c_noise): x_in [B, A], s [B, S], c_noise [B, 1]. */
   forward(xIn: tf.Tensor, states: tf.Tensor, cNoise: tf.Tensor): tf.Tensor2D {
     return mlp(tf.concat([xIn, states, this.timeEmbedding(cNoise)], 1), this.layers);
+  }
+
+  /** F(x_in, s, c_noise) with both networks' passes (in the current scope) for `gradients`, where they run natively; null elsewhere. */
+  passes(xIn: tf.Tensor, states: tf.Tensor, cNoise: tf.Tensor): ScorePasses | null {
+    const embed = mlpPass(this.sinusoidal(cNoise), this.embed);
+    return embed && { embed, layers: mlpPass(tf.concat([xIn, states, embed.output], 1), this.layers) as KeptForward };
+  }
+
+  /**
+   * Every parameter's gradient, by variable name, given the gradient at F: the MLP's backward pass,
+   * then the time embedding's at the embedding's columns of the MLP's input gradient.
+   */
+  gradients(passes: ScorePasses, dF: tf.Tensor): tf.NamedTensorMap {
+    const { input, params } = mlpGradients(passes.layers, this.layers, dF);
+    const { actionDim, stateDim, timeEmbedDim } = this.size;
+    const dEmbedding = tf.split(input, [actionDim, stateDim, timeEmbedDim], 1)[2] as tf.Tensor2D;
+    return { ...params, ...mlpParamGradients(passes.embed, this.embed, dEmbedding) };
   }
 
   dispose(): void {

@@ -333,7 +333,7 @@ export function keepNativeMlp(x: tf.Tensor, layers: MlpLayerTensors[]): KeptForw
   return { input: x, output: tf.keep(output), workspace: tf.keep(workspace) };
 }
 
-/** The network's pass on x with what its backward pass needs, in the current scope (for nativeMlpParamGradients). */
+/** The network's pass on x with what its backward pass needs, in the current scope (for nativeMlpGradients). */
 export function nativeMlpPass(x: tf.Tensor, layers: MlpLayerTensors[]): KeptForward {
   return { input: x, ...nativeMlpWithWorkspace(x, layers) };
 }
@@ -345,13 +345,14 @@ export function nativeMlpInputGradient(pass: KeptForward, layers: MlpLayerTensor
 }
 
 /**
- * The gradients of every parameter of a pass's network at the output gradient dy, keyed by the
- * parameter: the kernels the tape would run for them (the backward chain, a product per weight).
+ * The gradients at a pass's input and of every parameter of its network (keyed by the parameter) at
+ * the output gradient dy: the kernels the tape would run for them (the backward chain, which gives
+ * the input's gradient too, and a product per weight).
  */
-export function nativeMlpParamGradients(pass: KeptForward, layers: MlpLayerTensors[], dy: tf.Tensor): Map<tf.Tensor, tf.Tensor> {
+export function nativeMlpGradients(pass: KeptForward, layers: MlpLayerTensors[], dy: tf.Tensor): { input: tf.Tensor2D; params: Map<tf.Tensor, tf.Tensor> } {
   const params = paramsOf(layers);
   const grads = mlpGradient(dy, [pass.input, pass.workspace, ...params], { codes: codesOf(layers) });
-  return new Map(params.map((param, i) => [param, (grads[2 + i] as () => tf.Tensor)()]));
+  return { input: (grads[0] as () => tf.Tensor2D)(), params: new Map(params.map((param, i) => [param, (grads[2 + i] as () => tf.Tensor)()])) };
 }
 
 /** The kept pass's output again, as a kernel with the network's gradient. The caller vouches that the weights have not changed. */
