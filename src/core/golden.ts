@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { D4RL_DEFAULTS, type TrainConfig } from '../common/config';
-import { behaviourCloningGradients, criticActionTerm, criticGradients, DtqlAgent, policyLoss, type Batch, type StepNoise } from './algos/dtql';
+import { criticActionTerm, criticGradients, diffusionGradients, DtqlAgent, policyLoss, type Batch, type StepNoise } from './algos/dtql';
 import { dmdLoss, GENERATION_SIGMA } from './algos/dql-kl';
 import { diffusionLoss, edmCoefficients, sigmaFromUniform, SIGMA_CDF_MAX, SIGMA_CDF_MIN, type Denoised } from './edm';
 import type { NamedArray, ParamSet } from './nets/params';
@@ -315,7 +315,7 @@ export function checkNetworksFile(file: NetworksFile): GoldenReport {
       // Behaviour-cloning loss and its gradient over the score network, as training computes them
       // (written out where the network runs natively).
       recordDenoised('bc_loss', diffusionLoss(agent.bcActor, batch.actions, batch.states, sigmaCol('bc'), tensorOf(i.eps_bc), clampTo).parts);
-      const bc = behaviourCloningGradients(agent.bcActor, batch, sigmaCol('bc'), tensorOf(i.eps_bc), clampTo);
+      const bc = diffusionGradients(agent.bcActor, batch.actions, batch.states, sigmaCol('bc'), tensorOf(i.eps_bc), clampTo);
       cmp.record('bc_loss.loss', bc.loss);
       cmp.recordGrads('bc_loss.grads_bc_actor', agent.bcActor.params, bc.grads);
 

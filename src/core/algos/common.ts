@@ -174,27 +174,27 @@ export type DiffusionGradients = {
 };
 
 /**
- * Behaviour cloning's diffusion loss on the dataset's actions (paper Eq. 2) and the score network's
- * gradients. Where the network runs natively, written out: the gradient at its output by hand
- * (diffusionOutputGradient) and its backward passes, the kernels the tape would run, without the
- * tape's bookkeeping and saved-tensor clones; elsewhere, or with `byTape`, by the tape. The same
- * bits either way (tested). The caller disposes the tensors.
+ * A score network's diffusion loss on fixed actions and its gradients: behaviour cloning on the
+ * dataset's actions (paper Eq. 2), the KL baseline's fake score on the generator's. Where the
+ * network runs natively, written out: the gradient at its output by hand (diffusionOutputGradient)
+ * and its backward passes, the kernels the tape would run, without the tape's bookkeeping and
+ * saved-tensor clones; elsewhere, or with `byTape`, by the tape. The same bits either way (tested).
+ * The caller disposes the tensors.
  */
-export function behaviourCloningGradients(actor: ScoreNetwork, batch: Batch, sigma: tf.Tensor, eps: tf.Tensor, clampTo: number | null, byTape = false): DiffusionGradients {
-  const x = batch.actions;
+export function diffusionGradients(net: ScoreNetwork, x: tf.Tensor2D, states: tf.Tensor, sigma: tf.Tensor, eps: tf.Tensor, clampTo: number | null, byTape = false): DiffusionGradients {
   if (!byTape && mlpRunsNatively(x)) {
     // The network's passes, kept as the loss runs it, for its backward passes.
     const kept: { passes?: ScorePasses } = {};
     const recording: Denoisable = {
-      forward: (xIn, states, cNoise) => {
-        kept.passes = actor.passes(xIn, states, cNoise) as ScorePasses;
+      forward: (xIn, s, cNoise) => {
+        kept.passes = net.passes(xIn, s, cNoise) as ScorePasses;
         return kept.passes.layers.output;
       },
     };
-    const { loss, parts, error } = diffusionLoss(recording, x, batch.states, sigma, eps, clampTo);
-    return { loss, grads: actor.gradients(kept.passes as ScorePasses, diffusionOutputGradient(parts, error, clampTo)) };
+    const { loss, parts, error } = diffusionLoss(recording, x, states, sigma, eps, clampTo);
+    return { loss, grads: net.gradients(kept.passes as ScorePasses, diffusionOutputGradient(parts, error, clampTo)) };
   }
-  const { value, grads } = tf.variableGrads(() => diffusionLoss(actor, x, batch.states, sigma, eps, clampTo).loss, actor.params.variables);
+  const { value, grads } = tf.variableGrads(() => diffusionLoss(net, x, states, sigma, eps, clampTo).loss, net.params.variables);
   return { loss: value, grads };
 }
 
@@ -440,7 +440,7 @@ export abstract class OfflineAgent<Noise extends BaseNoise = BaseNoise> {
   /** Behaviour-cloning update of the diffusion model (OFFICIAL-CODE.md §4.2, paper Eq. 2). */
   bcStep(batch: Batch, sigma: Float32Array, eps: Float32Array): tf.Scalar {
     const [b, a] = batch.actions.shape;
-    const { loss, grads } = tf.tidy(() => behaviourCloningGradients(this.bcActor, batch, tf.tensor2d(sigma, [b, 1]), tf.tensor2d(eps, [b, a]), this.denoiserClamp));
+    const { loss, grads } = tf.tidy(() => diffusionGradients(this.bcActor, batch.actions, batch.states, tf.tensor2d(sigma, [b, 1]), tf.tensor2d(eps, [b, a]), this.denoiserClamp));
     this.bcOptimizer.apply(grads);
     tf.dispose(grads);
     return loss;

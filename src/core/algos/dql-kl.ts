@@ -6,12 +6,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from '../../common/config';
-import { denoise, diffusionLoss, sampleSigma, type Denoisable, type Denoised } from '../edm';
+import { denoise, sampleSigma, type Denoisable, type Denoised } from '../edm';
 import { ScoreNetwork } from '../nets/score';
 import type { Rng } from '../rng';
 import { Adam } from '../tf/adam';
 import { stopGradient } from '../tf/kernels';
-import { drawBcNoise, injectedLoss, OfflineAgent, statesForActions, type BaseNoise, type Batch, type CriticHolder, type ProblemSpec, type QTerm, type StepLosses } from './common';
+import { diffusionGradients, drawBcNoise, injectedLoss, OfflineAgent, statesForActions, type BaseNoise, type Batch, type CriticHolder, type ProblemSpec, type QTerm, type StepLosses } from './common';
 
 /** The generator's input noise scale and its (raw, not ln/4) time input (OFFICIAL-CODE.md §3.4). */
 export const GENERATION_SIGMA = 2.5;
@@ -151,21 +151,12 @@ export class KlAgent extends OfflineAgent<KlNoise> {
     }, this.generator.params.variables);
     this.generatorOptimizer.apply(generatorStep.grads);
     tf.dispose(generatorStep.grads);
-    const fakeStep = tf.variableGrads(
-      () =>
-        diffusionLoss(
-          this.fakeScore,
-          before,
-          statesForActions(batch.states, rows),
-          tf.tensor2d(noise.sigmaFake, [rows, 1]),
-          tf.tensor2d(noise.epsFake, [rows, a]),
-          this.denoiserClamp,
-        ).loss,
-      this.fakeScore.params.variables,
+    const fakeStep = tf.tidy(() =>
+      diffusionGradients(this.fakeScore, before, statesForActions(batch.states, rows), tf.tensor2d(noise.sigmaFake, [rows, 1]), tf.tensor2d(noise.epsFake, [rows, a]), this.denoiserClamp),
     );
     this.fakeOptimizer.apply(fakeStep.grads);
     tf.dispose([fakeStep.grads, before]);
-    return { policy: generatorStep.value, kl: kl as tf.Scalar, qMean: tf.scalar(-qTerm.loss), fake: fakeStep.value };
+    return { policy: generatorStep.value, kl: kl as tf.Scalar, qMean: tf.scalar(-qTerm.loss), fake: fakeStep.loss };
   }
 
   samplePolicyAt(states: Float32Array, count: number, rng: Rng): Float32Array {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { behaviourCloningGradients, type Batch } from '../../src/core/algos/common';
+import { diffusionGradients } from '../../src/core/algos/common';
 import { ScoreNetwork } from '../../src/core/nets/score';
 import { Rng } from '../../src/core/rng';
 import { sampleSigma } from '../../src/core/edm';
@@ -12,7 +12,7 @@ const native = nativeMlpActive();
 
 const bits = (t: tf.Tensor) => Array.from(new Uint32Array((t.dataSync() as Float32Array).slice().buffer));
 
-describe("behaviour cloning's gradients written out", () => {
+describe("a diffusion loss's gradients written out (behaviour cloning, the KL fake score)", () => {
   // D4RL's denoiser clamps to the action box, here also to a box so narrow that most values are cut; the toys' does not clamp.
   it.runIf(native).each([
     ['clamped to [-1, 1]', 1, 11, 3, 16],
@@ -24,12 +24,12 @@ describe("behaviour cloning's gradients written out", () => {
     // 100 rows: 1/N is not a power of two.
     const rows = 100;
     const normal = (n: number, scale = 1) => Array.from({ length: n }, () => scale * rng.normal());
-    const batch = { states: tf.tensor2d(normal(rows * stateDim), [rows, stateDim]), actions: tf.tensor2d(normal(rows * actionDim, 0.8), [rows, actionDim]) } as Batch;
+    const batch = { states: tf.tensor2d(normal(rows * stateDim), [rows, stateDim]), actions: tf.tensor2d(normal(rows * actionDim, 0.8), [rows, actionDim]) };
     const sigma = tf.tensor2d(sampleSigma(rng, rows), [rows, 1]);
     const eps = tf.tensor2d(normal(rows * actionDim), [rows, actionDim]);
     const before = tf.memory().numTensors;
     const read = (byTape: boolean) => {
-      const { loss, grads } = tf.tidy(() => behaviourCloningGradients(actor, batch, sigma, eps, clampTo, byTape));
+      const { loss, grads } = tf.tidy(() => diffusionGradients(actor, batch.actions, batch.states, sigma, eps, clampTo, byTape));
       const out = { loss: bits(loss), grads: actor.params.variables.map((v) => bits(grads[v.name] as tf.Tensor)) };
       tf.dispose([loss, ...Object.values(grads)]);
       return out;
@@ -44,7 +44,7 @@ describe("behaviour cloning's gradients written out", () => {
     const kernels = async (byTape: boolean) =>
       (
         await tf.profile(() => {
-          const { loss, grads } = tf.tidy(() => behaviourCloningGradients(actor, batch, sigma, eps, clampTo, byTape));
+          const { loss, grads } = tf.tidy(() => diffusionGradients(actor, batch.actions, batch.states, sigma, eps, clampTo, byTape));
           tf.dispose([loss, ...Object.values(grads)]);
         })
       ).kernels.length;
