@@ -85,16 +85,25 @@ export function diffusionLoss(net: Denoisable, x: tf.Tensor, states: tf.Tensor, 
 }
 
 /**
+ * The diffusion loss's gradient at the denoiser's output D, given `upstream` at the loss, in the
+ * order of the tape's own gradient ops: the mean's upstream / N, the square's 2 error, the
+ * division by c_out. (The regression target's part of x's gradient is its negative.)
+ */
+export function denoisedGradient(error: tf.Tensor, cOut: tf.Tensor, upstream: tf.Tensor | number): tf.Tensor {
+  return tf.div(tf.mul(tf.div(upstream, error.size), tf.mul(error, 2)), cOut);
+}
+
+/** The gradient at the unclamped denoiser: the clamp passes it where the denoiser was inside the box. */
+export function unclampedGradient(dDenoised: tf.Tensor, unclamped: tf.Tensor, clampTo: number | null): tf.Tensor {
+  if (clampTo === null) return dDenoised;
+  return tf.where(tf.logicalAnd(tf.greaterEqual(unclamped, -clampTo), tf.lessEqual(unclamped, clampTo)), dDenoised, tf.zerosLike(dDenoised));
+}
+
+/**
  * The diffusion loss's gradient at the network's output F, for a loss from diffusionLoss with
- * `clampTo` (x itself held fixed): written out in the order of the tape's own gradient ops, so the
- * same bits. The mean gives 1/N, the square times 2 error, the division by c_out, the clamp passes
- * it where the denoiser was inside the box, the product with c_out times c_out.
+ * `clampTo` (x itself held fixed), as the tape computes it: the same bits.
  */
 export function diffusionOutputGradient(parts: Denoised, error: tf.Tensor, clampTo: number | null): tf.Tensor2D {
   const { cOut } = parts.coefficients;
-  const dError = tf.mul(tf.div(1, error.size), tf.mul(error, 2));
-  const dDenoised = tf.div(dError, cOut);
-  const inside = clampTo === null ? null : tf.logicalAnd(tf.greaterEqual(parts.unclamped, -clampTo), tf.lessEqual(parts.unclamped, clampTo));
-  const dUnclamped = inside === null ? dDenoised : tf.where(inside, dDenoised, tf.zerosLike(dDenoised));
-  return tf.mul(dUnclamped, cOut) as tf.Tensor2D;
+  return tf.mul(unclampedGradient(denoisedGradient(error, cOut, 1), parts.unclamped, clampTo), cOut) as tf.Tensor2D;
 }

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { diffusionGradients } from '../../src/core/algos/common';
+import { DtqlAgent, policyLoss, type Batch } from '../../src/core/algos/dtql';
+import { D4RL_DEFAULTS } from '../../src/common/config';
 import { ScoreNetwork } from '../../src/core/nets/score';
 import { Rng } from '../../src/core/rng';
 import { sampleSigma } from '../../src/core/edm';
@@ -51,5 +53,44 @@ describe("a diffusion loss's gradients written out (behaviour cloning, the KL fa
     expect(await kernels(false)).toBeLessThan((await kernels(true)) / 2);
     tf.dispose([batch.states, batch.actions, sigma, eps]);
     actor.dispose();
+  });
+});
+
+describe("the trust region's gradient written out (the policy's tape)", () => {
+  // D4RL's clamped denoiser (also a box that cuts most values) and the toys' unclamped one; one and three policy samples per state.
+  it.runIf(native).each([
+    ['clamped to [-1, 1]', true, 1, 1],
+    ['clamped to [-0.05, 0.05]', true, 0.05, 3],
+    ['unclamped', false, 1, 1],
+  ] as const)('equals the tape bit for bit (%s): the loss parts and every policy gradient, with fewer kernels and no tensor left', async (_name, clipDenoised, maxAction, samples) => {
+    const [stateDim, actionDim, rows] = [11, 3, 100];
+    const agent = new DtqlAgent({ stateDim, actionDim, maxAction, clipDenoised, hidden: 32 }, { ...D4RL_DEFAULTS, scoreHidden: 32, batchSize: rows, eta: 0.7, gamma: 0.3, policyLossSamples: samples }, 5);
+    const rng = new Rng(13);
+    const normal = (n: number, scale = 1) => Array.from({ length: n }, () => scale * rng.normal());
+    const batch = { states: tf.tensor2d(normal(rows * stateDim), [rows, stateDim]), actions: tf.tensor2d(normal(rows * actionDim, 0.3 * maxAction), [rows, actionDim]) } as Batch;
+    const noise = agent.drawNoise(rows);
+    const qTerm = { loss: 0.25, actionGrad: Float32Array.from(normal(rows * samples * actionDim, 0.01)) };
+    const weights = { alpha: 1.3, eta: 0.7, gamma: 0.3 };
+    const before = tf.memory().numTensors;
+    const read = (byTape: boolean) => {
+      const { value, grads } = tf.variableGrads(() => policyLoss(agent, batch, noise, weights, qTerm, null, byTape).loss, agent.policy.params.variables);
+      const out = { loss: bits(value), grads: agent.policy.params.variables.map((v) => bits(grads[v.name] as tf.Tensor)) };
+      tf.dispose([value, ...Object.values(grads)]);
+      return out;
+    };
+    const [writtenOut, tape] = [read(false), read(true)];
+    expect(tf.memory().numTensors).toBe(before);
+    expect(writtenOut.loss).toEqual(tape.loss);
+    writtenOut.grads.forEach((grad, i) => expect(grad, agent.policy.params.variables[i]?.name).toEqual(tape.grads[i]));
+    const kernels = async (byTape: boolean) =>
+      (
+        await tf.profile(() => {
+          const { value, grads } = tf.variableGrads(() => policyLoss(agent, batch, noise, weights, qTerm, null, byTape).loss, agent.policy.params.variables);
+          tf.dispose([value, ...Object.values(grads)]);
+        })
+      ).kernels.length;
+    expect(await kernels(false)).toBeLessThan(await kernels(true));
+    tf.dispose([batch.states, batch.actions]);
+    agent.dispose();
   });
 });

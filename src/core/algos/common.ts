@@ -167,6 +167,18 @@ export function criticGradients(critic: Critic, batch: Batch, nextV: tf.Tensor, 
   return { parts, grads };
 }
 
+/** diffusionLoss with the score network's passes kept as the loss runs it, for its backward passes; where the network runs natively. */
+export function diffusionLossWithPasses(net: ScoreNetwork, x: tf.Tensor2D, states: tf.Tensor, sigma: tf.Tensor, eps: tf.Tensor, clampTo: number | null): ReturnType<typeof diffusionLoss> & { passes: ScorePasses } {
+  const kept: { passes?: ScorePasses } = {};
+  const recording: Denoisable = {
+    forward: (xIn, s, cNoise) => {
+      kept.passes = net.passes(xIn, s, cNoise) as ScorePasses;
+      return kept.passes.layers.output;
+    },
+  };
+  return { ...diffusionLoss(recording, x, states, sigma, eps, clampTo), passes: kept.passes as ScorePasses };
+}
+
 // A type, not an interface, so that tf.tidy may return it.
 export type DiffusionGradients = {
   loss: tf.Scalar;
@@ -183,16 +195,8 @@ export type DiffusionGradients = {
  */
 export function diffusionGradients(net: ScoreNetwork, x: tf.Tensor2D, states: tf.Tensor, sigma: tf.Tensor, eps: tf.Tensor, clampTo: number | null, byTape = false): DiffusionGradients {
   if (!byTape && mlpRunsNatively(x)) {
-    // The network's passes, kept as the loss runs it, for its backward passes.
-    const kept: { passes?: ScorePasses } = {};
-    const recording: Denoisable = {
-      forward: (xIn, s, cNoise) => {
-        kept.passes = net.passes(xIn, s, cNoise) as ScorePasses;
-        return kept.passes.layers.output;
-      },
-    };
-    const { loss, parts, error } = diffusionLoss(recording, x, states, sigma, eps, clampTo);
-    return { loss, grads: net.gradients(kept.passes as ScorePasses, diffusionOutputGradient(parts, error, clampTo)) };
+    const { loss, parts, error, passes } = diffusionLossWithPasses(net, x, states, sigma, eps, clampTo);
+    return { loss, grads: net.gradients(passes, diffusionOutputGradient(parts, error, clampTo)) };
   }
   const { value, grads } = tf.variableGrads(() => diffusionLoss(net, x, states, sigma, eps, clampTo).loss, net.params.variables);
   return { loss: value, grads };

@@ -7,12 +7,13 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from '../../common/config';
-import { diffusionLoss, sampleSigma } from '../edm';
-import type { KeptForward } from '../nets/params';
+import { denoisedGradient, diffusionLoss, sampleSigma, unclampedGradient } from '../edm';
+import { mlpRunsNatively, type KeptForward } from '../nets/params';
 import { GaussianPolicy, type PolicyOutput } from '../nets/policy';
 import type { Rng } from '../rng';
 import { Adam } from '../tf/adam';
-import { drawBcNoise, injectedLoss, OfflineAgent, repeatRows, statesForActions, type BaseNoise, type Batch, type ProblemSpec, type QTerm } from './common';
+import { diffusionLossWithPasses, drawBcNoise, injectedLoss, OfflineAgent, repeatRows, statesForActions, type BaseNoise, type Batch, type ProblemSpec, type QTerm } from './common';
+import type { ScoreNetwork } from '../nets/score';
 
 export * from './common';
 
@@ -37,6 +38,36 @@ function sampleEachState(policy: GaussianPolicy, out: PolicyOutput, xi: tf.Tenso
   const count = xi.shape[0] / out.mu.shape[0];
   const repeated = count === 1 ? out : { ...out, mu: repeatRows(out.mu, count), std: repeatRows(out.std, count) };
   return policy.sample(repeated, xi).action;
+}
+
+/**
+ * The trust-region loss (paper Eq. 4) at the policy's actions, for the policy's tape, where the
+ * diffusion model runs natively: one tape node whose forward runs the loss unrecorded (so none of
+ * its ops' inputs are cloned for the tape) and whose gradient at the actions is written out as the
+ * tape would compute it. The actions are its input twice, so that the tape adds the gradient's two
+ * parts where the ops it replaces would have, in their order: through the regression target (the
+ * Sub's -dL/dD), then through x_sigma (the c_skip product's part plus the network's input gradient
+ * times c_in). The same bits (tested). Null where the network does not run natively.
+ */
+function trustRegionNode(actor: ScoreNetwork, actions: tf.Tensor2D, states: tf.Tensor, sigma: tf.Tensor, eps: tf.Tensor, clampTo: number | null): tf.Scalar | null {
+  if (!mlpRunsNatively(actions)) return null;
+  const node = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [target, , save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+    const { loss, parts, error, passes } = diffusionLossWithPasses(actor, target, states, sigma, eps, clampTo);
+    const { cOut, cSkip, cIn } = parts.coefficients;
+    save([error, cOut, cSkip, cIn, parts.unclamped, passes.layers.input, passes.layers.workspace]);
+    return {
+      value: loss,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [savedError, savedCOut, savedCSkip, savedCIn, unclamped, input, workspace] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        const dDenoised = denoisedGradient(savedError, savedCOut, dy as tf.Tensor);
+        const dUnclamped = unclampedGradient(dDenoised, unclamped, clampTo);
+        const dNetInput = actor.inputGradient({ input, workspace }, tf.mul(dUnclamped, savedCOut));
+        return [tf.neg(dDenoised), tf.add(tf.mul(dUnclamped, savedCSkip), tf.mul(dNetInput, savedCIn))];
+      },
+    };
+  });
+  return node(actions, actions) as tf.Scalar;
 }
 
 /** The policy loss and its parts, named as they are logged (the Q part is logged as qMean = -qLoss). */
@@ -64,6 +95,8 @@ export interface PolicyWeights {
  * exactly the gradient the critic would pass back, computed by whichever thread holds the critic.
  * With several policy samples per state (the noise's rows), L_TR and the Q term average over all of them.
  * `kept` is the policy's pass on these states from policyActions, when the weights have not changed since.
+ * The trust region's gradient is written out where the diffusion model runs natively (trustRegionNode),
+ * unless `byTape`: the same bits.
  */
 export function policyLoss(
   agent: Pick<DtqlAgent, 'policy' | 'bcActor' | 'denoiserClamp'>,
@@ -72,6 +105,7 @@ export function policyLoss(
   weights: PolicyWeights,
   qTerm: QTerm,
   kept: KeptForward | null = null,
+  byTape = false,
 ): PolicyLossParts {
   const a = batch.actions.shape[1];
   const rows = noise.sigmaTr.length;
@@ -79,7 +113,8 @@ export function policyLoss(
   const newAction = sampleEachState(agent.policy, out, tf.tensor2d(noise.xiPolicy, [rows, a]));
   const sigma = tf.tensor2d(noise.sigmaTr, [rows, 1]);
   const states = statesForActions(batch.states, rows);
-  const trustRegion = diffusionLoss(agent.bcActor, newAction, states, sigma, tf.tensor2d(noise.epsTr, [rows, a]), agent.denoiserClamp).loss;
+  const eps = tf.tensor2d(noise.epsTr, [rows, a]);
+  const trustRegion = (byTape ? null : trustRegionNode(agent.bcActor, newAction, states, sigma, eps, agent.denoiserClamp)) ?? diffusionLoss(agent.bcActor, newAction, states, sigma, eps, agent.denoiserClamp).loss;
   const qLoss = injectedLoss(newAction, qTerm);
   // The official code uses a constant 0 when gamma is 0, skipping the likelihood entirely.
   const nll = weights.gamma !== 0 ? (tf.neg(tf.mean(agent.policy.logProb(out, batch.actions))) as tf.Scalar) : tf.scalar(0);

@@ -168,7 +168,7 @@ export function mlpGradients(pass: KeptForward, layers: MlpLayer[], dy: tf.Tenso
 export const mlpParamGradients = (pass: KeptForward, layers: MlpLayer[], dy: tf.Tensor): tf.NamedTensorMap => mlpGradients(pass, layers, dy).params;
 
 /** The gradient at the input of a pass from `mlpPass`, for the output gradient dy (no weight gradient is computed). */
-export function mlpInputGradient(pass: KeptForward, layers: MlpLayer[], dy: tf.Tensor): tf.Tensor2D {
+export function mlpInputGradient(pass: Pick<KeptForward, 'input' | 'workspace'>, layers: MlpLayer[], dy: tf.Tensor): tf.Tensor2D {
   return nativeMlpInputGradient(pass, layers, dy);
 }
 

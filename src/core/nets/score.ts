@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
-import { ParamSet, addLinear, mlp, mlpGradients, mlpParamGradients, mlpPass, type KeptForward, type MlpLayer } from './params';
+import { ParamSet, addLinear, mlp, mlpGradients, mlpInputGradient, mlpParamGradients, mlpPass, type KeptForward, type MlpLayer } from './params';
 
 /** The passes of the time embedding and of the MLP on [x, s, temb], for gradients written out. */
 export interface ScorePasses {
@@ -79,6 +79,12 @@ export class ScoreNetwork {
     const { actionDim, stateDim, timeEmbedDim } = this.size;
     const dEmbedding = tf.split(input, [actionDim, stateDim, timeEmbedDim], 1)[2] as tf.Tensor2D;
     return { ...params, ...mlpParamGradients(passes.embed, this.embed, dEmbedding) };
+  }
+
+  /** The gradient at x_in given the gradient at F, from the MLP's pass (its input and workspace): its backward chain alone. */
+  inputGradient(layers: Pick<KeptForward, 'input' | 'workspace'>, dF: tf.Tensor): tf.Tensor2D {
+    const input = mlpInputGradient(layers, this.layers, dF);
+    return tf.split(input, [this.size.actionDim, (input.shape[1] as number) - this.size.actionDim], 1)[0] as tf.Tensor2D;
   }
 
   dispose(): void {

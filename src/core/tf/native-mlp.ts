@@ -339,7 +339,7 @@ export function nativeMlpPass(x: tf.Tensor, layers: MlpLayerTensors[]): KeptForw
 }
 
 /** The gradient at a pass's input for the output gradient dy: the backward chain alone, no weight product and no backward workspace kept. */
-export function nativeMlpInputGradient(pass: KeptForward, layers: MlpLayerTensors[], dy: tf.Tensor): tf.Tensor2D {
+export function nativeMlpInputGradient(pass: Pick<KeptForward, 'input' | 'workspace'>, layers: MlpLayerTensors[], dy: tf.Tensor): tf.Tensor2D {
   const [dx] = tf.engine().runKernel(MLP_GRAD, [dy, pass.input, pass.workspace, ...paramsOf(layers)] as unknown as tf.NamedTensorMap, { codes: codesOf(layers), inputOnly: true }) as tf.Tensor[];
   return dx as tf.Tensor2D;
 }
