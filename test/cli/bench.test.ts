@@ -4,7 +4,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkOfficialTarget, formatSummary, speedRatios, summariseRounds } from '../../src/cli/bench/official';
 import { BENCH_PROBLEMS, type BenchResult, benchProblemSpec, concurrentMatMulPeakGflops, matMulPeakGflops } from '../../src/cli/bench/speed';
-import { jointStepFlops, qTermWithPolicy, stepFlops } from '../../src/core/algos/step-flops';
+import { jointStepFlops, qTermWithPolicy, stepFlops, valueBackwardWithPolicy } from '../../src/core/algos/step-flops';
 import { nativeKernelsActive } from '../../src/core/tf/native-kernels';
 import { initBackend } from '../../src/core/tf/backend';
 import { runCli } from '../helpers';
@@ -33,6 +33,17 @@ describe('the distance to the machine limit (dtql bench)', () => {
     const hopperFlops = stepFlops('dtql', benchProblemSpec(hopper), hopper.config);
     expect(hopperFlops.criticUpdate / 1e6).toBeCloseTo(689, -1);
     expect(hopperFlops.qTerm / 1e6).toBeCloseTo(207, -1);
+  });
+
+  it("puts V's backward pass beside behaviour cloning in pretraining where the critic outweighs behaviour cloning by more than it", () => {
+    const [hopper, halfcheetah] = BENCH_PROBLEMS as [(typeof BENCH_PROBLEMS)[number], (typeof BENCH_PROBLEMS)[number]];
+    const flops = (p: (typeof BENCH_PROBLEMS)[number], scoreHidden = p.config.scoreHidden) => stepFlops('dtql', benchProblemSpec(p), { ...p.config, scoreHidden });
+    // By hand at hopper size: V's backward 2 x 69 M; the critic 689 M against behaviour cloning 316 M, so the busier thread goes from 689 M to 552 M.
+    expect(flops(hopper).valueBackward / 1e6).toBeCloseTo(137, -1);
+    expect(flops(hopper).behaviourCloning / 1e6).toBeCloseTo(316, -1);
+    expect([hopper, halfcheetah].map((p) => valueBackwardWithPolicy(flops(p)))).toEqual([true, true]);
+    // A diffusion model of hidden 512 is about 1.2 GFLOP of behaviour cloning: the critic's thread is the lighter one already.
+    expect(valueBackwardWithPolicy(flops(hopper, 512))).toBe(false);
   });
 
   it('measures a finite matMul peak on the active backend', () => {

@@ -95,30 +95,39 @@ describe.each(['dtql', 'kl'] as const)('%s agent', (algo) => {
   });
 
   it.each([
-    [1, true, false],
-    [3, true, false],
-    [1, false, false],
-    [1, true, true],
-    [3, false, true],
-  ])('trains with the critic on a worker thread with exactly the sequential results (%i policy samples per state, critic pretrained: %s, Q term on the main thread: %s)', async (policyLossSamples, pretrainCritic, qTermHere) => {
-    const run = async (pipelined: boolean) => {
-      const { agent, sampler } = smallAgent(11, algo, { policyLossSamples, pretrainCritic });
-      const stepper = pipelined ? await PipelinedStepper.start(agent, sampler, 'wasm', qTermHere) : new SequentialStepper(agent, sampler);
-      const values: Record<string, number>[] = [];
-      for (let i = 0; i < 8; i++) values.push(await stepper.step(i === 5 || i === 7));
-      await stepper.close();
-      const state = agent.getState();
-      agent.dispose();
-      return { values, state };
-    };
-    const sequential = await run(false);
-    const pipelined = await run(true);
-    expect(pipelined.values).toEqual(sequential.values);
-    for (const [module, params] of Object.entries(sequential.state.params)) {
-      for (const [name, value] of Object.entries(params)) expect(pipelined.state.params[module]?.[name]?.data, `${module}.${name}`).toEqual(value.data);
-    }
-    expect(pipelined.state.optimizers.critic?.m).toEqual(sequential.state.optimizers.critic?.m);
-  });
+    [1, true, false, false, [5, 7]],
+    [3, true, false, false, [5, 7]],
+    [1, false, false, false, [5, 7]],
+    [1, true, true, false, [5, 7]],
+    [3, false, true, false, [5, 7]],
+    [1, true, false, true, [1, 5, 7]],
+    [3, true, true, true, [2, 7]],
+  ])(
+    'trains with the critic on a worker thread with exactly the sequential results (%i policy samples per state, critic pretrained: %s, Q term on the main thread: %s, V backward there: %s, synced after steps %j)',
+    async (policyLossSamples, pretrainCritic, qTerm, valueBackward, syncs) => {
+      const run = async (pipelined: boolean) => {
+        const { agent, sampler } = smallAgent(11, algo, { policyLossSamples, pretrainCritic });
+        const stepper = pipelined ? await PipelinedStepper.start(agent, sampler, 'wasm', { qTerm, valueBackward }) : new SequentialStepper(agent, sampler);
+        const values: Record<string, number>[] = [];
+        for (let i = 0; i < 8; i++) values.push(await stepper.step(syncs.includes(i)));
+        // V's steps on the main thread: one per pretraining step (3) where it goes there.
+        if (stepper instanceof PipelinedStepper) expect(stepper.valueStepsHere).toBe(valueBackward ? SMALL.pretrainSteps : 0);
+        await stepper.close();
+        const state = agent.getState();
+        agent.dispose();
+        return { values, state };
+      };
+      const sequential = await run(false);
+      const pipelined = await run(true);
+      expect(pipelined.values).toEqual(sequential.values);
+      for (const [module, params] of Object.entries(sequential.state.params)) {
+        for (const [name, value] of Object.entries(params)) expect(pipelined.state.params[module]?.[name]?.data, `${module}.${name}`).toEqual(value.data);
+      }
+      expect(pipelined.state.optimizers.critic?.m).toEqual(sequential.state.optimizers.critic?.m);
+      expect(pipelined.state.optimizers.critic?.v).toEqual(sequential.state.optimizers.critic?.v);
+      expect(pipelined.state.optimizers.critic?.step).toBe(sequential.state.optimizers.critic?.step);
+    },
+  );
 });
 
 describe('what pretraining trains', () => {

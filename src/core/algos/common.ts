@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from '../../common/config';
 import { diffusionLoss, diffusionOutputGradient, sampleSigma, type Denoisable } from '../edm';
-import { Critic } from '../nets/critic';
+import { Critic, isQParam, isValueParam } from '../nets/critic';
 import { mlpRunsNatively, type NamedArray, type ParamSet } from '../nets/params';
 import { ScoreNetwork, type ScorePasses } from '../nets/score';
 import { Rng, type RngState } from '../rng';
@@ -133,12 +133,24 @@ export type CriticGradients = {
 };
 
 /**
+ * V's part of a critic update, handed to the thread that holds V's optimizer: the workspace of V's
+ * forward pass on the minibatch's states (as the forward kernel wrote it) and the loss's gradient
+ * at V's output. From these V's parameter gradients are the same kernels on either thread.
+ */
+export interface ValueWork {
+  workspace: Float32Array;
+  outputGradient: Float32Array;
+}
+
+/**
  * The critic loss and its gradients. Where the networks run natively, written out: the outputs'
  * gradients by hand and each network's backward pass, the kernels the tape would run, without its
  * bookkeeping (about 0.5 ms of an 11 ms critic step); elsewhere, or with `byTape`, by the tape.
- * The same bits either way (tested). The caller disposes the tensors.
+ * The same bits either way (tested). With `handOffValue` (written out only), V's gradients are not
+ * computed here: its work goes to that callback as soon as it is known, before Q1's and Q2's
+ * backward passes, and `grads` holds Q1's and Q2's. The caller disposes the tensors.
  */
-export function criticGradients(critic: Critic, batch: Batch, nextV: tf.Tensor, expectile: number, discount: number, byTape = false): CriticGradients {
+export function criticGradients(critic: Critic, batch: Batch, nextV: tf.Tensor, expectile: number, discount: number, byTape = false, handOffValue?: (work: ValueWork) => void): CriticGradients {
   const writtenOut = byTape
     ? undefined
     : tf.tidy((): CriticGradients | undefined => {
@@ -146,9 +158,12 @@ export function criticGradients(critic: Critic, batch: Batch, nextV: tf.Tensor, 
         if (passes === null) return undefined;
         const parts = criticLossAt(passes.q1.output as tf.Tensor2D, passes.q2.output as tf.Tensor2D, passes.v.output as tf.Tensor2D, batch, nextV, expectile, discount);
         const [dq1, dq2, dv] = criticOutputGradients(parts);
-        return { parts, grads: critic.gradients(passes, dq1, dq2, dv) };
+        if (!handOffValue) return { parts, grads: critic.gradients(passes, dq1, dq2, dv) };
+        handOffValue({ workspace: passes.v.workspace.dataSync() as Float32Array, outputGradient: dv.dataSync() as Float32Array });
+        return { parts, grads: critic.qGradients(passes, dq1, dq2) };
       });
   if (writtenOut !== undefined) return writtenOut;
+  if (handOffValue) throw new Error("V's update can go to another thread only where the critic's networks run natively");
   let kept: CriticLossParts | undefined;
   const { value, grads } = tf.variableGrads(() => {
     const p = criticLoss(critic, batch, nextV, expectile, discount);
@@ -314,6 +329,9 @@ export class CriticLearner implements CriticHolder {
   readonly critic: Critic;
   readonly target: Critic;
   readonly optimizer: Adam;
+  /** Q1's and Q2's variables, and V's: the two parts of an update that may run on two threads. */
+  readonly qVariables: ReadonlySet<tf.Variable>;
+  readonly valueVariables: ReadonlySet<tf.Variable>;
 
   constructor(
     problem: ProblemSpec,
@@ -325,27 +343,46 @@ export class CriticLearner implements CriticHolder {
     this.target = new Critic(problem.stateDim, problem.actionDim, hidden, rng);
     this.target.params.copyFrom(this.critic.params);
     this.optimizer = new Adam(this.critic.params.variables, config.criticLr);
+    this.qVariables = this.critic.params.variablesWhere(isQParam);
+    this.valueVariables = this.critic.params.variablesWhere(isValueParam);
   }
 
-  /** Critic update (OFFICIAL-CODE.md §4.1); returns its loss parts as scalars owned by the caller. */
-  step(batch: Batch): Record<CriticMetric, tf.Scalar> {
+  /**
+   * Critic update (OFFICIAL-CODE.md §4.1); returns its loss parts as scalars owned by the caller.
+   * With `handOffValue`, V's part of the update goes to that callback (for `valueStep` on the thread
+   * that holds V's optimizer state) and only Q1 and Q2 move here.
+   */
+  step(batch: Batch, handOffValue?: (work: ValueWork) => void): Record<CriticMetric, tf.Scalar> {
     const { losses, grads } = tf.tidy(() => {
       const nextV = this.critic.value(batch.nextStates);
-      const { parts, grads } = criticGradients(this.critic, batch, nextV, this.config.expectile, this.config.discount);
+      const { parts, grads } = criticGradients(this.critic, batch, nextV, this.config.expectile, this.config.discount, false, handOffValue);
       return { losses: { critic: parts.loss, value: parts.valueLoss, q1: parts.q1Loss, q2: parts.q2Loss }, grads };
     });
-    this.optimizer.apply(grads);
+    this.optimizer.apply(grads, handOffValue ? this.qVariables : undefined);
     tf.dispose(grads);
     return losses;
+  }
+
+  /**
+   * V's part of a critic update whose Q part ran elsewhere (`step` with handOffValue, on the same
+   * weights and minibatch): V's gradients at the minibatch's states from the handed-off work, and
+   * its Adam step at `lr` (the optimizer's step count moves as on the other thread).
+   */
+  valueStep(states: tf.Tensor2D, lr: number, work: ValueWork): void {
+    const grads = tf.tidy(() => this.critic.valueGradients({ input: states, workspace: tf.tensor1d(work.workspace) }, tf.tensor2d(work.outputGradient, [states.shape[0], 1])));
+    this.optimizer.lr = lr;
+    this.optimizer.apply(grads, this.valueVariables);
+    tf.dispose(grads);
   }
 
   /**
    * The update at `lr`, then in joint training the target's move. The official code moves the
    * target at the end of the step; nothing in between reads it, so it moves here.
    */
-  update(batch: Batch, { lr, joint }: CriticUpdate): Record<CriticMetric, tf.Scalar> {
+  update(batch: Batch, { lr, joint }: CriticUpdate, handOffValue?: (work: ValueWork) => void): Record<CriticMetric, tf.Scalar> {
+    if (joint && handOffValue) throw new Error("V's update goes to another thread in pretraining only: the target's move reads it");
     this.optimizer.lr = lr;
-    const losses = this.step(batch);
+    const losses = this.step(batch, handOffValue);
     if (joint) this.softUpdateTarget();
     return losses;
   }

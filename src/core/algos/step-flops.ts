@@ -14,10 +14,14 @@ const layerFlops = (rows: number, layers: [number, number][]): number => 2 * row
 export interface StepFlops {
   /** The critic update: Q1, Q2 and V trained, V(s') forward. */
   criticUpdate: number;
+  /** Of the critic update, V's backward pass (its weights' gradients). */
+  valueBackward: number;
   /** The policy's Q term: Q1 and Q2 forward at its actions, and back to them through the smaller one per row. */
   qTerm: number;
   /** Behaviour cloning and the one-step policy's actions and update (the algorithm's own part). */
   policySide: number;
+  /** Of the policy's side, behaviour cloning: all that pretraining runs beside the critic. */
+  behaviourCloning: number;
 }
 
 export function stepFlops(algo: 'dtql' | 'kl', problem: ProblemSpec, config: TrainConfig): StepFlops {
@@ -34,7 +38,7 @@ export function stepFlops(algo: 'dtql' | 'kl', problem: ProblemSpec, config: Tra
   // region through the diffusion model. KL: the generator (a score network) on the actions' rows,
   // forward and back; DMD's two denoisers forward; the fake score trained.
   const policy = algo === 'dtql' ? 3 * layerFlops(batch, [[s, h], [h, h], [h, h], [h, 2 * a]]) + 2 * score(actionRows) : 3 * score(actionRows) + 2 * score(actionRows) + 3 * score(actionRows);
-  return { criticUpdate: 3 * (2 * q(batch) + v) + v, qTerm: 3 * q(actionRows), policySide: behaviourCloning + policy };
+  return { criticUpdate: 3 * (2 * q(batch) + v) + v, valueBackward: 2 * v, qTerm: 3 * q(actionRows), policySide: behaviourCloning + policy, behaviourCloning };
 }
 
 /** All of a joint step. */
@@ -51,4 +55,15 @@ export const jointStepFlops = (algo: 'dtql' | 'kl', problem: ProblemSpec, config
  */
 export function qTermWithPolicy(f: StepFlops): boolean {
   return Math.max(f.criticUpdate, f.policySide + f.qTerm) < Math.max(f.criticUpdate + f.qTerm, f.policySide);
+}
+
+/**
+ * Whether, in pretraining with the critic on a thread of its own, V's backward pass and Adam step
+ * belong on the thread that runs behaviour cloning: where that makes the busier thread's share of a
+ * step smaller. So they do where the critic outweighs behaviour cloning by more than V's
+ * backward pass (D4RL sizes). Not in joint training: the target's move at the end of the critic's
+ * update reads V, and there the policy's side is heavier anyway.
+ */
+export function valueBackwardWithPolicy(f: StepFlops): boolean {
+  return Math.max(f.criticUpdate - f.valueBackward, f.behaviourCloning + f.valueBackward) < Math.max(f.criticUpdate, f.behaviourCloning);
 }

@@ -87,7 +87,17 @@ export class Critic {
 
   /** Every parameter's gradient, by variable name, given the gradients at the passes' outputs. */
   gradients(passes: CriticPasses, dq1: tf.Tensor, dq2: tf.Tensor, dv: tf.Tensor): tf.NamedTensorMap {
-    return { ...mlpParamGradients(passes.q1, this.q1, dq1), ...mlpParamGradients(passes.q2, this.q2, dq2), ...mlpParamGradients(passes.v, this.v, dv) };
+    return { ...this.qGradients(passes, dq1, dq2), ...this.valueGradients(passes.v, dv) };
+  }
+
+  /** Q1's and Q2's parameter gradients, by variable name, given the gradients at their outputs. */
+  qGradients(passes: QPasses, dq1: tf.Tensor, dq2: tf.Tensor): tf.NamedTensorMap {
+    return { ...mlpParamGradients(passes.q1, this.q1, dq1), ...mlpParamGradients(passes.q2, this.q2, dq2) };
+  }
+
+  /** V's parameter gradients, by variable name, given the gradient at its output: from its pass on the states (kept here, or its workspace from another thread's copy of V). */
+  valueGradients(pass: Pick<KeptForward, 'input' | 'workspace'>, dv: tf.Tensor): tf.NamedTensorMap {
+    return mlpParamGradients(pass, this.v, dv);
   }
 
   /** Q1's and Q2's parameters by name, without V's: what the Q term needs. */
@@ -95,9 +105,15 @@ export class Critic {
     return this.params.snapshot(isQParam);
   }
 
+  /** V's parameters by name. */
+  valueSnapshot(): Record<string, NamedArray> {
+    return this.params.snapshot(isValueParam);
+  }
+
   dispose(): void {
     this.params.dispose();
   }
 }
 
-const isQParam = (name: string): boolean => name.startsWith('q1_model.') || name.startsWith('q2_model.');
+export const isQParam = (name: string): boolean => name.startsWith('q1_model.') || name.startsWith('q2_model.');
+export const isValueParam = (name: string): boolean => name.startsWith('v_model.');

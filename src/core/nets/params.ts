@@ -39,6 +39,11 @@ export class ParamSet {
     return [...this.byName.values()];
   }
 
+  /** The variables of the parameters `select` picks by name. */
+  variablesWhere(select: (name: string) => boolean): ReadonlySet<tf.Variable> {
+    return new Set([...this.byName].filter(([name]) => select(name)).map(([, variable]) => variable));
+  }
+
   /** Copies values in, by name; a missing, extra or mis-shaped entry is an error. */
   assign(values: Record<string, NamedArray>): void {
     const names = Object.keys(values);
@@ -158,14 +163,14 @@ export function mlpPass(x: tf.Tensor, layers: MlpLayer[]): KeptForward | null {
 }
 
 /** The gradients at the input and of the network's parameters (by variable name) at the output gradient dy of a pass from `mlpPass`. */
-export function mlpGradients(pass: KeptForward, layers: MlpLayer[], dy: tf.Tensor): { input: tf.Tensor2D; params: tf.NamedTensorMap } {
+export function mlpGradients(pass: Pick<KeptForward, 'input' | 'workspace'>, layers: MlpLayer[], dy: tf.Tensor): { input: tf.Tensor2D; params: tf.NamedTensorMap } {
   const { input, params } = nativeMlpGradients(pass, layers, dy);
   // The layers' parameters are the ParamSet's variables, so the keys are those variables.
   return { input, params: Object.fromEntries([...params].map(([param, grad]) => [(param as tf.Variable).name, grad])) };
 }
 
 /** The gradients of the network's parameters, by variable name, at the output gradient dy of a pass from `mlpPass`. */
-export const mlpParamGradients = (pass: KeptForward, layers: MlpLayer[], dy: tf.Tensor): tf.NamedTensorMap => mlpGradients(pass, layers, dy).params;
+export const mlpParamGradients = (pass: Pick<KeptForward, 'input' | 'workspace'>, layers: MlpLayer[], dy: tf.Tensor): tf.NamedTensorMap => mlpGradients(pass, layers, dy).params;
 
 /** The gradient at the input of a pass from `mlpPass`, for the output gradient dy (no weight gradient is computed). */
 export function mlpInputGradient(pass: Pick<KeptForward, 'input' | 'workspace'>, layers: MlpLayer[], dy: tf.Tensor): tf.Tensor2D {

@@ -32,12 +32,17 @@ export class Adam {
     this.v = variables.map((x) => tf.tidy(() => tf.variable(tf.zerosLike(x), false)));
   }
 
-  /** Applies one update; `grads` maps variable names (from tf.variableGrads) to gradients. */
-  apply(grads: tf.NamedTensorMap): void {
+  /**
+   * Applies one update; `grads` maps variable names (from tf.variableGrads) to gradients. With
+   * `only`, just those variables move: the rest of this step's update runs on another thread's copy
+   * of the optimizer, whose step count moves in step with this one.
+   */
+  apply(grads: tf.NamedTensorMap, only?: ReadonlySet<tf.Variable>): void {
     this.step += 1;
     const c = this.coefficients();
     tf.tidy(() => {
       this.variables.forEach((variable, i) => {
+        if (only && !only.has(variable)) return;
         const g = grads[variable.name];
         if (!g) throw new Error(`no gradient for ${variable.name}`);
         const m = this.m[i] as tf.Variable;
@@ -70,10 +75,12 @@ export class Adam {
     return { step: this.step, lr: this.lr, m: dump(this.m), v: dump(this.v) };
   }
 
-  setState(state: AdamState): void {
+  /** Restores a state; with `only`, just those variables' moments (the step and rate always). */
+  setState(state: AdamState, only?: ReadonlySet<tf.Variable>): void {
     if (state.m.length !== this.m.length || state.v.length !== this.v.length) throw new Error('optimizer state does not match the network');
     const load = (vars: tf.Variable[], values: NamedArray[]) =>
       vars.forEach((x, i) => {
+        if (only && !only.has(this.variables[i] as tf.Variable)) return;
         const value = values[i] as NamedArray;
         if (value.shape.join('x') !== x.shape.join('x')) throw new Error(`optimizer moment ${i} has shape ${value.shape}, expected ${x.shape}`);
         tf.tidy(() => x.assign(tf.tensor(value.data, value.shape, 'float32')));

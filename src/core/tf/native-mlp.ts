@@ -349,7 +349,7 @@ export function nativeMlpInputGradient(pass: Pick<KeptForward, 'input' | 'worksp
  * the output gradient dy: the kernels the tape would run for them (the backward chain, which gives
  * the input's gradient too, and a product per weight).
  */
-export function nativeMlpGradients(pass: KeptForward, layers: MlpLayerTensors[], dy: tf.Tensor): { input: tf.Tensor2D; params: Map<tf.Tensor, tf.Tensor> } {
+export function nativeMlpGradients(pass: Pick<KeptForward, 'input' | 'workspace'>, layers: MlpLayerTensors[], dy: tf.Tensor): { input: tf.Tensor2D; params: Map<tf.Tensor, tf.Tensor> } {
   const params = paramsOf(layers);
   const grads = mlpGradient(dy, [pass.input, pass.workspace, ...params], { codes: codesOf(layers) });
   return { input: (grads[0] as () => tf.Tensor2D)(), params: new Map(params.map((param, i) => [param, (grads[2 + i] as () => tf.Tensor)()])) };
