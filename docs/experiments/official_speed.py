@@ -119,7 +119,7 @@ def main():
     parser.add_argument('--official', required=True, help='a checkout of the official DTQL repository')
     parser.add_argument('--threads', type=int, nargs='+', default=[1, 2])
     parser.add_argument('--problems', nargs='+', choices=['hopper', 'halfcheetah', 'bandit'], default=['hopper', 'halfcheetah', 'bandit'])
-    parser.add_argument('--warmup', type=int, default=300)
+    parser.add_argument('--warmup', type=int, default=1000)
     parser.add_argument('--steps', type=int, default=10)
     parser.add_argument('--repeats', type=int, default=5)
     opts = parser.parse_args()

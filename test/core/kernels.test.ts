@@ -7,7 +7,7 @@ import { initBackend } from '../../src/core/tf/backend';
 import { mish } from '../../src/core/tf/kernels';
 import { ParamSet, addLinear, addNorm, keepMlp, mlp, mlpPairForward, type MlpLayer } from '../../src/core/nets/params';
 import { nativeMlpActive } from '../../src/core/tf/native-mlp';
-import { nativeKernelsActive, withBothCores } from '../../src/core/tf/native-kernels';
+import { chooseKernelSet, nativeKernelsActive, withBothCores } from '../../src/core/tf/native-kernels';
 import { Rng } from '../../src/core/rng';
 import { sampleSigma, sigmaFromUniform } from '../../src/core/edm';
 
@@ -112,6 +112,24 @@ const addon = ((): Record<string, (...args: unknown[]) => void> | null => {
     return null;
   }
 })();
+
+describe('the OpenBLAS kernel set', () => {
+  it("is the user's for this app, else AVX-512 where the CPU has it unless OPENBLAS_CORETYPE names an AVX-512 set, else OPENBLAS_CORETYPE's", () => {
+    // DTQL_OPENBLAS_CORETYPE wins, whatever the CPU and OPENBLAS_CORETYPE say.
+    expect(chooseKernelSet({ app: 'Prescott', openblas: 'SkylakeX' }, true)).toEqual({ coretype: 'Prescott', note: null });
+    // An AVX-512 CPU: OpenBLAS's own pick may be its generic set, so SkylakeX is asked for.
+    expect(chooseKernelSet({}, true)).toEqual({ coretype: 'SkylakeX', note: null });
+    // A weaker set from the environment is set aside, and the description says so.
+    const aside = chooseKernelSet({ openblas: 'Haswell' }, true);
+    expect(aside.coretype).toBe('SkylakeX');
+    expect(aside.note).toMatch(/OPENBLAS_CORETYPE=Haswell set aside.*DTQL_OPENBLAS_CORETYPE/);
+    // An AVX-512 set from the environment stays, in any case.
+    expect(chooseKernelSet({ openblas: 'cooperlake' }, true)).toEqual({ coretype: 'cooperlake', note: null });
+    // Without AVX-512 the environment's choice, or OpenBLAS's own.
+    expect(chooseKernelSet({ openblas: 'Haswell' }, false)).toEqual({ coretype: 'Haswell', note: null });
+    expect(chooseKernelSet({}, false)).toEqual({ coretype: undefined, note: null });
+  });
+});
 
 describe('native networks', () => {
   /** A network with every kind of layer (widths 7, 21, 13, 9, 5), its LayerNorm's affine parameters away from 1 and 0. */

@@ -130,6 +130,22 @@ describe.each(['dtql', 'kl'] as const)('%s agent', (algo) => {
   );
 });
 
+describe("V's backward pass on the main thread in pretraining", () => {
+  it('keeps the main thread\'s tensor count flat over the steps that take it and over the switch to joint training', async () => {
+    const { agent, sampler } = smallAgent(5, 'dtql', { pretrainSteps: 30, trainSteps: 10 });
+    const stepper = await PipelinedStepper.start(agent, sampler, 'wasm', { valueBackward: true });
+    for (let i = 0; i < 3; i++) await stepper.step(false);
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 25; i++) await stepper.step(i === 10);
+    expect(tf.memory().numTensors).toBe(before);
+    for (let i = 0; i < 10; i++) await stepper.step(i === 9);
+    expect(stepper.valueStepsHere).toBe(30);
+    expect(tf.memory().numTensors).toBe(before);
+    await stepper.close();
+    agent.dispose();
+  });
+});
+
 describe('what pretraining trains', () => {
   const criticParams = (agent: OfflineAgent) => Object.values(agent.getState().params.critic ?? {}).map((p) => Array.from(p.data));
 

@@ -16,7 +16,7 @@ export function benchCommand(program: Command): void {
     .description('training and inference speed at batch 256: D4RL hopper and halfcheetah sizes, and a bandit quick-preset step')
     .option('--steps <n>', 'steps per timed block', parsePositiveInt, 10)
     .option('--repeats <n>', 'timed blocks; the median is reported', parsePositiveInt, 5)
-    .option('--warmup <n>', 'untimed steps before each timed part (a fresh training thread runs its first few hundred steps 10-70% slower than a long run does)', parseNonNegativeInt, 300)
+    .option('--warmup <n>', 'untimed steps before each timed part (a fresh training worker runs its first few hundred steps 10-70% slower than a long run does)', parseNonNegativeInt, 1000)
     .addOption(new Option('--official <checkout>', 'also time the official PyTorch code (a checkout of its repository) in the same run, and print the ratios').env('DTQL_OFFICIAL'))
     .option('--rounds <n>', 'with --official: time both projects this many times, alternating, and report the median ratio, its range and how often each goal was met', parsePositiveInt, 1)
     .addOption(new Option('--python <command>', 'with --official: the Python that has torch, numpy and einops').env('DTQL_OFFICIAL_PYTHON').default('python3'))

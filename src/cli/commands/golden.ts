@@ -14,7 +14,7 @@ export function goldenCommand(program: Command): void {
       const { report, backend } = await runGolden(file, opts.networks);
       const quantities = Object.fromEntries(Object.entries(report.quantities).map(([k, q]) => [k, q.maxAbsError]));
       if (opts.json) {
-        printJson({ file, precision: report.precision, backend: backend.name, kernels: backend.label, maxAbsError: report.maxAbsError, worst: report.worst, quantities, pass: report.pass });
+        printJson({ file, precision: report.precision, backend: backend.name, kernels: backend.label, kernelsDetail: backend.reason, maxAbsError: report.maxAbsError, worst: report.worst, quantities, pass: report.pass });
       } else {
         const failures = Object.entries(report.quantities).filter(([, q]) => !q.pass);
         for (const [name, q] of failures) process.stdout.write(`FAIL ${name}: max abs error ${q.maxAbsError.toExponential(2)} (${q.kind})\n`);

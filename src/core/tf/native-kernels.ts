@@ -30,21 +30,41 @@ function cpuHasAvx512(): boolean {
   }
 }
 
-/**
- * OpenBLAS picks its kernels by CPU model, and on a model newer than the library it falls back to
- * a generic set ("Prescott": SSE3): measured here, forcing that set took the 1024³ product from about
- * 89 to 35 GFLOP/s and a batch-256 layer's from 0.38 to 1.04 ms. On a CPU with AVX-512, ask for the
- * AVX-512 set (SkylakeX, as fast here as the Cooperlake set OpenBLAS picks on its own) unless the
- * user chose one. It must be set before the library loads, which reads it once.
- */
-function preferVectorKernels(): void {
-  if (process.env.OPENBLAS_CORETYPE === undefined && cpuHasAvx512()) process.env.OPENBLAS_CORETYPE = 'SkylakeX';
+/** OpenBLAS's kernel sets with AVX-512, as OPENBLAS_CORETYPE names them (any case). */
+const AVX512_KERNEL_SETS = new Set(['skylakex', 'cooperlake', 'sapphirerapids']);
+
+export interface KernelSetChoice {
+  /** The value for OPENBLAS_CORETYPE, or undefined to let OpenBLAS pick by CPU model. */
+  coretype: string | undefined;
+  /** Where the choice sets the environment's OPENBLAS_CORETYPE aside, why (for the kernels' description). */
+  note: string | null;
 }
 
-/** Loads the addon, or says why it is not there. */
+/**
+ * The OpenBLAS kernel set to load. DTQL_OPENBLAS_CORETYPE (`app`) names one for this app and wins.
+ * Otherwise, on a CPU with AVX-512, the AVX-512 set (SkylakeX) unless OPENBLAS_CORETYPE (`openblas`)
+ * names one with AVX-512 already: OpenBLAS falls back to its generic set on a CPU model newer than
+ * the library (an AVX-512 Xeon got "Prescott": a batch-256 layer's product 1.04 ms against 0.38),
+ * and an OPENBLAS_CORETYPE set for other programs can name a weaker set than the CPU runs (this
+ * project's AMD EPYC machines set Haswell, whose 256 x 256 x 256 product took 283-291 µs against
+ * 150-155 for SkylakeX). Elsewhere OPENBLAS_CORETYPE as it is.
+ */
+export function chooseKernelSet(env: { app?: string | undefined; openblas?: string | undefined }, hasAvx512: boolean): KernelSetChoice {
+  if (env.app) return { coretype: env.app, note: null };
+  if (!hasAvx512 || (env.openblas !== undefined && AVX512_KERNEL_SETS.has(env.openblas.toLowerCase()))) return { coretype: env.openblas, note: null };
+  const note = env.openblas === undefined ? null : `OPENBLAS_CORETYPE=${env.openblas} set aside: that set has no AVX-512, which this CPU has (DTQL_OPENBLAS_CORETYPE names a set for this app)`;
+  return { coretype: 'SkylakeX', note };
+}
+
+/** Why the environment's kernel set was set aside, when it was. */
+let kernelSetNote: string | null = null;
+
+/** Loads the addon, or says why it is not there. It reads the kernel set's variable once, as OpenBLAS loads. */
 function loadBlas(): NativeBlas | string {
   if (process.env.DTQL_NATIVE_BLAS === '0') return 'native matMul turned off (DTQL_NATIVE_BLAS=0)';
-  preferVectorKernels();
+  const choice = chooseKernelSet({ app: process.env.DTQL_OPENBLAS_CORETYPE, openblas: process.env.OPENBLAS_CORETYPE }, cpuHasAvx512());
+  if (choice.coretype !== undefined) process.env.OPENBLAS_CORETYPE = choice.coretype;
+  kernelSetNote = choice.note;
   try {
     return require('dtql-native-blas') as NativeBlas;
   } catch (err) {
@@ -88,7 +108,7 @@ export function useNativeKernels(): { active: boolean; description: string } {
   if (!replaced) return { active: false, description: 'the wasm backend has no BatchMatMul kernel to replace' };
   registerNativeMlp(blas);
   useNativeUpdates(blas);
-  active = { description: blas.describe(), blas };
+  active = { description: kernelSetNote ? `${blas.describe()} (${kernelSetNote})` : blas.describe(), blas };
   return { active: true, description: active.description };
 }
 
