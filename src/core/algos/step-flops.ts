@@ -3,7 +3,8 @@
  * multiply-add) of its matrix products, which are nearly all of it. A backward pass costs two
  * forward passes where weights train and one where only the input's gradient is needed (the Q term,
  * the trust region or DMD through a frozen network). The bench reports the distance to the
- * machine's limit with it, and the two-thread stepper places the Q term with it.
+ * machine's limit with it, and the two-thread stepper places the Q term and, in pretraining, V's
+ * backward pass with it.
  */
 import type { TrainConfig } from '../../common/config';
 import type { ProblemSpec } from './common';

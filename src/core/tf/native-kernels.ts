@@ -56,17 +56,16 @@ export function chooseKernelSet(env: { app?: string | undefined; openblas?: stri
   return { coretype: 'SkylakeX', note };
 }
 
-/** Why the environment's kernel set was set aside, when it was. */
-let kernelSetNote: string | null = null;
-
-/** Loads the addon, or says why it is not there. It reads the kernel set's variable once, as OpenBLAS loads. */
-function loadBlas(): NativeBlas | string {
+/**
+ * Loads the addon with its kernel set chosen (OpenBLAS reads the variable once, as it loads), and
+ * says why the environment's set was set aside, when it was; or says why the addon is not there.
+ */
+function loadBlas(): { blas: NativeBlas; kernelSetNote: string | null } | string {
   if (process.env.DTQL_NATIVE_BLAS === '0') return 'native matMul turned off (DTQL_NATIVE_BLAS=0)';
   const choice = chooseKernelSet({ app: process.env.DTQL_OPENBLAS_CORETYPE, openblas: process.env.OPENBLAS_CORETYPE }, cpuHasAvx512());
   if (choice.coretype !== undefined) process.env.OPENBLAS_CORETYPE = choice.coretype;
-  kernelSetNote = choice.note;
   try {
-    return require('dtql-native-blas') as NativeBlas;
+    return { blas: require('dtql-native-blas') as NativeBlas, kernelSetNote: choice.note };
   } catch (err) {
     return `native matMul not built (${(err as Error).message.split('\n')[0]}); install OpenBLAS (Debian: libopenblas-dev) and run npm install again`;
   }
@@ -84,8 +83,9 @@ const sizeOf = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
  */
 export function useNativeKernels(): { active: boolean; description: string } {
   if (active) return { active: true, description: active.description };
-  const blas = loadBlas();
-  if (typeof blas === 'string') return { active: false, description: blas };
+  const loaded = loadBlas();
+  if (typeof loaded === 'string') return { active: false, description: loaded };
+  const { blas, kernelSetNote } = loaded;
   const replaced = replaceWasmKernel('BatchMatMul', (fallback) => (args) => {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import { criticUpdateAt, type BaseNoise, type Batch, type CriticHolder, type CriticMetric, type CriticUpdate, type OfflineAgent, type QTerm, type StepLosses, type ValueWork } from '../../core/algos/common';
+import { criticUpdateAt, type BaseNoise, type Batch, type CriticHolder, type CriticMetric, type CriticUpdate, type OfflineAgent, type QTerm, type StepCounts, type StepLosses, type ValueWork } from '../../core/algos/common';
 import { batchToTensors, disposeBatch, type BatchArrays, type ReplaySampler } from '../../core/data/replay';
 import type { BackendName } from '../../core/tf/backend';
 import type { CriticState, ValueMessage, WorkerReply, WorkerRequest } from './critic-worker';
@@ -90,8 +90,6 @@ class WorkerCritic<N extends BaseNoise> implements CriticHolder {
   /** Waiting for V's work of the updates sent with `valueHere`, in order. */
   private readonly valueWorks: { resolve: (work: ValueWork) => void; reject: (err: Error) => void }[] = [];
   private failure: Error | null = null;
-  /** Whether V's latest moments are this thread's (the last update's V part ran here and kept them). */
-  private valueHeld = false;
   /** V's steps taken on this thread (for tests and diagnostics). */
   valueStepsHere = 0;
   /** The step being trained; `drawAhead` false on a step whose state must be exact when it ends (a checkpoint's). */
@@ -145,6 +143,14 @@ class WorkerCritic<N extends BaseNoise> implements CriticHolder {
     return update !== null && this.placement.valueBackward && !update.joint;
   }
 
+  /**
+   * Whether the V part of the update after `done` steps runs here: then V's moments stay on this
+   * thread, where they are current (such updates are a prefix of the run's, so the one before ran here too).
+   */
+  private valueHereAfter(done: StepCounts): boolean {
+    return this.valueHere(criticUpdateAt(this.agent.config, done));
+  }
+
   /** Sends a critic update to the worker. */
   private send(arrays: BatchArrays, update: CriticUpdate): Pick<SentStep, 'reply' | 'valueWork'> {
     const valueHere = this.valueHere(update);
@@ -163,7 +169,7 @@ class WorkerCritic<N extends BaseNoise> implements CriticHolder {
     if (!step.valueWork) return metrics;
     // A V part runs in pretraining only, so the next update is that of the next pretraining step or the first joint one.
     const { agent } = this;
-    const keepValue = this.valueHere(criticUpdateAt(agent.config, { pretrain: agent.pretrainStepsDone + 1, train: agent.trainStepsDone }));
+    const keepValue = this.valueHereAfter({ pretrain: agent.pretrainStepsDone + 1, train: agent.trainStepsDone });
     const valueDone = step.valueWork.then((work) => this.valueStep(batch, update, work, keepValue));
     return Promise.all([metrics, valueDone]).then(([m]) => m);
   }
@@ -173,8 +179,7 @@ class WorkerCritic<N extends BaseNoise> implements CriticHolder {
     const learner = this.agent.criticLearner;
     learner.valueStep(batch.states, update.lr, work);
     this.valueStepsHere += 1;
-    this.valueHeld = keepValue;
-    const message: ValueMessage = { type: 'value', params: learner.critic.valueSnapshot(), ...(this.valueHeld ? {} : { optimizer: learner.optimizer.getState() }) };
+    const message: ValueMessage = { type: 'value', params: learner.critic.valueSnapshot(), ...(keepValue ? {} : { optimizer: learner.optimizer.getState() }) };
     const moments = message.optimizer ? [...message.optimizer.m, ...message.optimizer.v] : [];
     this.worker.postMessage(message, [...Object.values(message.params), ...moments].map((p) => p.data.buffer as ArrayBuffer));
   }
@@ -214,7 +219,7 @@ class WorkerCritic<N extends BaseNoise> implements CriticHolder {
     const learner = this.agent.criticLearner;
     learner.critic.params.assign(state.critic);
     learner.target.params.assign(state.target);
-    learner.optimizer.setState(state.optimizer, this.valueHeld ? learner.qVariables : undefined);
+    learner.optimizer.setState(state.optimizer, this.valueHereAfter(this.agent.counts) ? learner.qVariables : undefined);
   }
 
   async close(): Promise<void> {
